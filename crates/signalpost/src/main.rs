@@ -1,0 +1,5 @@
+//! The `signalpost` binary.
+
+fn main() {
+    println!("signalpost {}", env!("CARGO_PKG_VERSION"));
+}
