@@ -229,10 +229,8 @@ fn interpolate(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
     match value {
-        toml::Value::String(s) => {
-            if s.contains("${") {
-                *s = interpolate_str(s, path, env)?;
-            }
+        toml::Value::String(s) if s.contains("${") => {
+            *s = interpolate_str(s, path, env)?;
         }
         toml::Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
