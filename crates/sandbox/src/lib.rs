@@ -6,6 +6,13 @@
 //! TikTok's envelope and wording, and can play TikTok's failures (faults, rate limits, revoked
 //! tokens). Inspection endpoints under `/sandbox/` show what was received.
 //!
+//! Routes (see [`Sandbox::router`]):
+//! - `POST /open_api/v1.3/event/track/`: Events API 2.0.
+//! - `POST /open_api/v1.3/pixel/track/`, `POST /open_api/v1.3/pixel/batch/`: legacy Events API 1.0.
+//! - `GET /sandbox/events[?pixel=CODE]`, `DELETE /sandbox/events`, `GET /sandbox/stats`.
+//! - `GET|POST|DELETE /sandbox/faults` (`{"kind":K,"count":N}` or `{"kind":K,"seconds":S}`).
+//! - `GET|POST /sandbox/pixels` (`{"code":C,"token":T}` rotates or adds; listing shows codes only).
+//!
 //! Decisions where TikTok's documentation leaves room (see `shared/tiktok-events-api.md`):
 //! - Paths must end with a slash, as TikTok's reference insists; the slash-less path answers 404 with
 //!   a message saying so, so a client that drops the slash fails here rather than in production.
@@ -60,7 +67,8 @@ pub struct SandboxConfig {
     pub max_past: Duration,
     /// How far ahead of the sandbox clock an `event_time` may be (default 5 minutes of skew).
     pub max_future: Duration,
-    /// Track requests per second above which the answer is code 40100 (none by default).
+    /// Track requests per second (all pixels together, counted in fixed one-second windows) above
+    /// which the answer is code 40100. None by default.
     pub max_rps: Option<u32>,
     /// How long the `hang` fault sleeps before answering (default 60 s).
     pub hang: Duration,
@@ -90,6 +98,17 @@ pub enum InvalidPixel {
     Code,
     #[error("access token must be 1 to 512 visible ASCII characters without spaces")]
     Token,
+    #[error("expected CODE=TOKEN, got {0:?}")]
+    Spec(String),
+}
+
+/// Parses the CLI's `--pixel CODE=TOKEN` (split at the first `=`; tokens may contain `=`).
+pub fn parse_pixel_spec(spec: &str) -> Result<(String, String), InvalidPixel> {
+    let (code, token) = spec
+        .split_once('=')
+        .ok_or_else(|| InvalidPixel::Spec(spec.to_owned()))?;
+    check_pixel(code, token)?;
+    Ok((code.to_owned(), token.to_owned()))
 }
 
 /// Checks a pixel code and token before registration: both travel in headers or JSON verbatim, and a
@@ -351,4 +370,51 @@ impl Drop for RunningSandbox {
 /// Builds a sandbox and serves it on `addr`; same as [`Sandbox::spawn`].
 pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> io::Result<RunningSandbox> {
     Sandbox::spawn(config, addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pixel_specs_at_the_first_equals_sign() {
+        assert_eq!(
+            parse_pixel_spec("C4ABC=tok=en"),
+            Ok(("C4ABC".to_owned(), "tok=en".to_owned()))
+        );
+        assert!(matches!(
+            parse_pixel_spec("C4ABC"),
+            Err(InvalidPixel::Spec(_))
+        ));
+        assert_eq!(parse_pixel_spec("=tok"), Err(InvalidPixel::Code));
+        assert_eq!(parse_pixel_spec("C4ABC="), Err(InvalidPixel::Token));
+        assert_eq!(parse_pixel_spec("C4ABC=Bearer x"), Err(InvalidPixel::Token));
+    }
+
+    #[test]
+    fn base_url_uses_loopback_for_unspecified_addresses() {
+        let running = |addr: &str| RunningSandbox {
+            addr: addr.parse().unwrap(),
+            sandbox: Sandbox::new(SandboxConfig::default()),
+            stop: None,
+            task: None,
+        };
+        assert_eq!(running("0.0.0.0:8080").base_url(), "http://127.0.0.1:8080");
+        assert_eq!(running("[::]:9").base_url(), "http://[::1]:9");
+        assert_eq!(running("10.1.2.3:80").base_url(), "http://10.1.2.3:80");
+    }
+
+    #[test]
+    fn rotating_a_token_revokes_the_old_one() {
+        let sandbox = Sandbox::new(SandboxConfig {
+            pixels: vec![("P".into(), "old".into())],
+            ..SandboxConfig::default()
+        });
+        assert!(sandbox.token_allows("old", "P"));
+        sandbox.set_token("P", "new").unwrap();
+        assert!(!sandbox.token_known("old"));
+        assert!(sandbox.token_allows("new", "P"));
+        assert!(!sandbox.token_allows("new", "Q"));
+        assert_eq!(sandbox.pixels(), ["P"]);
+    }
 }

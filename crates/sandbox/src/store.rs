@@ -11,6 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
+use signalpost_tiktok::model::EventSource;
 
 /// TikTok deduplicates identical (pixel, event, event_id) within 48 hours.
 pub const DEDUP_WINDOW_SECS: i64 = 48 * 3_600;
@@ -41,7 +42,7 @@ pub struct ReceivedEvent {
     pub test_event_code: Option<String>,
     pub received_at: DateTime<Utc>,
     /// `web`, `app`, `offline` or `crm` (1.0 events are web events).
-    pub event_source: &'static str,
+    pub event_source: EventSource,
     pub api: ApiVersion,
     /// Unix seconds: `event_time`, or the 1.0 `timestamp` (receive time when absent).
     pub event_time: i64,
@@ -87,7 +88,7 @@ impl Serialize for ReceivedEvent {
                 .received_at
                 .to_rfc3339_opts(SecondsFormat::Micros, true),
         )?;
-        s.serialize_field("event_source", self.event_source)?;
+        s.serialize_field("event_source", &self.event_source)?;
         s.serialize_field("api", &self.api)?;
         s.serialize_field("event_time", &self.event_time)?;
         s.serialize_field("duplicate", &self.duplicate)?;
@@ -321,7 +322,7 @@ mod tests {
             event_id: id.map(Into::into),
             test_event_code: test.map(Into::into),
             received_at: Utc::now(),
-            event_source: "web",
+            event_source: EventSource::Web,
             api: ApiVersion::V2,
             event_time: NOW,
             duplicate: false,

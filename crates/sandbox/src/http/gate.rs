@@ -104,6 +104,11 @@ pub(crate) fn body_error(err: &BodyError) -> Reply {
 
 /// Counts a request that did not succeed and renders its answer.
 pub(crate) fn refuse(sandbox: &Sandbox, pixel: Option<&str>, reply: Reply) -> Response {
+    if let Reply::Error { code, message } = &reply {
+        tracing::debug!(pixel, code, message, "sandbox rejected a request");
+    } else {
+        tracing::debug!(pixel, answer = %reply.label(), "sandbox played a fault");
+    }
     sandbox.store().reject(pixel, &reply.label());
     reply.into_response()
 }

@@ -59,7 +59,7 @@ pub(crate) fn store(
     api: ApiVersion,
     received_at: chrono::DateTime<Utc>,
 ) {
-    let event_source = accepted.event_source.as_str();
+    let event_source = accepted.event_source;
     let records: Vec<ReceivedEvent> = accepted
         .events
         .into_iter()
@@ -76,6 +76,12 @@ pub(crate) fn store(
             payload: e.raw.to_owned(),
         })
         .collect();
+    tracing::debug!(
+        pixel,
+        events = records.len(),
+        api = ?api,
+        "sandbox accepted a request"
+    );
     sandbox
         .store()
         .accept(pixel, records, received_at.timestamp());
