@@ -36,6 +36,7 @@ mod store;
 mod validate;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -56,7 +57,7 @@ use faults::{Faults, RateWindow};
 use store::Store;
 
 /// How the sandbox behaves. `Default` is the strict sandbox with no pixels.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SandboxConfig {
     /// `(pixel code, access token)` pairs. A token may serve several pixels.
     pub pixels: Vec<(String, String)>,
@@ -75,6 +76,22 @@ pub struct SandboxConfig {
     /// Events kept for inspection; the oldest are dropped beyond it (counters keep counting), so a
     /// long load test cannot exhaust memory. Default 1,000,000.
     pub max_stored_events: usize,
+}
+
+/// Tokens are redacted: a config may end up in logs.
+impl fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let codes: Vec<&str> = self.pixels.iter().map(|(code, _)| code.as_str()).collect();
+        f.debug_struct("SandboxConfig")
+            .field("pixels", &codes)
+            .field("strict", &self.strict)
+            .field("max_past", &self.max_past)
+            .field("max_future", &self.max_future)
+            .field("max_rps", &self.max_rps)
+            .field("hang", &self.hang)
+            .field("max_stored_events", &self.max_stored_events)
+            .finish()
+    }
 }
 
 impl Default for SandboxConfig {
@@ -127,12 +144,21 @@ pub fn check_pixel(code: &str, token: &str) -> Result<(), InvalidPixel> {
 }
 
 /// The sandbox's shared state. Cheap to clone (one `Arc`); every clone sees the same events.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Sandbox {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+/// Shows pixel codes, never tokens.
+impl fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("strict", &self.inner.strict)
+            .field("pixels", &self.pixels())
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     strict: bool,
     max_past: Duration,
@@ -402,6 +428,17 @@ mod tests {
         assert_eq!(running("0.0.0.0:8080").base_url(), "http://127.0.0.1:8080");
         assert_eq!(running("[::]:9").base_url(), "http://[::1]:9");
         assert_eq!(running("10.1.2.3:80").base_url(), "http://10.1.2.3:80");
+    }
+
+    #[test]
+    fn debug_output_never_shows_tokens() {
+        let config = SandboxConfig {
+            pixels: vec![("PIXCODE".into(), "s3cret-token".into())],
+            ..SandboxConfig::default()
+        };
+        let shown = format!("{config:?} {:?}", Sandbox::new(config.clone()));
+        assert!(shown.contains("PIXCODE"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 
     #[test]
