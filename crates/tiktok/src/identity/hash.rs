@@ -25,14 +25,19 @@ impl Sha256Hex {
         Self::from_digest(&Sha256::digest(bytes).into())
     }
 
-    /// Encodes a raw 32-byte digest.
+    /// Encodes a raw 32-byte digest (into a stack buffer first: one allocation, no per-char
+    /// bookkeeping).
     pub(crate) fn from_digest(digest: &[u8; 32]) -> Self {
-        let mut out = String::with_capacity(64);
-        for byte in digest {
-            out.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
-            out.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
+        let mut hex = [0u8; 64];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
+            pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+            pair[1] = HEX_DIGITS[usize::from(byte & 0x0f)];
         }
-        Self(out)
+        match std::str::from_utf8(&hex) {
+            Ok(text) => Self(text.to_owned()),
+            // Unreachable (the buffer holds ASCII hex digits), but stay correct without a panic.
+            Err(_) => Self(hex.iter().map(|&b| char::from(b)).collect()),
+        }
     }
 
     /// Accepts a value that is already a SHA-256 hex digest (64 hex characters, any case) and

@@ -89,7 +89,7 @@ impl<'de> Deserialize<'de> for Region {
 /// [`normalize_phone_fast`]); everything else goes through [`normalize_phone_full`].
 pub fn normalize_phone(raw: &str, default_region: Region) -> Result<String, IdentifierError> {
     match normalize_phone_fast(raw, default_region) {
-        Some(e164) => Ok(e164),
+        Some(answer) => answer,
         None => normalize_phone_full(raw, default_region),
     }
 }
@@ -101,15 +101,24 @@ pub fn hash_phone(raw: &str, default_region: Region) -> Result<Sha256Hex, Identi
     if is_sha256_hex(trimmed) {
         return Sha256Hex::parse(trimmed);
     }
-    normalize_phone(raw, default_region).map(|e164| Sha256Hex::digest(e164.as_bytes()))
+    // The fast path's E.164 lives on the stack: hash it without making a String.
+    if let Some(slot) = Tables::get().region(default_region.0.as_ref())
+        && let Some(answer) = phone_fast::normalize(raw, slot)
+    {
+        return answer.map(|e164| Sha256Hex::digest(e164.as_bytes()));
+    }
+    normalize_phone_full(raw, default_region).map(|e164| Sha256Hex::digest(e164.as_bytes()))
 }
 
-/// The fast path alone: `Some(e164)` only when it is sure, and then equal to what
-/// [`normalize_phone_full`] returns; `None` means "ask the full parser". Public for the agreement
-/// test and the benchmark.
-pub fn normalize_phone_fast(raw: &str, default_region: Region) -> Option<String> {
+/// The fast path alone: `Some(answer)` only when it is sure, and then `answer` is exactly what
+/// [`normalize_phone_full`] returns (the E.164 string, or the same error); `None` means "ask the
+/// full parser". Public for the agreement test and the benchmark.
+pub fn normalize_phone_fast(
+    raw: &str,
+    default_region: Region,
+) -> Option<Result<String, IdentifierError>> {
     let region = Tables::get().region(default_region.0.as_ref())?;
-    phone_fast::normalize(raw, region)
+    phone_fast::normalize(raw, region).map(|answer| answer.map(|e164| e164.to_string_lossless()))
 }
 
 /// The reference path: `phonenumber::parse`, `is_valid`, E.164 formatting.
@@ -153,11 +162,14 @@ fn parse_valid(raw: &str, region: Option<Id>) -> Result<String, IdentifierError>
     Ok(format!("+{}{}", parsed.code().value(), parsed.national()))
 }
 
+/// The reason given for `ParseError::InvalidCountryCode` (the fast path gives it too).
+pub(crate) const REASON_COUNTRY_CODE: &str = "unknown or missing country code";
+
 fn parse_reason(err: &phonenumber::ParseError) -> &'static str {
     use phonenumber::ParseError as E;
     match err {
         E::NoNumber => "no phone number found",
-        E::InvalidCountryCode => "unknown or missing country code",
+        E::InvalidCountryCode => REASON_COUNTRY_CODE,
         E::TooShortAfterIdd => "too short after the international prefix",
         E::TooShortNsn => "too short",
         E::TooLong => "too long",

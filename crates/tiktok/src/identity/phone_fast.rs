@@ -14,10 +14,43 @@
 //! - The national prefix is stripped by `national_prefix_for_parsing`, then once more by the
 //!   plain `national_prefix`, unless the result would be too short.
 
+use super::IdentifierError;
+use super::phone::REASON_COUNTRY_CODE;
 use super::phone_meta::{CodeRegions, Length, Meta, Tables};
 
 /// Longest digit run considered (17-digit national number + 3-digit code).
 const MAX_DIGITS: usize = 20;
+
+/// An E.164 number built on the stack: `+`, up to 3 code digits, up to 17 national digits.
+pub(crate) struct E164 {
+    bytes: [u8; 24],
+    len: usize,
+}
+
+impl E164 {
+    fn new(code: &str, national: &[u8]) -> Option<Self> {
+        let len = 1 + code.len() + national.len();
+        let mut bytes = [0u8; 24];
+        bytes.get_mut(..len)?;
+        bytes[0] = b'+';
+        bytes[1..1 + code.len()].copy_from_slice(code.as_bytes());
+        bytes[1 + code.len()..len].copy_from_slice(national);
+        Some(Self { bytes, len })
+    }
+
+    /// The number as ASCII bytes (what gets hashed).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    pub(crate) fn to_string_lossless(&self) -> String {
+        match std::str::from_utf8(self.as_bytes()) {
+            Ok(text) => text.to_owned(),
+            // Unreachable: only ASCII digits and '+' are written.
+            Err(_) => self.as_bytes().iter().map(|&b| char::from(b)).collect(),
+        }
+    }
+}
 
 /// The digits of a phone-like input and how the parser will read them.
 struct Tokens {
@@ -82,22 +115,33 @@ fn tokenize(raw: &str) -> Option<Tokens> {
     Some(tokens)
 }
 
-/// The E.164 form of `raw` if the fast path is sure of it. `region` is the default region's slot
-/// in [`Tables`]; it is used for national-format numbers only (a `+` number is read on its own,
-/// see `phone::normalize_phone_full`).
-pub(crate) fn normalize(raw: &str, region: usize) -> Option<String> {
+/// The fast path's verdict: `None` = "not sure, ask the full parser"; otherwise exactly what the
+/// full path (`phone::normalize_phone_full`) returns. `region` is the default region's slot in
+/// [`Tables`].
+pub(crate) fn normalize(raw: &str, region: usize) -> Option<Result<E164, IdentifierError>> {
     let tokens = tokenize(raw)?;
     let digits = tokens.digits();
     let tables = Tables::get();
-    if tokens.plus {
-        international(tables, digits, tokens.rfc_code_len)
-    } else {
-        national(tables, digits, region)
+    if !tokens.plus {
+        return national(tables, digits, region);
+    }
+    // The full path reads a `+` number on its own first, then with the default region, and
+    // reports the first reading's error when both fail.
+    match international(tables, digits, tokens.rfc_code_len, None)? {
+        Ok(e164) => Some(Ok(e164)),
+        Err(first) => match international(tables, digits, tokens.rfc_code_len, Some(region))? {
+            Ok(e164) => Some(Ok(e164)),
+            Err(_) => Some(Err(first)),
+        },
     }
 }
 
 /// A number written without `+`, read with the default region.
-fn national(tables: &Tables, digits: &[u8], region: usize) -> Option<String> {
+fn national(
+    tables: &Tables,
+    digits: &[u8],
+    region: usize,
+) -> Option<Result<E164, IdentifierError>> {
     // Fewer than 3 digits is not a viable number.
     if digits.len() < 3 {
         return None;
@@ -121,8 +165,18 @@ fn national(tables: &Tables, digits: &[u8], region: usize) -> Option<String> {
     finish(tables, Some(meta), meta.code, national)
 }
 
-/// A number written with `+`: the country code comes from the number.
-fn international(tables: &Tables, digits: &[u8], rfc_code_len: Option<usize>) -> Option<String> {
+/// A number written with `+`: the country code comes from the number. `region` is `None` for the
+/// reading without a default region, else the default region's slot.
+fn international(
+    tables: &Tables,
+    digits: &[u8],
+    rfc_code_len: Option<usize>,
+    region: Option<usize>,
+) -> Option<Result<E164, IdentifierError>> {
+    let region = match region {
+        Some(slot) => Some(tables.meta(slot)?),
+        None => None,
+    };
     let (code, national) = match rfc_code_len {
         Some(code_len) => {
             let national = digits.get(code_len..)?;
@@ -137,23 +191,47 @@ fn international(tables: &Tables, digits: &[u8], rfc_code_len: Option<usize>) ->
             (code, national)
         }
         None => {
-            if digits.len() <= 2 || digits[0] == b'0' {
+            if digits.len() <= 2 {
                 return None;
             }
-            let (code_len, code) = (1..=3).find_map(|len| {
+            // With a default region, a dialling prefix right after the `+` is stripped too.
+            if region.is_some_and(|meta| {
+                meta.international_prefix
+                    .as_ref()
+                    .is_some_and(|idd| idd.matches_at_start(digits))
+            }) {
+                return None;
+            }
+            let unknown_code = || Some(Err(IdentifierError::PhoneUnreadable(REASON_COUNTRY_CODE)));
+            if digits[0] == b'0' {
+                return unknown_code();
+            }
+            let found = (1..=3).find_map(|len| {
                 let code = parse_code(digits.get(..len)?)?;
                 (!matches!(tables.code(code), CodeRegions::Unknown)).then_some((len, code))
-            })?;
+            });
+            let Some((code_len, code)) = found else {
+                return unknown_code();
+            };
             (code, &digits[code_len..])
         }
     };
-    let without_zeros = trim_zeros(national);
-    let meta = region_of(tables, code, without_zeros)?.map(|(meta, _)| meta);
+    // Without a default region the parser takes the national-prefix rules of the region the
+    // number belongs to; with one, it takes the default region's (see `normalize_phone_full`).
+    let meta = match region {
+        Some(meta) => Some(meta),
+        None => region_of(tables, code, trim_zeros(national))?.map(|(meta, _)| meta),
+    };
     finish(tables, meta, code, national)
 }
 
 /// The parser's last steps: national prefix, length limits, validity, E.164.
-fn finish(tables: &Tables, meta: Option<&Meta>, code: u16, mut national: &[u8]) -> Option<String> {
+fn finish(
+    tables: &Tables,
+    meta: Option<&Meta>,
+    code: u16,
+    mut national: &[u8],
+) -> Option<Result<E164, IdentifierError>> {
     if let Some(meta) = meta {
         let mut potential = national;
         match &meta.prefix_for_parsing {
@@ -190,16 +268,14 @@ fn finish(tables: &Tables, meta: Option<&Meta>, code: u16, mut national: &[u8]) 
     if significant.is_empty() || significant.len() > 16 {
         return None;
     }
-    let (meta, known) = region_of(tables, code, national)??;
+    let not_valid = Err(IdentifierError::PhoneNotValid { country_code: code });
+    let Some((meta, known)) = region_of(tables, code, national)? else {
+        return Some(not_valid);
+    };
     if !(known || meta.is_known_type(national)) {
-        return None;
+        return Some(not_valid);
     }
-    let national = std::str::from_utf8(national).ok()?;
-    let mut e164 = String::with_capacity(1 + 3 + national.len());
-    e164.push('+');
-    e164.push_str(&meta.code_digits);
-    e164.push_str(national);
-    Some(e164)
+    E164::new(&meta.code_digits, national).map(Ok)
 }
 
 /// The crate's `validator::source_for`: which region's metadata a national number belongs to,
@@ -249,8 +325,9 @@ fn trim_zeros(digits: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    fn fast(raw: &str, region: &str) -> Option<String> {
+    fn fast(raw: &str, region: &str) -> Option<Result<String, IdentifierError>> {
         normalize(raw, Tables::get().region(region).unwrap())
+            .map(|answer| answer.map(|e164| e164.to_string_lossless()))
     }
 
     #[test]
@@ -276,7 +353,11 @@ mod tests {
             ("604-555-0123", "CA", "+16045550123"),
             ("+39 02 1234 5678", "US", "+390212345678"),
         ] {
-            assert_eq!(fast(raw, region).as_deref(), Some(e164), "{raw} {region}");
+            assert_eq!(
+                fast(raw, region),
+                Some(Ok(e164.to_owned())),
+                "{raw} {region}"
+            );
         }
     }
 
@@ -298,14 +379,22 @@ mod tests {
     }
 
     #[test]
-    fn gives_no_answer_for_invalid_numbers() {
-        for (raw, region) in [
-            ("+12-133-734-253", "US"),
-            ("200-373-4253", "US"),
-            ("+44 1632 960123", "GB"),
-            ("0000000000", "US"),
+    fn rejects_invalid_numbers_with_the_full_parsers_error() {
+        for (raw, region, code) in [
+            ("200-373-4253", "US", 1),
+            ("213-373-425", "US", 1),
+            ("+44 1632 960123", "GB", 44),
+            ("+1 604 123 4567", "US", 1),
         ] {
-            assert_eq!(fast(raw, region), None, "{raw} {region}");
+            assert_eq!(
+                fast(raw, region),
+                Some(Err(IdentifierError::PhoneNotValid { country_code: code })),
+                "{raw} {region}"
+            );
         }
+        assert_eq!(
+            fast("+0612345678", "FR"),
+            Some(Err(IdentifierError::PhoneUnreadable(REASON_COUNTRY_CODE)))
+        );
     }
 }
