@@ -10,8 +10,8 @@ use super::{Field, IdentifierError, Sha256Hex, is_sha256_hex};
 /// Trims and lower-cases an email after checking its shape: `" ALICE_abc@gmail.com "` →
 /// `"alice_abc@gmail.com"`.
 pub fn normalize_email(raw: &str) -> Result<String, IdentifierError> {
-    let trimmed = checked(raw)?;
-    Ok(if trimmed.is_ascii() {
+    let (trimmed, shape) = checked(raw)?;
+    Ok(if shape.ascii {
         trimmed.to_ascii_lowercase()
     } else {
         trimmed.to_lowercase()
@@ -25,11 +25,14 @@ pub fn hash_email(raw: &str) -> Result<Sha256Hex, IdentifierError> {
     if is_sha256_hex(trimmed) {
         return Sha256Hex::parse(trimmed);
     }
-    let trimmed = checked(trimmed)?;
-    if !trimmed.is_ascii() {
+    let (trimmed, shape) = checked(trimmed)?;
+    if !shape.ascii {
         return Ok(Sha256Hex::digest(trimmed.to_lowercase().as_bytes()));
     }
-    // ASCII (nearly every address): lower-case through a stack buffer instead of allocating.
+    if !shape.upper {
+        return Ok(Sha256Hex::digest(trimmed.as_bytes()));
+    }
+    // ASCII with capitals: lower-case through a stack buffer instead of allocating.
     let mut hasher = Sha256::new();
     let mut buf = [0u8; 64];
     for chunk in trimmed.as_bytes().chunks(buf.len()) {
@@ -41,28 +44,52 @@ pub fn hash_email(raw: &str) -> Result<Sha256Hex, IdentifierError> {
     Ok(Sha256Hex::from_digest(&hasher.finalize().into()))
 }
 
-/// Trims `raw` and checks it looks like an address; returns the trimmed slice.
-fn checked(raw: &str) -> Result<&str, IdentifierError> {
+/// What one pass over an address found.
+struct Shape {
+    ascii: bool,
+    upper: bool,
+}
+
+/// Trims `raw` and checks it looks like an address (one `@`, something on each side, no
+/// whitespace), in one pass over the bytes for ASCII input.
+fn checked(raw: &str) -> Result<(&str, Shape), IdentifierError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err(IdentifierError::Empty(Field::Email));
     }
-    if trimmed.chars().any(char::is_whitespace) {
+    let bytes = trimmed.as_bytes();
+    let (mut ats, mut first_at, mut space, mut ascii, mut upper) =
+        (0usize, 0usize, false, true, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'@' => {
+                if ats == 0 {
+                    first_at = i;
+                }
+                ats += 1;
+            }
+            b'A'..=b'Z' => upper = true,
+            // The ASCII members of Unicode White_Space.
+            b'\t'..=b'\r' | b' ' => space = true,
+            0x80.. => ascii = false,
+            _ => {}
+        }
+    }
+    if space || (!ascii && trimmed.chars().any(char::is_whitespace)) {
         return Err(IdentifierError::EmailWhitespace);
     }
-    let Some((local, domain)) = trimmed.split_once('@') else {
-        return Err(IdentifierError::EmailNoAt);
-    };
-    if domain.contains('@') {
-        return Err(IdentifierError::EmailManyAt);
+    match ats {
+        0 => return Err(IdentifierError::EmailNoAt),
+        1 => {}
+        _ => return Err(IdentifierError::EmailManyAt),
     }
-    if local.is_empty() {
+    if first_at == 0 {
         return Err(IdentifierError::EmailNoLocalPart);
     }
-    if domain.is_empty() {
+    if first_at + 1 == bytes.len() {
         return Err(IdentifierError::EmailNoDomain);
     }
-    Ok(trimmed)
+    Ok((trimmed, Shape { ascii, upper }))
 }
 
 #[cfg(test)]
@@ -118,6 +145,8 @@ mod tests {
             ("a@", IdentifierError::EmailNoDomain),
             ("a@b@c.com", IdentifierError::EmailManyAt),
             ("john smith@x.com", IdentifierError::EmailWhitespace),
+            ("john\u{b}smith@x.com", IdentifierError::EmailWhitespace),
+            ("jöhn\u{a0}smith@x.com", IdentifierError::EmailWhitespace),
         ] {
             let err = hash_email(raw).unwrap_err();
             assert_eq!(err, expected, "{raw:?}");

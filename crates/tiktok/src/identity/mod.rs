@@ -17,6 +17,7 @@ pub use email::{hash_email, normalize_email};
 pub use hash::{Sha256Hex, is_sha256_hex};
 pub use phone::{
     Region, UnknownRegion, hash_phone, normalize_phone, normalize_phone_fast, normalize_phone_full,
+    warm_up_phone_metadata,
 };
 
 /// Which identifier a problem is about.

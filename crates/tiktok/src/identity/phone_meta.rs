@@ -292,6 +292,19 @@ impl Tables {
             .as_ref()
     }
 
+    /// Compiles a region and every region sharing its country code now, instead of on the first
+    /// number that needs them.
+    pub(crate) fn warm_up(&self, slot: usize) {
+        let Some(meta) = self.meta(slot) else {
+            return;
+        };
+        if let CodeRegions::Regions(regions) = self.code(meta.code) {
+            for &other in regions {
+                self.meta(other);
+            }
+        }
+    }
+
     /// The regions using a country code.
     pub(crate) fn code(&self, code: u16) -> &CodeRegions {
         self.by_code
