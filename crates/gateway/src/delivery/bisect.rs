@@ -1,7 +1,7 @@
 //! Bisection of a batch TikTok refused as invalid (40002): TikTok names no event, so the engine splits
 //! the batch in halves and resends each half until the offending events are isolated. Those go dead
 //! with TikTok's message; the rest are delivered. This module is the pure splitting logic: the engine
-//! asks [`Bisection::next`] which slice to send and reports refusals with [`Bisection::rejected`].
+//! asks [`Bisection::next_slice`] which slice to send and reports refusals with [`Bisection::rejected`].
 
 use std::ops::Range;
 
@@ -26,7 +26,7 @@ impl Bisection {
     }
 
     /// The next slice to send, or `None` when every event is settled.
-    pub fn next(&mut self) -> Option<Range<usize>> {
+    pub fn next_slice(&mut self) -> Option<Range<usize>> {
         self.to_send.pop()
     }
 
@@ -62,7 +62,7 @@ mod tests {
         let mut b = Bisection::after_rejected_batch(len);
         let mut delivered = Vec::new();
         let mut sends = 0;
-        while let Some(range) = b.next() {
+        while let Some(range) = b.next_slice() {
             sends += 1;
             if range.clone().any(|i| bad.contains(&i)) {
                 b.rejected(range);
@@ -86,7 +86,7 @@ mod tests {
     fn a_one_event_batch_is_isolated_without_resending() {
         let mut b = Bisection::after_rejected_batch(1);
         assert_eq!(b.isolated(), [0]);
-        assert_eq!(b.next(), None);
+        assert_eq!(b.next_slice(), None);
     }
 
     proptest! {
