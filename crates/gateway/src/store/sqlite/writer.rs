@@ -448,7 +448,9 @@ fn claim(
     limit: usize,
     lease_ms: i64,
 ) -> Result<Vec<ClaimedConversion>, StoreError> {
-    let claim_id: i64 = rand::random::<i64>().abs().max(1);
+    let claim_id = i64::try_from(rand::random::<u64>() >> 1)
+        .unwrap_or(1)
+        .max(1);
     // Expired leases first (a crashed worker's batch), then due retries, then new work, oldest first;
     // each branch walks the (pixel, state, next_attempt_at_ms) index.
     let mut stmt = conn.prepare_cached(&format!(
