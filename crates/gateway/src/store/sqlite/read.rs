@@ -96,7 +96,8 @@ pub(crate) fn get_lead(
     let mut conversions = Vec::new();
     {
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {CONVERSION_COLUMNS} FROM conversions WHERE transaction_id = ?1 ORDER BY id"
+            "SELECT {CONVERSION_COLUMNS} FROM conversions WHERE lifecycle_id IN \
+             (SELECT id FROM lifecycle_events WHERE transaction_id = ?1) ORDER BY id"
         ))?;
         let mut found = stmt.query(params![transaction_id])?;
         while let Some(row) = found.next()? {
@@ -110,7 +111,8 @@ pub(crate) fn get_lead(
     {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE conversion_id IN \
-             (SELECT id FROM conversions WHERE transaction_id = ?1) ORDER BY id"
+             (SELECT id FROM conversions WHERE lifecycle_id IN \
+              (SELECT id FROM lifecycle_events WHERE transaction_id = ?1)) ORDER BY id"
         ))?;
         let mut found = stmt.query(params![transaction_id])?;
         while let Some(row) = found.next()? {

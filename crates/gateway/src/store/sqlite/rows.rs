@@ -179,7 +179,7 @@ pub fn conversions_of_event(
 ) -> RowResult<Vec<Conversion>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {CONVERSION_COLUMNS} FROM conversions \
-         WHERE transaction_id = ?1 AND lifecycle_id = ?2 ORDER BY id"
+         WHERE lifecycle_id = ?2 AND transaction_id = ?1 ORDER BY id"
     ))?;
     let mut rows = stmt.query(params![transaction_id, lifecycle_id])?;
     let mut out = Vec::new();

@@ -321,10 +321,9 @@ fn ingest_unit(
     let mut conversions = Vec::with_capacity(unit.conversions.len());
     let mut duplicates = Vec::new();
     let mut insert = conn.prepare_cached(
-        "INSERT INTO conversions (transaction_id, lifecycle_id, rule, pixel, event_name, event_id, \
-         test_event_code, event_time, state, next_attempt_at_ms, payload, created_at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?9) \
-         ON CONFLICT (pixel, event_name, event_id) DO NOTHING RETURNING id",
+        "INSERT OR IGNORE INTO conversions (transaction_id, lifecycle_id, rule, pixel, event_name, \
+         event_id, test_event_code, event_time, state, next_attempt_at_ms, payload, created_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?9) RETURNING id",
     )?;
     for c in &unit.conversions {
         let mut inserted = insert.query(params![
@@ -362,10 +361,14 @@ fn ingest_unit(
             }
             None => {
                 drop(inserted);
-                if let Some(existing) =
-                    rows::find_conversion_by_key(conn, &c.pixel, &c.event_name, &c.event_id)?
-                {
-                    duplicates.push(existing);
+                match rows::find_conversion_by_key(conn, &c.pixel, &c.event_name, &c.event_id)? {
+                    Some(existing) => duplicates.push(existing),
+                    None => {
+                        return Err(StoreError::Io(format!(
+                            "conversion {}/{}/{} was neither stored nor found",
+                            c.pixel, c.event_name, c.event_id
+                        )));
+                    }
                 }
             }
         }
@@ -386,10 +389,9 @@ fn insert_lead(conn: &Connection, lead: &Lead, now: i64) -> Result<bool, StoreEr
         serde_json::to_string(&lead.warnings).map_err(|e| StoreError::Io(e.to_string()))?;
     let n = conn
         .prepare_cached(
-            "INSERT INTO leads (transaction_id, email, phone, external_id, ip, user_agent, ttclid, ttp, \
-             landing_url, referrer, source, fields, warnings, created_at, stored_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
-             ON CONFLICT (transaction_id) DO NOTHING",
+            "INSERT OR IGNORE INTO leads (transaction_id, email, phone, external_id, ip, user_agent, \
+             ttclid, ttp, landing_url, referrer, source, fields, warnings, created_at, stored_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?
         .execute(params![
             lead.transaction_id,
@@ -418,10 +420,9 @@ fn insert_event(
     now: i64,
 ) -> Result<Option<i64>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO lifecycle_events (transaction_id, trigger, name, buyer, offer, revenue, currency, \
-         occurred_at, idempotency_key, stored_at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-         ON CONFLICT (transaction_id, idempotency_key) DO NOTHING RETURNING id",
+        "INSERT OR IGNORE INTO lifecycle_events (transaction_id, trigger, name, buyer, offer, revenue, \
+         currency, occurred_at, idempotency_key, stored_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
     )?;
     let mut inserted = stmt.query(params![
         event.transaction_id,
