@@ -1,0 +1,360 @@
+//! Configuration: built-in defaults → TOML file (with `${ENV}` interpolation in string values) →
+//! `SIGNALPOST_*` environment variables. Validated at load; every error names the key at fault.
+//! Access tokens are only ever held here and in the pixel registry, never printed.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub pixels: Vec<PixelConfig>,
+    /// Rules stay raw here; the gateway's rule loader validates them with their names.
+    #[serde(default)]
+    pub rules: Vec<toml::Value>,
+}
+
+/// `[server]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub api_keys: Vec<String>,
+    pub default_region: String,
+    pub timezone: String,
+    pub strict_identifiers: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("signalpost-data"),
+            database_url: None,
+            api_keys: Vec::new(),
+            default_region: "US".into(),
+            timezone: "UTC".into(),
+            strict_identifiers: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
+            .field("api_keys", &format_args!("[{} keys]", self.api_keys.len()))
+            .field("default_region", &self.default_region)
+            .field("timezone", &self.timezone)
+            .field("strict_identifiers", &self.strict_identifiers)
+            .finish()
+    }
+}
+
+/// `[[pixels]]`: a TikTok pixel and the token to deliver its events with.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PixelConfig {
+    pub code: String,
+    pub access_token: String,
+    #[serde(default)]
+    pub test_event_code: Option<String>,
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+impl std::fmt::Debug for PixelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PixelConfig")
+            .field("code", &self.code)
+            .field("access_token", &redact_token(&self.access_token))
+            .field("test_event_code", &self.test_event_code)
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+/// Shows a token as `tt_…last4` so operators can tell tokens apart without exposing them.
+pub fn redact_token(token: &str) -> String {
+    let chars: Vec<char> = token.chars().collect();
+    if chars.len() < 12 {
+        return "tt_…".into();
+    }
+    let last4: String = chars[chars.len() - 4..].iter().collect();
+    format!("tt_…{last4}")
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: environment variable {var} is not set")]
+    MissingEnv { key: String, var: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Config {
+    /// Loads `path` (when given), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, &|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::load`] with an explicit environment (tests pass their own).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Self::parse(&text, env).map_err(|err| match err {
+                    ConfigError::Parse { message, .. } => ConfigError::Parse {
+                        path: path.to_owned(),
+                        message,
+                    },
+                    other => other,
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text, interpolating `${VAR}` in string values.
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut value: toml::Value = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        interpolate(&mut value, "", env)?;
+        value
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: PathBuf::new(),
+                message: e.to_string(),
+            })
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let s = &mut self.server;
+        if let Some(v) = env("SIGNALPOST_LISTEN") {
+            s.listen = v.parse().map_err(|_| ConfigError::Invalid {
+                key: "SIGNALPOST_LISTEN".into(),
+                message: format!("{v:?} is not an address like 127.0.0.1:8080"),
+            })?;
+        }
+        if let Some(v) = env("SIGNALPOST_DATA_DIR") {
+            s.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("SIGNALPOST_DATABASE_URL").filter(|v| !v.is_empty()) {
+            s.database_url = Some(v);
+        }
+        if let Some(v) = env("SIGNALPOST_API_KEYS") {
+            s.api_keys.extend(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut seen = BTreeMap::new();
+        for (i, pixel) in self.pixels.iter().enumerate() {
+            let key = format!("pixels[{i}]");
+            if pixel.code.trim().is_empty() {
+                return Err(invalid(format!("{key}.code"), "must not be empty"));
+            }
+            if pixel.access_token.trim().is_empty() {
+                return Err(invalid(format!("{key}.access_token"), "must not be empty"));
+            }
+            if let Some(prev) = seen.insert(pixel.code.clone(), i) {
+                return Err(invalid(
+                    format!("{key}.code"),
+                    format!(
+                        "pixel {:?} is already defined at pixels[{prev}]",
+                        pixel.code
+                    ),
+                ));
+            }
+        }
+        for (i, key) in self.server.api_keys.iter().enumerate() {
+            if key.len() < 16 {
+                return Err(invalid(
+                    format!("server.api_keys[{i}]"),
+                    "an API key must be at least 16 characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(key: String, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+/// Replaces `${VAR}` in every string value; `$${` escapes a literal `${`.
+fn interpolate(
+    value: &mut toml::Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    match value {
+        toml::Value::String(s) if s.contains("${") => {
+            *s = interpolate_str(s, path, env)?;
+        }
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate(item, &format!("{path}[{i}]"), env)?;
+            }
+        }
+        toml::Value::Table(table) => {
+            for (k, v) in table.iter_mut() {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                interpolate(v, &child, env)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn interpolate_str(
+    s: &str,
+    key: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find("${") {
+        if rest[..pos].ends_with('$') {
+            out.push_str(&rest[..pos - 1]);
+            out.push_str("${");
+            rest = &rest[pos + 2..];
+            continue;
+        }
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(invalid(key.to_owned(), "unterminated ${ in value"));
+        };
+        let var = &after[..end];
+        let value = env(var).ok_or_else(|| ConfigError::MissingEnv {
+            key: key.to_owned(),
+            var: var.to_owned(),
+        })?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "TT_TOKEN" => Some("secret-token-1234".into()),
+            "SIGNALPOST_API_KEYS" => Some("key-from-env-0123456789, ".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn interpolates_env_in_strings_and_reads_every_section() {
+        let text = r#"
+            [server]
+            listen = "0.0.0.0:9000"
+            api_keys = ["key-from-file-0123456789"]
+            [[pixels]]
+            code = "PIX1"
+            access_token = "${TT_TOKEN}"
+            [[rules]]
+            name = "sold"
+            trigger = "lead_sold"
+            pixel = "PIX1"
+            event = "Purchase"
+        "#;
+        let config = Config::parse(text, &env).unwrap();
+        assert_eq!(config.pixels[0].access_token, "secret-token-1234");
+        assert_eq!(config.server.listen.port(), 9000);
+        assert_eq!(config.rules.len(), 1);
+    }
+
+    #[test]
+    fn names_the_key_of_a_missing_env_var() {
+        let text = "[[pixels]]\ncode = \"P\"\naccess_token = \"${NOPE}\"\n";
+        let err = Config::parse(text, &env).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "pixels[0].access_token: environment variable NOPE is not set"
+        );
+    }
+
+    #[test]
+    fn dollar_escape_keeps_a_literal() {
+        assert_eq!(interpolate_str("a$${b}", "k", &env).unwrap(), "a${b}");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_duplicate_pixels() {
+        assert!(Config::parse("[server]\nlisten_addr = \"x\"\n", &env).is_err());
+        let dup = "[[pixels]]\ncode=\"P\"\naccess_token=\"t\"\n[[pixels]]\ncode=\"P\"\naccess_token=\"u\"\n";
+        let config = Config::parse(dup, &env).unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.starts_with("pixels[1].code"), "{err}");
+    }
+
+    #[test]
+    fn env_api_keys_are_added_and_tokens_never_debug_printed() {
+        let config = Config::load_with_env(None, &env).unwrap();
+        assert_eq!(
+            config.server.api_keys,
+            vec!["key-from-env-0123456789".to_owned()]
+        );
+        let pixel = PixelConfig {
+            code: "P".into(),
+            access_token: "abcdefghijklmnop1234".into(),
+            test_event_code: None,
+            base_url: None,
+        };
+        let shown = format!("{pixel:?}");
+        assert!(!shown.contains("abcdefghijklmnop"), "{shown}");
+        assert!(shown.contains("tt_…1234"), "{shown}");
+    }
+}

@@ -1,0 +1,5 @@
+//! signalpost: the server-side conversion gateway from lead funnels to the TikTok Events API.
+//! This crate is the application: configuration, CLI, HTTP API. The binary in `main.rs` only calls
+//! [`cli::run`]; integration tests drive the same code through this library.
+
+pub mod config;
