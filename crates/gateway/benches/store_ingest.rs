@@ -61,7 +61,7 @@ fn ingest(c: &mut Criterion) {
     let mut group = c.benchmark_group("durable_ingest");
     group.throughput(Throughput::Elements(1));
     group.measurement_time(Duration::from_secs(10));
-    for tasks in [1usize, 64] {
+    for tasks in [1usize, 64, 256] {
         group.bench_with_input(
             BenchmarkId::new("submit_lead", format!("{tasks}_tasks")),
             &tasks,

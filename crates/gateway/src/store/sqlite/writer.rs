@@ -323,10 +323,11 @@ fn ingest_unit(
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO conversions (transaction_id, lifecycle_id, rule, pixel, event_name, \
          event_id, test_event_code, event_time, state, next_attempt_at_ms, payload, created_at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?9) RETURNING id",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?9)",
     )?;
     for c in &unit.conversions {
-        let mut inserted = insert.query(params![
+        // Plain INSERT + last_insert_rowid: RETURNING would materialize every statement's output.
+        let inserted = insert.execute(params![
             transaction_id,
             event_id,
             c.rule,
@@ -338,29 +339,25 @@ fn ingest_unit(
             now,
             c.payload,
         ])?;
-        match inserted.next()? {
-            Some(row) => {
-                let id: i64 = row.get(0)?;
-                conversions.push(Conversion {
-                    id,
-                    transaction_id: transaction_id.clone(),
-                    lifecycle_id: event_id,
-                    rule: c.rule.clone(),
-                    pixel: c.pixel.clone(),
-                    event_name: c.event_name.clone(),
-                    event_id: c.event_id.clone(),
-                    test_event_code: c.test_event_code.clone(),
-                    event_time: c.event_time,
-                    state: ConversionState::Pending,
-                    attempts: 0,
-                    next_attempt_at_ms: Some(now),
-                    last_error: None,
-                    payload: c.payload.clone(),
-                    created_at_ms: now,
-                });
-            }
+        match (inserted == 1).then(|| conn.last_insert_rowid()) {
+            Some(id) => conversions.push(Conversion {
+                id,
+                transaction_id: transaction_id.clone(),
+                lifecycle_id: event_id,
+                rule: c.rule.clone(),
+                pixel: c.pixel.clone(),
+                event_name: c.event_name.clone(),
+                event_id: c.event_id.clone(),
+                test_event_code: c.test_event_code.clone(),
+                event_time: c.event_time,
+                state: ConversionState::Pending,
+                attempts: 0,
+                next_attempt_at_ms: Some(now),
+                last_error: None,
+                payload: c.payload.clone(),
+                created_at_ms: now,
+            }),
             None => {
-                drop(inserted);
                 match rows::find_conversion_by_key(conn, &c.pixel, &c.event_name, &c.event_id)? {
                     Some(existing) => duplicates.push(existing),
                     None => {
@@ -419,27 +416,25 @@ fn insert_event(
     event: &LifecycleEvent,
     now: i64,
 ) -> Result<Option<i64>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO lifecycle_events (transaction_id, trigger, name, buyer, offer, revenue, \
-         currency, occurred_at, idempotency_key, stored_at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
-    )?;
-    let mut inserted = stmt.query(params![
-        event.transaction_id,
-        event.trigger.as_str(),
-        event.name,
-        event.buyer,
-        event.offer,
-        event.revenue,
-        event.currency,
-        event.occurred_at,
-        event.idempotency_key,
-        now,
-    ])?;
-    match inserted.next()? {
-        Some(row) => Ok(Some(row.get(0)?)),
-        None => Ok(None),
-    }
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO lifecycle_events (transaction_id, trigger, name, buyer, offer, \
+             revenue, currency, occurred_at, idempotency_key, stored_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            event.transaction_id,
+            event.trigger.as_str(),
+            event.name,
+            event.buyer,
+            event.offer,
+            event.revenue,
+            event.currency,
+            event.occurred_at,
+            event.idempotency_key,
+            now,
+        ])?;
+    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
 }
 
 fn claim(
