@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use shim::classify::Outcome;
-use shim::client::{Client, ClientConfig};
+use signalpost_tiktok::classify::Outcome;
+use signalpost_tiktok::client::{Client, ClientConfig};
 
 use crate::domain::{AttemptOutcome, NewAttempt};
 use crate::time::now_ms;
@@ -103,47 +103,6 @@ impl Clients {
                 batch_size,
             },
             latency: answer.latency,
-        }
-    }
-}
-#[allow(dead_code)]
-mod shim {
-    pub mod classify {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Outcome {
-            Delivered,
-            Retryable,
-            Auth,
-            Invalid,
-        }
-        #[derive(Debug, Clone)]
-        pub struct Classified {
-            pub outcome: Outcome,
-            pub code: Option<i64>,
-            pub message: String,
-            pub request_id: Option<String>,
-        }
-    }
-    pub mod client {
-        use std::time::Duration;
-        pub struct ClientConfig {
-            pub base_url: String,
-            pub timeout: Duration,
-            pub connect_timeout: Duration,
-        }
-        pub struct Client;
-        pub struct Answer {
-            pub http_status: Option<u16>,
-            pub classified: super::classify::Classified,
-            pub latency: Duration,
-        }
-        impl Client {
-            pub fn new(_c: ClientConfig) -> Result<Self, String> {
-                Ok(Client)
-            }
-            pub async fn track_raw(&self, _t: &str, _b: Vec<u8>) -> Answer {
-                todo!()
-            }
         }
     }
 }

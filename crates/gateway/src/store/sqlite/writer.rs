@@ -473,38 +473,62 @@ fn claim(
     Ok(claimed)
 }
 
+/// Whether two results differ only in their conversion id (one request's answer, settled alike).
+fn same_outcome(a: &DeliveryResult, b: &DeliveryResult) -> bool {
+    a.claim == b.claim
+        && a.state == b.state
+        && a.next_attempt_at_ms == b.next_attempt_at_ms
+        && a.last_error == b.last_error
+        && a.counts_as_retry == b.counts_as_retry
+        && a.attempts == b.attempts
+}
+
+/// Records results: each run of results settled alike (typically a whole delivered batch) is
+/// acknowledged with one UPDATE and one INSERT per attempt, over the run's ids as a JSON array.
 fn record(conn: &Connection, results: &[DeliveryResult]) -> Result<(), StoreError> {
-    let mut update = conn.prepare_cached(
-        "UPDATE conversions SET state = ?2, next_attempt_at_ms = ?3, last_error = ?4, \
-         attempts = attempts + ?5, retries = retries + ?6, \
-         first_attempt_at_ms = COALESCE(first_attempt_at_ms, ?7), claim = NULL \
-         WHERE id = ?1 AND state = 'in_flight' AND claim = ?8",
-    )?;
-    let mut insert_attempt = conn.prepare_cached(
-        "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
-         latency_ms, outcome, batch_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?;
-    for r in results {
-        let first_at = r.attempts.iter().map(|a| a.at_ms).min();
-        let changed = update.execute(params![
-            r.conversion_id,
-            r.state.as_str(),
-            r.next_attempt_at_ms,
-            r.last_error,
-            r.attempts.len() as i64,
-            i64::from(r.counts_as_retry),
-            first_at,
-            r.claim,
-        ])?;
-        if changed == 0 {
+    let mut start = 0;
+    while start < results.len() {
+        let first = &results[start];
+        let len = results[start..]
+            .iter()
+            .take_while(|r| same_outcome(first, r))
+            .count();
+        let run = &results[start..start + len];
+        start += len;
+        let ids = serde_json::to_string(&run.iter().map(|r| r.conversion_id).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        let first_at = first.attempts.iter().map(|a| a.at_ms).min();
+        let changed = conn
+            .prepare_cached(
+                "UPDATE conversions SET state = ?2, next_attempt_at_ms = ?3, last_error = ?4, \
+                 attempts = attempts + ?5, retries = retries + ?6, \
+                 first_attempt_at_ms = COALESCE(first_attempt_at_ms, ?7), claim = NULL \
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'in_flight' AND claim = ?8",
+            )?
+            .execute(params![
+                ids,
+                first.state.as_str(),
+                first.next_attempt_at_ms,
+                first.last_error,
+                first.attempts.len() as i64,
+                i64::from(first.counts_as_retry),
+                first_at,
+                first.claim,
+            ])?;
+        if changed < run.len() {
             tracing::debug!(
-                conversion = r.conversion_id,
-                "result for a stale claim (lease expired and reclaimed); state left to the new claim"
+                stale = run.len() - changed,
+                "results for stale claims (lease expired and reclaimed); their state is left to the new claim"
             );
         }
-        for a in &r.attempts {
-            insert_attempt.execute(params![
-                r.conversion_id,
+        let mut insert_attempts = conn.prepare_cached(
+            "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
+             latency_ms, outcome, batch_size) \
+             SELECT value, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM json_each(?1)",
+        )?;
+        for a in &first.attempts {
+            insert_attempts.execute(params![
+                ids,
                 a.at_ms,
                 a.http_status,
                 a.code,
