@@ -1,6 +1,7 @@
 //! Command-line interface: parses arguments (clap) and dispatches to one module per subcommand.
 
 mod sandbox;
+mod send;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Send one event to the TikTok Events API (a Test Postback without a server).
+    Send(Box<send::SendArgs>),
     /// Run the strict TikTok Events API sandbox.
     Sandbox(sandbox::SandboxArgs),
 }
@@ -42,6 +45,7 @@ pub fn run() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
+            Command::Send(args) => send::run(*args).await,
             Command::Sandbox(args) => sandbox::run(args).await,
         }
     })
