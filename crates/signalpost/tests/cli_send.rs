@@ -1,0 +1,191 @@
+//! `signalpost send` as a user runs it: the real binary, a real sandbox on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+use signalpost_sandbox::{SandboxConfig, spawn};
+
+fn signalpost(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_signalpost"))
+        .args(args)
+        .env_remove("SIGNALPOST_ACCESS_TOKEN")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the signalpost binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn dry_run_prints_tiktoks_documented_hashes() {
+    let out = signalpost(&[
+        "send",
+        "--pixel",
+        "PIXEL1",
+        "--event",
+        "Purchase",
+        "--event-id",
+        "order-1",
+        "--event-time",
+        "1764000000",
+        "--email",
+        " ALICE_abc@gmail.com ",
+        "--phone",
+        "(+1)2133734253",
+        "--external-id",
+        "user_123",
+        "--page-url",
+        "https://shop.example/thanks",
+        "--dry-run",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let body: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let user = &body["data"][0]["user"];
+    assert_eq!(
+        user["email"],
+        "848a771458438fc2ec420560d769fb9b9b86851ee338ec56517baabd79d3bb4f"
+    );
+    assert_eq!(
+        user["phone"],
+        "9f7ec22d72092cd3c0b58726ed9c2d91b92e51a3f29837508fb2948bb22dd2fd"
+    );
+    assert_eq!(
+        user["external_id"],
+        "80fba0ae1c48e3978e43e4efc365e14e12ea0c830ba8ba5b9a2dafc7e3f2ab8b"
+    );
+    assert_eq!(body["event_source"], "web");
+    assert_eq!(body["event_source_id"], "PIXEL1");
+    assert_eq!(body["data"][0]["event_id"], "order-1");
+    assert_eq!(body["data"][0]["event_time"], 1_764_000_000);
+}
+
+#[test]
+fn dry_run_keeps_a_zero_value_and_puts_the_test_code_top_level() {
+    let out = signalpost(&[
+        "send",
+        "--pixel",
+        "P",
+        "--event",
+        "Lead",
+        "--value",
+        "0",
+        "--currency",
+        "eur",
+        "--test-event-code",
+        "TEST123",
+        "--dry-run",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let body: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(body["test_event_code"], "TEST123");
+    assert_eq!(body["data"][0]["properties"]["value"], 0.0);
+    assert_eq!(body["data"][0]["properties"]["currency"], "EUR");
+    assert!(body["data"][0]["properties"].get("content_type").is_none());
+    assert!(body["data"][0]["event_id"].is_string());
+}
+
+#[test]
+fn bad_input_names_the_flag_and_exits_2_before_sending() {
+    for (args, flag) in [
+        (vec!["--event", "1bad"], "--event"),
+        (vec!["--event", "Registration"], "--event"),
+        (vec!["--event", "Lead", "--currency", "BTC"], "--currency"),
+        (vec!["--event", "Lead", "--phone", "call me"], "--phone"),
+        (vec!["--event", "Lead", "--email", "no-at-sign"], "--email"),
+        (vec!["--event", "Lead", "--region", "ZZ"], "--region"),
+        (vec!["--event", "Lead", "--ip", "999.1.1.1"], "--ip"),
+        (
+            vec!["--event", "Lead", "--event-time", "1764000000000"],
+            "--event-time",
+        ),
+        (
+            vec!["--event", "Lead", "--content-type", "sku"],
+            "--content-type",
+        ),
+    ] {
+        let mut all = vec!["send", "--pixel", "P", "--base-url", "http://127.0.0.1:9"];
+        all.extend(args);
+        all.extend(["--token", "t0ken-that-is-never-used"]);
+        let out = signalpost(&all);
+        assert_eq!(out.status.code(), Some(2), "{all:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("error: {flag}:")), "{all:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+}
+
+#[test]
+fn sending_without_a_token_is_a_usage_error() {
+    let out = signalpost(&["send", "--pixel", "P", "--event", "Lead"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--token"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_to_the_sandbox_and_reports_tiktoks_answer() {
+    let sandbox = spawn(
+        SandboxConfig {
+            pixels: vec![("PIX9".into(), "tok_live_0123456789".into())],
+            ..SandboxConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let base = sandbox.base_url();
+    let run = |token: &'static str, base: String| {
+        tokio::task::spawn_blocking(move || {
+            signalpost(&[
+                "send",
+                "--pixel",
+                "PIX9",
+                "--token",
+                token,
+                "--base-url",
+                &base,
+                "--event",
+                "Purchase",
+                "--event-id",
+                "sale-42",
+                "--email",
+                "buyer@example.com",
+                "--ip",
+                "203.0.113.9",
+                "--user-agent",
+                "Mozilla/5.0",
+                "--ttclid",
+                "E.C.P.abc",
+                "--page-url",
+                "https://shop.example/",
+                "--value",
+                "19.5",
+                "--currency",
+                "USD",
+            ])
+        })
+    };
+    let ok = run("tok_live_0123456789", base.clone()).await.unwrap();
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+    assert!(stdout(&ok).contains("code=0"), "{}", stdout(&ok));
+    let events = sandbox.events(Some("PIX9"));
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_id.as_deref(), Some("sale-42"));
+
+    let refused = run("tok_wrong_0123456789", base).await.unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stdout(&refused).contains("code=40105"),
+        "{}",
+        stdout(&refused)
+    );
+    assert!(
+        !stdout(&refused).contains("tok_wrong") && !stderr(&refused).contains("tok_wrong"),
+        "the token must never be printed"
+    );
+}
