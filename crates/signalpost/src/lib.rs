@@ -3,3 +3,5 @@
 //! [`cli::run`]; integration tests drive the same code through this library.
 
 pub mod config;
+pub mod http;
+pub mod metrics;

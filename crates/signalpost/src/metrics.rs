@@ -1,0 +1,191 @@
+//! Prometheus metrics: the process-wide recorder, the names of every series signalpost exports, and
+//! the request-latency middleware.
+//!
+//! The recorder is installed once per process (a `OnceLock`): tests start many applications in one
+//! process and every one of them gets the same handle. There is no listener of its own; `GET
+//! /metrics` renders the handle. No series carries PII or a key: labels are route templates, event
+//! types, pixel codes and field names only.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Leads accepted (first posts only, not replays).
+pub const LEADS_INGESTED: &str = "signalpost_leads_ingested_total";
+/// Lifecycle events accepted, by `type`.
+pub const EVENTS_INGESTED: &str = "signalpost_events_ingested_total";
+/// Conversions written to the outbox, by `pixel`.
+pub const CONVERSIONS_QUEUED: &str = "signalpost_conversions_queued_total";
+/// Identifiers dropped at ingest because they could not be normalized, by `field`.
+pub const IDENTIFIER_WARNINGS: &str = "signalpost_identifier_warnings_total";
+/// Request latency, by matched `route` template and `status`.
+pub const HTTP_REQUEST_DURATION: &str = "signalpost_http_request_duration_seconds";
+/// Conversions TikTok accepted, by `pixel`.
+pub const CONVERSIONS_DELIVERED: &str = "signalpost_conversions_delivered_total";
+/// Delivery attempts that will be retried, by `pixel`.
+pub const CONVERSIONS_RETRIED: &str = "signalpost_conversions_retried_total";
+/// Conversions given up on, by `pixel`.
+pub const CONVERSIONS_DEAD: &str = "signalpost_conversions_dead_total";
+/// Conversions held because the pixel's token was refused, by `pixel`.
+pub const CONVERSIONS_PAUSED: &str = "signalpost_conversions_paused_total";
+/// Conversions waiting to be delivered (pending, retrying or paused), by `pixel`.
+pub const QUEUE_DEPTH: &str = "signalpost_queue_depth";
+
+/// Latency buckets in seconds: from a group commit on a fast disk to a slow client.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the recorder (first call) and returns the handle used to render `/metrics`.
+///
+/// If another recorder was already installed globally (an embedding program's), the handle still
+/// renders, but only what reaches it; a warning says so.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(HTTP_REQUEST_DURATION.to_owned()),
+                    LATENCY_BUCKETS,
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_counter!(LEADS_INGESTED, "Leads accepted (replays not counted).");
+    describe_counter!(EVENTS_INGESTED, "Lifecycle events accepted, by type.");
+    describe_counter!(
+        CONVERSIONS_QUEUED,
+        "Conversions queued for delivery, by pixel."
+    );
+    describe_counter!(
+        IDENTIFIER_WARNINGS,
+        "Identifiers dropped at ingest because they could not be normalized, by field."
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency, by route template and status."
+    );
+    describe_counter!(
+        CONVERSIONS_DELIVERED,
+        "Conversions TikTok accepted, by pixel."
+    );
+    describe_counter!(
+        CONVERSIONS_RETRIED,
+        "Delivery attempts scheduled for retry."
+    );
+    describe_counter!(CONVERSIONS_DEAD, "Conversions given up on, by pixel.");
+    describe_counter!(CONVERSIONS_PAUSED, "Conversions paused by a refused token.");
+    describe_gauge!(QUEUE_DEPTH, "Conversions waiting for delivery, by pixel.");
+}
+
+/// Renders the Prometheus text exposition, running the recorder's upkeep first.
+pub fn render() -> String {
+    let handle = install();
+    handle.run_upkeep();
+    handle.render()
+}
+
+/// Counts one accepted lead.
+pub fn lead_ingested() {
+    counter!(LEADS_INGESTED).increment(1);
+}
+
+/// Counts one accepted lifecycle event of `kind` (`form_submit`, `lead_sold`, …).
+pub fn event_ingested(kind: &str) {
+    counter!(EVENTS_INGESTED, "type" => kind.to_owned()).increment(1);
+}
+
+/// Counts one conversion queued for `pixel`.
+pub fn conversion_queued(pixel: &str) {
+    counter!(CONVERSIONS_QUEUED, "pixel" => pixel.to_owned()).increment(1);
+}
+
+/// Counts one identifier dropped at ingest (`email`, `phone`, `external_id`).
+pub fn identifier_warning(field: &str) {
+    counter!(IDENTIFIER_WARNINGS, "field" => field.to_owned()).increment(1);
+}
+
+/// Sets the number of conversions waiting for `pixel`.
+pub fn set_queue_depth(pixel: &str, depth: u64) {
+    gauge!(QUEUE_DEPTH, "pixel" => pixel.to_owned()).set(depth as f64);
+}
+
+/// Counts delivery outcomes for `pixel` (the delivery engine's report, polled by the app).
+pub fn delivery_outcomes(pixel: &str, delivered: u64, retried: u64, dead: u64, paused: u64) {
+    let pixel = pixel.to_owned();
+    counter!(CONVERSIONS_DELIVERED, "pixel" => pixel.clone()).increment(delivered);
+    counter!(CONVERSIONS_RETRIED, "pixel" => pixel.clone()).increment(retried);
+    counter!(CONVERSIONS_DEAD, "pixel" => pixel.clone()).increment(dead);
+    counter!(CONVERSIONS_PAUSED, "pixel" => pixel).increment(paused);
+}
+
+/// Middleware: times every request and records it under its route template (`/v1/leads/{id}`, not
+/// the raw URI: bounded label values, and no transaction id or postback key in a label or a log).
+/// Requests that match no route are recorded as `unmatched`.
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let elapsed = start.elapsed();
+    let status = response.status().as_u16();
+    record_request(&route, status, elapsed);
+    tracing::debug!(%method, route, status, latency_ms = elapsed.as_secs_f64() * 1e3, "request");
+    response
+}
+
+fn record_request(route: &str, status: u16, elapsed: Duration) {
+    histogram!(
+        HTTP_REQUEST_DURATION,
+        "route" => route.to_owned(),
+        "status" => status.to_string()
+    )
+    .record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installing_twice_returns_a_working_handle_both_times() {
+        let first = install();
+        let second = install();
+        lead_ingested();
+        identifier_warning("email");
+        record_request("/v1/leads", 202, Duration::from_millis(3));
+        let text = second.render();
+        assert!(text.contains("signalpost_leads_ingested_total"), "{text}");
+        assert!(
+            text.contains(r#"signalpost_identifier_warnings_total{field="email"}"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"signalpost_http_request_duration_seconds_bucket{route="/v1/leads",status="202",le="0.005"}"#),
+            "{text}"
+        );
+        assert_eq!(first.render().is_empty(), text.is_empty());
+    }
+}
