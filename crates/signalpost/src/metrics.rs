@@ -6,7 +6,8 @@
 //! /metrics` renders the handle. No series carries PII or a key: labels are route templates, event
 //! types, pixel codes and field names only.
 
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
@@ -94,6 +95,10 @@ fn describe() {
     describe_counter!(CONVERSIONS_DEAD, "Conversions given up on, by pixel.");
     describe_counter!(CONVERSIONS_PAUSED, "Conversions paused by a refused token.");
     describe_gauge!(QUEUE_DEPTH, "Conversions waiting for delivery, by pixel.");
+    describe_gauge!(
+        CONVERSIONS_BY_STATE,
+        "Stored conversions, by pixel and state."
+    );
 }
 
 /// Renders the Prometheus text exposition, running the recorder's upkeep first.
@@ -123,9 +128,39 @@ pub fn identifier_warning(field: &str) {
     counter!(IDENTIFIER_WARNINGS, "field" => field.to_owned()).increment(1);
 }
 
-/// Sets the number of conversions waiting for `pixel`.
-pub fn set_queue_depth(pixel: &str, depth: u64) {
-    gauge!(QUEUE_DEPTH, "pixel" => pixel.to_owned()).set(depth as f64);
+/// Conversions per pixel and state (all states, final ones included).
+pub const CONVERSIONS_BY_STATE: &str = "signalpost_conversions";
+
+/// States that still wait for delivery and so count towards [`QUEUE_DEPTH`].
+const WAITING_STATES: &[&str] = &["pending", "in_flight", "retrying", "paused"];
+
+/// Label sets set before, so a pixel/state that has drained to zero reads 0 instead of its last value.
+static SEEN_DEPTHS: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
+
+/// Publishes the store's conversion counts: `signalpost_conversions{pixel,state}` for every state,
+/// and `signalpost_queue_depth{pixel}` for those still waiting. `counts` is (pixel, state, count).
+pub fn set_conversion_counts<'a>(counts: impl IntoIterator<Item = (&'a str, &'a str, u64)>) {
+    let mut seen = match SEEN_DEPTHS.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let mut now: BTreeMap<(String, String), u64> = seen.iter().map(|k| (k.clone(), 0)).collect();
+    for (pixel, state, count) in counts {
+        *now.entry((pixel.to_owned(), state.to_owned())).or_insert(0) += count;
+    }
+    let mut depth: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((pixel, state), count) in &now {
+        gauge!(CONVERSIONS_BY_STATE, "pixel" => pixel.clone(), "state" => state.clone())
+            .set(*count as f64);
+        let waiting = depth.entry(pixel).or_insert(0);
+        if WAITING_STATES.contains(&state.as_str()) {
+            *waiting += count;
+        }
+    }
+    for (pixel, count) in depth {
+        gauge!(QUEUE_DEPTH, "pixel" => pixel.to_owned()).set(count as f64);
+    }
+    seen.extend(now.into_keys());
 }
 
 /// Counts delivery outcomes for `pixel` (the delivery engine's report, polled by the app).
@@ -187,5 +222,34 @@ mod tests {
             "{text}"
         );
         assert_eq!(first.render().is_empty(), text.is_empty());
+    }
+
+    #[test]
+    fn queue_depth_counts_waiting_states_and_drained_pixels_read_zero() {
+        let handle = install();
+        set_conversion_counts([
+            ("QDPIX", "pending", 3),
+            ("QDPIX", "retrying", 2),
+            ("QDPIX", "delivered", 10),
+        ]);
+        let text = handle.render();
+        assert!(
+            text.contains(r#"signalpost_queue_depth{pixel="QDPIX"} 5"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"signalpost_conversions{pixel="QDPIX",state="delivered"} 10"#),
+            "{text}"
+        );
+        set_conversion_counts([("QDPIX", "delivered", 15)]);
+        let text = handle.render();
+        assert!(
+            text.contains(r#"signalpost_queue_depth{pixel="QDPIX"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"signalpost_conversions{pixel="QDPIX",state="pending"} 0"#),
+            "{text}"
+        );
     }
 }

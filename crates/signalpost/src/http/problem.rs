@@ -5,9 +5,12 @@
 //! fields are wrong at once, all of them in `errors`. Bad input is never a 500; a 500 never carries
 //! internals (they go to the log, the body only says "internal error").
 
+use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use signalpost_gateway::GatewayError;
+use signalpost_gateway::store::StoreError;
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -91,6 +94,9 @@ pub enum ApiError {
     /// The writer's queue is full; the client should retry. 503 with `Retry-After`.
     #[error("overloaded")]
     Overloaded { retry_after_secs: u32 },
+    /// The disk is full: nothing was written. 507.
+    #[error("insufficient storage")]
+    InsufficientStorage,
     /// A dependency (the store) does not answer. 503.
     #[error("unavailable: {detail}")]
     Unavailable { detail: String },
@@ -124,7 +130,33 @@ impl ApiError {
             ApiError::Overloaded { .. } | ApiError::Unavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The same error seen from an enclosing path: every field it names moves under `prefix`
+    /// (`email` → `items[3].lead.email`); an error naming no field now names `prefix`.
+    pub fn under(self, prefix: &str) -> Self {
+        let move_field =
+            |field: Option<String>| Some(join_path(prefix, field.as_deref().unwrap_or("")));
+        match self {
+            ApiError::Invalid(errors) => {
+                ApiError::Invalid(errors.into_iter().map(|e| e.under(prefix)).collect())
+            }
+            ApiError::MalformedJson { detail, field } => ApiError::MalformedJson {
+                detail,
+                field: move_field(field),
+            },
+            ApiError::BadRequest { detail, field } => ApiError::BadRequest {
+                detail,
+                field: move_field(field),
+            },
+            ApiError::Conflict { detail, field } => ApiError::Conflict {
+                detail,
+                field: move_field(field),
+            },
+            other => other,
         }
     }
 
@@ -236,6 +268,13 @@ impl ApiError {
                     None,
                     Vec::new(),
                 ),
+                ApiError::InsufficientStorage => (
+                    "insufficient-storage",
+                    "Insufficient storage",
+                    "the disk is full; nothing was stored, retry later".to_owned(),
+                    None,
+                    Vec::new(),
+                ),
                 ApiError::Internal(_) => (
                     "internal",
                     "Internal error",
@@ -313,6 +352,52 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(e: GatewayError) -> Self {
+        match e {
+            GatewayError::InvalidField { field, problem } => ApiError::invalid(field, problem),
+            GatewayError::LeadNotFound(id) => ApiError::NotFound {
+                detail: format!("no lead with transaction_id {id:?}; post the lead first"),
+            },
+            GatewayError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Backpressure { retry_after } => ApiError::Overloaded {
+                retry_after_secs: u32::try_from(retry_after.as_secs().max(1)).unwrap_or(u32::MAX),
+            },
+            StoreError::LeadNotFound(id) => ApiError::NotFound {
+                detail: format!("no lead with transaction_id {id:?}; post the lead first"),
+            },
+            StoreError::DiskFull(_) => ApiError::InsufficientStorage,
+            StoreError::Busy(_) => ApiError::Overloaded {
+                retry_after_secs: 1,
+            },
+            StoreError::Closed => ApiError::Unavailable {
+                detail: "the server is shutting down; retry shortly".into(),
+            },
+            StoreError::Conflict(message) => ApiError::Conflict {
+                detail: message,
+                field: None,
+            },
+            other @ (StoreError::Io(_) | StoreError::Corrupt(_)) => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::BadRequest {
+            detail: format!("the URL path is not valid: {}", rejection.body_text()),
+            field: Some("transaction_id".into()),
+        }
     }
 }
 

@@ -128,7 +128,11 @@ impl LeadRequest {
                 None
             });
         // ttclid comes from the landing URL when not given, even if the URL itself is unusable.
-        let raw_landing = self.landing_url.as_deref().map(str::trim).map(str::to_owned);
+        let raw_landing = self
+            .landing_url
+            .as_deref()
+            .map(str::trim)
+            .map(str::to_owned);
         let landing_url = soft_url(self.landing_url, "landing_url").unwrap_or_else(|problem| {
             soft("landing_url", problem, &mut errors);
             None
@@ -141,7 +145,9 @@ impl LeadRequest {
             raw_landing
                 .as_deref()
                 .and_then(signalpost_gateway::ttclid::from_landing_url)
-                .filter(|t| t.chars().count() <= MAX_CLICK_ID_LEN && !t.chars().any(char::is_control))
+                .filter(|t| {
+                    t.chars().count() <= MAX_CLICK_ID_LEN && !t.chars().any(char::is_control)
+                })
         });
         let ttp = opt_text(self.ttp, "ttp", MAX_CLICK_ID_LEN, &mut errors);
         let source = opt_text(self.source, "source", MAX_LABEL_LEN, &mut errors);
@@ -199,10 +205,7 @@ fn soft_url(value: Option<String>, field: &str) -> Result<Option<String>, String
     };
     match url::Url::parse(&text) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Some(text)),
-        _ => Err(format!(
-            "{} is not an absolute http(s) URL",
-            shorten(&text)
-        )),
+        _ => Err(format!("{} is not an absolute http(s) URL", shorten(&text))),
     }
 }
 
@@ -274,7 +277,11 @@ mod tests {
         let fields: Vec<&str> = v.warnings.iter().map(|w| w.field.as_str()).collect();
         assert_eq!(fields, ["email", "phone", "ip", "landing_url"]);
         assert!(v.email.is_none() && v.phone.is_none() && v.ip.is_none());
-        assert_eq!(v.ttclid.as_deref(), Some("abc"), "ttclid still taken from the URL");
+        assert_eq!(
+            v.ttclid.as_deref(),
+            Some("abc"),
+            "ttclid still taken from the URL"
+        );
         let problem = &v.warnings[0].problem;
         assert!(!problem.is_empty());
     }
@@ -308,7 +315,9 @@ mod tests {
 
     #[test]
     fn occurred_at_defaults_to_now_and_bad_times_are_errors_not_warnings() {
-        let v = lead(serde_json::json!({})).validate(&policy(false), NOW).unwrap();
+        let v = lead(serde_json::json!({}))
+            .validate(&policy(false), NOW)
+            .unwrap();
         assert_eq!(v.occurred_at, Some(NOW));
         let err = lead(serde_json::json!({"occurred_at": 1_750_000_000_000i64}))
             .validate(&policy(false), NOW)

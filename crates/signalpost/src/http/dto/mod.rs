@@ -15,7 +15,7 @@
 //! - Unknown fields are refused: a typo (`emial`) must not silently cost a conversion.
 
 pub mod event;
-// pub mod lead; (waits for tiktok identity + gateway domain)
+pub mod lead;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -24,6 +24,7 @@ use signalpost_tiktok::currency::Currency;
 use super::problem::FieldError;
 
 pub use event::{EventRequest, EventType, ValidEvent};
+pub use lead::{LeadRequest, ValidLead};
 
 /// Latest accepted `occurred_at`, relative to now: clocks drift, but not by hours.
 pub const MAX_FUTURE_SECS: i64 = 5 * 60;
