@@ -14,11 +14,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use signalpost_gateway::delivery::{AccessToken, PixelConfig as DeliveryPixel};
+use signalpost_gateway::delivery::{
+    AccessToken, DeliveryEngine, DeliveryPolicy, EngineHandle, PixelConfig as DeliveryPixel,
+    PixelRegistry,
+};
+use signalpost_gateway::store::Store;
 use signalpost_gateway::{Gateway, RuleConfig, RuleSet, SqliteStore};
 use signalpost_sandbox::{RunningSandbox, SandboxConfig};
 use signalpost_tiktok::identity::Region;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, PixelConfig};
 use crate::http::{self, AppState, IdentifierPolicy, auth::ApiKeys};
@@ -35,6 +40,8 @@ pub struct AppOptions {
     pub demo: bool,
     /// Print the generated API key (and the demo banner) to stdout. `serve` sets it; tests do not.
     pub announce: bool,
+    /// Delivery tuning; the engine's defaults (DESIGN.md's policy) when absent.
+    pub delivery: Option<DeliveryPolicy>,
 }
 
 impl AppOptions {
@@ -43,6 +50,7 @@ impl AppOptions {
         Self {
             demo: !config_file_given,
             announce: true,
+            delivery: None,
         }
     }
 }
@@ -54,6 +62,9 @@ pub struct Application {
     router: Router,
     gateway: Arc<Gateway>,
     store: Arc<SqliteStore>,
+    engine: EngineHandle,
+    stop_delivery: CancellationToken,
+    pixels: PixelRegistry,
     sandbox: Option<RunningSandbox>,
     generated_api_key: Option<String>,
     data_dir: PathBuf,
@@ -112,18 +123,27 @@ impl Application {
         rules
             .check_pixels(|code| pixels.iter().any(|p| p.code == code))
             .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
-        let _delivery_pixels: Vec<DeliveryPixel> = pixels.iter().map(delivery_pixel).collect();
+        let registry = PixelRegistry::new(pixels.iter().map(delivery_pixel));
 
         let store = Arc::new(
             SqliteStore::open(&data_dir)
                 .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
         );
-        let gateway = Arc::new(Gateway::new(store.clone(), rules));
+        let stop_delivery = CancellationToken::new();
+        let engine = DeliveryEngine::start(
+            store.clone() as Arc<dyn Store>,
+            registry.clone(),
+            options.delivery.clone().unwrap_or_default(),
+            stop_delivery.clone(),
+        );
+        let gateway =
+            Arc::new(Gateway::new(store.clone(), rules).with_work_signal(engine.work_signal()));
 
         crate::metrics::install();
         let state = AppState {
             gateway: gateway.clone(),
             keys,
+            delivery_stats: engine.stats(),
             identifiers: IdentifierPolicy {
                 default_region: region,
                 strict: server.strict_identifiers,
@@ -141,6 +161,9 @@ impl Application {
             router,
             gateway,
             store,
+            engine,
+            stop_delivery,
+            pixels: registry,
             sandbox,
             generated_api_key,
             data_dir,
@@ -202,6 +225,11 @@ impl Application {
         &self.gateway
     }
 
+    /// The pixels the engine delivers to; replacing a paused pixel's token resumes it (config reload).
+    pub fn pixels(&self) -> &PixelRegistry {
+        &self.pixels
+    }
+
     /// Serves until `shutdown` resolves; then stops accepting, finishes in-flight requests and
     /// deliveries, and commits everything the writer holds before returning.
     pub async fn run_until_stopped(
@@ -212,6 +240,8 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         tracing::info!("HTTP server stopped; finishing deliveries and flushing the store");
+        self.stop_delivery.cancel();
+        self.engine.join().await;
         self.store.close().await;
         if let Some(sandbox) = self.sandbox {
             let _ = sandbox.shutdown().await;

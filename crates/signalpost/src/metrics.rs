@@ -15,6 +15,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use signalpost_gateway::delivery::DeliveryStats;
+use signalpost_gateway::delivery::stats::LATENCY_BUCKETS_MS;
 
 /// Leads accepted (first posts only, not replays).
 pub const LEADS_INGESTED: &str = "signalpost_leads_ingested_total";
@@ -26,13 +28,13 @@ pub const CONVERSIONS_QUEUED: &str = "signalpost_conversions_queued_total";
 pub const IDENTIFIER_WARNINGS: &str = "signalpost_identifier_warnings_total";
 /// Request latency, by matched `route` template and `status`.
 pub const HTTP_REQUEST_DURATION: &str = "signalpost_http_request_duration_seconds";
-/// Conversions TikTok accepted, by `pixel`.
+/// Conversions TikTok accepted (engine total).
 pub const CONVERSIONS_DELIVERED: &str = "signalpost_conversions_delivered_total";
-/// Delivery attempts that will be retried, by `pixel`.
+/// Conversions rescheduled after a retryable failure (engine total).
 pub const CONVERSIONS_RETRIED: &str = "signalpost_conversions_retried_total";
-/// Conversions given up on, by `pixel`.
+/// Conversions given up on (engine total).
 pub const CONVERSIONS_DEAD: &str = "signalpost_conversions_dead_total";
-/// Conversions held because the pixel's token was refused, by `pixel`.
+/// Conversions held because the pixel's token was refused (engine total).
 pub const CONVERSIONS_PAUSED: &str = "signalpost_conversions_paused_total";
 /// Conversions waiting to be delivered (pending, retrying or paused), by `pixel`.
 pub const QUEUE_DEPTH: &str = "signalpost_queue_depth";
@@ -163,13 +165,40 @@ pub fn set_conversion_counts<'a>(counts: impl IntoIterator<Item = (&'a str, &'a 
     seen.extend(now.into_keys());
 }
 
-/// Counts delivery outcomes for `pixel` (the delivery engine's report, polled by the app).
-pub fn delivery_outcomes(pixel: &str, delivered: u64, retried: u64, dead: u64, paused: u64) {
-    let pixel = pixel.to_owned();
-    counter!(CONVERSIONS_DELIVERED, "pixel" => pixel.clone()).increment(delivered);
-    counter!(CONVERSIONS_RETRIED, "pixel" => pixel.clone()).increment(retried);
-    counter!(CONVERSIONS_DEAD, "pixel" => pixel.clone()).increment(dead);
-    counter!(CONVERSIONS_PAUSED, "pixel" => pixel).increment(paused);
+/// Requests sent to TikTok (or the configured destination).
+pub const TIKTOK_REQUESTS: &str = "signalpost_tiktok_requests_total";
+/// Latency of requests to TikTok (rendered from the engine's own buckets).
+pub const TIKTOK_REQUEST_DURATION: &str = "signalpost_tiktok_request_duration_seconds";
+
+/// Publishes the delivery engine's counters (totals since start; the engine keeps them as atomics
+/// so the gateway crate needs no metrics dependency).
+pub fn set_delivery_stats(stats: &DeliveryStats) {
+    let get = DeliveryStats::get;
+    counter!(CONVERSIONS_DELIVERED).absolute(get(&stats.delivered));
+    counter!(CONVERSIONS_RETRIED).absolute(get(&stats.retried));
+    counter!(CONVERSIONS_DEAD).absolute(get(&stats.dead));
+    counter!(CONVERSIONS_PAUSED).absolute(get(&stats.paused));
+    counter!(TIKTOK_REQUESTS).absolute(get(&stats.requests));
+}
+
+/// Appends the engine's request-latency histogram in the text exposition format.
+pub fn render_tiktok_latency(stats: &DeliveryStats, out: &mut String) {
+    use std::fmt::Write;
+    let latency = stats.latency();
+    let name = TIKTOK_REQUEST_DURATION;
+    let _ = writeln!(out, "# HELP {name} Latency of delivery requests to TikTok.");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    let mut count = 0;
+    for (i, cumulative) in latency.cumulative.iter().enumerate() {
+        let le = match LATENCY_BUCKETS_MS.get(i) {
+            Some(ms) => format!("{}", *ms as f64 / 1000.0),
+            None => "+Inf".to_owned(),
+        };
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        count = *cumulative;
+    }
+    let _ = writeln!(out, "{name}_sum {}", latency.sum_ms as f64 / 1000.0);
+    let _ = writeln!(out, "{name}_count {count}");
 }
 
 /// Middleware: times every request and records it under its route template (`/v1/leads/{id}`, not

@@ -383,10 +383,15 @@ impl From<StoreError> for ApiError {
             StoreError::Closed => ApiError::Unavailable {
                 detail: "the server is shutting down; retry shortly".into(),
             },
-            StoreError::Conflict(message) => ApiError::Conflict {
-                detail: message,
-                field: None,
-            },
+            StoreError::Conflict(message) => {
+                tracing::warn!(error = %message, "store conflict");
+                ApiError::Conflict {
+                    detail:
+                        "the request conflicts with a concurrent one with the same key; retry it"
+                            .into(),
+                    field: None,
+                }
+            }
             other @ (StoreError::Io(_) | StoreError::Corrupt(_)) => ApiError::internal(other),
         }
     }

@@ -5,6 +5,7 @@
 mod common;
 
 mod batch;
+mod delivery;
 mod idempotency;
 mod identifiers;
 mod postback;

@@ -19,7 +19,6 @@ const TOKEN: &str = "test-access-token-0123456789";
 
 /// A running app and its sandbox; dropping it stops the server.
 pub struct TestApp {
-    pub addr: SocketAddr,
     pub base: String,
     pub client: reqwest::Client,
     pub sandbox: RunningSandbox,
@@ -127,7 +126,6 @@ base_url = "{sandbox}"
         let _ = stopped.await;
     }));
     TestApp {
-        addr,
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         sandbox,
