@@ -16,7 +16,7 @@ use anyhow::Context;
 use axum::Router;
 use signalpost_gateway::delivery::{
     AccessToken, DeliveryEngine, DeliveryPolicy, EngineHandle, PixelConfig as DeliveryPixel,
-    PixelRegistry,
+    PixelRegistry, Upsert,
 };
 use signalpost_gateway::store::Store;
 use signalpost_gateway::{Gateway, RuleConfig, RuleSet, SqliteStore};
@@ -68,6 +68,52 @@ pub struct Application {
     sandbox: Option<RunningSandbox>,
     generated_api_key: Option<String>,
     data_dir: PathBuf,
+    /// Demo pixel and rules, kept across reloads.
+    demo: Option<(PixelConfig, Vec<RuleConfig>)>,
+}
+
+/// Applies a reloaded config to a running application: pixels (a replaced token resumes a paused
+/// pixel and its held conversions) and rules. Server settings (listen, data_dir, keys) need a restart.
+#[derive(Clone)]
+pub struct Reloader {
+    gateway: Arc<Gateway>,
+    pixels: PixelRegistry,
+    store: Arc<SqliteStore>,
+    demo: Option<(PixelConfig, Vec<RuleConfig>)>,
+}
+
+impl Reloader {
+    /// Validates `config` whole, then swaps pixels and rules; on error nothing changes.
+    pub async fn reload(&self, config: &Config) -> anyhow::Result<()> {
+        let mut pixels = config.pixels.clone();
+        let mut rule_configs = config.rule_configs()?;
+        if let Some((pixel, rules)) = &self.demo {
+            pixels.push(pixel.clone());
+            rule_configs.extend(rules.iter().cloned());
+        }
+        let rules = build_rules(rule_configs, &pixels)?;
+        let changes = self
+            .pixels
+            .sync(pixels.iter().map(delivery_pixel).collect());
+        self.gateway.replace_rules(rules);
+        for (code, change) in changes {
+            if matches!(change, Upsert::TokenReplaced { .. }) {
+                let resumed = self.store.resume_pixel(&code).await?;
+                tracing::info!(pixel = %code, resumed, "pixel token replaced");
+            }
+        }
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+}
+
+/// Validates rules and checks that each names a configured pixel.
+fn build_rules(configs: Vec<RuleConfig>, pixels: &[PixelConfig]) -> anyhow::Result<RuleSet> {
+    let rules = RuleSet::from_configs(configs).map_err(|e| anyhow::anyhow!("rules: {e}"))?;
+    rules
+        .check_pixels(|code| pixels.iter().any(|p| p.code == code))
+        .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
+    Ok(rules)
 }
 
 impl Application {
@@ -96,7 +142,7 @@ impl Application {
         // Pixels and rules; in demo mode, a sandbox stands in for TikTok.
         let mut pixels = config.pixels.clone();
         let mut rule_configs = config.rule_configs()?;
-        let sandbox = if options.demo {
+        let (sandbox, demo) = if options.demo {
             let token = random_token();
             let sandbox = signalpost_sandbox::spawn(
                 SandboxConfig {
@@ -107,22 +153,19 @@ impl Application {
             )
             .await
             .context("cannot start the demo sandbox")?;
-            pixels.push(PixelConfig {
+            let pixel = PixelConfig {
                 code: DEMO_PIXEL.to_owned(),
                 access_token: token,
                 test_event_code: None,
                 base_url: Some(sandbox.base_url()),
-            });
+            };
+            pixels.push(pixel.clone());
             rule_configs.extend(demo_rules());
-            Some(sandbox)
+            (Some(sandbox), Some((pixel, demo_rules())))
         } else {
-            None
+            (None, None)
         };
-        let rules =
-            RuleSet::from_configs(rule_configs).map_err(|e| anyhow::anyhow!("rules: {e}"))?;
-        rules
-            .check_pixels(|code| pixels.iter().any(|p| p.code == code))
-            .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
+        let rules = build_rules(rule_configs, &pixels)?;
         let registry = PixelRegistry::new(pixels.iter().map(delivery_pixel));
 
         let store = Arc::new(
@@ -167,6 +210,7 @@ impl Application {
             sandbox,
             generated_api_key,
             data_dir,
+            demo,
         };
         app.announce(&options);
         Ok(app)
@@ -228,6 +272,16 @@ impl Application {
     /// The pixels the engine delivers to; replacing a paused pixel's token resumes it (config reload).
     pub fn pixels(&self) -> &PixelRegistry {
         &self.pixels
+    }
+
+    /// A handle that applies a reloaded config (SIGHUP) while the application runs.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            gateway: self.gateway.clone(),
+            pixels: self.pixels.clone(),
+            store: self.store.clone(),
+            demo: self.demo.clone(),
+        }
     }
 
     /// Serves until `shutdown` resolves; then stops accepting, finishes in-flight requests and

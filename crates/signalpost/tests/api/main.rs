@@ -6,6 +6,7 @@ mod common;
 
 mod batch;
 mod delivery;
+mod demo;
 mod idempotency;
 mod identifiers;
 mod postback;
