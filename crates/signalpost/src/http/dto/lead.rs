@@ -20,6 +20,10 @@ use crate::http::problem::{ApiError, FieldError};
 pub const MAX_URL_LEN: usize = 4096;
 /// Longest user agent kept.
 pub const MAX_USER_AGENT_LEN: usize = 2048;
+/// Longest email accepted before normalization (RFC 5321 allows 254 in practice; room for spaces).
+pub const MAX_EMAIL_LEN: usize = 320;
+/// Longest external id accepted.
+pub const MAX_EXTERNAL_ID_LEN: usize = 1024;
 /// Longest `ttclid` / `ttp` accepted.
 pub const MAX_CLICK_ID_LEN: usize = 1024;
 
@@ -86,25 +90,62 @@ impl LeadRequest {
                 .ok()
         });
 
-        let email = opt_text(self.email, "email", MAX_URL_LEN, &mut errors).and_then(|raw| {
-            identity::hash_email(&raw)
-                .map(|h| h.to_string())
-                .map_err(|e| soft("email", e.to_string(), &mut errors))
-                .ok()
-        });
-        let phone = opt_text(self.phone, "phone", MAX_LABEL_LEN, &mut errors).and_then(|raw| {
-            identity::hash_phone(&raw, policy.default_region)
-                .map(|h| h.to_string())
-                .map_err(|e| soft("phone", e.to_string(), &mut errors))
-                .ok()
-        });
-        let external_id = opt_text(self.external_id, "external_id", MAX_URL_LEN, &mut errors)
-            .and_then(|raw| {
-                identity::hash_external_id(&raw)
-                    .map(|h| h.to_string())
-                    .map_err(|e| soft("external_id", e.to_string(), &mut errors))
-                    .ok()
-            });
+        // Each identifier: a usable length, then TikTok's normalization and SHA-256. Any failure
+        // drops just that identifier (a warning) unless strict.
+        let mut identifier = |field: &str,
+                              value: Option<String>,
+                              max: usize,
+                              hash: &dyn Fn(&str) -> Result<String, String>,
+                              errors: &mut Vec<FieldError>| {
+            match soft_text(value, field, max) {
+                Ok(Some(raw)) => match hash(&raw) {
+                    Ok(hashed) => Some(hashed),
+                    Err(problem) => {
+                        soft(field, problem, errors);
+                        None
+                    }
+                },
+                Ok(None) => None,
+                Err(problem) => {
+                    soft(field, problem, errors);
+                    None
+                }
+            }
+        };
+        let email = identifier(
+            "email",
+            self.email,
+            MAX_EMAIL_LEN,
+            &|raw| {
+                identity::hash_email(raw)
+                    .map(|h| h.into_string())
+                    .map_err(|e| e.to_string())
+            },
+            &mut errors,
+        );
+        let region = policy.default_region;
+        let phone = identifier(
+            "phone",
+            self.phone,
+            MAX_LABEL_LEN,
+            &|raw| {
+                identity::hash_phone(raw, region)
+                    .map(|h| h.into_string())
+                    .map_err(|e| e.to_string())
+            },
+            &mut errors,
+        );
+        let external_id = identifier(
+            "external_id",
+            self.external_id,
+            MAX_EXTERNAL_ID_LEN,
+            &|raw| {
+                identity::hash_external_id(raw)
+                    .map(|h| h.into_string())
+                    .map_err(|e| e.to_string())
+            },
+            &mut errors,
+        );
 
         let ip = self
             .ip
@@ -284,6 +325,15 @@ mod tests {
         );
         let problem = &v.warnings[0].problem;
         assert!(!problem.is_empty());
+    }
+
+    #[test]
+    fn an_overlong_identifier_is_a_warning_not_an_error() {
+        let v = lead(serde_json::json!({"email": format!("{}@example.com", "a".repeat(400))}))
+            .validate(&policy(false), NOW)
+            .unwrap();
+        assert_eq!(v.warnings[0].field, "email");
+        assert!(v.email.is_none());
     }
 
     #[test]
