@@ -1,0 +1,432 @@
+//! What the sandbox received: accepted events (bounded, oldest evicted first), TikTok's 48-hour dedup
+//! index and the counters behind `/sandbox/stats`. Owns no validation and no HTTP; callers build
+//! records outside the lock and hand them over in one call per request, so the lock is held only for
+//! pushes and counter updates.
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::ser::{SerializeSeq, SerializeStruct};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+use signalpost_tiktok::model::EventSource;
+
+/// TikTok deduplicates identical (pixel, event, event_id) within 48 hours.
+pub const DEDUP_WINDOW_SECS: i64 = 48 * 3_600;
+
+/// Dedup entries older than the window are swept once per this many insertions.
+const PRUNE_EVERY: u32 = 1 << 16;
+
+/// Which API version an event came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum ApiVersion {
+    /// Events API 2.0, `event/track`.
+    #[serde(rename = "v2")]
+    V2,
+    /// Legacy Events API 1.0, `pixel/track` and `pixel/batch`.
+    #[serde(rename = "v1")]
+    V1,
+}
+
+/// One accepted event, as `GET /sandbox/events` shows it.
+#[derive(Debug, Clone)]
+pub struct ReceivedEvent {
+    /// `event_source_id` (2.0) or `pixel_code` (1.0).
+    pub pixel: String,
+    /// The event name as sent.
+    pub event: String,
+    pub event_id: Option<String>,
+    /// The request's top-level `test_event_code`; such events live in their own dedup bucket.
+    pub test_event_code: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// `web`, `app`, `offline` or `crm` (1.0 events are web events).
+    pub event_source: EventSource,
+    pub api: ApiVersion,
+    /// Unix seconds: `event_time`, or the 1.0 `timestamp` (receive time when absent).
+    pub event_time: i64,
+    /// Whether an identical (pixel, event, event_id) was accepted in the same bucket within 48 h.
+    /// TikTok still answers such an event with success; it just does not count it twice.
+    pub duplicate: bool,
+    /// The event object exactly as received (the whole body for 1.0 `pixel/track`).
+    pub payload: Box<RawValue>,
+}
+
+impl ReceivedEvent {
+    /// The payload parsed, for callers who want to look inside.
+    pub fn payload_json(&self) -> serde_json::Value {
+        serde_json::from_str(self.payload.get()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Whether the event counts as a test event (a non-empty `test_event_code`).
+    pub fn is_test(&self) -> bool {
+        self.test_event_code
+            .as_deref()
+            .is_some_and(|c| !c.is_empty())
+    }
+
+    /// The key TikTok deduplicates on, when the event has an `event_id`.
+    fn dedup_key(&self) -> Option<String> {
+        // Pixel codes and event names hold no newline (names are validated; codes are configured),
+        // so the joined key is unambiguous even if the event_id contains one.
+        let id = self.event_id.as_deref()?;
+        Some(format!("{}\n{}\n{id}", self.pixel, self.event))
+    }
+}
+
+impl Serialize for ReceivedEvent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("ReceivedEvent", 10)?;
+        s.serialize_field("pixel", &self.pixel)?;
+        s.serialize_field("event", &self.event)?;
+        s.serialize_field("event_id", &self.event_id)?;
+        s.serialize_field("test_event_code", &self.test_event_code)?;
+        s.serialize_field(
+            "received_at",
+            &self
+                .received_at
+                .to_rfc3339_opts(SecondsFormat::Micros, true),
+        )?;
+        s.serialize_field("event_source", &self.event_source)?;
+        s.serialize_field("api", &self.api)?;
+        s.serialize_field("event_time", &self.event_time)?;
+        s.serialize_field("duplicate", &self.duplicate)?;
+        s.serialize_field("payload", &self.payload)?;
+        s.end()
+    }
+}
+
+/// A snapshot of stored events that serializes as a JSON list without copying the events.
+pub(crate) struct EventList(pub Vec<Arc<ReceivedEvent>>);
+
+impl Serialize for EventList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for event in &self.0 {
+            seq.serialize_element(event.as_ref())?;
+        }
+        seq.end()
+    }
+}
+
+/// Accepted events and duplicates of one bucket (live or test).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BucketStats {
+    pub accepted_events: u64,
+    pub duplicates: u64,
+}
+
+/// Counters for one pixel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PixelStats {
+    pub requests: u64,
+    pub accepted_events: u64,
+    pub rejected_requests: u64,
+    pub duplicates: u64,
+    pub live: BucketStats,
+    pub test: BucketStats,
+}
+
+/// Everything `GET /sandbox/stats` reports. Requests whose pixel could not be read (faults, bad
+/// tokens, malformed bodies) count in the totals but under no pixel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Requests to the track endpoints (2.0 and 1.0), whatever the answer.
+    pub requests: u64,
+    /// Events accepted, duplicates included (TikTok answers them with success).
+    pub accepted_events: u64,
+    /// Requests answered with anything but code 0 (business errors, faults, rate limits).
+    pub rejected_requests: u64,
+    /// Accepted events that repeated an (pixel, event, event_id) of their bucket within 48 h.
+    pub duplicates: u64,
+    /// Events without `test_event_code`.
+    pub live: BucketStats,
+    /// Events with `test_event_code`; deduplicated separately from live ones.
+    pub test: BucketStats,
+    /// Answers by TikTok code (`"0"`, `"40002"`, …) or HTTP fault (`"http_502"`).
+    pub by_code: BTreeMap<String, u64>,
+    pub by_pixel: BTreeMap<String, PixelStats>,
+    /// Events currently kept for inspection.
+    pub stored_events: u64,
+    /// Events dropped from inspection to respect `max_stored_events` (still counted above).
+    pub evicted_events: u64,
+}
+
+/// Received events, dedup index and counters.
+#[derive(Debug)]
+pub(crate) struct Store {
+    events: VecDeque<Arc<ReceivedEvent>>,
+    max_events: usize,
+    live_seen: HashMap<String, i64>,
+    test_seen: HashMap<String, i64>,
+    inserts_since_prune: u32,
+    stats: Stats,
+}
+
+impl Store {
+    pub(crate) fn new(max_events: usize) -> Self {
+        Self {
+            events: VecDeque::new(),
+            max_events,
+            live_seen: HashMap::new(),
+            test_seen: HashMap::new(),
+            inserts_since_prune: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Records an accepted request and its events (all of one pixel), marking duplicates.
+    /// `now` is the receive time in Unix seconds.
+    pub(crate) fn accept(&mut self, pixel: &str, events: Vec<ReceivedEvent>, now: i64) {
+        let mut live = BucketStats::default();
+        let mut test = BucketStats::default();
+        for mut event in events {
+            let is_test = event.is_test();
+            if let Some(key) = event.dedup_key() {
+                let seen = if is_test {
+                    &mut self.test_seen
+                } else {
+                    &mut self.live_seen
+                };
+                event.duplicate = match seen.entry(key) {
+                    Entry::Occupied(first) if now - *first.get() < DEDUP_WINDOW_SECS => true,
+                    Entry::Occupied(mut stale) => {
+                        stale.insert(now);
+                        false
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(now);
+                        self.inserts_since_prune += 1;
+                        false
+                    }
+                };
+            }
+            let bucket = if is_test { &mut test } else { &mut live };
+            bucket.accepted_events += 1;
+            bucket.duplicates += u64::from(event.duplicate);
+            self.push(Arc::new(event));
+        }
+        self.maybe_prune(now);
+
+        let accepted = live.accepted_events + test.accepted_events;
+        let duplicates = live.duplicates + test.duplicates;
+        self.count_request(Some(pixel), "0");
+        let totals = &mut self.stats;
+        totals.accepted_events += accepted;
+        totals.duplicates += duplicates;
+        add(&mut totals.live, live);
+        add(&mut totals.test, test);
+        let per = totals.by_pixel.entry(pixel.to_owned()).or_default();
+        per.accepted_events += accepted;
+        per.duplicates += duplicates;
+        add(&mut per.live, live);
+        add(&mut per.test, test);
+    }
+
+    /// Records a request answered with anything but success.
+    pub(crate) fn reject(&mut self, pixel: Option<&str>, label: &str) {
+        self.count_request(pixel, label);
+        self.stats.rejected_requests += 1;
+        if let Some(per) = pixel.and_then(|p| self.stats.by_pixel.get_mut(p)) {
+            per.rejected_requests += 1;
+        }
+    }
+
+    fn count_request(&mut self, pixel: Option<&str>, label: &str) {
+        self.stats.requests += 1;
+        match self.stats.by_code.get_mut(label) {
+            Some(n) => *n += 1,
+            None => {
+                self.stats.by_code.insert(label.to_owned(), 1);
+            }
+        }
+        if let Some(pixel) = pixel {
+            match self.stats.by_pixel.get_mut(pixel) {
+                Some(per) => per.requests += 1,
+                None => {
+                    let per = PixelStats {
+                        requests: 1,
+                        ..PixelStats::default()
+                    };
+                    self.stats.by_pixel.insert(pixel.to_owned(), per);
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, event: Arc<ReceivedEvent>) {
+        if self.max_events == 0 {
+            self.stats.evicted_events += 1;
+            return;
+        }
+        if self.events.len() >= self.max_events {
+            self.events.pop_front();
+            self.stats.evicted_events += 1;
+        }
+        self.events.push_back(event);
+    }
+
+    fn maybe_prune(&mut self, now: i64) {
+        if self.inserts_since_prune < PRUNE_EVERY {
+            return;
+        }
+        self.inserts_since_prune = 0;
+        let fresh = |_: &String, first: &mut i64| now - *first < DEDUP_WINDOW_SECS;
+        self.live_seen.retain(fresh);
+        self.test_seen.retain(fresh);
+    }
+
+    /// The stored events (of one pixel, if given), oldest first; cheap: only `Arc`s are cloned.
+    pub(crate) fn snapshot(&self, pixel: Option<&str>) -> Vec<Arc<ReceivedEvent>> {
+        match pixel {
+            None => self.events.iter().cloned().collect(),
+            Some(pixel) => self
+                .events
+                .iter()
+                .filter(|e| e.pixel == pixel)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = self.stats.clone();
+        stats.stored_events = self.events.len() as u64;
+        stats
+    }
+
+    /// Forgets every event, the dedup index and all counters.
+    pub(crate) fn clear(&mut self) -> usize {
+        let cleared = self.events.len();
+        *self = Store::new(self.max_events);
+        cleared
+    }
+}
+
+fn add(into: &mut BucketStats, from: BucketStats) {
+    into.accepted_events += from.accepted_events;
+    into.duplicates += from.duplicates;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn event(name: &str, id: Option<&str>, test: Option<&str>) -> ReceivedEvent {
+        ReceivedEvent {
+            pixel: "PIX".into(),
+            event: name.into(),
+            event_id: id.map(Into::into),
+            test_event_code: test.map(Into::into),
+            received_at: Utc::now(),
+            event_source: EventSource::Web,
+            api: ApiVersion::V2,
+            event_time: NOW,
+            duplicate: false,
+            payload: RawValue::from_string("{}".into()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn counts_duplicates_per_bucket_within_48_hours() {
+        let mut store = Store::new(100);
+        store.accept("PIX", vec![event("Purchase", Some("1"), None)], NOW);
+        store.accept(
+            "PIX",
+            vec![
+                event("Purchase", Some("1"), None),      // live duplicate
+                event("Lead", Some("1"), None),          // other name: not a duplicate
+                event("Purchase", Some("1"), Some("T")), // test bucket: first of its kind
+                event("Purchase", None, None),           // no event_id: never a duplicate
+            ],
+            NOW + 10,
+        );
+        store.accept(
+            "PIX",
+            vec![event("Purchase", Some("1"), Some("T"))],
+            NOW + 20,
+        );
+        store.accept(
+            "PIX",
+            vec![event("Purchase", Some("1"), None)],
+            NOW + DEDUP_WINDOW_SECS + 1,
+        );
+        let stats = store.stats();
+        assert_eq!(stats.requests, 4);
+        assert_eq!(stats.accepted_events, 7);
+        assert_eq!(stats.duplicates, 2);
+        assert_eq!(
+            stats.live,
+            BucketStats {
+                accepted_events: 5,
+                duplicates: 1
+            }
+        );
+        assert_eq!(
+            stats.test,
+            BucketStats {
+                accepted_events: 2,
+                duplicates: 1
+            }
+        );
+        assert_eq!(stats.by_pixel["PIX"].duplicates, 2);
+        let dups: Vec<bool> = store.snapshot(None).iter().map(|e| e.duplicate).collect();
+        assert_eq!(dups, [false, true, false, false, false, true, false]);
+    }
+
+    #[test]
+    fn evicts_the_oldest_events_beyond_the_cap_but_keeps_counting() {
+        let mut store = Store::new(2);
+        for id in ["a", "b", "c"] {
+            store.accept("PIX", vec![event("Lead", Some(id), None)], NOW);
+        }
+        let ids: Vec<_> = store
+            .snapshot(Some("PIX"))
+            .iter()
+            .map(|e| e.event_id.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(ids, ["b", "c"]);
+        let stats = store.stats();
+        assert_eq!(
+            (
+                stats.accepted_events,
+                stats.stored_events,
+                stats.evicted_events
+            ),
+            (3, 2, 1)
+        );
+    }
+
+    #[test]
+    fn rejections_count_by_code_and_pixel_and_clear_resets_everything() {
+        let mut store = Store::new(10);
+        store.reject(None, "40105");
+        store.reject(Some("PIX"), "40002");
+        store.accept("PIX", vec![event("Lead", Some("a"), None)], NOW);
+        let stats = store.stats();
+        assert_eq!((stats.requests, stats.rejected_requests), (3, 2));
+        assert_eq!(stats.by_code["40105"], 1);
+        assert_eq!(stats.by_code["0"], 1);
+        assert_eq!(stats.by_pixel["PIX"].rejected_requests, 1);
+        assert_eq!(stats.by_pixel["PIX"].requests, 2);
+        assert_eq!(store.clear(), 1);
+        assert_eq!(store.stats(), Stats::default());
+        store.accept("PIX", vec![event("Lead", Some("a"), None)], NOW);
+        assert_eq!(store.stats().duplicates, 0, "dedup index is cleared too");
+    }
+
+    #[test]
+    fn serializes_the_inspection_record_with_the_raw_payload() {
+        let mut e = event("Lead", Some("a"), Some("TEST1"));
+        e.payload = RawValue::from_string(r#"{"z":1, "a":2.50}"#.into()).unwrap();
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["pixel"], "PIX");
+        assert_eq!(json["test_event_code"], "TEST1");
+        assert_eq!(json["payload"]["a"], 2.5);
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.contains(r#""payload":{"z":1, "a":2.50}"#), "{text}");
+    }
+}
