@@ -3,6 +3,7 @@
 //! [`cli::run`]; integration tests drive the same code through this library.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod metrics;

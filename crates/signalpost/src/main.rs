@@ -1,5 +1,5 @@
-//! The `signalpost` binary.
+//! The `signalpost` binary: everything lives in the library; see [`signalpost::cli`].
 
-fn main() {
-    println!("signalpost {}", env!("CARGO_PKG_VERSION"));
+fn main() -> std::process::ExitCode {
+    signalpost::cli::run()
 }

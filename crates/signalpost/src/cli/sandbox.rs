@@ -1,0 +1,103 @@
+//! `signalpost sandbox`: runs the strict TikTok Events API sandbox until Ctrl-C / SIGTERM.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use signalpost_sandbox::SandboxConfig;
+
+use super::usage_error;
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9400")]
+    listen: SocketAddr,
+    /// A pixel and its access token, `CODE=TOKEN` (repeatable).
+    #[arg(long = "pixel", value_name = "CODE=TOKEN")]
+    pixels: Vec<String>,
+    /// Relax only the checks TikTok's own examples contradict (e.g. `page.url` for web events).
+    #[arg(long)]
+    lenient: bool,
+    /// Oldest accepted `event_time`, in seconds before now.
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    max_past_secs: u64,
+    /// Newest accepted `event_time`, in seconds after now (clock skew).
+    #[arg(long, default_value_t = 300)]
+    max_future_secs: u64,
+    /// Answer code 40100 above this many requests per second.
+    #[arg(long)]
+    max_rps: Option<u32>,
+    /// How long the `hang` fault holds a request, in seconds.
+    #[arg(long, default_value_t = 60)]
+    hang_secs: u64,
+}
+
+/// Starts the sandbox and serves until interrupted.
+pub async fn run(args: SandboxArgs) -> ExitCode {
+    let mut pixels = Vec::new();
+    for spec in &args.pixels {
+        match signalpost_sandbox::parse_pixel_spec(spec) {
+            Ok(pixel) => pixels.push(pixel),
+            Err(err @ signalpost_sandbox::InvalidPixel::Spec(_)) => {
+                return usage_error("--pixel", err);
+            }
+            Err(err) => return usage_error("--pixel", format!("{err} (in {:?})", redact(spec))),
+        }
+    }
+    let config = SandboxConfig {
+        pixels,
+        strict: !args.lenient,
+        max_past: Duration::from_secs(args.max_past_secs),
+        max_future: Duration::from_secs(args.max_future_secs),
+        max_rps: args.max_rps,
+        hang: Duration::from_secs(args.hang_secs),
+        ..SandboxConfig::default()
+    };
+    let running = match signalpost_sandbox::spawn(config, args.listen).await {
+        Ok(running) => running,
+        Err(err) => {
+            eprintln!("error: --listen: cannot listen on {}: {err}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        addr = %running.addr,
+        "SANDBOX: strict TikTok Events API sandbox listening; POST {}/open_api/v1.3/event/track/",
+        running.base_url()
+    );
+    shutdown_signal().await;
+    tracing::info!("sandbox stopping");
+    ExitCode::SUCCESS
+}
+
+/// Shows the code but never the token of a malformed `--pixel` value.
+fn redact(spec: &str) -> String {
+    match spec.split_once('=') {
+        Some((code, _)) => format!("{code}=…"),
+        None => spec.chars().take(24).collect(),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
