@@ -1,1 +1,22 @@
-//! placeholder
+//! signalpost's domain and engine: leads and lifecycle events come in through [`Gateway`], rules
+//! ([`rules`]) turn them into conversions, the [`store`] keeps them durably (group commit), and the
+//! [`delivery`] engine sends them to TikTok's Events API.
+
+pub mod delivery;
+pub mod domain;
+pub mod error;
+pub mod gateway;
+pub mod rules;
+pub mod store;
+pub mod time;
+pub mod ttclid;
+
+pub use domain::{
+    Attempt, AttemptOutcome, Conversion, ConversionState, Lead, LifecycleEvent, NewLead,
+    NewLifecycleEvent, Trigger, Warning,
+};
+pub use error::GatewayError;
+pub use gateway::{BatchItem, Gateway};
+pub use rules::{Rule, RuleConfig, RuleSet};
+pub use store::sqlite::SqliteStore;
+pub use store::{IngestResult, IngestUnit, LeadView, Store, StoreError};

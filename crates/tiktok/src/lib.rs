@@ -1,6 +1,23 @@
 //! TikTok Events API 2.0 (`POST /open_api/v1.3/event/track/`): the model signalpost builds and the
-//! sandbox validates. No storage and no HTTP server here.
+//! sandbox validates, identifier normalization and hashing, response classification and the HTTP
+//! client. No storage and no HTTP server here.
 
+pub mod classify;
+pub mod client;
 pub mod currency;
+pub mod event_builder;
 pub mod event_name;
+pub mod identity;
+mod json;
 pub mod model;
+
+pub use classify::{Classified, Outcome, classify, classify_transport_error};
+pub use client::{Answer, Client, ClientConfig, ClientError};
+pub use event_builder::{
+    BuiltEvent, BuiltUser, FieldProblem, RawEvent, RawIdentity, build_event, build_user,
+    ttclid_from_url,
+};
+pub use identity::{
+    Field, IdentifierError, Region, Sha256Hex, UnknownRegion, hash_email, hash_external_id,
+    hash_phone, normalize_email, normalize_phone,
+};

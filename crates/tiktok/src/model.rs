@@ -79,6 +79,16 @@ pub struct Event {
     pub lead: Option<Lead>,
 }
 
+impl Event {
+    /// The event as JSON, byte for byte what `serde_json::to_vec` writes, about three times
+    /// faster (this runs once per ingested event; see `json.rs`).
+    pub fn to_json_vec(&self) -> serde_json::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(768);
+        crate::json::write_event(&mut out, self)?;
+        Ok(out)
+    }
+}
+
 /// `data[].user`: hashed identifiers (64 lowercase hex) and raw click/browser signals.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct User {

@@ -1,0 +1,225 @@
+//! Starts and stops the delivery engine: a supervisor that runs one worker per configured pixel (and
+//! starts workers for pixels added by a config reload), and the worker loop itself — claim due
+//! conversions, split them into requests, send up to `max_in_flight` at once, wait for new work.
+//! Shutdown (the cancellation token) stops claiming, lets in-flight requests finish and records them.
+//! A crash loses nothing: claimed rows whose lease expires are claimed again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use super::batch::plan_requests;
+use super::deliver::{Ctx, deliver};
+use super::pixels::{PixelRegistry, PixelState};
+use super::policy::DeliveryPolicy;
+use super::send::Clients;
+use super::signal::WorkSignal;
+use super::stats::DeliveryStats;
+use super::token_bucket::SharedBucket;
+use crate::store::Store;
+use crate::time::now_ms;
+
+/// Entry point of the engine.
+pub struct DeliveryEngine;
+
+/// A running engine.
+pub struct EngineHandle {
+    signal: WorkSignal,
+    stats: Arc<DeliveryStats>,
+    supervisor: JoinHandle<()>,
+}
+
+impl EngineHandle {
+    /// Give this to [`crate::Gateway::with_work_signal`] so ingest wakes the workers.
+    pub fn work_signal(&self) -> WorkSignal {
+        self.signal.clone()
+    }
+
+    /// Delivery counters for `/metrics`.
+    pub fn stats(&self) -> Arc<DeliveryStats> {
+        self.stats.clone()
+    }
+
+    /// Waits until the engine has stopped (after its shutdown token is cancelled) and every
+    /// in-flight request's result is recorded.
+    pub async fn join(self) {
+        if let Err(e) = self.supervisor.await {
+            tracing::error!(error = %e, "delivery supervisor ended abnormally");
+        }
+    }
+
+    /// Stops the engine at once without waiting for in-flight requests or recording their results,
+    /// as a killed process would. Their leases expire and the conversions are sent again.
+    pub fn abort(self) {
+        self.supervisor.abort();
+    }
+}
+
+impl DeliveryEngine {
+    /// Starts delivering every pixel of `pixels` until `shutdown` is cancelled.
+    pub fn start(
+        store: Arc<dyn Store>,
+        pixels: PixelRegistry,
+        policy: DeliveryPolicy,
+        shutdown: CancellationToken,
+    ) -> EngineHandle {
+        Self::start_with_signal(store, pixels, policy, shutdown, WorkSignal::new())
+    }
+
+    /// [`DeliveryEngine::start`] sharing an existing [`WorkSignal`] (e.g. one a [`crate::Gateway`]
+    /// already holds).
+    pub fn start_with_signal(
+        store: Arc<dyn Store>,
+        pixels: PixelRegistry,
+        policy: DeliveryPolicy,
+        shutdown: CancellationToken,
+        signal: WorkSignal,
+    ) -> EngineHandle {
+        let stats = Arc::new(DeliveryStats::default());
+        let ctx = Arc::new(Ctx {
+            store,
+            pixels,
+            clients: Clients::new(policy.request_timeout, policy.connect_timeout),
+            policy,
+            stats: stats.clone(),
+        });
+        // Aborting the supervisor must abort its workers too (crash simulation), so they live in a
+        // JoinSet the supervisor owns.
+        let supervisor = tokio::spawn(supervise(ctx, signal.clone(), shutdown));
+        EngineHandle {
+            signal,
+            stats,
+            supervisor,
+        }
+    }
+}
+
+async fn supervise(ctx: Arc<Ctx>, signal: WorkSignal, shutdown: CancellationToken) {
+    let mut workers = JoinSet::new();
+    let mut running: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
+    let mut changes = ctx.pixels.subscribe();
+    loop {
+        running.retain(|_, handle| !handle.is_finished());
+        for code in ctx.pixels.codes() {
+            if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(code) {
+                let handle = workers.spawn(run_worker(
+                    ctx.clone(),
+                    slot.key().clone(),
+                    signal.clone(),
+                    shutdown.clone(),
+                ));
+                slot.insert(handle);
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            changed = changes.changed() => if changed.is_err() { break },
+            Some(_) = workers.join_next(), if !workers.is_empty() => {}
+        }
+    }
+    while workers.join_next().await.is_some() {}
+    tracing::info!("delivery engine stopped");
+}
+
+async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: CancellationToken) {
+    let policy = ctx.policy.clone();
+    let notify = signal.listener(&code);
+    let bucket = SharedBucket::new(policy.requests_per_second, policy.burst);
+    let mut changes = ctx.pixels.subscribe();
+    let mut in_flight: JoinSet<()> = JoinSet::new();
+    // A (re)start probes a paused pixel's token once: its paused rows go back to pending.
+    let mut resume_store = true;
+    tracing::debug!(pixel = %code, "delivery worker started");
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        while in_flight.try_join_next().is_some() {}
+        let Some(pixel) = ctx.pixels.get(&code) else {
+            break;
+        };
+        if matches!(pixel.state, PixelState::Paused { .. }) {
+            resume_store = true;
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = changes.changed() => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            }
+            continue;
+        }
+        if resume_store {
+            match ctx.store.resume_pixel(&code).await {
+                Ok(0) => resume_store = false,
+                Ok(n) => {
+                    resume_store = false;
+                    tracing::info!(pixel = %code, resumed = n, "pixel active: paused events resumed");
+                }
+                Err(e) => {
+                    tracing::warn!(pixel = %code, error = %e, "could not resume paused events; will retry");
+                    if idle(&shutdown, policy.poll_interval).await {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
+        if in_flight.len() >= policy.max_in_flight.max(1) {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = in_flight.join_next() => {}
+            }
+            continue;
+        }
+        let claimed = match ctx
+            .store
+            .claim_due(&code, now_ms(), policy.max_batch_events, policy.lease)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!(pixel = %code, error = %e, "claiming due conversions failed; will retry");
+                if idle(&shutdown, policy.poll_interval).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        if claimed.is_empty() {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = notify.notified() => {
+                    // Let a burst of ingests accumulate into one batch.
+                    if idle(&shutdown, policy.linger).await {
+                        break;
+                    }
+                }
+                _ = tokio::time::sleep(policy.poll_interval) => {}
+                _ = changes.changed() => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            }
+            continue;
+        }
+        let requests = plan_requests(
+            claimed,
+            pixel.config.test_event_code.as_deref(),
+            policy.max_batch_events,
+            policy.max_batch_bytes,
+        );
+        for request in requests {
+            in_flight.spawn(deliver(ctx.clone(), code.clone(), request, bucket.clone()));
+        }
+    }
+    // Graceful stop: no more claims; finish and record what is in flight.
+    while in_flight.join_next().await.is_some() {}
+    tracing::debug!(pixel = %code, "delivery worker stopped");
+}
+
+/// Sleeps for `d` unless shutdown comes first; returns `true` on shutdown.
+async fn idle(shutdown: &CancellationToken, d: std::time::Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}

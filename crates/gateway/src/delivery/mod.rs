@@ -1,0 +1,25 @@
+//! The delivery engine: per pixel, claim due conversions in batches, send them to TikTok, classify the
+//! answer and record what happened, following DESIGN.md's delivery policy (retry with backoff, pause on
+//! a rejected token, bisect an invalid batch, drop what is too old).
+//!
+//! `engine` runs the workers, `deliver` handles one request batch, `batch` plans requests and builds
+//! bodies, `retry`/`bisect`/`token_bucket` are the pure policy pieces, `pixels` the pixel registry.
+
+pub mod batch;
+pub mod bisect;
+mod deliver;
+pub mod engine;
+pub mod pixels;
+pub mod policy;
+pub mod retry;
+mod send;
+pub mod signal;
+pub mod stats;
+pub mod token_bucket;
+
+pub use engine::{DeliveryEngine, EngineHandle};
+pub use pixels::{AccessToken, PixelConfig, PixelRegistry, PixelSnapshot, PixelState, Upsert};
+pub use policy::DeliveryPolicy;
+pub use retry::{NextStep, RetryPolicy};
+pub use signal::WorkSignal;
+pub use stats::DeliveryStats;

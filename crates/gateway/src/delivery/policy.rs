@@ -1,0 +1,51 @@
+//! The delivery engine's knobs, with defaults that follow DESIGN.md's delivery policy.
+
+use std::time::Duration;
+
+use super::retry::RetryPolicy;
+
+/// How the engine batches, paces, retries and gives up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryPolicy {
+    /// Events per request (TikTok rejects more than 1,000).
+    pub max_batch_events: usize,
+    /// Approximate body size cap.
+    pub max_batch_bytes: usize,
+    /// How long a worker woken by new work waits for more before claiming (≤ 100 ms).
+    pub linger: Duration,
+    /// How often an idle worker looks for due retries and expired leases.
+    pub poll_interval: Duration,
+    /// How long a claim holds its conversions before another worker may take them.
+    pub lease: Duration,
+    pub retry: RetryPolicy,
+    /// Events whose `event_time` is older than this go dead unsent ("too old").
+    pub max_event_age: Duration,
+    /// Concurrent requests per pixel.
+    pub max_in_flight: usize,
+    /// Requests per second per pixel (≤ 0: unlimited).
+    pub requests_per_second: f64,
+    /// Requests a pixel may send at once before pacing starts.
+    pub burst: u32,
+    /// Whole-request timeout (a hang counts as retryable).
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self {
+            max_batch_events: signalpost_tiktok::model::MAX_EVENTS_PER_REQUEST,
+            max_batch_bytes: 1_000_000,
+            linger: Duration::from_millis(20),
+            poll_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+            max_event_age: Duration::from_secs(7 * 24 * 3600),
+            max_in_flight: 4,
+            requests_per_second: 200.0,
+            burst: 20,
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The engine's one door to TikTok: a client per destination base URL (from the tiktok crate), and the
+//! mapping of its classified answer onto an attempt record.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use signalpost_tiktok::classify::Outcome;
+use signalpost_tiktok::client::{Client, ClientConfig};
+
+use crate::domain::{AttemptOutcome, NewAttempt};
+use crate::time::now_ms;
+
+/// What one request came back with.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Answer {
+    pub outcome: AttemptOutcome,
+    pub attempt: NewAttempt,
+    pub latency: Duration,
+}
+
+/// Clients by base URL, built on first use.
+pub(crate) struct Clients {
+    timeout: Duration,
+    connect_timeout: Duration,
+    by_url: Mutex<HashMap<String, Arc<Client>>>,
+}
+
+impl Clients {
+    pub fn new(timeout: Duration, connect_timeout: Duration) -> Self {
+        Self {
+            timeout,
+            connect_timeout,
+            by_url: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, base_url: &str) -> Result<Arc<Client>, String> {
+        let mut map = self
+            .by_url
+            .lock()
+            .map_err(|_| "client cache poisoned".to_owned())?;
+        if let Some(c) = map.get(base_url) {
+            return Ok(c.clone());
+        }
+        let client = Client::new(ClientConfig {
+            base_url: base_url.to_owned(),
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+        })
+        .map_err(|e| format!("cannot build an HTTP client for {base_url}: {e}"))?;
+        let client = Arc::new(client);
+        map.insert(base_url.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    /// Sends one body and classifies the answer.
+    pub async fn send(
+        &self,
+        base_url: &str,
+        token: &str,
+        body: Vec<u8>,
+        batch_size: usize,
+    ) -> Answer {
+        let at_ms = now_ms();
+        let batch_size = u32::try_from(batch_size).unwrap_or(u32::MAX);
+        let client = match self.client(base_url) {
+            Ok(c) => c,
+            Err(message) => {
+                return Answer {
+                    outcome: AttemptOutcome::Retryable,
+                    attempt: NewAttempt {
+                        at_ms,
+                        http_status: None,
+                        code: None,
+                        message,
+                        request_id: None,
+                        latency_ms: 0,
+                        outcome: AttemptOutcome::Retryable,
+                        batch_size,
+                    },
+                    latency: Duration::ZERO,
+                };
+            }
+        };
+        let answer = client.track_raw(token, body).await;
+        let outcome = match answer.classified.outcome {
+            Outcome::Delivered => AttemptOutcome::Delivered,
+            Outcome::Retryable => AttemptOutcome::Retryable,
+            Outcome::Auth => AttemptOutcome::Auth,
+            Outcome::Invalid => AttemptOutcome::Invalid,
+        };
+        Answer {
+            outcome,
+            attempt: NewAttempt {
+                at_ms,
+                http_status: answer.http_status,
+                code: answer.classified.code,
+                message: answer.classified.message.clone(),
+                request_id: answer.classified.request_id.clone(),
+                latency_ms: u64::try_from(answer.latency.as_millis()).unwrap_or(u64::MAX),
+                outcome,
+                batch_size,
+            },
+            latency: answer.latency,
+        }
+    }
+}

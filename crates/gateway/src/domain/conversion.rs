@@ -1,0 +1,147 @@
+//! A conversion: one TikTok event to deliver, produced by one rule for one lifecycle event. It carries
+//! its TikTok event object already serialized, so delivery only concatenates JSON.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a conversion is in its delivery life (DESIGN.md "Domain words").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversionState {
+    /// Waiting for its first send.
+    Pending,
+    /// Claimed by a delivery worker under a lease; reclaimed if the lease expires.
+    InFlight,
+    /// TikTok answered code 0.
+    Delivered,
+    /// A transient failure; sent again at `next_attempt_at_ms`.
+    Retrying,
+    /// Never sent again (invalid, too old, retries exhausted); `last_error` says why.
+    Dead,
+    /// The pixel's token was rejected; resumes when the token is replaced.
+    Paused,
+    /// Kept but never sent (cap or schedule).
+    Suppressed,
+}
+
+/// Every state, for metrics.
+pub const ALL_STATES: &[ConversionState] = &[
+    ConversionState::Pending,
+    ConversionState::InFlight,
+    ConversionState::Delivered,
+    ConversionState::Retrying,
+    ConversionState::Dead,
+    ConversionState::Paused,
+    ConversionState::Suppressed,
+];
+
+impl ConversionState {
+    /// The snake_case name used in storage and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversionState::Pending => "pending",
+            ConversionState::InFlight => "in_flight",
+            ConversionState::Delivered => "delivered",
+            ConversionState::Retrying => "retrying",
+            ConversionState::Dead => "dead",
+            ConversionState::Paused => "paused",
+            ConversionState::Suppressed => "suppressed",
+        }
+    }
+
+    /// Whether the conversion will never be sent again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ConversionState::Delivered | ConversionState::Dead | ConversionState::Suppressed
+        )
+    }
+}
+
+impl fmt::Display for ConversionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored state name this build does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown conversion state {0:?}")]
+pub struct UnknownState(pub String);
+
+impl FromStr for ConversionState {
+    type Err = UnknownState;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ALL_STATES
+            .iter()
+            .copied()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownState(s.to_owned()))
+    }
+}
+
+/// A conversion as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversion {
+    /// Store-assigned id.
+    pub id: i64,
+    pub transaction_id: String,
+    /// The lifecycle event that produced it.
+    pub lifecycle_id: i64,
+    /// The rule that produced it.
+    pub rule: String,
+    /// Pixel code (`event_source_id`).
+    pub pixel: String,
+    /// TikTok event name (`data[].event`).
+    pub event_name: String,
+    /// TikTok dedup key together with pixel and event name.
+    pub event_id: String,
+    /// The rule's test code; the pixel's applies at send time when this is absent.
+    pub test_event_code: Option<String>,
+    /// Unix seconds of the lifecycle event.
+    pub event_time: i64,
+    pub state: ConversionState,
+    /// Attempts recorded so far (every HTTP request that carried it).
+    pub attempts: u32,
+    /// When it will next be sent, unix milliseconds (pending/retrying only).
+    pub next_attempt_at_ms: Option<i64>,
+    /// Why it is dead, paused or retrying.
+    pub last_error: Option<String>,
+    /// The TikTok event object (`data[]` element), serialized once at ingest.
+    pub payload: String,
+    /// When it was queued, unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// A conversion the rules produced, before the store gives it an id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewConversion {
+    pub rule: String,
+    pub pixel: String,
+    pub event_name: String,
+    pub event_id: String,
+    pub test_event_code: Option<String>,
+    pub event_time: i64,
+    /// The TikTok event object as JSON.
+    pub payload: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_names_are_snake_case_in_serde_and_storage() {
+        for st in ALL_STATES {
+            assert_eq!(
+                serde_json::to_string(st).unwrap(),
+                format!("\"{}\"", st.as_str())
+            );
+            assert_eq!(st.as_str().parse::<ConversionState>(), Ok(*st));
+        }
+        assert_eq!(ConversionState::InFlight.as_str(), "in_flight");
+    }
+}

@@ -1,0 +1,102 @@
+//! A lead: one person who submitted a form, keyed by `transaction_id`. Identifiers are held only as
+//! SHA-256 hex: the raw email/phone/external id never get this far (the HTTP layer normalizes and hashes
+//! them, and [`crate::Gateway`] refuses anything that is not 64 lowercase hex).
+
+use serde::{Deserialize, Serialize};
+
+/// A lead as stored. Immutable once stored: re-posting the same `transaction_id` returns this record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lead {
+    /// The funnel's key for this person; the default TikTok `event_id`.
+    pub transaction_id: String,
+    /// SHA-256 hex of the normalized email.
+    pub email: Option<String>,
+    /// SHA-256 hex of the E.164 phone.
+    pub phone: Option<String>,
+    /// SHA-256 hex of the trimmed external id.
+    pub external_id: Option<String>,
+    /// Public IP, raw (TikTok wants it unhashed).
+    pub ip: Option<String>,
+    /// Browser user agent, raw.
+    pub user_agent: Option<String>,
+    /// TikTok click id: given, or taken from the landing URL's query.
+    pub ttclid: Option<String>,
+    /// The `_ttp` cookie, raw.
+    pub ttp: Option<String>,
+    /// The page the form was on; becomes `page.url`.
+    pub landing_url: Option<String>,
+    /// Becomes `page.referrer`.
+    pub referrer: Option<String>,
+    /// Traffic source label, matched by rules' `when.source`.
+    pub source: Option<String>,
+    /// Free custom fields from the form, kept as JSON.
+    pub fields: serde_json::Value,
+    /// When the form was submitted, unix seconds.
+    pub created_at: i64,
+    /// Identifiers dropped at the edge (malformed email, unparseable phone), so the lead still converts.
+    pub warnings: Vec<Warning>,
+}
+
+/// A field the edge could not use, and why; the lead was accepted without it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// The request field, e.g. `email`.
+    pub field: String,
+    /// What was wrong, e.g. `not an email address (no '@')`.
+    pub problem: String,
+}
+
+impl Warning {
+    /// A warning about `field`.
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A form submission as the HTTP layer hands it over: identifiers already hashed, the rest raw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewLead {
+    /// Generated (UUID v7) when absent.
+    pub transaction_id: Option<String>,
+    /// SHA-256 hex (64 lowercase hex); anything else is refused.
+    pub email: Option<String>,
+    /// SHA-256 hex of the E.164 number.
+    pub phone: Option<String>,
+    /// SHA-256 hex of the trimmed id.
+    pub external_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// When absent, taken from `landing_url`'s query.
+    pub ttclid: Option<String>,
+    pub ttp: Option<String>,
+    pub landing_url: Option<String>,
+    pub referrer: Option<String>,
+    pub source: Option<String>,
+    /// Unix seconds of the submission; now when absent.
+    pub occurred_at: Option<i64>,
+    /// Free JSON; `null` when absent.
+    pub fields: serde_json::Value,
+    /// Problems the edge found with identifiers it dropped.
+    pub warnings: Vec<Warning>,
+}
+
+/// Whether `s` is a SHA-256 digest as TikTok wants it: exactly 64 lowercase hex digits.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_64_lowercase_hex_counts_as_a_hash() {
+        assert!(is_sha256_hex(&"a".repeat(64)));
+        assert!(!is_sha256_hex(&"A".repeat(64)));
+        assert!(!is_sha256_hex(&"a".repeat(63)));
+        assert!(!is_sha256_hex("alice@example.com"));
+    }
+}

@@ -1,0 +1,12 @@
+//! The domain words of DESIGN.md as types: a lead, a lifecycle event, a conversion (one TikTok event to
+//! deliver) and a delivery attempt. Plain data: no storage, no HTTP, no TikTok client here.
+
+pub mod attempt;
+pub mod conversion;
+pub mod lead;
+pub mod lifecycle;
+
+pub use attempt::{Attempt, AttemptOutcome, NewAttempt};
+pub use conversion::{Conversion, ConversionState, NewConversion, UnknownState};
+pub use lead::{Lead, NewLead, Warning, is_sha256_hex};
+pub use lifecycle::{LifecycleEvent, NewLifecycleEvent, Trigger, UnknownTrigger};

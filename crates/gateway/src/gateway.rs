@@ -1,0 +1,375 @@
+//! The facade the HTTP layer calls: validate what the edge handed over, resolve defaults (generated
+//! transaction id, ttclid from the landing URL, times), run the rules, store everything in one atomic
+//! unit, and wake the delivery workers. It never sees a raw email or phone: identifiers must arrive as
+//! SHA-256 hex, and anything else is refused rather than stored.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use signalpost_tiktok::currency::Currency;
+
+use crate::delivery::WorkSignal;
+use crate::domain::{Lead, LifecycleEvent, NewLead, NewLifecycleEvent, Trigger, is_sha256_hex};
+use crate::error::GatewayError;
+use crate::rules::{Plan, RuleSet, plan};
+use crate::store::{IngestResult, IngestUnit, LeadView, Store};
+use crate::time::now_secs;
+use crate::ttclid;
+
+/// Idempotency key of the `form_submit` lifecycle event: one per lead.
+pub const FORM_SUBMIT_KEY: &str = "form_submit";
+/// Longest accepted `transaction_id`, idempotency key or label.
+pub const MAX_ID_LEN: usize = 512;
+/// Times at or above this are taken for milliseconds and refused (year 2286 in seconds).
+pub const MAX_UNIX_SECONDS: i64 = 9_999_999_999;
+
+/// One item of `POST /v1/batch`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchItem {
+    Lead(NewLead),
+    Event {
+        transaction_id: String,
+        event: NewLifecycleEvent,
+    },
+}
+
+/// Ingest entry point shared by every HTTP handler.
+pub struct Gateway {
+    store: Arc<dyn Store>,
+    rules: RwLock<Arc<RuleSet>>,
+    signal: WorkSignal,
+}
+
+impl Gateway {
+    /// A gateway storing into `store` under `rules`.
+    pub fn new(store: Arc<dyn Store>, rules: RuleSet) -> Self {
+        Self {
+            store,
+            rules: RwLock::new(Arc::new(rules)),
+            signal: WorkSignal::new(),
+        }
+    }
+
+    /// Wakes the delivery engine's workers through `signal` (from [`crate::delivery::EngineHandle`]).
+    pub fn with_work_signal(mut self, signal: WorkSignal) -> Self {
+        self.signal = signal;
+        self
+    }
+
+    /// The store, for read endpoints and metrics.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        match self.rules.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps the rules (config reload); requests in progress finish under the old set.
+    pub fn replace_rules(&self, rules: RuleSet) {
+        match self.rules.write() {
+            Ok(mut r) => *r = Arc::new(rules),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(rules),
+        }
+    }
+
+    /// A form submission: stores the lead, fires `form_submit`, queues its conversions. Re-posting a
+    /// `transaction_id` returns the first answer and queues nothing.
+    pub async fn submit_lead(&self, new: NewLead) -> Result<IngestResult, GatewayError> {
+        let unit = self.lead_unit(new)?;
+        let result = self.store.ingest(unit).await?;
+        self.wake(&result);
+        Ok(result)
+    }
+
+    /// A later lifecycle event of a stored lead. A repeated idempotency key returns the first answer.
+    pub async fn submit_event(
+        &self,
+        transaction_id: &str,
+        new: NewLifecycleEvent,
+    ) -> Result<IngestResult, GatewayError> {
+        let transaction_id = clean_id("transaction_id", transaction_id)?;
+        let lead = self
+            .store
+            .find_lead(&transaction_id)
+            .await?
+            .ok_or_else(|| GatewayError::LeadNotFound(transaction_id.clone()))?;
+        let unit = self.event_unit(&lead, new)?;
+        let result = self.store.ingest(unit).await?;
+        self.wake(&result);
+        Ok(result)
+    }
+
+    /// Up to a thousand leads and events in one commit; each item is answered on its own, in order.
+    /// An event may follow its lead in the same batch. The outer error means nothing was stored.
+    pub async fn submit_batch(
+        &self,
+        items: Vec<BatchItem>,
+    ) -> Result<Vec<Result<IngestResult, GatewayError>>, GatewayError> {
+        // Leads this batch creates, so their events can be planned before anything is stored.
+        let mut batch_leads: HashMap<String, Lead> = HashMap::new();
+        let mut stored_leads: HashMap<String, Option<Lead>> = HashMap::new();
+        let mut answers: Vec<Option<Result<IngestResult, GatewayError>>> = Vec::new();
+        let mut units = Vec::new();
+        for item in items {
+            let unit = match item {
+                BatchItem::Lead(new) => self.lead_unit(new).inspect(|unit| {
+                    if let Some(lead) = &unit.lead {
+                        batch_leads
+                            .entry(lead.transaction_id.clone())
+                            .or_insert_with(|| lead.clone());
+                    }
+                }),
+                BatchItem::Event {
+                    transaction_id,
+                    event,
+                } => match clean_id("transaction_id", &transaction_id) {
+                    Err(e) => Err(e),
+                    Ok(id) => {
+                        if !stored_leads.contains_key(&id) {
+                            let found = self.store.find_lead(&id).await?;
+                            stored_leads.insert(id.clone(), found);
+                        }
+                        let lead = stored_leads
+                            .get(&id)
+                            .and_then(Option::as_ref)
+                            .or_else(|| batch_leads.get(&id));
+                        match lead {
+                            Some(lead) => self.event_unit(lead, event),
+                            None => Err(GatewayError::LeadNotFound(id)),
+                        }
+                    }
+                },
+            };
+            match unit {
+                Ok(unit) => {
+                    units.push(unit);
+                    answers.push(None);
+                }
+                Err(e) => answers.push(Some(Err(e))),
+            }
+        }
+        let mut stored = self.store.ingest_many(units).await?.into_iter();
+        let mut woken = HashSet::new();
+        let out = answers
+            .into_iter()
+            .map(|answer| match answer {
+                Some(refused) => refused,
+                None => match stored.next() {
+                    Some(Ok(result)) => {
+                        for c in &result.conversions {
+                            if woken.insert(c.pixel.clone()) {
+                                self.signal.notify(&c.pixel);
+                            }
+                        }
+                        Ok(result)
+                    }
+                    Some(Err(e)) => Err(e.into()),
+                    None => Err(GatewayError::Store(crate::store::StoreError::Io(
+                        "the store answered fewer items than it was given".into(),
+                    ))),
+                },
+            })
+            .collect();
+        Ok(out)
+    }
+
+    /// The lead with its events, conversions and attempts.
+    pub async fn get_lead(&self, transaction_id: &str) -> Result<Option<LeadView>, GatewayError> {
+        Ok(self.store.get_lead(transaction_id).await?)
+    }
+
+    /// What `event` of `lead` would queue under the current rules, and why other rules would not fire.
+    /// Stores nothing (for `POST /v1/preview` and the test postback).
+    pub fn preview(&self, lead: &Lead, event: &LifecycleEvent) -> Result<Plan, GatewayError> {
+        let rules = self.rules();
+        plan(lead, event, rules.rules())
+            .map_err(|e| GatewayError::invalid("payload", e.to_string()))
+    }
+
+    /// Validates a lead and plans its `form_submit` conversions.
+    pub fn lead_unit(&self, new: NewLead) -> Result<IngestUnit, GatewayError> {
+        let lead = lead_from(new)?;
+        let event = LifecycleEvent {
+            id: 0,
+            transaction_id: lead.transaction_id.clone(),
+            trigger: Trigger::FormSubmit,
+            name: None,
+            buyer: None,
+            offer: None,
+            revenue: None,
+            currency: None,
+            occurred_at: lead.created_at,
+            idempotency_key: Some(FORM_SUBMIT_KEY.to_owned()),
+        };
+        let plan = self.preview(&lead, &event)?;
+        Ok(IngestUnit {
+            lead: Some(lead),
+            event,
+            conversions: plan.conversions,
+        })
+    }
+
+    /// Validates a lifecycle event of `lead` and plans its conversions.
+    pub fn event_unit(
+        &self,
+        lead: &Lead,
+        new: NewLifecycleEvent,
+    ) -> Result<IngestUnit, GatewayError> {
+        let event = event_from(&lead.transaction_id, new)?;
+        let plan = self.preview(lead, &event)?;
+        Ok(IngestUnit {
+            lead: None,
+            event,
+            conversions: plan.conversions,
+        })
+    }
+
+    fn wake(&self, result: &IngestResult) {
+        let mut woken: Vec<&str> = Vec::new();
+        for c in &result.conversions {
+            if !woken.contains(&c.pixel.as_str()) {
+                woken.push(&c.pixel);
+                self.signal.notify(&c.pixel);
+            }
+        }
+    }
+}
+
+fn lead_from(new: NewLead) -> Result<Lead, GatewayError> {
+    let transaction_id = match new.transaction_id.as_deref() {
+        Some(id) => clean_id("transaction_id", id)?,
+        None => uuid::Uuid::now_v7().to_string(),
+    };
+    let email = hashed("email", new.email)?;
+    let phone = hashed("phone", new.phone)?;
+    let external_id = hashed("external_id", new.external_id)?;
+    let landing_url = non_empty(new.landing_url);
+    let ttclid =
+        non_empty(new.ttclid).or_else(|| landing_url.as_deref().and_then(ttclid::from_landing_url));
+    let created_at = match new.occurred_at {
+        Some(t) => check_time("occurred_at", t)?,
+        None => now_secs(),
+    };
+    Ok(Lead {
+        transaction_id,
+        email,
+        phone,
+        external_id,
+        ip: non_empty(new.ip),
+        user_agent: non_empty(new.user_agent),
+        ttclid,
+        ttp: non_empty(new.ttp),
+        landing_url,
+        referrer: non_empty(new.referrer),
+        source: non_empty(new.source),
+        fields: new.fields,
+        created_at,
+        warnings: new.warnings,
+    })
+}
+
+fn event_from(
+    transaction_id: &str,
+    new: NewLifecycleEvent,
+) -> Result<LifecycleEvent, GatewayError> {
+    if new.trigger == Trigger::FormSubmit {
+        return Err(GatewayError::invalid(
+            "type",
+            "form_submit is fired by submitting the lead itself (POST /v1/leads)",
+        ));
+    }
+    let name = non_empty(new.name);
+    if new.trigger == Trigger::Custom && name.is_none() {
+        return Err(GatewayError::invalid("name", "a custom event needs a name"));
+    }
+    if let Some(r) = new.revenue
+        && !(r.is_finite() && r >= 0.0)
+    {
+        return Err(GatewayError::invalid(
+            "revenue",
+            format!("must be a finite number ≥ 0, got {r}"),
+        ));
+    }
+    let currency = match non_empty(new.currency) {
+        None => None,
+        Some(c) => Some(
+            Currency::parse(&c)
+                .map_err(|e| GatewayError::invalid("currency", e.to_string()))?
+                .as_str()
+                .to_owned(),
+        ),
+    };
+    let occurred_at = match new.occurred_at {
+        Some(t) => check_time("occurred_at", t)?,
+        None => now_secs(),
+    };
+    let idempotency_key = match non_empty(new.idempotency_key) {
+        Some(k) => Some(clean_id("idempotency_key", &k)?),
+        None => None,
+    };
+    Ok(LifecycleEvent {
+        id: 0,
+        transaction_id: transaction_id.to_owned(),
+        trigger: new.trigger,
+        name,
+        buyer: non_empty(new.buyer),
+        offer: non_empty(new.offer),
+        revenue: new.revenue,
+        currency,
+        occurred_at,
+        idempotency_key,
+    })
+}
+
+fn clean_id(field: &'static str, raw: &str) -> Result<String, GatewayError> {
+    let id = raw.trim();
+    if id.is_empty() {
+        return Err(GatewayError::invalid(field, "must not be empty"));
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(GatewayError::invalid(
+            field,
+            format!("longer than {MAX_ID_LEN} bytes"),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(GatewayError::invalid(field, "contains control characters"));
+    }
+    Ok(id.to_owned())
+}
+
+fn hashed(field: &'static str, value: Option<String>) -> Result<Option<String>, GatewayError> {
+    match value {
+        None => Ok(None),
+        Some(v) if is_sha256_hex(&v) => Ok(Some(v)),
+        Some(_) => Err(GatewayError::invalid(
+            field,
+            "must arrive as SHA-256 hex (64 lowercase hex digits): raw identifiers are never stored",
+        )),
+    }
+}
+
+fn check_time(field: &'static str, t: i64) -> Result<i64, GatewayError> {
+    if t < 0 {
+        return Err(GatewayError::invalid(
+            field,
+            format!("negative unix time {t}"),
+        ));
+    }
+    if t > MAX_UNIX_SECONDS {
+        return Err(GatewayError::invalid(
+            field,
+            format!("{t} looks like milliseconds; send unix seconds"),
+        ));
+    }
+    Ok(t)
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}

@@ -1,0 +1,165 @@
+//! Durable storage of leads, lifecycle events, conversions (the outbox) and attempts, behind the
+//! [`Store`] trait so SQLite (embedded default) and PostgreSQL implementations are interchangeable.
+//! The trait speaks domain types only: no SQL crosses it. What it must never hold: a raw email or
+//! phone (callers pass SHA-256 hex).
+
+pub mod error;
+pub mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use error::StoreError;
+
+use crate::domain::{
+    Attempt, Conversion, ConversionState, Lead, LifecycleEvent, NewAttempt, NewConversion,
+};
+
+/// The boxed future every [`Store`] method returns, so the trait is dyn-compatible
+/// (`Arc<dyn Store>`) without a proc-macro dependency.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// One atomic write: a lifecycle event, the lead it belongs to when it is new, and the conversions the
+/// rules produced for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestUnit {
+    /// Set for a form submission (the lead is created unless its `transaction_id` exists); `None` for
+    /// a later lifecycle event, whose lead must already be stored.
+    pub lead: Option<Lead>,
+    /// The lifecycle event; `transaction_id` names its lead. Its `id` is ignored: the store assigns it.
+    pub event: LifecycleEvent,
+    /// Conversions to queue; each is skipped if (pixel, event name, event_id) is already queued.
+    pub conversions: Vec<NewConversion>,
+}
+
+/// The answer to an ingest. A replay (same lead, same idempotency key) gets the first answer back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IngestResult {
+    /// The stored lead (on a replay, the first version).
+    pub lead: Lead,
+    /// Whether this request created the lead.
+    pub lead_created: bool,
+    /// The stored lifecycle event.
+    pub event: LifecycleEvent,
+    /// `false` when the idempotency key had been seen: nothing new was queued.
+    pub event_created: bool,
+    /// Conversions this lifecycle event queued (on a replay: those the first request queued).
+    pub conversions: Vec<Conversion>,
+    /// Conversions the rules asked for that were already queued by an earlier event with the same
+    /// (pixel, event name, event_id): TikTok would dedup them anyway, so nothing was queued.
+    pub duplicates: Vec<Conversion>,
+}
+
+/// Everything known about one lead, for `GET /v1/leads/{transaction_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeadView {
+    pub lead: Lead,
+    /// In the order they were received.
+    pub events: Vec<LifecycleEvent>,
+    pub conversions: Vec<ConversionView>,
+}
+
+/// A conversion with its delivery log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversionView {
+    #[serde(flatten)]
+    pub conversion: Conversion,
+    /// Oldest first.
+    pub attempt_log: Vec<Attempt>,
+}
+
+/// A conversion claimed for delivery: it is `in_flight` until its result is recorded or the lease
+/// expires (then any worker may claim it again, so a crash loses nothing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedConversion {
+    pub id: i64,
+    /// Identifies this claim; a result recorded with a stale claim is ignored.
+    pub claim: i64,
+    pub pixel: String,
+    pub event_name: String,
+    pub event_id: String,
+    pub test_event_code: Option<String>,
+    pub event_time: i64,
+    /// Attempts so far (all outcomes).
+    pub attempts: u32,
+    /// Retryable failures so far; drives the backoff.
+    pub retries: u32,
+    /// When the first attempt was made, unix ms; the retry budget counts from it.
+    pub first_attempt_at_ms: Option<i64>,
+    /// The event JSON, ready to concatenate.
+    pub payload: String,
+}
+
+/// What became of one claimed conversion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryResult {
+    pub conversion_id: i64,
+    /// The claim it was delivered under.
+    pub claim: i64,
+    /// `delivered`, `retrying`, `dead` or `paused`.
+    pub state: ConversionState,
+    /// For `retrying`: when to send again (unix ms).
+    pub next_attempt_at_ms: Option<i64>,
+    /// Why it is retrying, dead or paused.
+    pub last_error: Option<String>,
+    /// Requests that carried it in this round (bisection can make several); empty for "too old".
+    pub attempts: Vec<NewAttempt>,
+    /// Whether this round counts against the retry budget (a retryable failure).
+    pub counts_as_retry: bool,
+}
+
+/// Conversions of one pixel in one state (for `/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    pub pixel: String,
+    pub state: ConversionState,
+    pub count: u64,
+}
+
+/// Durable storage for the gateway. Every write is acknowledged only after it is committed.
+pub trait Store: Send + Sync + 'static {
+    /// Stores one unit atomically. Fails with [`StoreError::LeadNotFound`] when `unit.lead` is `None`
+    /// and the lead does not exist, and with [`StoreError::Backpressure`] when the writer is saturated.
+    fn ingest(&self, unit: IngestUnit) -> StoreFuture<'_, IngestResult>;
+
+    /// Stores many units in one commit (for `/v1/batch`); each unit gets its own answer, in order.
+    /// A unit may refer to a lead created by an earlier unit of the same call.
+    fn ingest_many(
+        &self,
+        units: Vec<IngestUnit>,
+    ) -> StoreFuture<'_, Vec<Result<IngestResult, StoreError>>>;
+
+    /// The lead alone (rule matching for a later lifecycle event needs it).
+    fn find_lead<'a>(&'a self, transaction_id: &'a str) -> StoreFuture<'a, Option<Lead>>;
+
+    /// The lead with its lifecycle events, conversions and every attempt.
+    fn get_lead<'a>(&'a self, transaction_id: &'a str) -> StoreFuture<'a, Option<LeadView>>;
+
+    /// Claims up to `limit` conversions of `pixel` that are due at `now_ms` (pending, retrying, or
+    /// in_flight with an expired lease), marking them in_flight until `now_ms + lease`.
+    fn claim_due<'a>(
+        &'a self,
+        pixel: &'a str,
+        now_ms: i64,
+        limit: usize,
+        lease: Duration,
+    ) -> StoreFuture<'a, Vec<ClaimedConversion>>;
+
+    /// Records delivery results and their attempts in one transaction.
+    fn record_results(&self, results: Vec<DeliveryResult>) -> StoreFuture<'_, ()>;
+
+    /// Moves the pixel's pending and retrying conversions to `paused`; returns how many.
+    fn pause_pixel<'a>(&'a self, pixel: &'a str, reason: &'a str) -> StoreFuture<'a, u64>;
+
+    /// Moves the pixel's paused conversions back to `pending`, due now; returns how many.
+    fn resume_pixel<'a>(&'a self, pixel: &'a str) -> StoreFuture<'a, u64>;
+
+    /// Conversion counts per pixel and state.
+    fn queue_depth(&self) -> StoreFuture<'_, Vec<QueueDepth>>;
+
+    /// Pixels that have conversions due at `now_ms` (pending/retrying due, or expired leases).
+    fn pixels_with_due_work(&self, now_ms: i64) -> StoreFuture<'_, Vec<String>>;
+}

@@ -1,0 +1,197 @@
+//! The embedded default store: one SQLite file (WAL, `synchronous=FULL`) under `data_dir`. Writes go
+//! through the group-commit [`writer`]; lookups through a small pool of read-only connections
+//! ([`read`]). Claims and results are writes, so they go through the writer too: SQLite has exactly one
+//! writer, and this way it never waits on a lock.
+
+mod read;
+mod rows;
+pub mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use writer::WriterConfig;
+
+use crate::domain::Lead;
+use crate::store::{
+    ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, LeadView, QueueDepth, Store,
+    StoreError, StoreFuture,
+};
+use crate::time::now_ms;
+use read::ReadPool;
+use writer::{Command, WriterHandle};
+
+/// File name of the database inside `data_dir`.
+pub const DB_FILE: &str = "signalpost.db";
+
+/// The SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: WriterHandle,
+    reads: ReadPool,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `data_dir/signalpost.db`, applies migrations and starts the writer.
+    pub fn open(data_dir: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        Self::open_with(data_dir, WriterConfig::default())
+    }
+
+    /// [`SqliteStore::open`] with explicit writer tuning.
+    pub fn open_with(
+        data_dir: impl AsRef<Path>,
+        config: WriterConfig,
+    ) -> Result<SqliteStore, StoreError> {
+        let dir = data_dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Io(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(DB_FILE);
+        let mut conn = Connection::open(&path)
+            .map_err(|e| StoreError::Io(format!("cannot open database {}: {e}", path.display())))?;
+        schema::configure(&conn, true)?;
+        schema::migrate(&mut conn)?;
+        let (writer, join) = writer::spawn(conn, config)?;
+        Ok(SqliteStore {
+            reads: ReadPool::new(path.clone()),
+            path,
+            writer,
+            writer_thread: Mutex::new(Some(join)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commits every write queued so far, stops the writer and waits for it to close the file.
+    /// Later writes fail with [`StoreError::Closed`]; reads keep working.
+    pub async fn close(&self) {
+        let _ = self.writer.call(|reply| Command::Stop { reply }).await;
+        let join = self.writer_thread.lock().ok().and_then(|mut j| j.take());
+        if let Some(join) = join {
+            let _ = tokio::task::spawn_blocking(move || join.join()).await;
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn ingest(&self, unit: IngestUnit) -> StoreFuture<'_, IngestResult> {
+        Box::pin(async move {
+            let mut answers = self
+                .writer
+                .call(|reply| Command::Ingest {
+                    units: vec![unit],
+                    reply,
+                })
+                .await?;
+            answers
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::Io("the writer returned no answer".into())))
+        })
+    }
+
+    fn ingest_many(
+        &self,
+        units: Vec<IngestUnit>,
+    ) -> StoreFuture<'_, Vec<Result<IngestResult, StoreError>>> {
+        Box::pin(async move {
+            if units.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.writer
+                .call(|reply| Command::Ingest { units, reply })
+                .await
+        })
+    }
+
+    fn find_lead<'a>(&'a self, transaction_id: &'a str) -> StoreFuture<'a, Option<Lead>> {
+        let id = transaction_id.to_owned();
+        Box::pin(async move { self.reads.run(move |c| read::find_lead(c, &id)).await })
+    }
+
+    fn get_lead<'a>(&'a self, transaction_id: &'a str) -> StoreFuture<'a, Option<LeadView>> {
+        let id = transaction_id.to_owned();
+        Box::pin(async move { self.reads.run(move |c| read::get_lead(c, &id)).await })
+    }
+
+    fn claim_due<'a>(
+        &'a self,
+        pixel: &'a str,
+        now_ms: i64,
+        limit: usize,
+        lease: Duration,
+    ) -> StoreFuture<'a, Vec<ClaimedConversion>> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        Box::pin(async move {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            self.writer
+                .call(|reply| Command::Claim {
+                    pixel: pixel.to_owned(),
+                    now_ms,
+                    limit,
+                    lease_ms,
+                    reply,
+                })
+                .await
+        })
+    }
+
+    fn record_results(&self, results: Vec<DeliveryResult>) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            if results.is_empty() {
+                return Ok(());
+            }
+            self.writer
+                .call(|reply| Command::Record { results, reply })
+                .await
+        })
+    }
+
+    fn pause_pixel<'a>(&'a self, pixel: &'a str, reason: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            self.writer
+                .call(|reply| Command::Pause {
+                    pixel: pixel.to_owned(),
+                    reason: reason.to_owned(),
+                    reply,
+                })
+                .await
+        })
+    }
+
+    fn resume_pixel<'a>(&'a self, pixel: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            self.writer
+                .call(|reply| Command::Resume {
+                    pixel: pixel.to_owned(),
+                    now_ms: now_ms(),
+                    reply,
+                })
+                .await
+        })
+    }
+
+    fn queue_depth(&self) -> StoreFuture<'_, Vec<QueueDepth>> {
+        Box::pin(async move { self.reads.run(read::queue_depth).await })
+    }
+
+    fn pixels_with_due_work(&self, now_ms: i64) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            self.reads
+                .run(move |c| read::pixels_with_due_work(c, now_ms))
+                .await
+        })
+    }
+}

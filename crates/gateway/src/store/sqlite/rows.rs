@@ -1,0 +1,190 @@
+//! Column lists and row → domain mapping shared by the writer and the readers, so a column added in a
+//! migration is mapped in exactly one place.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::domain::{
+    Attempt, AttemptOutcome, Conversion, ConversionState, Lead, LifecycleEvent, Trigger,
+};
+use crate::store::{ClaimedConversion, StoreError};
+
+pub const LEAD_COLUMNS: &str = "transaction_id, email, phone, external_id, ip, user_agent, ttclid, \
+     ttp, landing_url, referrer, source, fields, warnings, created_at";
+
+pub const EVENT_COLUMNS: &str = "id, transaction_id, trigger, name, buyer, offer, revenue, currency, occurred_at, idempotency_key";
+
+pub const CONVERSION_COLUMNS: &str = "id, transaction_id, lifecycle_id, rule, pixel, event_name, \
+     event_id, test_event_code, event_time, state, attempts, next_attempt_at_ms, last_error, payload, \
+     created_at_ms";
+
+pub const CLAIM_COLUMNS: &str = "id, claim, pixel, event_name, event_id, test_event_code, event_time, \
+     attempts, retries, first_attempt_at_ms, payload";
+
+pub const ATTEMPT_COLUMNS: &str =
+    "conversion_id, at_ms, http_status, code, message, request_id, latency_ms, outcome, batch_size";
+
+/// A row error from a mapping step: SQL errors stay SQL errors, bad data becomes `Corrupt`.
+pub type RowResult<T> = Result<T, StoreError>;
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+pub fn lead(row: &Row<'_>) -> RowResult<Lead> {
+    let fields: String = row.get(11)?;
+    let warnings: String = row.get(12)?;
+    Ok(Lead {
+        transaction_id: row.get(0)?,
+        email: row.get(1)?,
+        phone: row.get(2)?,
+        external_id: row.get(3)?,
+        ip: row.get(4)?,
+        user_agent: row.get(5)?,
+        ttclid: row.get(6)?,
+        ttp: row.get(7)?,
+        landing_url: row.get(8)?,
+        referrer: row.get(9)?,
+        source: row.get(10)?,
+        fields: serde_json::from_str(&fields).map_err(corrupt)?,
+        warnings: serde_json::from_str(&warnings).map_err(corrupt)?,
+        created_at: row.get(13)?,
+    })
+}
+
+pub fn event(row: &Row<'_>) -> RowResult<LifecycleEvent> {
+    let trigger: String = row.get(2)?;
+    Ok(LifecycleEvent {
+        id: row.get(0)?,
+        transaction_id: row.get(1)?,
+        trigger: trigger.parse::<Trigger>().map_err(corrupt)?,
+        name: row.get(3)?,
+        buyer: row.get(4)?,
+        offer: row.get(5)?,
+        revenue: row.get(6)?,
+        currency: row.get(7)?,
+        occurred_at: row.get(8)?,
+        idempotency_key: row.get(9)?,
+    })
+}
+
+pub fn conversion(row: &Row<'_>) -> RowResult<Conversion> {
+    let state: String = row.get(9)?;
+    let state = state.parse::<ConversionState>().map_err(corrupt)?;
+    let next: Option<i64> = row.get(11)?;
+    Ok(Conversion {
+        id: row.get(0)?,
+        transaction_id: row.get(1)?,
+        lifecycle_id: row.get(2)?,
+        rule: row.get(3)?,
+        pixel: row.get(4)?,
+        event_name: row.get(5)?,
+        event_id: row.get(6)?,
+        test_event_code: row.get(7)?,
+        event_time: row.get(8)?,
+        state,
+        attempts: row.get(10)?,
+        next_attempt_at_ms: match state {
+            ConversionState::Pending | ConversionState::Retrying => next,
+            _ => None,
+        },
+        last_error: row.get(12)?,
+        payload: row.get(13)?,
+        created_at_ms: row.get(14)?,
+    })
+}
+
+pub fn claimed(row: &Row<'_>) -> RowResult<ClaimedConversion> {
+    Ok(ClaimedConversion {
+        id: row.get(0)?,
+        claim: row.get(1)?,
+        pixel: row.get(2)?,
+        event_name: row.get(3)?,
+        event_id: row.get(4)?,
+        test_event_code: row.get(5)?,
+        event_time: row.get(6)?,
+        attempts: row.get(7)?,
+        retries: row.get(8)?,
+        first_attempt_at_ms: row.get(9)?,
+        payload: row.get(10)?,
+    })
+}
+
+pub fn attempt(row: &Row<'_>) -> RowResult<Attempt> {
+    let outcome: String = row.get(7)?;
+    let latency: i64 = row.get(6)?;
+    Ok(Attempt {
+        conversion_id: row.get(0)?,
+        at_ms: row.get(1)?,
+        http_status: row.get(2)?,
+        code: row.get(3)?,
+        message: row.get(4)?,
+        request_id: row.get(5)?,
+        latency_ms: u64::try_from(latency).unwrap_or(0),
+        outcome: AttemptOutcome::from_stored(&outcome),
+        batch_size: row.get(8)?,
+    })
+}
+
+/// Reads one lead by key.
+pub fn find_lead(conn: &Connection, transaction_id: &str) -> RowResult<Option<Lead>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LEAD_COLUMNS} FROM leads WHERE transaction_id = ?1"
+    ))?;
+    let mut rows = stmt.query(params![transaction_id])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(lead(row)?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads the conversion holding TikTok's dedup key (pixel, event name, event_id).
+pub fn find_conversion_by_key(
+    conn: &Connection,
+    pixel: &str,
+    event_name: &str,
+    event_id: &str,
+) -> RowResult<Option<Conversion>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CONVERSION_COLUMNS} FROM conversions \
+         WHERE pixel = ?1 AND event_name = ?2 AND event_id = ?3"
+    ))?;
+    let mut rows = stmt.query(params![pixel, event_name, event_id])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(conversion(row)?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads the lifecycle event with this idempotency key.
+pub fn find_event_by_key(
+    conn: &Connection,
+    transaction_id: &str,
+    key: &str,
+) -> RowResult<Option<LifecycleEvent>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM lifecycle_events \
+         WHERE transaction_id = ?1 AND idempotency_key = ?2"
+    ))?;
+    let found = stmt
+        .query_row(params![transaction_id, key], |row| Ok(event(row)))
+        .optional()?;
+    found.transpose()
+}
+
+/// The conversions one lifecycle event queued, oldest first.
+pub fn conversions_of_event(
+    conn: &Connection,
+    transaction_id: &str,
+    lifecycle_id: i64,
+) -> RowResult<Vec<Conversion>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CONVERSION_COLUMNS} FROM conversions \
+         WHERE lifecycle_id = ?2 AND transaction_id = ?1 ORDER BY id"
+    ))?;
+    let mut rows = stmt.query(params![transaction_id, lifecycle_id])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(conversion(row)?);
+    }
+    Ok(out)
+}

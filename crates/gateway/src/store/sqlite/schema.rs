@@ -1,0 +1,140 @@
+//! The SQLite schema and its migrations. Each migration runs once, in order, inside a transaction;
+//! `schema_version` holds the last one applied. Opening a database written by a newer build fails
+//! instead of guessing.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::store::StoreError;
+
+/// Migrations, oldest first. Never edit a released one: append.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE leads (
+    transaction_id TEXT PRIMARY KEY NOT NULL,
+    email          TEXT,
+    phone          TEXT,
+    external_id    TEXT,
+    ip             TEXT,
+    user_agent     TEXT,
+    ttclid         TEXT,
+    ttp            TEXT,
+    landing_url    TEXT,
+    referrer       TEXT,
+    source         TEXT,
+    fields         TEXT NOT NULL,
+    warnings       TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    stored_at_ms   INTEGER NOT NULL
+);
+
+CREATE TABLE lifecycle_events (
+    id              INTEGER PRIMARY KEY,
+    transaction_id  TEXT NOT NULL REFERENCES leads(transaction_id),
+    trigger         TEXT NOT NULL,
+    name            TEXT,
+    buyer           TEXT,
+    offer           TEXT,
+    revenue         REAL,
+    currency        TEXT,
+    occurred_at     INTEGER NOT NULL,
+    idempotency_key TEXT,
+    stored_at_ms    INTEGER NOT NULL
+);
+-- A repeat of (lead, key) is a replay. NULL keys never collide.
+CREATE UNIQUE INDEX lifecycle_events_idempotency ON lifecycle_events(transaction_id, idempotency_key);
+
+CREATE TABLE conversions (
+    id                  INTEGER PRIMARY KEY,
+    transaction_id      TEXT NOT NULL,
+    lifecycle_id        INTEGER NOT NULL REFERENCES lifecycle_events(id),
+    rule                TEXT NOT NULL,
+    pixel               TEXT NOT NULL,
+    event_name          TEXT NOT NULL,
+    event_id            TEXT NOT NULL,
+    test_event_code     TEXT,
+    event_time          INTEGER NOT NULL,
+    state               TEXT NOT NULL,
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    retries             INTEGER NOT NULL DEFAULT 0,
+    -- pending/retrying: when due; in_flight: when the lease expires.
+    next_attempt_at_ms  INTEGER,
+    claim               INTEGER,
+    first_attempt_at_ms INTEGER,
+    last_error          TEXT,
+    payload             TEXT NOT NULL,
+    created_at_ms       INTEGER NOT NULL,
+    -- TikTok's dedup key: each rule fires once per lead unless its event_id template says otherwise.
+    UNIQUE (pixel, event_name, event_id)
+);
+CREATE INDEX conversions_due ON conversions(pixel, state, next_attempt_at_ms);
+-- By lifecycle event (ids grow, so this index only appends; a lead's conversions are found through
+-- its lifecycle events instead of a random-order index on transaction_id).
+CREATE INDEX conversions_lifecycle ON conversions(lifecycle_id);
+
+CREATE TABLE attempts (
+    id            INTEGER PRIMARY KEY,
+    conversion_id INTEGER NOT NULL REFERENCES conversions(id),
+    at_ms         INTEGER NOT NULL,
+    http_status   INTEGER,
+    code          INTEGER,
+    message       TEXT NOT NULL,
+    request_id    TEXT,
+    latency_ms    INTEGER NOT NULL,
+    outcome       TEXT NOT NULL,
+    batch_size    INTEGER NOT NULL
+);
+CREATE INDEX attempts_conversion ON attempts(conversion_id);
+"#];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Applies the pragmas every connection needs.
+pub fn configure(conn: &Connection, write: bool) -> Result<(), StoreError> {
+    // WAL: readers never block the writer. FULL: every commit is fsynced, so an acknowledged lead
+    // survives power loss.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Foreign keys are declared (documentation, and for tools) but not enforced: the writer checks the
+    // lead exists before writing its events, and enforcement would make SQLite keep a statement
+    // journal for every insert (it measured as a third of the writer's time).
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    if write {
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Io(format!(
+                "could not switch the database to WAL (journal_mode is {mode})"
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Brings the database up to [`CURRENT_VERSION`].
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let current: i64 = conn
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    if current > CURRENT_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {current}, newer than this build's {CURRENT_VERSION}"
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute("DELETE FROM schema_version", [])?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [version],
+        )?;
+        tx.commit()?;
+        tracing::info!(version, "applied schema migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,544 @@
+//! The group-commit writer: one OS thread owns the only write connection. Callers send commands through
+//! a bounded channel and wait on a oneshot; the thread takes everything queued (up to a cap), runs it in
+//! ONE transaction with cached prepared statements, commits once (one fsync), and only then answers
+//! every waiter. A full channel is backpressure, never a drop. If a group's transaction fails, each
+//! command is retried alone so one bad command cannot fail its neighbours.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::rows::{self, CLAIM_COLUMNS};
+use crate::domain::{Conversion, ConversionState, Lead, LifecycleEvent};
+use crate::store::{ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, StoreError};
+use crate::time::now_ms;
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A unit of work for the writer thread.
+pub(crate) enum Command {
+    Ingest {
+        units: Vec<IngestUnit>,
+        reply: Reply<Vec<Result<IngestResult, StoreError>>>,
+    },
+    Claim {
+        pixel: String,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+        reply: Reply<Vec<ClaimedConversion>>,
+    },
+    Record {
+        results: Vec<DeliveryResult>,
+        reply: Reply<()>,
+    },
+    Pause {
+        pixel: String,
+        reason: String,
+        reply: Reply<u64>,
+    },
+    Resume {
+        pixel: String,
+        now_ms: i64,
+        reply: Reply<u64>,
+    },
+    /// Commit what came before, then stop; later commands are answered `Closed`.
+    Stop { reply: Reply<()> },
+}
+
+/// What a command produced, held until the commit succeeds.
+enum Done {
+    Ingest(Vec<Result<IngestResult, StoreError>>),
+    Claim(Vec<ClaimedConversion>),
+    Record,
+    Count(u64),
+}
+
+/// Tuning of the writer.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Commands the channel holds before callers wait.
+    pub queue_capacity: usize,
+    /// Most commands folded into one transaction.
+    pub max_group: usize,
+    /// How long a caller waits for queue space before [`StoreError::Backpressure`].
+    pub enqueue_timeout: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 16_384,
+            max_group: 2_048,
+            enqueue_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The caller's side of the writer.
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    tx: mpsc::Sender<Command>,
+    enqueue_timeout: Duration,
+}
+
+impl WriterHandle {
+    /// Sends `make(reply)` and waits for the committed answer.
+    pub async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let command = make(reply);
+        match self.tx.try_send(command) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(StoreError::Closed),
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                match self.tx.send_timeout(command, self.enqueue_timeout).await {
+                    Ok(()) => {}
+                    Err(mpsc::error::SendTimeoutError::Closed(_)) => {
+                        return Err(StoreError::Closed);
+                    }
+                    Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                        return Err(StoreError::Backpressure {
+                            retry_after: Duration::from_secs(1),
+                        });
+                    }
+                }
+            }
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Starts the writer thread on `conn`.
+pub(crate) fn spawn(
+    conn: Connection,
+    config: WriterConfig,
+) -> Result<(WriterHandle, std::thread::JoinHandle<()>), StoreError> {
+    let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+    let max_group = config.max_group.max(1);
+    let join = std::thread::Builder::new()
+        .name("signalpost-writer".into())
+        .spawn(move || run(conn, rx, max_group))
+        .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
+    Ok((
+        WriterHandle {
+            tx,
+            enqueue_timeout: config.enqueue_timeout,
+        },
+        join,
+    ))
+}
+
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, max_group: usize) {
+    let mut group = Vec::with_capacity(max_group);
+    let mut stop = None;
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            if let Command::Stop { reply } = command {
+                stop = Some(reply);
+                break;
+            }
+            group.push(command);
+            if group.len() < max_group {
+                next = rx.try_recv().ok();
+            }
+        }
+        commit_group(&mut conn, std::mem::take(&mut group));
+        if stop.is_some() {
+            break;
+        }
+    }
+    rx.close();
+    while let Ok(command) = rx.try_recv() {
+        answer(command, Err(StoreError::Closed));
+    }
+    drop(conn);
+    if let Some(reply) = stop {
+        let _ = reply.send(Ok(()));
+    }
+    tracing::debug!("store writer stopped");
+}
+
+fn commit_group(conn: &mut Connection, group: Vec<Command>) {
+    match execute_all(conn, &group) {
+        Ok(done) => {
+            for (command, done) in group.into_iter().zip(done) {
+                answer(command, Ok(done));
+            }
+        }
+        Err(e) if group.len() == 1 => {
+            for command in group {
+                answer(command, Err(e.clone()));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, size = group.len(), "group commit failed; retrying each command alone");
+            for command in group {
+                let single = vec![command];
+                commit_group(conn, single);
+            }
+        }
+    }
+}
+
+fn execute_all(conn: &mut Connection, group: &[Command]) -> Result<Vec<Done>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now = now_ms();
+    let mut done = Vec::with_capacity(group.len());
+    for command in group {
+        done.push(execute(&tx, command, now)?);
+    }
+    tx.commit()?;
+    Ok(done)
+}
+
+fn answer(command: Command, result: Result<Done, StoreError>) {
+    // A waiter that went away (request cancelled) is not an error: the write is committed regardless.
+    let mismatch =
+        || StoreError::Io("writer answered a command with another command's result".into());
+    match command {
+        Command::Ingest { reply, .. } => {
+            let _ = reply.send(result.and_then(|d| match d {
+                Done::Ingest(r) => Ok(r),
+                _ => Err(mismatch()),
+            }));
+        }
+        Command::Claim { reply, .. } => {
+            let _ = reply.send(result.and_then(|d| match d {
+                Done::Claim(r) => Ok(r),
+                _ => Err(mismatch()),
+            }));
+        }
+        Command::Record { reply, .. } => {
+            let _ = reply.send(result.and_then(|d| match d {
+                Done::Record => Ok(()),
+                _ => Err(mismatch()),
+            }));
+        }
+        Command::Stop { reply } => {
+            let _ = reply.send(result.map(|_| ()));
+        }
+        Command::Pause { reply, .. } | Command::Resume { reply, .. } => {
+            let _ = reply.send(result.and_then(|d| match d {
+                Done::Count(n) => Ok(n),
+                _ => Err(mismatch()),
+            }));
+        }
+    }
+}
+
+fn execute(conn: &Connection, command: &Command, now: i64) -> Result<Done, StoreError> {
+    match command {
+        Command::Ingest { units, .. } => {
+            let mut out = Vec::with_capacity(units.len());
+            for unit in units {
+                out.push(ingest_unit(conn, unit, now)?);
+            }
+            Ok(Done::Ingest(out))
+        }
+        Command::Claim {
+            pixel,
+            now_ms,
+            limit,
+            lease_ms,
+            ..
+        } => claim(conn, pixel, *now_ms, *limit, *lease_ms).map(Done::Claim),
+        Command::Record { results, .. } => {
+            record(conn, results)?;
+            Ok(Done::Record)
+        }
+        Command::Pause { pixel, reason, .. } => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE conversions SET state = 'paused', last_error = ?2 \
+                     WHERE pixel = ?1 AND state IN ('pending', 'retrying')",
+                )?
+                .execute(params![pixel, reason])?;
+            Ok(Done::Count(n as u64))
+        }
+        Command::Stop { .. } => Ok(Done::Record),
+        Command::Resume { pixel, now_ms, .. } => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE conversions SET state = 'pending', next_attempt_at_ms = ?2, last_error = NULL \
+                     WHERE pixel = ?1 AND state = 'paused'",
+                )?
+                .execute(params![pixel, now_ms])?;
+            Ok(Done::Count(n as u64))
+        }
+    }
+}
+
+/// Writes one unit. The outer error aborts the transaction; the inner one is this unit's own answer
+/// (checked before anything is written, so a refused unit writes nothing).
+fn ingest_unit(
+    conn: &Connection,
+    unit: &IngestUnit,
+    now: i64,
+) -> Result<Result<IngestResult, StoreError>, StoreError> {
+    let transaction_id = &unit.event.transaction_id;
+    let (lead, lead_created) = match &unit.lead {
+        Some(lead) => {
+            if insert_lead(conn, lead, now)? {
+                (lead.clone(), true)
+            } else {
+                match rows::find_lead(conn, &lead.transaction_id)? {
+                    Some(stored) => (stored, false),
+                    None => return Err(StoreError::Io("lead vanished during ingest".into())),
+                }
+            }
+        }
+        None => match rows::find_lead(conn, transaction_id)? {
+            Some(stored) => (stored, false),
+            None => return Ok(Err(StoreError::LeadNotFound(transaction_id.clone()))),
+        },
+    };
+
+    let Some(event_id) = insert_event(conn, &unit.event, now)? else {
+        // Idempotency key seen before: answer what the first request got.
+        let key = unit.event.idempotency_key.as_deref().unwrap_or_default();
+        let Some(event) = rows::find_event_by_key(conn, transaction_id, key)? else {
+            return Err(StoreError::Io(
+                "lifecycle event vanished during ingest".into(),
+            ));
+        };
+        let conversions = rows::conversions_of_event(conn, transaction_id, event.id)?;
+        return Ok(Ok(IngestResult {
+            lead,
+            lead_created,
+            event,
+            event_created: false,
+            conversions,
+            duplicates: Vec::new(),
+        }));
+    };
+    let event = LifecycleEvent {
+        id: event_id,
+        ..unit.event.clone()
+    };
+
+    let mut conversions = Vec::with_capacity(unit.conversions.len());
+    let mut duplicates = Vec::new();
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO conversions (transaction_id, lifecycle_id, rule, pixel, event_name, \
+         event_id, test_event_code, event_time, state, next_attempt_at_ms, payload, created_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?9)",
+    )?;
+    for c in &unit.conversions {
+        // Plain INSERT + last_insert_rowid: RETURNING would materialize every statement's output.
+        let inserted = insert.execute(params![
+            transaction_id,
+            event_id,
+            c.rule,
+            c.pixel,
+            c.event_name,
+            c.event_id,
+            c.test_event_code,
+            c.event_time,
+            now,
+            c.payload,
+        ])?;
+        match (inserted == 1).then(|| conn.last_insert_rowid()) {
+            Some(id) => conversions.push(Conversion {
+                id,
+                transaction_id: transaction_id.clone(),
+                lifecycle_id: event_id,
+                rule: c.rule.clone(),
+                pixel: c.pixel.clone(),
+                event_name: c.event_name.clone(),
+                event_id: c.event_id.clone(),
+                test_event_code: c.test_event_code.clone(),
+                event_time: c.event_time,
+                state: ConversionState::Pending,
+                attempts: 0,
+                next_attempt_at_ms: Some(now),
+                last_error: None,
+                payload: c.payload.clone(),
+                created_at_ms: now,
+            }),
+            None => {
+                match rows::find_conversion_by_key(conn, &c.pixel, &c.event_name, &c.event_id)? {
+                    Some(existing) => duplicates.push(existing),
+                    None => {
+                        return Err(StoreError::Io(format!(
+                            "conversion {}/{}/{} was neither stored nor found",
+                            c.pixel, c.event_name, c.event_id
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(Ok(IngestResult {
+        lead,
+        lead_created,
+        event,
+        event_created: true,
+        conversions,
+        duplicates,
+    }))
+}
+
+fn insert_lead(conn: &Connection, lead: &Lead, now: i64) -> Result<bool, StoreError> {
+    let fields = serde_json::to_string(&lead.fields).map_err(|e| StoreError::Io(e.to_string()))?;
+    let warnings =
+        serde_json::to_string(&lead.warnings).map_err(|e| StoreError::Io(e.to_string()))?;
+    let n = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO leads (transaction_id, email, phone, external_id, ip, user_agent, \
+             ttclid, ttp, landing_url, referrer, source, fields, warnings, created_at, stored_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?
+        .execute(params![
+            lead.transaction_id,
+            lead.email,
+            lead.phone,
+            lead.external_id,
+            lead.ip,
+            lead.user_agent,
+            lead.ttclid,
+            lead.ttp,
+            lead.landing_url,
+            lead.referrer,
+            lead.source,
+            fields,
+            warnings,
+            lead.created_at,
+            now,
+        ])?;
+    Ok(n == 1)
+}
+
+/// Inserts the lifecycle event; `None` when its idempotency key was already used for this lead.
+fn insert_event(
+    conn: &Connection,
+    event: &LifecycleEvent,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO lifecycle_events (transaction_id, trigger, name, buyer, offer, \
+             revenue, currency, occurred_at, idempotency_key, stored_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            event.transaction_id,
+            event.trigger.as_str(),
+            event.name,
+            event.buyer,
+            event.offer,
+            event.revenue,
+            event.currency,
+            event.occurred_at,
+            event.idempotency_key,
+            now,
+        ])?;
+    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+}
+
+fn claim(
+    conn: &Connection,
+    pixel: &str,
+    now_ms: i64,
+    limit: usize,
+    lease_ms: i64,
+) -> Result<Vec<ClaimedConversion>, StoreError> {
+    let claim_id = i64::try_from(rand::random::<u64>() >> 1)
+        .unwrap_or(1)
+        .max(1);
+    // Expired leases first (a crashed worker's batch), then due retries, then new work, oldest first;
+    // each branch walks the (pixel, state, next_attempt_at_ms) index.
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE conversions SET state = 'in_flight', next_attempt_at_ms = ?4, claim = ?5 \
+         WHERE id IN ( \
+           SELECT id FROM (SELECT id FROM conversions WHERE pixel = ?1 AND state = 'in_flight' \
+                           AND next_attempt_at_ms <= ?2 ORDER BY next_attempt_at_ms LIMIT ?3) \
+           UNION ALL \
+           SELECT id FROM (SELECT id FROM conversions WHERE pixel = ?1 AND state = 'retrying' \
+                           AND next_attempt_at_ms <= ?2 ORDER BY next_attempt_at_ms LIMIT ?3) \
+           UNION ALL \
+           SELECT id FROM (SELECT id FROM conversions WHERE pixel = ?1 AND state = 'pending' \
+                           AND next_attempt_at_ms <= ?2 ORDER BY next_attempt_at_ms LIMIT ?3) \
+           LIMIT ?3) \
+         RETURNING {CLAIM_COLUMNS}"
+    ))?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows_out = stmt.query(params![pixel, now_ms, limit, now_ms + lease_ms, claim_id])?;
+    let mut claimed = Vec::new();
+    while let Some(row) = rows_out.next()? {
+        claimed.push(rows::claimed(row)?);
+    }
+    claimed.sort_by_key(|c| c.id);
+    Ok(claimed)
+}
+
+/// Whether two results differ only in their conversion id (one request's answer, settled alike).
+fn same_outcome(a: &DeliveryResult, b: &DeliveryResult) -> bool {
+    a.claim == b.claim
+        && a.state == b.state
+        && a.next_attempt_at_ms == b.next_attempt_at_ms
+        && a.last_error == b.last_error
+        && a.counts_as_retry == b.counts_as_retry
+        && a.attempts == b.attempts
+}
+
+/// Records results: each run of results settled alike (typically a whole delivered batch) is
+/// acknowledged with one UPDATE and one INSERT per attempt, over the run's ids as a JSON array.
+fn record(conn: &Connection, results: &[DeliveryResult]) -> Result<(), StoreError> {
+    let mut start = 0;
+    while start < results.len() {
+        let first = &results[start];
+        let len = results[start..]
+            .iter()
+            .take_while(|r| same_outcome(first, r))
+            .count();
+        let run = &results[start..start + len];
+        start += len;
+        let ids = serde_json::to_string(&run.iter().map(|r| r.conversion_id).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        let first_at = first.attempts.iter().map(|a| a.at_ms).min();
+        let changed = conn
+            .prepare_cached(
+                "UPDATE conversions SET state = ?2, next_attempt_at_ms = ?3, last_error = ?4, \
+                 attempts = attempts + ?5, retries = retries + ?6, \
+                 first_attempt_at_ms = COALESCE(first_attempt_at_ms, ?7), claim = NULL \
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'in_flight' AND claim = ?8",
+            )?
+            .execute(params![
+                ids,
+                first.state.as_str(),
+                first.next_attempt_at_ms,
+                first.last_error,
+                first.attempts.len() as i64,
+                i64::from(first.counts_as_retry),
+                first_at,
+                first.claim,
+            ])?;
+        if changed < run.len() {
+            tracing::debug!(
+                stale = run.len() - changed,
+                "results for stale claims (lease expired and reclaimed); their state is left to the new claim"
+            );
+        }
+        let mut insert_attempts = conn.prepare_cached(
+            "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
+             latency_ms, outcome, batch_size) \
+             SELECT value, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM json_each(?1)",
+        )?;
+        for a in &first.attempts {
+            insert_attempts.execute(params![
+                ids,
+                a.at_ms,
+                a.http_status,
+                a.code,
+                a.message,
+                a.request_id,
+                i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
+                a.outcome.as_str(),
+                a.batch_size,
+            ])?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! Finds TikTok's click id (`ttclid`) in a landing URL's query, so a lead whose form did not send it
+//! explicitly still attributes. Works on any string: absolute URLs, URLs without a scheme, bare paths,
+//! percent-encoded values, and SPA fragments (`#/page?ttclid=...`). Never panics.
+
+use url::form_urlencoded;
+
+/// The first non-empty `ttclid` parameter of `landing_url`, decoded and trimmed.
+///
+/// The query proper is searched first; a query inside the fragment is the fallback, because some
+/// single-page apps route with `#/path?params`.
+pub fn from_landing_url(landing_url: &str) -> Option<String> {
+    let (before_fragment, fragment) = match landing_url.split_once('#') {
+        Some((head, frag)) => (head, Some(frag)),
+        None => (landing_url, None),
+    };
+    let query = before_fragment.split_once('?').map(|(_, q)| q);
+    query.and_then(find_in_query).or_else(|| {
+        fragment
+            .and_then(|f| f.split_once('?'))
+            .and_then(|(_, q)| find_in_query(q))
+    })
+}
+
+fn find_in_query(query: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .filter(|(key, _)| key.eq_ignore_ascii_case("ttclid"))
+        .map(|(_, value)| value.trim().to_owned())
+        .find(|value| !value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn extracts_ttclid_from_url_shapes_seen_in_funnels() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "https://lp.example.com/a?ttclid=E.C.P.abc123",
+                Some("E.C.P.abc123"),
+            ),
+            (
+                "https://lp.example.com/a?utm_source=tt&ttclid=xyz&x=1",
+                Some("xyz"),
+            ),
+            ("lp.example.com/a?ttclid=noscheme", Some("noscheme")),
+            (
+                "//lp.example.com/?ttclid=protocolrelative",
+                Some("protocolrelative"),
+            ),
+            ("/landing?ttclid=pathonly", Some("pathonly")),
+            ("https://lp.example.com/?ttclid=abc#section", Some("abc")),
+            ("https://lp.example.com/#/offer?ttclid=inspa", Some("inspa")),
+            ("https://lp.example.com/?ttclid=a%2Bb%3D", Some("a+b=")),
+            (
+                "https://lp.example.com/?ttclid=&ttclid=second",
+                Some("second"),
+            ),
+            (
+                "https://lp.example.com/?ttclid=first&ttclid=second",
+                Some("first"),
+            ),
+            ("https://lp.example.com/?TTCLID=upper", Some("upper")),
+            (
+                "https://lp.example.com/?ttclid=%20padded%20",
+                Some("padded"),
+            ),
+            ("https://lp.example.com/?xttclid=no", None),
+            ("https://lp.example.com/#ttclid=fragmentnotquery", None),
+            ("https://lp.example.com/", None),
+            ("", None),
+            ("?", None),
+            ("ttclid=noquestionmark", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(from_landing_url(url).as_deref(), *want, "{url}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_never_returns_an_empty_value(s in ".*") {
+            if let Some(v) = from_landing_url(&s) {
+                prop_assert!(!v.is_empty());
+            }
+        }
+
+        #[test]
+        fn finds_any_value_it_was_given(v in "[A-Za-z0-9._-]{1,40}") {
+            let url = format!("https://lp.example.com/p?a=1&ttclid={v}");
+            prop_assert_eq!(from_landing_url(&url), Some(v));
+        }
+    }
+}

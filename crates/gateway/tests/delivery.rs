@@ -1,0 +1,454 @@
+//! The delivery engine end to end: a real SQLite file, the real TikTok client, and the strict sandbox
+//! over HTTP on 127.0.0.1. No timing assertions: every test polls until the expected state, with a
+//! generous overall deadline.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{demo_rules, hex64, lead, now_secs, sold};
+use signalpost_gateway::delivery::{
+    AccessToken, DeliveryEngine, DeliveryPolicy, EngineHandle, PixelConfig, PixelRegistry,
+    PixelState, RetryPolicy,
+};
+use signalpost_gateway::{
+    AttemptOutcome, ConversionState, Gateway, LeadView, NewLead, SqliteStore, Store,
+};
+use signalpost_sandbox::{Fault, FaultKind, RunningSandbox, SandboxConfig};
+use tokio_util::sync::CancellationToken;
+
+const PIXEL: &str = "PIXTEST01";
+const TOKEN: &str = "sandbox-token-0001";
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A policy with short delays so retries happen quickly (correctness never depends on them).
+fn fast_policy() -> DeliveryPolicy {
+    DeliveryPolicy {
+        linger: Duration::from_millis(5),
+        poll_interval: Duration::from_millis(50),
+        lease: Duration::from_secs(30),
+        retry: RetryPolicy {
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(200),
+            max_age: Duration::from_secs(3600),
+        },
+        request_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(2),
+        requests_per_second: 0.0,
+        ..DeliveryPolicy::default()
+    }
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    gateway: Gateway,
+    pixels: PixelRegistry,
+    sandbox: RunningSandbox,
+    policy: DeliveryPolicy,
+    engine: Option<(EngineHandle, CancellationToken)>,
+}
+
+impl Harness {
+    async fn new(sandbox: SandboxConfig, policy: DeliveryPolicy) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let sandbox_config = SandboxConfig {
+            pixels: vec![(PIXEL.into(), TOKEN.into())],
+            ..sandbox
+        };
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let sandbox = signalpost_sandbox::spawn(sandbox_config, addr)
+            .await
+            .unwrap();
+        let pixels = PixelRegistry::new([PixelConfig {
+            code: PIXEL.into(),
+            access_token: AccessToken::new(TOKEN),
+            base_url: sandbox.base_url(),
+            test_event_code: None,
+        }]);
+        let gateway = Gateway::new(store.clone(), demo_rules(PIXEL));
+        Harness {
+            _dir: dir,
+            store,
+            gateway,
+            pixels,
+            sandbox,
+            policy,
+            engine: None,
+        }
+    }
+
+    fn start_engine(&mut self) {
+        let shutdown = CancellationToken::new();
+        let engine = DeliveryEngine::start(
+            self.store.clone(),
+            self.pixels.clone(),
+            self.policy.clone(),
+            shutdown.clone(),
+        );
+        let rules = (*self.gateway.rules()).clone();
+        self.gateway =
+            Gateway::new(self.store.clone(), rules).with_work_signal(engine.work_signal());
+        self.engine = Some((engine, shutdown));
+    }
+
+    async fn stop_engine(&mut self) {
+        if let Some((engine, shutdown)) = self.engine.take() {
+            shutdown.cancel();
+            engine.join().await;
+        }
+    }
+
+    async fn view(&self, tx: &str) -> LeadView {
+        self.store.get_lead(tx).await.unwrap().unwrap()
+    }
+
+    /// Polls until every conversion of `tx` is in `state` (and there is at least `count`).
+    async fn wait_for_states(&self, tx: &str, count: usize, state: ConversionState) -> LeadView {
+        wait_until(|| async {
+            let v = self.view(tx).await;
+            (v.conversions.len() >= count
+                && v.conversions.iter().all(|c| c.conversion.state == state))
+            .then_some(v)
+        })
+        .await
+    }
+
+    fn sandbox_events(&self) -> Vec<serde_json::Value> {
+        self.sandbox
+            .events(Some(PIXEL))
+            .iter()
+            .map(|e| e.payload_json())
+            .collect()
+    }
+}
+
+async fn wait_until<T, F, Fut>(mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached within {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_lead_and_its_sale_arrive_as_two_events_with_the_right_fields() {
+    let mut h = Harness::new(SandboxConfig::default(), fast_policy()).await;
+    h.start_engine();
+    let submitted = lead("tx-fields");
+    let lead_time = submitted.occurred_at.unwrap();
+    h.gateway.submit_lead(submitted).await.unwrap();
+    let sale = sold(42.5);
+    let sale_time = sale.occurred_at.unwrap();
+    h.gateway.submit_event("tx-fields", sale).await.unwrap();
+
+    let view = h
+        .wait_for_states("tx-fields", 2, ConversionState::Delivered)
+        .await;
+    let mut events = h.sandbox_events();
+    events.sort_by_key(|e| e["event_time"].as_i64());
+    assert_eq!(events.len(), 2, "{events:?}");
+    let (reg, purchase) = (&events[0], &events[1]);
+    assert_eq!(reg["event"], "CompleteRegistration");
+    assert_eq!(purchase["event"], "Purchase");
+    for (e, time) in [(reg, lead_time), (purchase, sale_time)] {
+        assert_eq!(e["event_id"], "tx-fields");
+        assert_eq!(e["event_time"], time);
+        assert_eq!(e["user"]["email"], hex64('a'));
+        assert_eq!(e["user"]["phone"], hex64('b'));
+        assert_eq!(e["user"]["ip"], "203.0.113.7");
+        assert_eq!(e["user"]["user_agent"], "Mozilla/5.0 (test)");
+        assert_eq!(e["user"]["ttclid"], "clk-tx-fields");
+        assert_eq!(
+            e["page"]["url"],
+            "https://lp.example.com/form?ttclid=clk-tx-fields"
+        );
+    }
+    assert_eq!(purchase["properties"]["value"], 42.5);
+    assert_eq!(purchase["properties"]["currency"], "USD");
+    assert!(reg.get("properties").is_none());
+
+    for c in &view.conversions {
+        let a = c.attempt_log.last().unwrap();
+        assert_eq!(
+            (a.outcome, a.http_status, a.code),
+            (AttemptOutcome::Delivered, Some(200), Some(0))
+        );
+        assert!(a.request_id.as_deref().is_some_and(|r| !r.is_empty()));
+    }
+    h.stop_engine().await;
+}
+
+#[tokio::test]
+async fn server_errors_hangs_and_rate_limits_end_delivered_after_retries() {
+    let sandbox = SandboxConfig {
+        hang: Duration::from_secs(3),
+        ..SandboxConfig::default()
+    };
+    let policy = DeliveryPolicy {
+        request_timeout: Duration::from_millis(500),
+        ..fast_policy()
+    };
+    let mut h = Harness::new(sandbox, policy).await;
+    h.sandbox.inject(Fault::requests(FaultKind::Http500, 2));
+    h.sandbox.inject(Fault::requests(FaultKind::Hang, 1));
+    h.sandbox.inject(Fault::requests(FaultKind::RateLimit, 1));
+    h.sandbox.inject(Fault::requests(FaultKind::ServerError, 1));
+    h.start_engine();
+    h.gateway.submit_lead(lead("tx-faults")).await.unwrap();
+
+    let view = h
+        .wait_for_states("tx-faults", 1, ConversionState::Delivered)
+        .await;
+    let log = &view.conversions[0].attempt_log;
+    let retryable = log
+        .iter()
+        .filter(|a| a.outcome == AttemptOutcome::Retryable)
+        .count();
+    assert!(retryable >= 4, "{log:#?}");
+    assert!(log.iter().any(|a| a.http_status == Some(500)), "{log:#?}");
+    assert!(log.iter().any(|a| a.code == Some(40100)), "{log:#?}");
+    assert!(
+        log.iter().any(|a| a.http_status.is_none()),
+        "a timeout: {log:#?}"
+    );
+    assert_eq!(log.last().unwrap().outcome, AttemptOutcome::Delivered);
+    assert_eq!(view.conversions[0].conversion.attempts as usize, log.len());
+    h.stop_engine().await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_pauses_the_pixel_and_a_new_token_resumes_with_nothing_lost() {
+    let mut h = Harness::new(SandboxConfig::default(), fast_policy()).await;
+    h.sandbox.set_token(PIXEL, "rotated-token-0002").unwrap();
+    h.start_engine();
+    h.gateway.submit_lead(lead("tx-auth-1")).await.unwrap();
+
+    let view = h
+        .wait_for_states("tx-auth-1", 1, ConversionState::Paused)
+        .await;
+    let c = &view.conversions[0];
+    assert_eq!(c.attempt_log.last().unwrap().code, Some(40105));
+    assert!(
+        c.conversion
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("replace the token")
+    );
+    assert!(matches!(
+        h.pixels.get(PIXEL).unwrap().state,
+        PixelState::Paused { .. }
+    ));
+
+    // Work queued while paused waits too.
+    h.gateway.submit_lead(lead("tx-auth-2")).await.unwrap();
+
+    assert!(
+        h.pixels
+            .set_token(PIXEL, AccessToken::new("rotated-token-0002"))
+            .unwrap()
+    );
+    h.wait_for_states("tx-auth-1", 1, ConversionState::Delivered)
+        .await;
+    h.wait_for_states("tx-auth-2", 1, ConversionState::Delivered)
+        .await;
+    let ids: Vec<String> = h
+        .sandbox_events()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        ids.contains(&"tx-auth-1".to_owned()) && ids.contains(&"tx-auth-2".to_owned()),
+        "{ids:?}"
+    );
+    h.stop_engine().await;
+}
+
+#[tokio::test]
+async fn an_invalid_batch_is_bisected_and_only_the_bad_event_goes_dead() {
+    // The engine keeps events for 30 days; the sandbox (like TikTok) refuses those older than 7.
+    let policy = DeliveryPolicy {
+        max_event_age: Duration::from_secs(30 * 86_400),
+        ..fast_policy()
+    };
+    let mut h = Harness::new(SandboxConfig::default(), policy).await;
+    for i in 0..7 {
+        let mut l = lead(&format!("tx-b{i}"));
+        if i == 4 {
+            l.occurred_at = Some(now_secs() - 10 * 86_400);
+        }
+        h.gateway.submit_lead(l).await.unwrap();
+    }
+    // Everything is queued before the engine starts, so the first request carries all seven.
+    h.start_engine();
+    let bad = h.wait_for_states("tx-b4", 1, ConversionState::Dead).await;
+    for i in [0, 1, 2, 3, 5, 6] {
+        h.wait_for_states(&format!("tx-b{i}"), 1, ConversionState::Delivered)
+            .await;
+    }
+    let bad = &bad.conversions[0];
+    let log = &bad.attempt_log;
+    assert_eq!(log[0].batch_size, 7, "{log:#?}");
+    assert_eq!(log.last().unwrap().batch_size, 1);
+    assert!(log.iter().all(|a| a.code == Some(40002)), "{log:#?}");
+    let why = bad.conversion.last_error.as_deref().unwrap();
+    assert!(why.contains("40002") && why.contains("event_time"), "{why}");
+    let good = h.view("tx-b0").await;
+    let good_log = &good.conversions[0].attempt_log;
+    assert_eq!(good_log[0].outcome, AttemptOutcome::Invalid);
+    assert_eq!(good_log.last().unwrap().outcome, AttemptOutcome::Delivered);
+    assert_eq!(h.sandbox_events().len(), 6);
+    h.stop_engine().await;
+}
+
+#[tokio::test]
+async fn events_older_than_the_maximum_age_go_dead_unsent() {
+    let mut h = Harness::new(SandboxConfig::default(), fast_policy()).await;
+    h.start_engine();
+    let mut old = lead("tx-old");
+    old.occurred_at = Some(now_secs() - 8 * 86_400);
+    h.gateway.submit_lead(old).await.unwrap();
+    let view = h.wait_for_states("tx-old", 1, ConversionState::Dead).await;
+    let c = &view.conversions[0];
+    assert!(
+        c.conversion
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("too old")
+    );
+    assert!(c.attempt_log.is_empty());
+    assert_eq!(h.sandbox.stats().requests, 0);
+    h.stop_engine().await;
+}
+
+#[tokio::test]
+async fn a_crashed_engines_claimed_batch_is_delivered_after_the_lease_expires() {
+    let sandbox = SandboxConfig {
+        hang: Duration::from_secs(30),
+        ..SandboxConfig::default()
+    };
+    let policy = DeliveryPolicy {
+        lease: Duration::from_millis(500),
+        request_timeout: Duration::from_secs(60),
+        ..fast_policy()
+    };
+    let mut h = Harness::new(sandbox, policy).await;
+    h.sandbox.inject(Fault::requests(FaultKind::Hang, 1));
+    h.start_engine();
+    h.gateway.submit_lead(lead("tx-crash")).await.unwrap();
+    h.wait_for_states("tx-crash", 1, ConversionState::InFlight)
+        .await;
+
+    // Kill the engine mid-request: nothing records a result.
+    let (engine, _shutdown) = h.engine.take().unwrap();
+    engine.abort();
+    h.sandbox.clear_faults();
+
+    h.start_engine();
+    let view = h
+        .wait_for_states("tx-crash", 1, ConversionState::Delivered)
+        .await;
+    assert_eq!(
+        view.conversions[0].attempt_log.len(),
+        1,
+        "only the second engine recorded"
+    );
+    assert!(
+        h.sandbox_events()
+            .iter()
+            .any(|e| e["event_id"] == "tx-crash")
+    );
+    h.stop_engine().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_and_records_in_flight_requests() {
+    let sandbox = SandboxConfig {
+        hang: Duration::from_millis(800),
+        ..SandboxConfig::default()
+    };
+    let mut h = Harness::new(sandbox, fast_policy()).await;
+    h.sandbox.inject(Fault::requests(FaultKind::Hang, 1));
+    h.start_engine();
+    h.gateway.submit_lead(lead("tx-drain")).await.unwrap();
+    h.wait_for_states("tx-drain", 1, ConversionState::InFlight)
+        .await;
+    h.stop_engine().await;
+    let view = h.view("tx-drain").await;
+    assert_eq!(
+        view.conversions[0].conversion.state,
+        ConversionState::Delivered
+    );
+}
+
+#[tokio::test]
+async fn a_pixels_test_event_code_is_sent_top_level() {
+    let mut h = Harness::new(SandboxConfig::default(), fast_policy()).await;
+    let mut cfg = h.pixels.get(PIXEL).unwrap().config;
+    cfg.test_event_code = Some("TEST12345".into());
+    h.pixels.upsert(cfg);
+    h.start_engine();
+    h.gateway.submit_lead(lead("tx-test")).await.unwrap();
+    h.wait_for_states("tx-test", 1, ConversionState::Delivered)
+        .await;
+    let received = h.sandbox.events(Some(PIXEL));
+    assert_eq!(received[0].test_event_code.as_deref(), Some("TEST12345"));
+    h.stop_engine().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_leads_are_all_delivered_in_batches() {
+    let mut h = Harness::new(SandboxConfig::default(), fast_policy()).await;
+    h.start_engine();
+    let gateway = Arc::new(std::mem::replace(
+        &mut h.gateway,
+        Gateway::new(h.store.clone(), demo_rules(PIXEL)),
+    ));
+    let mut tasks = Vec::new();
+    for t in 0..20 {
+        let gw = gateway.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..50 {
+                let l = NewLead {
+                    email: Some(hex64('c')),
+                    ..lead(&format!("m-{t}-{i}"))
+                };
+                gw.submit_lead(l).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let total = wait_until(|| async {
+        let depth = h.store.queue_depth().await.unwrap();
+        let delivered: u64 = depth
+            .iter()
+            .filter(|d| d.state == ConversionState::Delivered)
+            .map(|d| d.count)
+            .sum();
+        (delivered == 1000).then_some(delivered)
+    })
+    .await;
+    assert_eq!(total, 1000);
+    assert_eq!(h.sandbox.stats().accepted_events, 1000);
+    assert!(h.sandbox.stats().requests < 1000, "events were batched");
+    h.stop_engine().await;
+}

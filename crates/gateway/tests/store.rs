@@ -1,0 +1,358 @@
+//! The SQLite store through the gateway facade: a real database file in a temporary directory.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{demo_rules, lead, sold};
+use signalpost_gateway::domain::{AttemptOutcome, NewAttempt};
+use signalpost_gateway::store::DeliveryResult;
+use signalpost_gateway::{
+    BatchItem, ConversionState, Gateway, GatewayError, NewLifecycleEvent, SqliteStore, Store,
+    Trigger,
+};
+
+fn gateway(dir: &std::path::Path) -> (Arc<SqliteStore>, Gateway) {
+    let store = Arc::new(SqliteStore::open(dir).unwrap());
+    let gw = Gateway::new(store.clone(), demo_rules("PIX1"));
+    (store, gw)
+}
+
+#[tokio::test]
+async fn a_lead_is_stored_with_its_form_submit_conversion() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, gw) = gateway(dir.path());
+    let res = gw.submit_lead(lead("tx-1")).await.unwrap();
+    assert!(res.lead_created && res.event_created);
+    assert_eq!(
+        res.lead.ttclid.as_deref(),
+        Some("clk-tx-1"),
+        "ttclid from the landing URL"
+    );
+    assert_eq!(res.conversions.len(), 1);
+    let c = &res.conversions[0];
+    assert_eq!(
+        (c.rule.as_str(), c.event_name.as_str(), c.event_id.as_str()),
+        ("registration", "CompleteRegistration", "tx-1")
+    );
+    assert_eq!(c.state, ConversionState::Pending);
+
+    let view = gw.get_lead("tx-1").await.unwrap().unwrap();
+    assert_eq!(view.lead, res.lead);
+    assert_eq!(view.events.len(), 1);
+    assert_eq!(view.events[0].trigger, Trigger::FormSubmit);
+    assert_eq!(view.conversions.len(), 1);
+    assert_eq!(view.conversions[0].conversion.payload, c.payload);
+    assert!(gw.get_lead("nope").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn reposting_a_lead_returns_the_first_answer_and_queues_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, gw) = gateway(dir.path());
+    let first = gw.submit_lead(lead("tx-1")).await.unwrap();
+    let mut changed = lead("tx-1");
+    changed.ip = Some("198.51.100.1".into());
+    let again = gw.submit_lead(changed).await.unwrap();
+    assert!(!again.lead_created && !again.event_created);
+    assert_eq!(again.lead, first.lead, "the stored lead wins");
+    assert_eq!(again.conversions, first.conversions);
+    let view = gw.get_lead("tx-1").await.unwrap().unwrap();
+    assert_eq!((view.events.len(), view.conversions.len()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_queues_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, gw) = gateway(dir.path());
+    gw.submit_lead(lead("tx-1")).await.unwrap();
+    let mut ev = sold(40.0);
+    ev.idempotency_key = Some("sale-1".into());
+    let first = gw.submit_event("tx-1", ev.clone()).await.unwrap();
+    assert_eq!(first.conversions.len(), 1);
+    let again = gw.submit_event("tx-1", ev).await.unwrap();
+    assert!(!again.event_created);
+    assert_eq!(again.event, first.event);
+    assert_eq!(again.conversions, first.conversions);
+    let view = gw.get_lead("tx-1").await.unwrap().unwrap();
+    assert_eq!((view.events.len(), view.conversions.len()), (2, 2));
+}
+
+#[tokio::test]
+async fn a_rule_fires_once_per_lead_unless_its_event_id_says_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, gw) = gateway(dir.path());
+    gw.submit_lead(lead("tx-1")).await.unwrap();
+    let first = gw.submit_event("tx-1", sold(10.0)).await.unwrap();
+    let second = gw.submit_event("tx-1", sold(20.0)).await.unwrap();
+    assert!(second.event_created, "a new lifecycle event is recorded");
+    assert!(
+        second.conversions.is_empty(),
+        "but the Purchase is not queued twice"
+    );
+    assert_eq!(second.duplicates.len(), 1);
+    assert_eq!(second.duplicates[0].id, first.conversions[0].id);
+
+    let per_offer = common::rules(
+        r#"
+        [[rules]]
+        name = "per-offer"
+        trigger = "offer_conversion"
+        pixel = "PIX1"
+        event = "Purchase"
+        event_id = "{transaction_id}:{offer}"
+        "#,
+    );
+    gw.replace_rules(per_offer);
+    for offer in ["o1", "o2", "o1"] {
+        let ev = NewLifecycleEvent {
+            offer: Some(offer.into()),
+            ..NewLifecycleEvent::new(Trigger::OfferConversion)
+        };
+        gw.submit_event("tx-1", ev).await.unwrap();
+    }
+    let view = gw.get_lead("tx-1").await.unwrap().unwrap();
+    let ids: Vec<_> = view
+        .conversions
+        .iter()
+        .filter(|c| c.conversion.rule == "per-offer")
+        .map(|c| c.conversion.event_id.clone())
+        .collect();
+    assert_eq!(ids, ["tx-1:o1", "tx-1:o2"]);
+}
+
+#[tokio::test]
+async fn an_event_for_an_unknown_lead_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, gw) = gateway(dir.path());
+    let err = gw.submit_event("ghost", sold(1.0)).await.unwrap_err();
+    assert_eq!(err, GatewayError::LeadNotFound("ghost".into()));
+}
+
+#[tokio::test]
+async fn raw_identifiers_never_reach_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, gw) = gateway(dir.path());
+    let mut raw = lead("tx-raw");
+    raw.email = Some("alice@example.com".into());
+    let err = gw.submit_lead(raw).await.unwrap_err();
+    assert!(
+        matches!(err, GatewayError::InvalidField { field: "email", .. }),
+        "{err}"
+    );
+    assert!(gw.get_lead("tx-raw").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_batch_commits_together_and_answers_each_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, gw) = gateway(dir.path());
+    let answers = gw
+        .submit_batch(vec![
+            BatchItem::Event {
+                transaction_id: "b-1".into(),
+                event: sold(5.0),
+            },
+            BatchItem::Lead(lead("b-1")),
+            BatchItem::Event {
+                transaction_id: "b-1".into(),
+                event: sold(5.0),
+            },
+            BatchItem::Event {
+                transaction_id: "b-2".into(),
+                event: sold(5.0),
+            },
+            BatchItem::Lead(lead("b-2")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(answers.len(), 5);
+    assert!(
+        matches!(&answers[0], Err(GatewayError::LeadNotFound(id)) if id == "b-1"),
+        "an event before its lead: {:?}",
+        answers[0]
+    );
+    assert_eq!(answers[1].as_ref().unwrap().conversions.len(), 1);
+    let sale = answers[2].as_ref().unwrap();
+    assert_eq!(sale.conversions[0].event_name, "Purchase");
+    assert!(answers[3].is_err());
+    assert!(answers[4].is_ok());
+    assert_eq!(
+        gw.get_lead("b-1").await.unwrap().unwrap().conversions.len(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_ingests_are_all_acknowledged_and_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, gw) = gateway(dir.path());
+    let gw = Arc::new(gw);
+    let mut tasks = Vec::new();
+    for t in 0..64 {
+        let gw = gw.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                gw.submit_lead(lead(&format!("c-{t}-{i}"))).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for t in 0..64 {
+        for i in 0..25 {
+            let view = gw.get_lead(&format!("c-{t}-{i}")).await.unwrap();
+            assert_eq!(view.map(|v| v.conversions.len()), Some(1), "c-{t}-{i}");
+        }
+    }
+    let depth = gw.store().queue_depth().await.unwrap();
+    assert_eq!(depth.len(), 1);
+    assert_eq!(
+        (depth[0].state, depth[0].count),
+        (ConversionState::Pending, 64 * 25)
+    );
+}
+
+#[tokio::test]
+async fn reopening_the_store_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, gw) = gateway(dir.path());
+        gw.submit_lead(lead("keep-1")).await.unwrap();
+        gw.submit_event("keep-1", sold(9.5)).await.unwrap();
+        drop(gw);
+        store.close().await;
+    }
+    let (_store, gw) = gateway(dir.path());
+    let view = gw.get_lead("keep-1").await.unwrap().unwrap();
+    assert_eq!((view.events.len(), view.conversions.len()), (2, 2));
+    let again = gw.submit_lead(lead("keep-1")).await.unwrap();
+    assert!(
+        !again.lead_created,
+        "replay protection survives the restart"
+    );
+}
+
+#[tokio::test]
+async fn claims_lease_rows_and_expired_leases_are_claimed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, gw) = gateway(dir.path());
+    for i in 0..5 {
+        gw.submit_lead(lead(&format!("l-{i}"))).await.unwrap();
+    }
+    let now = signalpost_gateway::time::now_ms() + 1;
+    let lease = Duration::from_secs(60);
+    let first = store.claim_due("PIX1", now, 3, lease).await.unwrap();
+    assert_eq!(first.len(), 3);
+    let second = store.claim_due("PIX1", now, 10, lease).await.unwrap();
+    assert_eq!(second.len(), 2, "in-flight rows are not claimed twice");
+    assert!(
+        store
+            .claim_due("PIX1", now, 10, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .claim_due("OTHER", now, 10, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Nobody records a result (the worker crashed); once the lease expires the rows come back.
+    let later = now + 61_000;
+    let reclaimed = store.claim_due("PIX1", later, 10, lease).await.unwrap();
+    assert_eq!(reclaimed.len(), 5);
+    assert!(
+        reclaimed
+            .iter()
+            .all(|c| first.iter().chain(&second).all(|o| o.claim != c.claim))
+    );
+
+    // A late result under the stale claim is ignored; the live claim's result counts.
+    let stale = &first[0];
+    let live = reclaimed.iter().find(|c| c.id == stale.id).unwrap();
+    let result = |claim, state| DeliveryResult {
+        conversion_id: stale.id,
+        claim,
+        state,
+        next_attempt_at_ms: None,
+        last_error: None,
+        attempts: vec![NewAttempt {
+            at_ms: later,
+            http_status: Some(200),
+            code: Some(0),
+            message: "OK".into(),
+            request_id: Some("req-1".into()),
+            latency_ms: 12,
+            outcome: AttemptOutcome::Delivered,
+            batch_size: 5,
+        }],
+        counts_as_retry: false,
+    };
+    store
+        .record_results(vec![result(stale.claim, ConversionState::Dead)])
+        .await
+        .unwrap();
+    store
+        .record_results(vec![result(live.claim, ConversionState::Delivered)])
+        .await
+        .unwrap();
+    let tx = stale.event_id.clone();
+    let view = store.get_lead(&tx).await.unwrap().unwrap();
+    let c = &view.conversions[0];
+    assert_eq!(c.conversion.state, ConversionState::Delivered);
+    assert_eq!(c.conversion.attempts, 1);
+    assert_eq!(
+        c.attempt_log.len(),
+        2,
+        "both requests happened and are logged"
+    );
+    assert_eq!(c.attempt_log[1].request_id.as_deref(), Some("req-1"));
+}
+
+#[tokio::test]
+async fn pausing_a_pixel_holds_its_work_until_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, gw) = gateway(dir.path());
+    for i in 0..3 {
+        gw.submit_lead(lead(&format!("p-{i}"))).await.unwrap();
+    }
+    assert_eq!(
+        store.pause_pixel("PIX1", "token rejected").await.unwrap(),
+        3
+    );
+    let now = signalpost_gateway::time::now_ms() + 1;
+    let lease = Duration::from_secs(60);
+    assert!(
+        store
+            .claim_due("PIX1", now, 10, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let view = store.get_lead("p-0").await.unwrap().unwrap();
+    assert_eq!(
+        view.conversions[0].conversion.state,
+        ConversionState::Paused
+    );
+    assert_eq!(
+        view.conversions[0].conversion.last_error.as_deref(),
+        Some("token rejected")
+    );
+    assert_eq!(store.resume_pixel("PIX1").await.unwrap(), 3);
+    let now = signalpost_gateway::time::now_ms() + 1;
+    assert_eq!(
+        store.claim_due("PIX1", now, 10, lease).await.unwrap().len(),
+        3
+    );
+    assert_eq!(
+        store.pixels_with_due_work(now).await.unwrap(),
+        Vec::<String>::new()
+    );
+}

@@ -1,0 +1,368 @@
+//! What TikTok's answer to one `event/track` request means for the events in it
+//! (shared/tiktok-events-api.md §4). A pure function of the HTTP status and body: no I/O, no clock,
+//! so the delivery engine's decisions can be tested exhaustively.
+//!
+//! TikTok reports business errors as HTTP 200 with a nonzero `code`, so the JSON `code` decides
+//! whenever there is one; the HTTP status decides only when the body is not TikTok's envelope
+//! (a gateway's HTML 502, an empty 504, a proxy's 429).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// What to do with the events of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// TikTok accepted them (`code` 0, or 20001 which RudderStack also treats as success).
+    Delivered,
+    /// A transient problem (rate limit, server error, timeout, gateway page): send again later
+    /// with backoff. Safe because `event_id` stays stable and TikTok deduplicates.
+    Retryable,
+    /// The pixel's token or endpoint is refused (40001 no permission, 40105 bad token, HTTP
+    /// 401/403/404): pause the pixel and keep its events until the configuration is fixed.
+    Auth,
+    /// TikTok rejected the content (40002 and other 4xxxx codes): sending it again cannot help.
+    /// For a batch, bisect to find the offending events.
+    Invalid,
+}
+
+impl Outcome {
+    /// The lower-case name used in logs, metrics and the delivery log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Retryable => "retryable",
+            Outcome::Auth => "auth",
+            Outcome::Invalid => "invalid",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The meaning of one answer, with what TikTok said, ready for the attempt log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    pub outcome: Outcome,
+    /// TikTok's `code`, when the body was its JSON envelope.
+    pub code: Option<i64>,
+    /// TikTok's `message`, or a short description of a non-TikTok answer.
+    pub message: String,
+    /// TikTok's log id (`request_id`), to quote to TikTok support.
+    pub request_id: Option<String>,
+}
+
+/// Codes TikTok (or the integrations' experience of it) says to retry: 40100 rate limit; 40016
+/// and 40133 treated as rate limits by Airbyte; 40700 retried by RudderStack.
+const RETRYABLE_CODES: &[i64] = &[40016, 40100, 40133, 40700];
+/// Codes that mean the token or its permission on the pixel is refused.
+const AUTH_CODES: &[i64] = &[40001, 40105];
+/// Longest excerpt of a non-TikTok body kept in a message.
+const EXCERPT_CHARS: usize = 200;
+/// Longest TikTok message kept (they are short; this bounds a hostile or broken server).
+const MESSAGE_CHARS: usize = 1000;
+
+/// Classifies TikTok's answer to one request.
+pub fn classify(http_status: u16, body: &[u8]) -> Classified {
+    let envelope = parse_envelope(body);
+    if let Some(env) = &envelope
+        && let Some(code) = env.code
+    {
+        let outcome = match code {
+            0 | 20001 if is_success(http_status) => Some(Outcome::Delivered),
+            // A success code on a failed HTTP answer is not a delivery: let the status decide.
+            0 | 20001 => None,
+            c if AUTH_CODES.contains(&c) => Some(Outcome::Auth),
+            c if RETRYABLE_CODES.contains(&c) => Some(Outcome::Retryable),
+            50000..=50999 => Some(Outcome::Retryable),
+            40000..=49999 => Some(Outcome::Invalid),
+            // A code outside the documented families: retrying is bounded by the schedule and
+            // safe for dedup, while dropping would lose events on TikTok's word alone.
+            _ => Some(Outcome::Retryable),
+        };
+        if let Some(outcome) = outcome {
+            return Classified {
+                outcome,
+                code: Some(code),
+                message: env.message.clone().unwrap_or_default(),
+                request_id: env.request_id.clone(),
+            };
+        }
+    }
+    let (code, request_id) = envelope
+        .map(|env| (env.code, env.request_id))
+        .unwrap_or_default();
+    Classified {
+        outcome: by_status(http_status),
+        code,
+        message: describe(http_status, body),
+        request_id,
+    }
+}
+
+/// Classifies a request that got no HTTP answer (timeout, refused or reset connection, TLS
+/// failure): always retryable. `description` should say what happened without the token, e.g.
+/// "timeout after 10s" or "connection error: connection refused".
+pub fn classify_transport_error(description: impl Into<String>) -> Classified {
+    Classified {
+        outcome: Outcome::Retryable,
+        code: None,
+        message: description.into(),
+        request_id: None,
+    }
+}
+
+/// The outcome when the body is not TikTok's envelope.
+fn by_status(http_status: u16) -> Outcome {
+    match http_status {
+        401 | 403 | 404 | 405 => Outcome::Auth,
+        408 | 425 | 429 => Outcome::Retryable,
+        400..=499 => Outcome::Invalid,
+        // 2xx with garbage is a gateway problem, as are 1xx/3xx (redirects are not followed)
+        // and 5xx.
+        _ => Outcome::Retryable,
+    }
+}
+
+fn is_success(http_status: u16) -> bool {
+    (200..300).contains(&http_status)
+}
+
+struct Envelope {
+    code: Option<i64>,
+    message: Option<String>,
+    request_id: Option<String>,
+}
+
+/// Reads TikTok's `{code, message, request_id, data}` leniently: a numeric string code is
+/// accepted, unknown keys are ignored. `None` if the body is not a JSON object.
+fn parse_envelope(body: &[u8]) -> Option<Envelope> {
+    #[derive(Deserialize)]
+    struct Raw {
+        #[serde(default)]
+        code: Option<Value>,
+        #[serde(default)]
+        message: Option<Value>,
+        #[serde(default)]
+        request_id: Option<Value>,
+    }
+    let raw: Raw = serde_json::from_slice(body).ok()?;
+    let code = match raw.code {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    let text = |v: Option<Value>| match v {
+        Some(Value::String(s)) => Some(truncate(&s, MESSAGE_CHARS)),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    Some(Envelope {
+        code,
+        message: text(raw.message),
+        request_id: text(raw.request_id),
+    })
+}
+
+/// "HTTP 502: 502 Bad Gateway nginx": the status and a short excerpt of the body with markup
+/// removed and whitespace collapsed.
+fn describe(http_status: u16, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut excerpt = String::new();
+    let mut in_tag = false;
+    let mut pending_space = false;
+    let mut count = 0;
+    for c in text.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                pending_space = true;
+            }
+            '>' if in_tag => in_tag = false,
+            _ if in_tag => {}
+            c if c.is_whitespace() || c.is_control() => pending_space = true,
+            c => {
+                if count == EXCERPT_CHARS {
+                    excerpt.push('…');
+                    break;
+                }
+                if pending_space && !excerpt.is_empty() {
+                    excerpt.push(' ');
+                }
+                pending_space = false;
+                excerpt.push(c);
+                count += 1;
+            }
+        }
+    }
+    let what = if is_success(http_status) {
+        format!("HTTP {http_status} without TikTok's JSON answer")
+    } else {
+        format!("HTTP {http_status}")
+    };
+    if excerpt.is_empty() {
+        format!("{what} (empty body)")
+    } else {
+        format!("{what}: {excerpt}")
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", &s[..end]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn answer(code: i64) -> Vec<u8> {
+        format!(r#"{{"code":{code},"message":"m{code}","request_id":"2025062217554691FA1E8FB37D612053A0","data":{{}}}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn classifies_every_documented_code() {
+        for (code, outcome) in [
+            (0, Outcome::Delivered),
+            (20001, Outcome::Delivered),
+            (40001, Outcome::Auth),
+            (40002, Outcome::Invalid),
+            (40007, Outcome::Invalid),
+            (40100, Outcome::Retryable),
+            (40016, Outcome::Retryable),
+            (40133, Outcome::Retryable),
+            (40105, Outcome::Auth),
+            (40700, Outcome::Retryable),
+            (50000, Outcome::Retryable),
+            (50002, Outcome::Retryable),
+            (50999, Outcome::Retryable),
+            (41000, Outcome::Invalid),
+        ] {
+            let c = classify(200, &answer(code));
+            assert_eq!(c.outcome, outcome, "code {code}");
+            assert_eq!(c.code, Some(code));
+            assert_eq!(c.message, format!("m{code}"));
+            assert_eq!(
+                c.request_id.as_deref(),
+                Some("2025062217554691FA1E8FB37D612053A0")
+            );
+        }
+    }
+
+    #[test]
+    fn classifies_gateway_answers_by_status() {
+        let html = b"<html><head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>";
+        for (status, body, outcome) in [
+            (502, &html[..], Outcome::Retryable),
+            (504, &b""[..], Outcome::Retryable),
+            (500, &b"oops"[..], Outcome::Retryable),
+            (503, &b"{}"[..], Outcome::Retryable),
+            (429, &b"Too Many Requests"[..], Outcome::Retryable),
+            (408, &b""[..], Outcome::Retryable),
+            (200, &b"<html>maintenance</html>"[..], Outcome::Retryable),
+            (200, &b""[..], Outcome::Retryable),
+            (301, &b""[..], Outcome::Retryable),
+            (401, &b"unauthorized"[..], Outcome::Auth),
+            (403, &b""[..], Outcome::Auth),
+            (404, &b"not found"[..], Outcome::Auth),
+            (400, &b"bad request"[..], Outcome::Invalid),
+            (413, &b""[..], Outcome::Invalid),
+        ] {
+            let c = classify(status, body);
+            assert_eq!(c.outcome, outcome, "HTTP {status}");
+            assert_eq!(c.code, None);
+            assert!(
+                c.message.starts_with(&format!("HTTP {status}")),
+                "{}",
+                c.message
+            );
+        }
+        assert_eq!(
+            classify(502, html).message,
+            "HTTP 502: 502 Bad Gateway 502 Bad Gateway nginx"
+        );
+        assert_eq!(classify(504, b"").message, "HTTP 504 (empty body)");
+    }
+
+    #[test]
+    fn a_success_code_on_a_server_error_is_retried() {
+        let c = classify(503, &answer(0));
+        assert_eq!(c.outcome, Outcome::Retryable);
+        assert_eq!(c.code, Some(0));
+    }
+
+    #[test]
+    fn business_errors_win_over_the_http_status() {
+        assert_eq!(classify(500, &answer(40002)).outcome, Outcome::Invalid);
+        assert_eq!(classify(400, &answer(40100)).outcome, Outcome::Retryable);
+        assert_eq!(classify(200, &answer(40105)).outcome, Outcome::Auth);
+    }
+
+    #[test]
+    fn reads_lenient_envelopes() {
+        let c = classify(
+            200,
+            br#"{"code":"40002","message":"Invalid value for event_id: not a valid string."}"#,
+        );
+        assert_eq!((c.outcome, c.code), (Outcome::Invalid, Some(40002)));
+        assert_eq!(c.request_id, None);
+        let c = classify(
+            200,
+            br#"{"code":0,"data":null,"message":"OK","request_id":"x"}"#,
+        );
+        assert_eq!(c.outcome, Outcome::Delivered);
+        assert_eq!(c.message, "OK");
+    }
+
+    #[test]
+    fn long_bodies_are_cut_short() {
+        let body = "x".repeat(5000);
+        let c = classify(502, body.as_bytes());
+        assert!(c.message.chars().count() < 230, "{}", c.message.len());
+        let msg = format!(r#"{{"code":40002,"message":"{}"}}"#, "y".repeat(5000));
+        assert!(classify(200, msg.as_bytes()).message.chars().count() <= MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn transport_errors_are_retryable_without_a_code() {
+        let c = classify_transport_error("timeout after 10s");
+        assert_eq!(c.outcome, Outcome::Retryable);
+        assert_eq!((c.code, c.request_id), (None, None));
+        assert_eq!(c.message, "timeout after 10s");
+    }
+
+    proptest! {
+        #[test]
+        fn never_retries_a_40002(status in 100u16..600, message in "\\PC{0,40}", extra in any::<bool>()) {
+            let body = serde_json::json!({
+                "code": 40002,
+                "message": message,
+                "request_id": "r",
+                "data": if extra { serde_json::json!({"x": 1}) } else { Value::Null },
+            });
+            let c = classify(status, body.to_string().as_bytes());
+            prop_assert_eq!(c.outcome, Outcome::Invalid);
+        }
+
+        #[test]
+        fn code_0_with_http_200_is_always_delivered(message in "\\PC{0,40}", request_id in proptest::option::of("[0-9A-F]{34}")) {
+            let body = serde_json::json!({"code": 0, "message": message, "request_id": request_id, "data": {}});
+            let c = classify(200, body.to_string().as_bytes());
+            prop_assert_eq!(c.outcome, Outcome::Delivered);
+            prop_assert_eq!(c.request_id, request_id);
+        }
+
+        #[test]
+        fn never_panics_and_keeps_messages_short(status in any::<u16>(), body in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let c = classify(status, &body);
+            prop_assert!(c.message.chars().count() <= MESSAGE_CHARS + 64);
+        }
+    }
+}
