@@ -78,13 +78,12 @@ pub struct Application {
 pub struct Reloader {
     gateway: Arc<Gateway>,
     pixels: PixelRegistry,
-    store: Arc<SqliteStore>,
     demo: Option<(PixelConfig, Vec<RuleConfig>)>,
 }
 
 impl Reloader {
     /// Validates `config` whole, then swaps pixels and rules; on error nothing changes.
-    pub async fn reload(&self, config: &Config) -> anyhow::Result<()> {
+    pub fn reload(&self, config: &Config) -> anyhow::Result<()> {
         let mut pixels = config.pixels.clone();
         let mut rule_configs = config.rule_configs()?;
         if let Some((pixel, rules)) = &self.demo {
@@ -92,13 +91,14 @@ impl Reloader {
             rule_configs.extend(rules.iter().cloned());
         }
         let rules = build_rules(rule_configs, &pixels)?;
+        // A replaced token marks a paused pixel active; its worker then moves the held
+        // conversions back to pending (the engine owns that step).
         let changes = self
             .pixels
             .sync(pixels.iter().map(delivery_pixel).collect());
         self.gateway.replace_rules(rules);
         for (code, change) in changes {
-            if matches!(change, Upsert::TokenReplaced { .. }) {
-                let resumed = self.store.resume_pixel(&code).await?;
+            if let Upsert::TokenReplaced { resumed } = change {
                 tracing::info!(pixel = %code, resumed, "pixel token replaced");
             }
         }
@@ -279,7 +279,6 @@ impl Application {
         Reloader {
             gateway: self.gateway.clone(),
             pixels: self.pixels.clone(),
-            store: self.store.clone(),
             demo: self.demo.clone(),
         }
     }

@@ -36,7 +36,7 @@ async fn malformed_identifiers_are_dropped_with_warnings_and_the_lead_converts()
 
 #[tokio::test]
 async fn strict_identifiers_refuse_the_lead_naming_the_field() {
-    let app = spawn_app_with("strict_identifiers = true").await;
+    let app = spawn_app_with("strict_identifiers = true", "").await;
     let answer = app
         .post(
             "/v1/leads",

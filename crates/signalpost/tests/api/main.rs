@@ -11,3 +11,4 @@ mod idempotency;
 mod identifiers;
 mod postback;
 mod problems;
+mod rules;

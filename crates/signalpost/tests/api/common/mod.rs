@@ -22,6 +22,10 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub sandbox: RunningSandbox,
+    /// Applies a reloaded config to the running app.
+    pub reloader: signalpost::app::Reloader,
+    /// The config file the app was started from.
+    pub config_text: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -82,11 +86,12 @@ value = "revenue"
 
 /// Starts an app with the default test config.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with("").await
+    spawn_app_with("", "").await
 }
 
-/// Starts an app; `server_extra` is added to the `[server]` table (e.g. `strict_identifiers = true`).
-pub async fn spawn_app_with(server_extra: &str) -> TestApp {
+/// Starts an app; `server_extra` is added to the `[server]` table (e.g. `strict_identifiers = true`)
+/// and `extra` (more `[[rules]]`) to the end of the file.
+pub async fn spawn_app_with(server_extra: &str, extra: &str) -> TestApp {
     let sandbox = signalpost_sandbox::spawn(
         SandboxConfig {
             pixels: vec![(PIXEL.to_owned(), TOKEN.to_owned())],
@@ -110,17 +115,19 @@ code = "{PIXEL}"
 access_token = "{TOKEN}"
 base_url = "{sandbox}"
 {RULES}
+{extra}
 "#,
         data = dir.path().join("data").display(),
         sandbox = sandbox.base_url(),
     );
     let path = dir.path().join("signalpost.toml");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, &text).unwrap();
     let config = Config::load_with_env(Some(&path), &|_| None).unwrap();
     let app = Application::build(config, AppOptions::default())
         .await
         .unwrap();
     let addr = app.local_addr();
+    let reloader = app.reloader();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -129,6 +136,8 @@ base_url = "{sandbox}"
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         sandbox,
+        reloader,
+        config_text: text,
         stop: Some(stop),
         task: Some(task),
         _dir: dir,
@@ -190,6 +199,14 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Reloads the app from `text` (a whole config file).
+    pub fn reload(&self, text: &str) -> anyhow::Result<()> {
+        let path = self._dir.path().join("reloaded.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load_with_env(Some(&path), &|_| None)?;
+        self.reloader.reload(&config)
     }
 
     /// Stops the server gracefully and waits for it.
