@@ -513,6 +513,24 @@ mod tests {
     }
 
     #[test]
+    fn store_backpressure_is_503_with_retry_after_and_disk_full_is_507() {
+        let err: ApiError = GatewayError::Store(StoreError::Backpressure {
+            retry_after: std::time::Duration::from_millis(200),
+        })
+        .into();
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let full: ApiError = StoreError::DiskFull("SQLITE_FULL".into()).into();
+        assert_eq!(full.status(), StatusCode::INSUFFICIENT_STORAGE);
+        let lost: ApiError = GatewayError::LeadNotFound("t-9".into()).into();
+        assert_eq!(lost.status(), StatusCode::NOT_FOUND);
+        let io: ApiError = StoreError::Io("disk I/O error at /srv/db".into()).into();
+        assert!(!io.problem().detail.contains("/srv"));
+    }
+
+    #[test]
     fn payload_limit_is_shown_in_mebibytes() {
         assert_eq!(human_bytes(16 << 20), "16 MiB");
         assert_eq!(human_bytes(1500), "1500 bytes");
