@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use signalpost_gateway::rules::{RuleConfig, RuleError, RuleSet};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -16,7 +17,8 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub pixels: Vec<PixelConfig>,
-    /// Rules stay raw here; the gateway's rule loader validates them with their names.
+    /// Rules stay raw TOML here so each error can name `rules[i]`; [`Config::rule_configs`] types
+    /// them and [`Config::load`] validates them (with the gateway's rule rules) before anything starts.
     #[serde(default)]
     pub rules: Vec<toml::Value>,
 }
@@ -203,6 +205,12 @@ impl Config {
                 ));
             }
         }
+        signalpost_tiktok::identity::Region::parse(&self.server.default_region)
+            .map_err(|e| invalid("server.default_region".into(), e.to_string()))?;
+        let rules = RuleSet::from_configs(self.rule_configs()?).map_err(|e| self.rule_error(e))?;
+        rules
+            .check_pixels(|code| self.pixels.iter().any(|p| p.code == code))
+            .map_err(|e| self.rule_error(e))?;
         for (i, key) in self.server.api_keys.iter().enumerate() {
             if key.len() < 16 {
                 return Err(invalid(
@@ -212,6 +220,34 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// The `[[rules]]` tables, typed. Errors name `rules[i]`.
+    pub fn rule_configs(&self) -> Result<Vec<RuleConfig>, ConfigError> {
+        self.rules
+            .iter()
+            .enumerate()
+            .map(|(i, value)| {
+                value
+                    .clone()
+                    .try_into()
+                    .map_err(|e: toml::de::Error| invalid(format!("rules[{i}]"), e.message()))
+            })
+            .collect()
+    }
+
+    /// Names a rule error by its position: `rules[2].event: ...`.
+    fn rule_error(&self, e: RuleError) -> ConfigError {
+        let index = self.rules.iter().position(|r| {
+            r.get("name").and_then(toml::Value::as_str).map(str::trim) == Some(e.rule.as_str())
+        });
+        let key = match index {
+            Some(i) => format!("rules[{i}].{}", e.field),
+            None => format!("rules.{}", e.field),
+        };
+        invalid(key, format!("rule {:?}: {}", e.rule, e.problem))
     }
 }
 
@@ -338,6 +374,58 @@ mod tests {
         let config = Config::parse(dup, &env).unwrap();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.starts_with("pixels[1].code"), "{err}");
+    }
+
+    #[test]
+    fn rule_errors_name_the_rule_position_and_field() {
+        let text = r#"
+            [[pixels]]
+            code = "PIX1"
+            access_token = "${TT_TOKEN}"
+            [[rules]]
+            name = "ok"
+            trigger = "form_submit"
+            pixel = "PIX1"
+            event = "CompleteRegistration"
+            [[rules]]
+            name = "bad"
+            trigger = "lead_sold"
+            pixel = "PIX1"
+            event = "Registration"
+        "#;
+        let err = Config::parse(text, &env)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("rules[1].event: "), "{err}");
+        let unknown_pixel = text.replace(
+            "pixel = \"PIX1\"\n            event = \"Registration\"",
+            "pixel = \"NOPE\"\n            event = \"Purchase\"",
+        );
+        let err = Config::parse(&unknown_pixel, &env)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("rules[1].pixel: "), "{err}");
+        let typo = "[[rules]]\nname = \"x\"\ntriger = \"lead_sold\"\n";
+        let err = Config::parse(typo, &env)
+            .unwrap()
+            .rule_configs()
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("rules[0]: "), "{err}");
+    }
+
+    #[test]
+    fn unknown_default_region_is_refused_at_load() {
+        let err = Config::parse("[server]\ndefault_region = \"XX\"\n", &env)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("server.default_region"), "{err}");
     }
 
     #[test]

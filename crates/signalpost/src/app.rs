@@ -1,0 +1,438 @@
+//! The application: everything `signalpost serve` runs, built from a [`Config`] so that integration
+//! tests start exactly the same thing on port 0.
+//!
+//! [`Application::build`] opens the store (SQLite under `data_dir`), validates pixels and rules,
+//! starts the delivery engine, binds the listener; [`Application::run_until_stopped`] serves until the
+//! shutdown future resolves, then stops accepting, lets in-flight requests and deliveries finish, and
+//! flushes the writer. With no config file (`demo` mode) it also starts an in-process TikTok sandbox
+//! with a demo pixel and rules, and says so loudly, so nobody mistakes it for TikTok.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use signalpost_gateway::delivery::{
+    AccessToken, DeliveryEngine, DeliveryPolicy, EngineHandle, PixelConfig as DeliveryPixel,
+    PixelRegistry, Upsert,
+};
+use signalpost_gateway::store::Store;
+use signalpost_gateway::{Gateway, RuleConfig, RuleSet, SqliteStore};
+use signalpost_sandbox::{RunningSandbox, SandboxConfig};
+use signalpost_tiktok::identity::Region;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, PixelConfig};
+use crate::http::{self, AppState, IdentifierPolicy, auth::ApiKeys};
+
+/// File in `data_dir` holding the generated API key (mode 0600) when no key is configured.
+pub const API_KEY_FILE: &str = "api_key";
+/// Pixel code of the demo pixel (delivered to the in-process sandbox only).
+pub const DEMO_PIXEL: &str = "SIGNALPOSTDEMOPIXEL";
+
+/// How to build the application beyond the config.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// No config file was given: add the demo pixel and rules, delivered to an in-process sandbox.
+    pub demo: bool,
+    /// Print the generated API key (and the demo banner) to stdout. `serve` sets it; tests do not.
+    pub announce: bool,
+    /// Delivery tuning; the engine's defaults (DESIGN.md's policy) when absent.
+    pub delivery: Option<DeliveryPolicy>,
+}
+
+impl AppOptions {
+    /// What `signalpost serve` uses: demo mode exactly when no `--config` was given.
+    pub fn serve(config_file_given: bool) -> Self {
+        Self {
+            demo: !config_file_given,
+            announce: true,
+            delivery: None,
+        }
+    }
+}
+
+/// A built, bound, not yet running application.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+    gateway: Arc<Gateway>,
+    store: Arc<SqliteStore>,
+    engine: EngineHandle,
+    stop_delivery: CancellationToken,
+    pixels: PixelRegistry,
+    sandbox: Option<RunningSandbox>,
+    generated_api_key: Option<String>,
+    data_dir: PathBuf,
+    /// Demo pixel and rules, kept across reloads.
+    demo: Option<(PixelConfig, Vec<RuleConfig>)>,
+}
+
+/// Applies a reloaded config to a running application: pixels (a replaced token resumes a paused
+/// pixel and its held conversions) and rules. Server settings (listen, data_dir, keys) need a restart.
+#[derive(Clone)]
+pub struct Reloader {
+    gateway: Arc<Gateway>,
+    pixels: PixelRegistry,
+    demo: Option<(PixelConfig, Vec<RuleConfig>)>,
+}
+
+impl Reloader {
+    /// Validates `config` whole, then swaps pixels and rules; on error nothing changes.
+    pub fn reload(&self, config: &Config) -> anyhow::Result<()> {
+        let mut pixels = config.pixels.clone();
+        let mut rule_configs = config.rule_configs()?;
+        if let Some((pixel, rules)) = &self.demo {
+            pixels.push(pixel.clone());
+            rule_configs.extend(rules.iter().cloned());
+        }
+        let rules = build_rules(rule_configs, &pixels)?;
+        // A replaced token marks a paused pixel active; its worker then moves the held
+        // conversions back to pending (the engine owns that step).
+        let changes = self
+            .pixels
+            .sync(pixels.iter().map(delivery_pixel).collect());
+        self.gateway.replace_rules(rules);
+        for (code, change) in changes {
+            if let Upsert::TokenReplaced { resumed } = change {
+                tracing::info!(pixel = %code, resumed, "pixel token replaced");
+            }
+        }
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+}
+
+/// Validates rules and checks that each names a configured pixel.
+fn build_rules(configs: Vec<RuleConfig>, pixels: &[PixelConfig]) -> anyhow::Result<RuleSet> {
+    let rules = RuleSet::from_configs(configs).map_err(|e| anyhow::anyhow!("rules: {e}"))?;
+    rules
+        .check_pixels(|code| pixels.iter().any(|p| p.code == code))
+        .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
+    Ok(rules)
+}
+
+impl Application {
+    /// Opens the store, loads pixels and rules, starts delivery and binds `server.listen`.
+    pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Application> {
+        let server = &config.server;
+        if server.database_url.is_some() {
+            anyhow::bail!(
+                "server.database_url: PostgreSQL is not supported yet; remove it to use SQLite under data_dir"
+            );
+        }
+        let region = Region::parse(&server.default_region)
+            .map_err(|e| anyhow::anyhow!("server.default_region: {e}"))?;
+        let data_dir = server.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("server.data_dir: cannot create {}", data_dir.display()))?;
+
+        // Keys: configured ones, or one generated once and kept in data_dir.
+        let (keys, generated_api_key) = if server.api_keys.is_empty() {
+            let (key, created) = load_or_create_api_key(&data_dir)?;
+            (ApiKeys::new([&key]), created.then_some(key))
+        } else {
+            (ApiKeys::new(&server.api_keys), None)
+        };
+
+        // Pixels and rules; in demo mode, a sandbox stands in for TikTok.
+        let mut pixels = config.pixels.clone();
+        let mut rule_configs = config.rule_configs()?;
+        let (sandbox, demo) = if options.demo {
+            let token = random_token();
+            let sandbox = signalpost_sandbox::spawn(
+                SandboxConfig {
+                    pixels: vec![(DEMO_PIXEL.to_owned(), token.clone())],
+                    ..SandboxConfig::default()
+                },
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+            )
+            .await
+            .context("cannot start the demo sandbox")?;
+            let pixel = PixelConfig {
+                code: DEMO_PIXEL.to_owned(),
+                access_token: token,
+                test_event_code: None,
+                base_url: Some(sandbox.base_url()),
+            };
+            pixels.push(pixel.clone());
+            rule_configs.extend(demo_rules());
+            (Some(sandbox), Some((pixel, demo_rules())))
+        } else {
+            (None, None)
+        };
+        let rules = build_rules(rule_configs, &pixels)?;
+        let registry = PixelRegistry::new(pixels.iter().map(delivery_pixel));
+
+        let store = Arc::new(
+            SqliteStore::open(&data_dir)
+                .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
+        );
+        let stop_delivery = CancellationToken::new();
+        let engine = DeliveryEngine::start(
+            store.clone() as Arc<dyn Store>,
+            registry.clone(),
+            options.delivery.clone().unwrap_or_default(),
+            stop_delivery.clone(),
+        );
+        let gateway =
+            Arc::new(Gateway::new(store.clone(), rules).with_work_signal(engine.work_signal()));
+
+        crate::metrics::install();
+        let state = AppState {
+            gateway: gateway.clone(),
+            keys,
+            delivery_stats: engine.stats(),
+            identifiers: IdentifierPolicy {
+                default_region: region,
+                strict: server.strict_identifiers,
+            },
+        };
+        let router = http::router(state);
+        let listener = TcpListener::bind(server.listen)
+            .await
+            .with_context(|| format!("server.listen: cannot listen on {}", server.listen))?;
+        let local_addr = listener.local_addr()?;
+
+        let app = Application {
+            listener,
+            local_addr,
+            router,
+            gateway,
+            store,
+            engine,
+            stop_delivery,
+            pixels: registry,
+            sandbox,
+            generated_api_key,
+            data_dir,
+            demo,
+        };
+        app.announce(&options);
+        Ok(app)
+    }
+
+    fn announce(&self, options: &AppOptions) {
+        if let Some(sandbox) = &self.sandbox {
+            tracing::warn!(
+                sandbox = %sandbox.base_url(),
+                pixel = DEMO_PIXEL,
+                "SANDBOX MODE: no config file, conversions go to an in-process SANDBOX, not to TikTok"
+            );
+        }
+        tracing::info!(listen = %self.local_addr, data_dir = %self.data_dir.display(), "signalpost ready");
+        if !options.announce {
+            return;
+        }
+        if let Some(key) = &self.generated_api_key {
+            println!(
+                "signalpost: generated an API key (stored in {}; shown only this once):\n\n    {key}\n\nSend it as `Authorization: Bearer <key>`.",
+                self.data_dir.join(API_KEY_FILE).display()
+            );
+        }
+        if let Some(sandbox) = &self.sandbox {
+            println!(
+                "signalpost: *** SANDBOX MODE *** no config file given: pixel {DEMO_PIXEL} delivers to the in-process sandbox at {} (inspect it at {}/sandbox/events), NOT to TikTok.",
+                sandbox.base_url(),
+                sandbox.base_url()
+            );
+        }
+        println!("signalpost: listening on http://{}", self.local_addr);
+    }
+
+    /// The bound port (the real one when the config asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The API key generated by this start, if one was (it is printed once and never again).
+    pub fn generated_api_key(&self) -> Option<&str> {
+        self.generated_api_key.as_deref()
+    }
+
+    /// The in-process sandbox of demo mode.
+    pub fn sandbox(&self) -> Option<&RunningSandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// The ingest facade (for in-process callers such as the CLI's test postback).
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// The pixels the engine delivers to; replacing a paused pixel's token resumes it (config reload).
+    pub fn pixels(&self) -> &PixelRegistry {
+        &self.pixels
+    }
+
+    /// A handle that applies a reloaded config (SIGHUP) while the application runs.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            gateway: self.gateway.clone(),
+            pixels: self.pixels.clone(),
+            demo: self.demo.clone(),
+        }
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, finishes in-flight requests and
+    /// deliveries, and commits everything the writer holds before returning.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        tracing::info!("HTTP server stopped; finishing deliveries and flushing the store");
+        self.stop_delivery.cancel();
+        self.engine.join().await;
+        self.store.close().await;
+        if let Some(sandbox) = self.sandbox {
+            let _ = sandbox.shutdown().await;
+        }
+        served.context("the HTTP server failed")
+    }
+}
+
+/// A config pixel as the delivery engine holds it; TikTok's production API unless `base_url` is set.
+fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
+    DeliveryPixel {
+        code: p.code.clone(),
+        access_token: AccessToken::new(p.access_token.clone()),
+        base_url: p
+            .base_url
+            .clone()
+            .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
+        test_event_code: p.test_event_code.clone(),
+    }
+}
+
+/// The demo rules: form_submit → CompleteRegistration; lead_sold → Purchase with value = revenue.
+fn demo_rules() -> Vec<RuleConfig> {
+    let rule = |name: &str, trigger: &str, event: &str| RuleConfig {
+        name: name.to_owned(),
+        trigger: trigger.to_owned(),
+        pixel: DEMO_PIXEL.to_owned(),
+        event: event.to_owned(),
+        value: None,
+        currency: None,
+        content_type: None,
+        event_id: None,
+        test_event_code: None,
+        when: Default::default(),
+    };
+    let mut purchase = rule("demo_purchase", "lead_sold", "Purchase");
+    purchase.value = Some(signalpost_gateway::rules::rule::ValueConfig::Word(
+        "revenue".into(),
+    ));
+    vec![
+        rule("demo_registration", "form_submit", "CompleteRegistration"),
+        purchase,
+    ]
+}
+
+/// Reads `data_dir/api_key`, or creates it (0600) with a fresh key. Returns the key and whether it
+/// was created now.
+fn load_or_create_api_key(data_dir: &Path) -> anyhow::Result<(String, bool)> {
+    let path = data_dir.join(API_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let key = text.trim().to_owned();
+            if key.len() < 16 {
+                anyhow::bail!(
+                    "{}: the stored API key is too short; delete the file to generate a new one",
+                    path.display()
+                );
+            }
+            tracing::info!(file = %path.display(), "using the API key stored in data_dir");
+            Ok((key, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = format!("sp_{}", random_token());
+            write_private(&path, &key)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok((key, true))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, format!("{contents}\n"))
+}
+
+/// 32 random bytes as hex (256 bits: keys and demo tokens).
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_is_created_once_with_private_permissions_and_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, created) = load_or_create_api_key(dir.path()).unwrap();
+        assert!(created);
+        assert!(first.len() >= 32);
+        let (second, created_again) = load_or_create_api_key(dir.path()).unwrap();
+        assert!(!created_again);
+        assert_eq!(first, second);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(API_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn demo_rules_validate_against_the_demo_pixel() {
+        let rules = RuleSet::from_configs(demo_rules()).unwrap();
+        assert!(rules.check_pixels(|code| code == DEMO_PIXEL).is_ok());
+        assert_eq!(rules.rules().len(), 2);
+    }
+
+    #[test]
+    fn pixels_without_base_url_go_to_tiktok() {
+        let p = PixelConfig {
+            code: "P".into(),
+            access_token: "t".repeat(20),
+            test_event_code: None,
+            base_url: None,
+        };
+        assert_eq!(
+            delivery_pixel(&p).base_url,
+            "https://business-api.tiktok.com"
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! `POST /v1/batch`: up to 1,000 leads and lifecycle events in one request, for backfills and
+//! high-volume senders. Every item is answered on its own, in order (`status`, the ingest answer or
+//! a problem naming `items[i].field`), and all the good ones are stored in one group commit.
+//!
+//! Body: `{"items": [{"lead": {...}}, {"event": {"transaction_id": "...", "type": "...", ...}}]}`.
+//! An event may follow its lead in the same batch. The answer is 200 whenever the envelope was
+//! readable — look at each item's `status`; a malformed envelope or a store failure that refused the
+//! whole commit is a single problem.
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+use signalpost_gateway::BatchItem;
+use signalpost_gateway::time::now_secs;
+
+use super::dto::{EventRequest, LeadRequest, validate_transaction_id};
+use super::events::to_new_event;
+use super::json::{ApiJson, BATCH_BODY_LIMIT, from_value};
+use super::problem::{ApiError, FieldError, Problem};
+use super::views::IngestAnswer;
+use super::{AppState, Json, record_ingest};
+
+/// Most items in one batch (TikTok's own batch limit, so one batch can become one request).
+pub const MAX_BATCH_ITEMS: usize = 1000;
+
+/// Routes of this resource (authenticated by the caller's bearer layer).
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/v1/batch",
+        post(post_batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    items: Vec<serde_json::Value>,
+}
+
+/// The answer to a batch.
+#[derive(Debug, Serialize)]
+pub struct BatchAnswer {
+    /// How many items were stored (replays included).
+    pub accepted: usize,
+    /// How many were refused.
+    pub rejected: usize,
+    pub items: Vec<ItemAnswer>,
+}
+
+/// One item's answer.
+#[derive(Debug, Serialize)]
+pub struct ItemAnswer {
+    pub index: usize,
+    /// What the single endpoint would have answered (202, 404, 422, 503 …).
+    pub status: u16,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<IngestAnswer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Problem>,
+}
+
+async fn post_batch(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<BatchRequest>,
+) -> Result<Json<BatchAnswer>, ApiError> {
+    let n = request.items.len();
+    if n == 0 || n > MAX_BATCH_ITEMS {
+        return Err(ApiError::invalid(
+            "items",
+            format!("a batch holds 1 to {MAX_BATCH_ITEMS} items, got {n}"),
+        ));
+    }
+    let now = now_secs();
+    // Per item: the path its gateway errors are named under, or why it was refused at the edge.
+    let mut parsed: Vec<Result<String, ApiError>> = Vec::with_capacity(n);
+    let mut items = Vec::with_capacity(n);
+    for (i, value) in request.items.into_iter().enumerate() {
+        match parse_item(&state, value, i, now) {
+            Ok((prefix, item)) => {
+                items.push(item);
+                parsed.push(Ok(prefix));
+            }
+            Err(e) => parsed.push(Err(e)),
+        }
+    }
+    let mut stored = if items.is_empty() {
+        Vec::new().into_iter()
+    } else {
+        state.gateway.submit_batch(items).await?.into_iter()
+    };
+    let mut answers = Vec::with_capacity(n);
+    for (index, edge) in parsed.into_iter().enumerate() {
+        let outcome = match edge {
+            Err(e) => Err(e),
+            Ok(prefix) => match stored.next() {
+                Some(Ok(result)) => Ok(result),
+                Some(Err(e)) => Err(ApiError::from(e).under(&prefix)),
+                None => Err(ApiError::internal(
+                    "the gateway answered fewer items than sent",
+                )),
+            },
+        };
+        answers.push(match outcome {
+            Ok(result) => {
+                let replayed = !result.event_created;
+                if !replayed {
+                    record_ingest(&result);
+                }
+                ItemAnswer {
+                    index,
+                    status: 202,
+                    answer: Some(IngestAnswer::new(&result, replayed)),
+                    error: None,
+                }
+            }
+            Err(e) => ItemAnswer {
+                index,
+                status: e.status().as_u16(),
+                answer: None,
+                error: Some(e.problem()),
+            },
+        });
+    }
+    let accepted = answers.iter().filter(|a| a.error.is_none()).count();
+    Ok(Json(BatchAnswer {
+        accepted,
+        rejected: n - accepted,
+        items: answers,
+    }))
+}
+
+/// One item: `{"lead": {...}}` or `{"event": {"transaction_id": ..., ...}}`.
+fn parse_item(
+    state: &AppState,
+    value: serde_json::Value,
+    i: usize,
+    now: i64,
+) -> Result<(String, BatchItem), ApiError> {
+    let at = format!("items[{i}]");
+    let serde_json::Value::Object(mut object) = value else {
+        return Err(ApiError::invalid(
+            at,
+            "each item must be an object: {\"lead\": {...}} or {\"event\": {...}}",
+        ));
+    };
+    if object.len() != 1 {
+        return Err(ApiError::invalid(
+            at,
+            "each item must have exactly one key: \"lead\" or \"event\"",
+        ));
+    }
+    if let Some(lead) = object.remove("lead") {
+        let prefix = format!("{at}.lead");
+        let request: LeadRequest = from_value(lead, &prefix)?;
+        let valid = request
+            .validate(&state.identifiers, now)
+            .map_err(|e| e.under(&prefix))?;
+        return Ok((prefix, BatchItem::Lead(valid)));
+    }
+    if let Some(event) = object.remove("event") {
+        let prefix = format!("{at}.event");
+        let serde_json::Value::Object(mut fields) = event else {
+            return Err(ApiError::invalid(prefix, "event must be an object"));
+        };
+        let transaction_id = match fields.remove("transaction_id") {
+            Some(serde_json::Value::String(t)) => validate_transaction_id(&t, "transaction_id")
+                .map_err(|e| ApiError::Invalid(vec![e.under(&prefix)]))?,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    format!("{prefix}.transaction_id"),
+                    "transaction_id must be a string",
+                ));
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    format!("{prefix}.transaction_id"),
+                    "transaction_id is required",
+                ));
+            }
+        };
+        let request: EventRequest = from_value(serde_json::Value::Object(fields), &prefix)?;
+        let valid = request.validate(None, now).map_err(|e| e.under(&prefix))?;
+        return Ok((
+            prefix,
+            BatchItem::Event {
+                transaction_id,
+                event: to_new_event(valid),
+            },
+        ));
+    }
+    let key = object.keys().next().cloned().unwrap_or_default();
+    Err(ApiError::Invalid(vec![FieldError::new(
+        format!("{at}.{key}"),
+        format!("unknown item kind {key:?}; expected \"lead\" or \"event\""),
+    )]))
+}

@@ -1,0 +1,377 @@
+//! The lead body (`POST /v1/leads`, a batch item's `lead`) and its validation.
+//!
+//! This is where raw PII stops: email, phone and external id are normalized and SHA-256 hashed here
+//! (TikTok's rules, via `signalpost_tiktok::identity`) and the raw strings are dropped before the
+//! lead goes any further. A signal that cannot be used — an email without `@`, a phone no parser
+//! accepts, an IP that is not one, a landing URL that is not a URL — must not cost the conversion:
+//! it is dropped with a `warnings` entry naming the field, unless `strict_identifiers` is set, in
+//! which case it is a 422 naming the field.
+
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use signalpost_gateway::domain::{NewLead, Warning};
+use signalpost_tiktok::identity::{self, Region};
+
+use super::{MAX_LABEL_LEN, RawTime, opt_text, validate_time, validate_transaction_id};
+use crate::http::problem::{ApiError, FieldError};
+
+/// Longest URL kept (`landing_url`, `referrer`).
+pub const MAX_URL_LEN: usize = 4096;
+/// Longest user agent kept.
+pub const MAX_USER_AGENT_LEN: usize = 2048;
+/// Longest email accepted before normalization (RFC 5321 allows 254 in practice; room for spaces).
+pub const MAX_EMAIL_LEN: usize = 320;
+/// Longest external id accepted.
+pub const MAX_EXTERNAL_ID_LEN: usize = 1024;
+/// Longest `ttclid` / `ttp` accepted.
+pub const MAX_CLICK_ID_LEN: usize = 1024;
+
+/// How the edge treats identifiers: the region for national phone numbers, and whether an unusable
+/// identifier is a warning (default) or an error.
+#[derive(Debug, Clone, Copy)]
+pub struct IdentifierPolicy {
+    pub default_region: Region,
+    pub strict: bool,
+}
+
+/// `POST /v1/leads` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadRequest {
+    #[serde(default)]
+    pub transaction_id: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub landing_url: Option<String>,
+    #[serde(default)]
+    pub referrer: Option<String>,
+    #[serde(default)]
+    pub ttclid: Option<String>,
+    #[serde(default)]
+    pub ttp: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub occurred_at: Option<RawTime>,
+    /// Free custom fields (a JSON object), matched by rules and shown on the lead record.
+    #[serde(default)]
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A lead that passed validation: identifiers hashed, warnings collected.
+pub type ValidLead = NewLead;
+
+impl LeadRequest {
+    /// Validates and hashes. Consumes the request so the raw identifiers die here.
+    pub fn validate(self, policy: &IdentifierPolicy, now: i64) -> Result<ValidLead, ApiError> {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let mut soft = |field: &str, problem: String, errors: &mut Vec<FieldError>| {
+            if policy.strict {
+                errors.push(FieldError::new(field, problem));
+            } else {
+                warnings.push(Warning::new(field, problem));
+            }
+        };
+
+        let transaction_id = self.transaction_id.and_then(|t| {
+            validate_transaction_id(&t, "transaction_id")
+                .map_err(|e| errors.push(e))
+                .ok()
+        });
+
+        // Each identifier: a usable length, then TikTok's normalization and SHA-256. Any failure
+        // drops just that identifier (a warning) unless strict.
+        let mut identifier = |field: &str,
+                              value: Option<String>,
+                              max: usize,
+                              hash: &dyn Fn(&str) -> Result<String, String>,
+                              errors: &mut Vec<FieldError>| {
+            match soft_text(value, field, max) {
+                Ok(Some(raw)) => match hash(&raw) {
+                    Ok(hashed) => Some(hashed),
+                    Err(problem) => {
+                        soft(field, problem, errors);
+                        None
+                    }
+                },
+                Ok(None) => None,
+                Err(problem) => {
+                    soft(field, problem, errors);
+                    None
+                }
+            }
+        };
+        let email = identifier(
+            "email",
+            self.email,
+            MAX_EMAIL_LEN,
+            &|raw| {
+                identity::hash_email(raw)
+                    .map(|h| h.into_string())
+                    .map_err(|e| e.to_string())
+            },
+            &mut errors,
+        );
+        let region = policy.default_region;
+        let phone = identifier(
+            "phone",
+            self.phone,
+            MAX_LABEL_LEN,
+            &|raw| {
+                identity::hash_phone(raw, region)
+                    .map(|h| h.into_string())
+                    .map_err(|e| e.to_string())
+            },
+            &mut errors,
+        );
+        let external_id = identifier(
+            "external_id",
+            self.external_id,
+            MAX_EXTERNAL_ID_LEN,
+            &|raw| {
+                identity::hash_external_id(raw)
+                    .map(|h| h.into_string())
+                    .map_err(|e| e.to_string())
+            },
+            &mut errors,
+        );
+
+        let ip = self
+            .ip
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .and_then(|raw| match raw.parse::<IpAddr>() {
+                Ok(ip) => Some(ip.to_string()),
+                Err(_) => {
+                    soft(
+                        "ip",
+                        format!("{} is not an IPv4 or IPv6 address", shorten(raw)),
+                        &mut errors,
+                    );
+                    None
+                }
+            });
+        let user_agent = soft_text(self.user_agent, "user_agent", MAX_USER_AGENT_LEN)
+            .unwrap_or_else(|problem| {
+                soft("user_agent", problem, &mut errors);
+                None
+            });
+        // ttclid comes from the landing URL when not given, even if the URL itself is unusable.
+        let raw_landing = self
+            .landing_url
+            .as_deref()
+            .map(str::trim)
+            .map(str::to_owned);
+        let landing_url = soft_url(self.landing_url, "landing_url").unwrap_or_else(|problem| {
+            soft("landing_url", problem, &mut errors);
+            None
+        });
+        let referrer = soft_url(self.referrer, "referrer").unwrap_or_else(|problem| {
+            soft("referrer", problem, &mut errors);
+            None
+        });
+        let ttclid = opt_text(self.ttclid, "ttclid", MAX_CLICK_ID_LEN, &mut errors).or_else(|| {
+            raw_landing
+                .as_deref()
+                .and_then(signalpost_gateway::ttclid::from_landing_url)
+                .filter(|t| {
+                    t.chars().count() <= MAX_CLICK_ID_LEN && !t.chars().any(char::is_control)
+                })
+        });
+        let ttp = opt_text(self.ttp, "ttp", MAX_CLICK_ID_LEN, &mut errors);
+        let source = opt_text(self.source, "source", MAX_LABEL_LEN, &mut errors);
+        let occurred_at = self.occurred_at.as_ref().and_then(|raw| {
+            validate_time(raw, "occurred_at", now)
+                .map_err(|e| errors.push(e))
+                .ok()
+        });
+
+        if !errors.is_empty() {
+            return Err(ApiError::Invalid(errors));
+        }
+        Ok(NewLead {
+            transaction_id,
+            email,
+            phone,
+            external_id,
+            ip,
+            user_agent,
+            ttclid,
+            ttp,
+            landing_url,
+            referrer,
+            source,
+            occurred_at: Some(occurred_at.unwrap_or(now)),
+            fields: self
+                .fields
+                .map(serde_json::Value::Object)
+                .unwrap_or(serde_json::Value::Null),
+            warnings,
+        })
+    }
+}
+
+/// A free-text signal: trimmed, empty is absent, too long or with control characters is unusable.
+fn soft_text(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, String> {
+    let Some(value) = value else { return Ok(None) };
+    let t = value.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    if t.chars().count() > max {
+        return Err(format!("{field} is longer than {max} characters"));
+    }
+    if t.chars().any(char::is_control) {
+        return Err(format!("{field} contains control characters"));
+    }
+    Ok(Some(t.to_owned()))
+}
+
+/// A page URL: must be absolute http(s), because TikTok's `page.url` is.
+fn soft_url(value: Option<String>, field: &str) -> Result<Option<String>, String> {
+    let Some(text) = soft_text(value, field, MAX_URL_LEN)? else {
+        return Ok(None);
+    };
+    match url::Url::parse(&text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Some(text)),
+        _ => Err(format!("{} is not an absolute http(s) URL", shorten(&text))),
+    }
+}
+
+/// Quotes a value for a message, cut to 40 characters (no need to echo a whole blob back).
+fn shorten(s: &str) -> String {
+    let cut: String = s.chars().take(40).collect();
+    if cut.len() < s.len() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_750_000_000;
+
+    fn policy(strict: bool) -> IdentifierPolicy {
+        IdentifierPolicy {
+            default_region: Region::parse("US").unwrap(),
+            strict,
+        }
+    }
+
+    fn lead(json: serde_json::Value) -> LeadRequest {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn hashes_identifiers_and_keeps_no_raw_value() {
+        let v = lead(serde_json::json!({
+            "email": " ALICE_abc@gmail.com ",
+            "phone": "(+1)2133734253",
+            "external_id": "user_123",
+            "ip": "203.0.113.1",
+        }))
+        .validate(&policy(false), NOW)
+        .unwrap();
+        assert_eq!(
+            v.email.as_deref(),
+            Some("848a771458438fc2ec420560d769fb9b9b86851ee338ec56517baabd79d3bb4f")
+        );
+        assert_eq!(
+            v.phone.as_deref(),
+            Some("9f7ec22d72092cd3c0b58726ed9c2d91b92e51a3f29837508fb2948bb22dd2fd")
+        );
+        assert_eq!(
+            v.external_id.as_deref(),
+            Some("80fba0ae1c48e3978e43e4efc365e14e12ea0c830ba8ba5b9a2dafc7e3f2ab8b")
+        );
+        let all = serde_json::to_string(&v).unwrap();
+        assert!(!all.contains("gmail"), "{all}");
+        assert!(v.warnings.is_empty());
+    }
+
+    #[test]
+    fn malformed_identifiers_become_warnings_and_the_lead_is_kept() {
+        let v = lead(serde_json::json!({
+            "transaction_id": "t-1",
+            "email": "not-an-email",
+            "phone": "12",
+            "ip": "999.1.1.1",
+            "landing_url": "/relative?ttclid=abc",
+        }))
+        .validate(&policy(false), NOW)
+        .unwrap();
+        let fields: Vec<&str> = v.warnings.iter().map(|w| w.field.as_str()).collect();
+        assert_eq!(fields, ["email", "phone", "ip", "landing_url"]);
+        assert!(v.email.is_none() && v.phone.is_none() && v.ip.is_none());
+        assert_eq!(
+            v.ttclid.as_deref(),
+            Some("abc"),
+            "ttclid still taken from the URL"
+        );
+        let problem = &v.warnings[0].problem;
+        assert!(!problem.is_empty());
+    }
+
+    #[test]
+    fn an_overlong_identifier_is_a_warning_not_an_error() {
+        let v = lead(serde_json::json!({"email": format!("{}@example.com", "a".repeat(400))}))
+            .validate(&policy(false), NOW)
+            .unwrap();
+        assert_eq!(v.warnings[0].field, "email");
+        assert!(v.email.is_none());
+    }
+
+    #[test]
+    fn strict_identifiers_turn_warnings_into_422_naming_the_field() {
+        let err = lead(serde_json::json!({"email": "not-an-email", "phone": "+12133734253"}))
+            .validate(&policy(true), NOW)
+            .unwrap_err();
+        let problem = err.problem();
+        assert_eq!(problem.status, 422);
+        assert_eq!(problem.field.as_deref(), Some("email"));
+    }
+
+    #[test]
+    fn ttclid_from_landing_url_unless_given() {
+        let from_url = lead(serde_json::json!({
+            "landing_url": "https://lp.example.com/?utm=x&ttclid=E.C.P.from-url"
+        }))
+        .validate(&policy(false), NOW)
+        .unwrap();
+        assert_eq!(from_url.ttclid.as_deref(), Some("E.C.P.from-url"));
+        let given = lead(serde_json::json!({
+            "ttclid": "explicit",
+            "landing_url": "https://lp.example.com/?ttclid=E.C.P.from-url"
+        }))
+        .validate(&policy(false), NOW)
+        .unwrap();
+        assert_eq!(given.ttclid.as_deref(), Some("explicit"));
+    }
+
+    #[test]
+    fn occurred_at_defaults_to_now_and_bad_times_are_errors_not_warnings() {
+        let v = lead(serde_json::json!({}))
+            .validate(&policy(false), NOW)
+            .unwrap();
+        assert_eq!(v.occurred_at, Some(NOW));
+        let err = lead(serde_json::json!({"occurred_at": 1_750_000_000_000i64}))
+            .validate(&policy(false), NOW)
+            .unwrap_err();
+        assert_eq!(err.problem().field.as_deref(), Some("occurred_at"));
+    }
+}

@@ -1,0 +1,228 @@
+//! Reading JSON bodies so that every way a body can be wrong becomes a problem naming the field:
+//! a missing or foreign `Content-Type` (415), a body over the route's limit (413), broken JSON (400),
+//! and a wrong type, a missing field or an unknown field (422, with the JSON path found by
+//! `serde_path_to_error`). Axum's own `Json` extractor answers these in plain text without a path.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use super::problem::{ApiError, FieldError, join_path};
+
+/// Body limit of single-item endpoints.
+pub const SINGLE_BODY_LIMIT: usize = 1 << 20;
+/// Body limit of `POST /v1/batch`.
+pub const BATCH_BODY_LIMIT: usize = 16 << 20;
+
+/// A JSON body whose rejections are problems. Route limits come from `DefaultBodyLimit`.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        check_json_content_type(&req)?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit_bytes: None }
+            } else {
+                ApiError::BadRequest {
+                    detail: "the request body could not be read".into(),
+                    field: None,
+                }
+            }
+        })?;
+        from_slice(&bytes, "").map(ApiJson)
+    }
+}
+
+/// Accepts `application/json` and any `application/*+json`, with parameters (`; charset=utf-8`).
+fn check_json_content_type(req: &Request) -> Result<(), ApiError> {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+        return Err(ApiError::UnsupportedMediaType { found: None });
+    };
+    let text = value.to_str().unwrap_or("");
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let is_json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType {
+            found: Some(text.to_owned()),
+        })
+    }
+}
+
+/// Deserializes `bytes` as `T`; errors name their path under `prefix` (`items[3]` in a batch).
+pub fn from_slice<T: DeserializeOwned>(bytes: &[u8], prefix: &str) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| classify(e, prefix))?;
+    de.end().map_err(|e| ApiError::MalformedJson {
+        detail: strip_position(&e),
+        field: None,
+    })?;
+    Ok(value)
+}
+
+/// Deserializes an already-parsed value (a batch item); errors name their path under `prefix`.
+pub fn from_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+    prefix: &str,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| classify(e, prefix))
+}
+
+fn classify(err: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> ApiError {
+    let path = render_path(err.path());
+    let inner = err.inner();
+    let message = strip_position(inner);
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::MalformedJson {
+            detail: message,
+            field: Some(join_path(prefix, &path)).filter(|p| !p.is_empty()),
+        },
+        Category::Data => {
+            // serde reports a missing field at its parent; name the field itself.
+            let field = match backticked_after(&message, "missing field ") {
+                Some(missing) => join_path(&path, missing),
+                None => path,
+            };
+            let field = join_path(prefix, &field);
+            let detail = friendlier(&message);
+            ApiError::Invalid(vec![FieldError::new(field, detail)])
+        }
+    }
+}
+
+/// `serde_path_to_error` renders the root as `.` and fields as `a.b[3].c`; we want `` for the root.
+fn render_path(path: &serde_path_to_error::Path) -> String {
+    let text = path.to_string();
+    if text == "." { String::new() } else { text }
+}
+
+/// serde_json appends " at line L column C"; the field path says more than a column in one line.
+fn strip_position(err: &serde_json::Error) -> String {
+    let full = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    full.strip_suffix(&suffix).unwrap_or(&full).to_owned()
+}
+
+fn backticked_after<'a>(message: &'a str, lead: &str) -> Option<&'a str> {
+    let rest = message.strip_prefix(lead)?.strip_prefix('`')?;
+    rest.split('`').next()
+}
+
+/// Rewords serde's messages where they would puzzle a client developer.
+fn friendlier(message: &str) -> String {
+    if let Some(field) = backticked_after(message, "missing field ") {
+        return format!("{field} is required");
+    }
+    if let Some(field) = backticked_after(message, "unknown field ") {
+        let expected = message.split_once(", expected").map(|(_, e)| e.trim());
+        return match expected {
+            Some(expected) => format!("unknown field {field:?}; expected {expected}"),
+            None => format!("unknown field {field:?}"),
+        };
+    }
+    message.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        email: Option<String>,
+        count: u32,
+        nested: Option<Vec<Inner>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        at: i64,
+    }
+
+    fn field_of(err: ApiError) -> (u16, Option<String>, String) {
+        let p = err.problem();
+        (p.status, p.field, p.detail)
+    }
+
+    #[test]
+    fn wrong_type_names_the_field_and_answers_422() {
+        let err = from_slice::<Item>(br#"{"email": 5, "count": 1}"#, "").unwrap_err();
+        let (status, field, detail) = field_of(err);
+        assert_eq!(status, 422);
+        assert_eq!(field.as_deref(), Some("email"));
+        assert!(detail.contains("invalid type: integer `5`"), "{detail}");
+        assert!(!detail.contains("line 1"), "{detail}");
+    }
+
+    #[test]
+    fn nested_wrong_type_names_the_full_path_under_a_prefix() {
+        let body = br#"{"count": 1, "nested": [{"at": 1}, {"at": "x"}]}"#;
+        let err = from_slice::<Item>(body, "items[3]").unwrap_err();
+        assert_eq!(field_of(err).1.as_deref(), Some("items[3].nested[1].at"));
+    }
+
+    #[test]
+    fn missing_field_is_named_itself_not_its_parent() {
+        let err = from_slice::<Item>(br#"{"nested": [{}], "count": 2}"#, "").unwrap_err();
+        let (status, field, detail) = field_of(err);
+        assert_eq!(status, 422);
+        assert_eq!(field.as_deref(), Some("nested[0].at"));
+        assert_eq!(detail, "at is required");
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_by_name() {
+        let err = from_slice::<Item>(br#"{"emial": "a@b.c", "count": 1}"#, "").unwrap_err();
+        let (status, field, detail) = field_of(err);
+        assert_eq!(status, 422);
+        assert_eq!(field.as_deref(), Some("emial"));
+        assert!(detail.starts_with("unknown field \"emial\""), "{detail}");
+    }
+
+    #[test]
+    fn broken_json_is_400_malformed() {
+        for body in [
+            &b"{"[..],
+            b"{\"count\": }",
+            b"not json",
+            b"{\"count\":1} trailing",
+            b"",
+        ] {
+            let err = from_slice::<Item>(body, "").unwrap_err();
+            assert!(
+                matches!(err, ApiError::MalformedJson { .. }),
+                "{:?} → {err:?}",
+                String::from_utf8_lossy(body)
+            );
+            assert_eq!(err.status(), 400);
+        }
+    }
+
+    #[test]
+    fn batch_items_from_values_carry_their_index() {
+        let value = serde_json::json!({"count": -1});
+        let err = from_value::<Item>(value, "items[7]").unwrap_err();
+        assert_eq!(field_of(err).1.as_deref(), Some("items[7].count"));
+    }
+}

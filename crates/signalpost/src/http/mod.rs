@@ -1,0 +1,144 @@
+//! The HTTP API (axum): one module per resource, each with its own `router()`, merged here with the
+//! shared layers — problem+json for every failure (unknown route, wrong method, bad body), API-key
+//! checks, body limits (1 MiB; 16 MiB for the batch), latency metrics by route template, and a panic
+//! guard that answers a bare 500 problem.
+
+pub mod auth;
+pub mod batch;
+pub mod dto;
+pub mod events;
+pub mod health;
+pub mod json;
+pub mod leads;
+pub mod metrics;
+pub mod postback;
+pub mod problem;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use signalpost_gateway::Gateway;
+use signalpost_gateway::delivery::DeliveryStats;
+use signalpost_gateway::store::IngestResult;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use axum::Json;
+pub use dto::lead::IdentifierPolicy;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Ingest and read entry point (rules, store, delivery wake-ups).
+    pub gateway: Arc<Gateway>,
+    /// Configured API keys (digests only).
+    pub keys: auth::ApiKeys,
+    /// The delivery engine's counters, published on `/metrics`.
+    pub delivery_stats: Arc<DeliveryStats>,
+    /// Default phone region and strictness for identifiers.
+    pub identifiers: IdentifierPolicy,
+}
+
+/// The whole API with its layers, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let with_bearer = Router::new()
+        .merge(leads::router())
+        .merge(events::router())
+        .merge(batch::router())
+        .route_layer(from_fn_with_state(state.keys.clone(), auth::require_bearer));
+    let routes = Router::new()
+        .merge(with_bearer)
+        .merge(postback::router(&state))
+        .merge(health::router())
+        .merge(metrics::router());
+    common_layers(routes).with_state(state)
+}
+
+/// The layers every route gets; must be applied after all routes are added (axum applies layers
+/// and the method-not-allowed fallback to the routes present at that point).
+fn common_layers<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .fallback(problem::route_not_found)
+        .layer(DefaultBodyLimit::max(json::SINGLE_BODY_LIMIT))
+        .layer(from_fn(crate::metrics::track_http))
+        .layer(CatchPanicLayer::custom(problem::panic_response))
+}
+
+/// Counts what a first (non-replayed) ingest stored.
+pub(crate) fn record_ingest(result: &IngestResult) {
+    if result.lead_created {
+        crate::metrics::lead_ingested();
+        for warning in &result.lead.warnings {
+            crate::metrics::identifier_warning(&warning.field);
+        }
+    }
+    crate::metrics::event_ingested(result.event.trigger.as_str());
+    for conversion in &result.conversions {
+        crate::metrics::conversion_queued(&conversion.pixel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    async fn boom() -> &'static str {
+        panic!("secret internals: /var/lib/signalpost");
+    }
+
+    async fn call(router: Router, uri: &str) -> (StatusCode, String, String) {
+        let response = router
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (
+            status,
+            content_type,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem_without_internals() {
+        let router = common_layers(Router::new().route("/boom", get(boom)));
+        let (status, content_type, body) = call(router, "/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(content_type, problem::PROBLEM_JSON);
+        assert!(body.contains("urn:signalpost:problem:internal"), "{body}");
+        assert!(
+            !body.contains("secret") && !body.contains("/var/lib"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_answer_problems() {
+        let router = common_layers(Router::new().route("/only-get", get(|| async { "ok" })));
+        let (status, content_type, body) = call(router.clone(), "/missing?key=secret").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(content_type, problem::PROBLEM_JSON);
+        assert!(
+            !body.contains("secret"),
+            "the query string is not echoed: {body}"
+        );
+        let response = router
+            .oneshot(Request::post("/only-get").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()["allow"], "GET,HEAD");
+    }
+}

@@ -1,0 +1,165 @@
+//! `GET /v1/postback`: the server-to-server postback offer-wall networks fire as a plain GET with
+//! their macros in the query (`?key=..&transaction_id={aff_sub}&type=offer_conversion&revenue={payout}`).
+//! Same semantics and answer as `POST /v1/leads/{transaction_id}/events`.
+//!
+//! Query rules, because these URLs are typed into network dashboards and never see a JSON encoder:
+//! an empty parameter counts as absent (a macro the network had no value for); unknown parameters
+//! are ignored (networks append their own); `revenue` is a plain decimal string; the first of a
+//! repeated parameter wins. The `key` is checked by `auth::require_query_key` before this runs.
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+
+use super::dto::{EventRequest, RawRevenue, RawTime, validate_transaction_id};
+use super::events::submit_event;
+use super::problem::{ApiError, FieldError};
+use super::{AppState, auth};
+
+/// The parameters of one postback, as sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PostbackQuery {
+    pub transaction_id: Option<String>,
+    pub event: EventRequestParts,
+}
+
+/// The event parameters of a postback (the event body's fields, all text).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventRequestParts {
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub buyer: Option<String>,
+    pub offer: Option<String>,
+    pub revenue: Option<String>,
+    pub currency: Option<String>,
+    pub occurred_at: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl PostbackQuery {
+    /// Reads a raw query string (percent-decoded, `+` as space).
+    pub fn parse(query: &str) -> Self {
+        let mut q = PostbackQuery::default();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            let slot = match name.as_ref() {
+                "transaction_id" => &mut q.transaction_id,
+                "type" => &mut q.event.kind,
+                "name" => &mut q.event.name,
+                "buyer" => &mut q.event.buyer,
+                "offer" => &mut q.event.offer,
+                "revenue" => &mut q.event.revenue,
+                "currency" => &mut q.event.currency,
+                "occurred_at" => &mut q.event.occurred_at,
+                "idempotency_key" => &mut q.event.idempotency_key,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value.to_owned());
+            }
+        }
+        q
+    }
+
+    /// The transaction id and the event body it stands for; missing required parameters are 422s.
+    pub fn into_request(self) -> Result<(String, EventRequest), ApiError> {
+        let mut errors = Vec::new();
+        let transaction_id = match self.transaction_id {
+            Some(t) => validate_transaction_id(&t, "transaction_id")
+                .map_err(|e| errors.push(e))
+                .ok(),
+            None => {
+                errors.push(FieldError::new(
+                    "transaction_id",
+                    "transaction_id is required (map it to the network's click or sub-id macro)",
+                ));
+                None
+            }
+        };
+        if self.event.kind.is_none() {
+            errors.push(FieldError::new(
+                "type",
+                "type is required: lead_sold, offer_click, offer_conversion, buyer_routed or custom",
+            ));
+        }
+        match transaction_id {
+            Some(transaction_id) if errors.is_empty() => {
+                let e = self.event;
+                Ok((
+                    transaction_id,
+                    EventRequest {
+                        kind: e.kind.unwrap_or_default(),
+                        name: e.name,
+                        buyer: e.buyer,
+                        offer: e.offer,
+                        revenue: e.revenue.map(RawRevenue::Text),
+                        currency: e.currency,
+                        occurred_at: e.occurred_at.map(RawTime::Text),
+                        idempotency_key: e.idempotency_key,
+                    },
+                ))
+            }
+            _ => Err(ApiError::Invalid(errors)),
+        }
+    }
+}
+
+/// The postback route; its key comes in the query.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v1/postback", get(postback))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.keys.clone(),
+            auth::require_query_key,
+        ))
+}
+
+async fn postback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (transaction_id, request) =
+        PostbackQuery::parse(query.as_deref().unwrap_or("")).into_request()?;
+    submit_event(&state, transaction_id, &headers, request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_macros_ignores_unknown_and_empty_parameters() {
+        let q = PostbackQuery::parse(
+            "key=k&transaction_id=t%2D1&type=offer_conversion&offer=42&revenue=12.50&currency=usd&payout=9&buyer=&sub2=x",
+        );
+        assert_eq!(q.transaction_id.as_deref(), Some("t-1"));
+        assert_eq!(q.event.kind.as_deref(), Some("offer_conversion"));
+        assert_eq!(q.event.revenue.as_deref(), Some("12.50"));
+        assert_eq!(q.event.buyer, None);
+        let (tx, req) = q.into_request().unwrap();
+        assert_eq!(tx, "t-1");
+        assert_eq!(req.revenue, Some(RawRevenue::Text("12.50".into())));
+        assert_eq!(req.currency.as_deref(), Some("usd"));
+    }
+
+    #[test]
+    fn first_of_a_repeated_parameter_wins() {
+        let q = PostbackQuery::parse("type=lead_sold&type=custom");
+        assert_eq!(q.event.kind.as_deref(), Some("lead_sold"));
+    }
+
+    #[test]
+    fn missing_transaction_id_and_type_are_both_named() {
+        let err = PostbackQuery::parse("offer=1").into_request().unwrap_err();
+        let problem = err.problem();
+        assert_eq!(problem.status, 422);
+        let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["transaction_id", "type"]);
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the real application on 127.0.0.1 port 0, a real SQLite file in a tempdir,
+//! and a real in-process TikTok sandbox as the destination. One test binary, one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod batch;
+mod delivery;
+mod demo;
+mod idempotency;
+mod identifiers;
+mod postback;
+mod problems;
+mod rules;
