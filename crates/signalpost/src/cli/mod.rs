@@ -2,6 +2,7 @@
 
 mod sandbox;
 mod send;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gateway (HTTP API + delivery engine).
+    Serve(serve::ServeArgs),
     /// Send one event to the TikTok Events API (a Test Postback without a server).
     Send(Box<send::SendArgs>),
     /// Run the strict TikTok Events API sandbox.
@@ -45,6 +48,7 @@ pub fn run() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
+            Command::Serve(args) => serve::run(args).await,
             Command::Send(args) => send::run(*args).await,
             Command::Sandbox(args) => sandbox::run(args).await,
         }
