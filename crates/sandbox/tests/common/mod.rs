@@ -40,6 +40,15 @@ pub async fn start_with(config: SandboxConfig) -> RunningSandbox {
     signalpost_sandbox::spawn(config, addr).await.unwrap()
 }
 
+/// Whether `id` has TikTok's log-id shape: `YYYYMMDDhhmmss` then 20 upper-case hex digits.
+pub fn is_log_id(id: &str) -> bool {
+    id.len() == 34
+        && id[..14].bytes().all(|b| b.is_ascii_digit())
+        && id[14..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}
+
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
