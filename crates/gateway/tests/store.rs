@@ -1,4 +1,5 @@
-//! The SQLite store through the gateway facade: a real database file in a temporary directory.
+//! The store through the gateway facade, once per store: a real SQLite file in a temporary directory,
+//! and a real PostgreSQL schema of its own (when `SIGNALPOST_TEST_DATABASE_URL` is set).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -6,24 +7,22 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::backend::{TestDb, TestStore};
 use common::{demo_rules, lead, sold};
 use signalpost_gateway::domain::{AttemptOutcome, NewAttempt};
 use signalpost_gateway::store::DeliveryResult;
 use signalpost_gateway::{
-    BatchItem, ConversionState, Gateway, GatewayError, NewLifecycleEvent, SqliteStore, Store,
-    Trigger,
+    BatchItem, ConversionState, Gateway, GatewayError, NewLifecycleEvent, Trigger,
 };
 
-fn gateway(dir: &std::path::Path) -> (Arc<SqliteStore>, Gateway) {
-    let store = Arc::new(SqliteStore::open(dir).unwrap());
-    let gw = Gateway::new(store.clone(), demo_rules("PIX1"));
+async fn gateway(db: &TestDb) -> (TestStore, Gateway) {
+    let store = db.open().await;
+    let gw = Gateway::new(store.shared(), demo_rules("PIX1"));
     (store, gw)
 }
 
-#[tokio::test]
-async fn a_lead_is_stored_with_its_form_submit_conversion() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn a_lead_is_stored_with_its_form_submit_conversion(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     let res = gw.submit_lead(lead("tx-1")).await.unwrap();
     assert!(res.lead_created && res.event_created);
     assert_eq!(
@@ -48,10 +47,8 @@ async fn a_lead_is_stored_with_its_form_submit_conversion() {
     assert!(gw.get_lead("nope").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn reposting_a_lead_returns_the_first_answer_and_queues_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn reposting_a_lead_returns_the_first_answer_and_queues_nothing(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     let first = gw.submit_lead(lead("tx-1")).await.unwrap();
     let mut changed = lead("tx-1");
     changed.ip = Some("198.51.100.1".into());
@@ -63,10 +60,8 @@ async fn reposting_a_lead_returns_the_first_answer_and_queues_nothing() {
     assert_eq!((view.events.len(), view.conversions.len()), (1, 1));
 }
 
-#[tokio::test]
-async fn a_repeated_idempotency_key_queues_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn a_repeated_idempotency_key_queues_nothing(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     gw.submit_lead(lead("tx-1")).await.unwrap();
     let mut ev = sold(40.0);
     ev.idempotency_key = Some("sale-1".into());
@@ -80,10 +75,8 @@ async fn a_repeated_idempotency_key_queues_nothing() {
     assert_eq!((view.events.len(), view.conversions.len()), (2, 2));
 }
 
-#[tokio::test]
-async fn a_rule_fires_once_per_lead_unless_its_event_id_says_otherwise() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn a_rule_fires_once_per_lead_unless_its_event_id_says_otherwise(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     gw.submit_lead(lead("tx-1")).await.unwrap();
     let first = gw.submit_event("tx-1", sold(10.0)).await.unwrap();
     let second = gw.submit_event("tx-1", sold(20.0)).await.unwrap();
@@ -123,18 +116,14 @@ async fn a_rule_fires_once_per_lead_unless_its_event_id_says_otherwise() {
     assert_eq!(ids, ["tx-1:o1", "tx-1:o2"]);
 }
 
-#[tokio::test]
-async fn an_event_for_an_unknown_lead_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn an_event_for_an_unknown_lead_is_refused(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     let err = gw.submit_event("ghost", sold(1.0)).await.unwrap_err();
     assert_eq!(err, GatewayError::LeadNotFound("ghost".into()));
 }
 
-#[tokio::test]
-async fn raw_identifiers_never_reach_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn raw_identifiers_never_reach_the_store(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     let mut raw = lead("tx-raw");
     raw.email = Some("alice@example.com".into());
     let err = gw.submit_lead(raw).await.unwrap_err();
@@ -145,10 +134,8 @@ async fn raw_identifiers_never_reach_the_store() {
     assert!(gw.get_lead("tx-raw").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn a_batch_commits_together_and_answers_each_item() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn a_batch_commits_together_and_answers_each_item(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     let answers = gw
         .submit_batch(vec![
             BatchItem::Event {
@@ -185,10 +172,8 @@ async fn a_batch_commits_together_and_answers_each_item() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_ingests_are_all_acknowledged_and_readable() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn concurrent_ingests_are_all_acknowledged_and_readable(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     let gw = Arc::new(gw);
     let mut tasks = Vec::new();
     for t in 0..64 {
@@ -216,17 +201,15 @@ async fn concurrent_ingests_are_all_acknowledged_and_readable() {
     );
 }
 
-#[tokio::test]
-async fn reopening_the_store_keeps_everything() {
-    let dir = tempfile::tempdir().unwrap();
+async fn reopening_the_store_keeps_everything(db: TestDb) {
     {
-        let (store, gw) = gateway(dir.path());
+        let (store, gw) = gateway(&db).await;
         gw.submit_lead(lead("keep-1")).await.unwrap();
         gw.submit_event("keep-1", sold(9.5)).await.unwrap();
         drop(gw);
         store.close().await;
     }
-    let (_store, gw) = gateway(dir.path());
+    let (_store, gw) = gateway(&db).await;
     let view = gw.get_lead("keep-1").await.unwrap().unwrap();
     assert_eq!((view.events.len(), view.conversions.len()), (2, 2));
     let again = gw.submit_lead(lead("keep-1")).await.unwrap();
@@ -236,10 +219,8 @@ async fn reopening_the_store_keeps_everything() {
     );
 }
 
-#[tokio::test]
-async fn claims_lease_rows_and_expired_leases_are_claimed_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, gw) = gateway(dir.path());
+async fn claims_lease_rows_and_expired_leases_are_claimed_again(db: TestDb) {
+    let (store, gw) = gateway(&db).await;
     for i in 0..5 {
         gw.submit_lead(lead(&format!("l-{i}"))).await.unwrap();
     }
@@ -316,10 +297,8 @@ async fn claims_lease_rows_and_expired_leases_are_claimed_again() {
     assert_eq!(c.attempt_log[1].request_id.as_deref(), Some("req-1"));
 }
 
-#[tokio::test]
-async fn pausing_a_pixel_holds_its_work_until_resumed() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, gw) = gateway(dir.path());
+async fn pausing_a_pixel_holds_its_work_until_resumed(db: TestDb) {
+    let (store, gw) = gateway(&db).await;
     for i in 0..3 {
         gw.submit_lead(lead(&format!("p-{i}"))).await.unwrap();
     }
@@ -356,3 +335,17 @@ async fn pausing_a_pixel_holds_its_work_until_resumed() {
         Vec::<String>::new()
     );
 }
+
+both_stores!(
+    a_lead_is_stored_with_its_form_submit_conversion,
+    reposting_a_lead_returns_the_first_answer_and_queues_nothing,
+    a_repeated_idempotency_key_queues_nothing,
+    a_rule_fires_once_per_lead_unless_its_event_id_says_otherwise,
+    an_event_for_an_unknown_lead_is_refused,
+    raw_identifiers_never_reach_the_store,
+    a_batch_commits_together_and_answers_each_item,
+    concurrent_ingests_are_all_acknowledged_and_readable,
+    reopening_the_store_keeps_everything,
+    claims_lease_rows_and_expired_leases_are_claimed_again,
+    pausing_a_pixel_holds_its_work_until_resumed,
+);
