@@ -204,3 +204,24 @@ macro_rules! both_stores {
         }
     };
 }
+
+/// Generates `postgres::$name` tests for behaviour only a shared database has (several nodes).
+#[macro_export]
+macro_rules! postgres_only {
+    ($($name:ident),* $(,)?) => {
+        mod postgres_only {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = $crate::common::backend::TestDb::create(
+                        $crate::common::backend::Backend::Postgres,
+                    )
+                    .await
+                    {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
