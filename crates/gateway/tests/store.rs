@@ -362,7 +362,11 @@ async fn a_group_settles_repeats_in_arrival_order(db: TestDb) {
     assert!(answers[0].lead_created && answers[0].event_created);
     assert_eq!(answers[0].conversions.len(), 1);
     assert!(!answers[1].lead_created && !answers[1].event_created);
-    assert_eq!(answers[1].lead.ip.as_deref(), Some("203.0.113.7"), "the first lead wins");
+    assert_eq!(
+        answers[1].lead.ip.as_deref(),
+        Some("203.0.113.7"),
+        "the first lead wins"
+    );
     assert_eq!(answers[1].conversions, answers[0].conversions);
     assert!(answers[2].event_created);
     assert_eq!(answers[2].conversions[0].event_name, "Purchase");

@@ -97,9 +97,8 @@ impl AppStore {
                 "server.database_url: expected a postgres:// or postgresql:// URL (leave it unset to use SQLite under data_dir)"
             ),
             None => {
-                let store = SqliteStore::open(data_dir).with_context(|| {
-                    format!("cannot open the store in {}", data_dir.display())
-                })?;
+                let store = SqliteStore::open(data_dir)
+                    .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
                 Ok(AppStore::Sqlite(Arc::new(store)))
             }
         }
@@ -471,6 +470,25 @@ mod tests {
         let rules = RuleSet::from_configs(demo_rules()).unwrap();
         assert!(rules.check_pixels(|code| code == DEMO_PIXEL).is_ok());
         assert_eq!(rules.rules().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_database_url_that_is_not_postgres_or_cannot_be_reached_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in [
+            "mysql://root@127.0.0.1/db",
+            "postgres://nobody@127.0.0.1:1/none",
+        ] {
+            let err = AppStore::open(Some(url), dir.path())
+                .await
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.starts_with("server.database_url:"), "{url}: {err}");
+        }
+        let sqlite = AppStore::open(None, dir.path()).await.unwrap();
+        assert!(sqlite.describe().starts_with("sqlite:"));
+        sqlite.close().await;
     }
 
     #[test]
