@@ -48,11 +48,17 @@ pub(crate) fn spawn_listener(
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(100);
+        const FIRST: Duration = Duration::from_millis(100);
+        let mut backoff = FIRST;
         loop {
+            let began = std::time::Instant::now();
             match listen_once(&config, &channel, &wakers, &stop).await {
                 Ok(()) => return,
                 Err(e) => {
+                    // A connection that served a while failed for a new reason: retry promptly.
+                    if began.elapsed() > Duration::from_secs(30) {
+                        backoff = FIRST;
+                    }
                     tracing::warn!(error = %e, retry_in = ?backoff, "LISTEN connection failed; delivery falls back to polling until it is back");
                 }
             }
