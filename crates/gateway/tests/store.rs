@@ -475,7 +475,32 @@ async fn nodes_starting_at_once_migrate_a_fresh_schema_once(db: TestDb) {
     assert_eq!(seen.conversions.len(), 1);
 }
 
+async fn a_nul_character_in_a_text_field_does_not_fail_the_ingest(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
+    let mut odd = lead("nul-1");
+    odd.user_agent = Some("Mozilla/5.0\0(odd)".into());
+    let res = gw.submit_lead(odd).await.unwrap();
+    assert_eq!(res.conversions.len(), 1);
+    let sale = NewLifecycleEvent {
+        buyer: Some("acme\0".into()),
+        ..sold(5.0)
+    };
+    assert_eq!(
+        gw.submit_event("nul-1", sale)
+            .await
+            .unwrap()
+            .conversions
+            .len(),
+        1
+    );
+    let view = gw.get_lead("nul-1").await.unwrap().unwrap();
+    assert!(view.lead.user_agent.unwrap().starts_with("Mozilla/5.0"));
+    assert_eq!(view.conversions.len(), 2);
+    assert!(gw.get_lead("nul\0").await.unwrap().is_none());
+}
+
 both_stores!(
+    a_nul_character_in_a_text_field_does_not_fail_the_ingest,
     a_lead_is_stored_with_its_form_submit_conversion,
     reposting_a_lead_returns_the_first_answer_and_queues_nothing,
     a_repeated_idempotency_key_queues_nothing,

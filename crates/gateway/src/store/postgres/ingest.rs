@@ -11,6 +11,7 @@
 //! concurrent writers (other nodes, or this node's other writer tasks) take index locks in one order
 //! and cannot deadlock on each other.
 
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
@@ -47,6 +48,72 @@ const INSERT_CONVERSIONS: &str = "INSERT INTO conversions (id, transaction_id, l
      ON CONFLICT (pixel, event_name, event_id) DO NOTHING RETURNING id";
 
 const NOTIFY: &str = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p";
+
+/// `unit` with every NUL character replaced by U+FFFD: PostgreSQL text cannot hold NUL (SQLite can),
+/// and a stray `\u0000` in a user agent must not fail the request. Borrowed (no copy) in the normal
+/// case. Payloads and JSON columns are serialized JSON, where NUL is always escaped, so they never
+/// need it; transaction ids and idempotency keys are refused upstream if they hold control characters.
+pub(crate) fn without_nul(unit: &IngestUnit) -> Cow<'_, IngestUnit> {
+    let has = |s: &Option<String>| s.as_deref().is_some_and(|s| s.contains('\0'));
+    let lead_has = unit.lead.as_ref().is_some_and(|l| {
+        [
+            &l.ip,
+            &l.user_agent,
+            &l.ttclid,
+            &l.ttp,
+            &l.landing_url,
+            &l.referrer,
+            &l.source,
+        ]
+        .into_iter()
+        .any(has)
+    });
+    let e = &unit.event;
+    let event_has = [&e.name, &e.buyer, &e.offer, &e.currency]
+        .into_iter()
+        .any(has);
+    let conversion_has = unit
+        .conversions
+        .iter()
+        .any(|c| c.event_id.contains('\0') || c.rule.contains('\0') || has(&c.test_event_code));
+    if !(lead_has || event_has || conversion_has) {
+        return Cow::Borrowed(unit);
+    }
+    let fix = |s: &mut String| {
+        if s.contains('\0') {
+            *s = s.replace('\0', "\u{FFFD}");
+        }
+    };
+    let fix_opt = |s: &mut Option<String>| {
+        if let Some(s) = s {
+            fix(s);
+        }
+    };
+    let mut clean = unit.clone();
+    if let Some(l) = &mut clean.lead {
+        for field in [
+            &mut l.ip,
+            &mut l.user_agent,
+            &mut l.ttclid,
+            &mut l.ttp,
+            &mut l.landing_url,
+            &mut l.referrer,
+            &mut l.source,
+        ] {
+            fix_opt(field);
+        }
+    }
+    let e = &mut clean.event;
+    for field in [&mut e.name, &mut e.buyer, &mut e.offer, &mut e.currency] {
+        fix_opt(field);
+    }
+    for c in &mut clean.conversions {
+        fix(&mut c.event_id);
+        fix(&mut c.rule);
+        fix_opt(&mut c.test_event_code);
+    }
+    Cow::Owned(clean)
+}
 
 /// How a unit's lifecycle event is settled.
 #[derive(Clone, Copy)]

@@ -14,6 +14,10 @@ pub(crate) async fn find_lead(
     client: &impl GenericClient,
     transaction_id: &str,
 ) -> Result<Option<Lead>, StoreError> {
+    if transaction_id.contains('\0') {
+        // PostgreSQL text cannot hold NUL, so no stored lead has this id (and asking would fail).
+        return Ok(None);
+    }
     let stmt = client
         .prepare_cached(&format!(
             "SELECT {LEAD_COLUMNS} FROM leads WHERE transaction_id = $1"

@@ -15,7 +15,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::error::Failure;
-use super::ingest::ingest_group;
+use super::ingest::{ingest_group, without_nul};
 use crate::store::{IngestResult, IngestUnit, StoreError};
 use crate::time::now_ms;
 
@@ -205,9 +205,11 @@ async fn write_once(
     units: &[&IngestUnit],
     channel: &str,
 ) -> Result<Vec<Result<IngestResult, StoreError>>, Failure> {
+    let clean: Vec<_> = units.iter().map(|u| without_nul(u)).collect();
+    let units: Vec<&IngestUnit> = clean.iter().map(AsRef::as_ref).collect();
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let answers = ingest_group(&tx, units, now_ms(), channel).await?;
+    let answers = ingest_group(&tx, &units, now_ms(), channel).await?;
     tx.commit().await?;
     Ok(answers)
 }
