@@ -75,5 +75,5 @@ async fn a_reloaded_config_adds_rules_to_the_running_app() {
         .config_text
         .replace("event = \"Purchase\"", "event = \"Registration\"");
     let err = app.reload(&broken).unwrap_err().to_string();
-    assert!(err.contains("rules[1].event"), "{err}");
+    assert!(err.contains("rules[1] \"sale\": event: "), "{err}");
 }
