@@ -2,12 +2,16 @@
 //! `SIGNALPOST_*` environment variables. Validated at load; every error names the key at fault.
 //! Access tokens are only ever held here and in the pixel registry, never printed.
 
+mod delivery;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use signalpost_gateway::rules::{Rule, RuleConfig, RuleEnv, RuleError, Tz, parse_timezone};
+
+pub use delivery::DeliveryConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -21,6 +25,9 @@ pub struct Config {
     /// them and [`Config::load`] validates them (with the gateway's rule rules) before anything starts.
     #[serde(default)]
     pub rules: Vec<toml::Value>,
+    /// `[delivery]`: engine tuning (retry schedule, lease, timeouts); defaults when absent.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
 }
 
 /// `[server]`.
@@ -230,6 +237,9 @@ impl Config {
         }
         if let Err(e) = self.timezone() {
             problems.push(e);
+        }
+        if let Err((key, message)) = self.delivery.validate() {
+            problems.push(invalid(key, message));
         }
         for (i, key) in self.server.api_keys.iter().enumerate() {
             if key.len() < 16 {
