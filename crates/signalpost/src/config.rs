@@ -160,6 +160,17 @@ impl Config {
         path: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        let config = Self::read_with_env(path, env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, interpolates and applies the environment without validating (so a caller can list
+    /// every problem with [`Config::problems`]); syntax and `${VAR}` errors are still errors.
+    pub fn read_with_env(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let mut config = match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -177,7 +188,6 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(env)?;
-        config.validate()?;
         Ok(config)
     }
 

@@ -139,6 +139,16 @@ impl Condition {
         }
     }
 
+    /// How many single-field tests the tree holds (for summaries).
+    pub fn test_count(&self) -> usize {
+        match self {
+            Condition::All { items, .. } | Condition::Any { items, .. } => {
+                items.iter().map(Condition::test_count).sum()
+            }
+            Condition::Test { .. } => 1,
+        }
+    }
+
     /// Whether this is an `all` with nothing in it (no conditions configured).
     pub fn is_empty(&self) -> bool {
         matches!(self, Condition::All { items, .. } if items.is_empty())
