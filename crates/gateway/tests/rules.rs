@@ -197,10 +197,7 @@ async fn a_daily_cap_sends_exactly_n_of_50_concurrent_leads() {
         "{reasons:?}"
     );
     // Exactly CAP reach the sandbox: wait for them, then for the queue to be empty.
-    wait_until(|| async {
-        (d.sandbox.events(Some("CAPPIXEL")).len() >= CAP).then_some(())
-    })
-    .await;
+    wait_until(|| async { (d.sandbox.events(Some("CAPPIXEL")).len() >= CAP).then_some(()) }).await;
     wait_until(|| async {
         let depth = d.store.queue_depth().await.unwrap();
         depth
@@ -404,7 +401,10 @@ async fn outside_its_schedule_a_rule_stores_a_suppressed_conversion_judged_on_oc
         if *want == ConversionState::Suppressed {
             let reason = c.last_error.as_deref().unwrap();
             assert!(reason.starts_with("schedule: event at "), "{reason}");
-            assert!(reason.ends_with("America/New_York is outside mon,tue,wed,thu,fri 09:00-17:00"), "{reason}");
+            assert!(
+                reason.ends_with("America/New_York is outside mon,tue,wed,thu,fri 09:00-17:00"),
+                "{reason}"
+            );
             assert_eq!(c.next_attempt_at_ms, None);
         }
     }

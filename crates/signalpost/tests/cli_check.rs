@@ -74,6 +74,23 @@ fn a_valid_config_exits_0_with_a_summary_of_pixels_and_rules() {
         assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
     }
     assert!(!stdout.contains("secret-token"), "tokens are never printed");
+    assert!(!stdout.contains("warning"), "{stdout}");
+}
+
+#[test]
+fn rules_sharing_a_dedup_key_are_a_warning_not_an_error() {
+    let config = format!(
+        "{VALID}\n[[rules]]\nname = \"sold_again\"\ntrigger = \"offer_conversion\"\npixel = \"PIXB\"\nevent = \"Purchase\"\n"
+    );
+    let out = check(&config);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(
+            "warning: rules \"sold_auto\" and \"sold_again\" both send Purchase to PIXB with event_id {transaction_id}"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -135,7 +152,10 @@ quantity = 1.5
     for w in want {
         assert!(stderr.contains(w), "{w:?} not in:\n{stderr}");
     }
-    assert!(stderr.contains(&format!("{} problems", want.len())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} problems", want.len())),
+        "{stderr}"
+    );
     assert!(text(&out.stdout).is_empty());
 }
 
@@ -143,5 +163,9 @@ quantity = 1.5
 fn a_file_that_is_not_toml_is_one_problem_and_exit_2() {
     let out = check("[[rules]\nname = ");
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("1 problem"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("1 problem"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -23,8 +23,7 @@ pub struct CheckArgs {
 /// Validates the file; prints the summary (stdout) or every problem (stderr).
 pub fn run(args: CheckArgs) -> ExitCode {
     let shown = args.config.display();
-    let config = match Config::read_with_env(Some(&args.config), &|name| std::env::var(name).ok())
-    {
+    let config = match Config::read_with_env(Some(&args.config), &|name| std::env::var(name).ok()) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("{shown}: 1 problem\n  {err}");
@@ -81,7 +80,34 @@ fn summary(config: &Config) -> Result<String, String> {
     for rule in rules.rules() {
         let _ = writeln!(out, "  {}", describe(rule));
     }
+    for warning in dedup_warnings(rules.rules()) {
+        let _ = writeln!(out, "warning: {warning}");
+    }
     Ok(out)
+}
+
+/// Rules that share TikTok's dedup key (pixel, event name, event_id template): for one lead only the
+/// first of them is ever queued, which is rarely what the operator meant.
+fn dedup_warnings(rules: &[Rule]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, a) in rules.iter().enumerate() {
+        if let Some(b) = rules[i + 1..].iter().find(|b| {
+            a.pixel == b.pixel
+                && a.event.as_str() == b.event.as_str()
+                && a.event_id.source() == b.event_id.source()
+        }) {
+            out.push(format!(
+                "rules {:?} and {:?} both send {} to {} with event_id {}: for one lead only the first \
+                 is queued (TikTok's dedup key); give one of them its own event_id template",
+                a.name,
+                b.name,
+                a.event.as_str(),
+                a.pixel,
+                a.event_id.source()
+            ));
+        }
+    }
+    out
 }
 
 /// `sold_auto: lead_sold → Purchase on PIX1, 2 conditions, cap daily 100, schedule mon,… 09:00-18:00`.
@@ -106,7 +132,9 @@ fn describe(rule: &Rule) -> String {
     if let Some(schedule) = &rule.schedule {
         let _ = write!(line, ", schedule {}", schedule.summary());
     }
-    if rule.timezone != signalpost_gateway::rules::Tz::UTC && (rule.schedule.is_some() || !rule.caps.is_empty()) {
+    if rule.timezone != signalpost_gateway::rules::Tz::UTC
+        && (rule.schedule.is_some() || !rule.caps.is_empty())
+    {
         let _ = write!(line, " ({})", rule.timezone.name());
     }
     if !rule.settings.is_empty() {
