@@ -322,9 +322,11 @@ fn ingest_unit(
     let mut duplicates = Vec::new();
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO conversions (transaction_id, lifecycle_id, rule, pixel, event_name, \
-         event_id, test_event_code, event_time, state, next_attempt_at_ms, payload, created_at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?9)",
+         event_id, test_event_code, event_time, state, next_attempt_at_ms, created_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
     )?;
+    let mut insert_payload =
+        conn.prepare_cached("INSERT INTO payloads (conversion_id, payload) VALUES (?1, ?2)")?;
     for c in &unit.conversions {
         // Plain INSERT + last_insert_rowid: RETURNING would materialize every statement's output.
         let inserted = insert.execute(params![
@@ -337,25 +339,27 @@ fn ingest_unit(
             c.test_event_code,
             c.event_time,
             now,
-            c.payload,
         ])?;
         match (inserted == 1).then(|| conn.last_insert_rowid()) {
-            Some(id) => conversions.push(Conversion {
-                id,
-                transaction_id: transaction_id.clone(),
-                lifecycle_id: event_id,
-                rule: c.rule.clone(),
-                pixel: c.pixel.clone(),
-                event_name: c.event_name.clone(),
-                event_id: c.event_id.clone(),
-                test_event_code: c.test_event_code.clone(),
-                event_time: c.event_time,
-                state: ConversionState::Pending,
-                attempts: 0,
-                next_attempt_at_ms: Some(now),
-                last_error: None,
-                payload: c.payload.clone(),
-                created_at_ms: now,
+            Some(id) => conversions.push({
+                insert_payload.execute(params![id, c.payload])?;
+                Conversion {
+                    id,
+                    transaction_id: transaction_id.clone(),
+                    lifecycle_id: event_id,
+                    rule: c.rule.clone(),
+                    pixel: c.pixel.clone(),
+                    event_name: c.event_name.clone(),
+                    event_id: c.event_id.clone(),
+                    test_event_code: c.test_event_code.clone(),
+                    event_time: c.event_time,
+                    state: ConversionState::Pending,
+                    attempts: 0,
+                    next_attempt_at_ms: Some(now),
+                    last_error: None,
+                    payload: c.payload.clone(),
+                    created_at_ms: now,
+                }
             }),
             None => {
                 match rows::find_conversion_by_key(conn, &c.pixel, &c.event_name, &c.event_id)? {
@@ -469,7 +473,11 @@ fn claim(
     while let Some(row) = rows_out.next()? {
         claimed.push(rows::claimed(row)?);
     }
+    drop(rows_out);
     claimed.sort_by_key(|c| c.id);
+    for c in &mut claimed {
+        c.payload = rows::payload(conn, c.id)?;
+    }
     Ok(claimed)
 }
 
