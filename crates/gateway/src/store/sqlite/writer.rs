@@ -324,10 +324,12 @@ fn ingest_unit(
     let queued_at = unit.queued_at_ms.unwrap_or(now);
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO conversions (transaction_id, lifecycle_id, rule, pixel, event_name, \
-         event_id, test_event_code, event_time, state, next_attempt_at_ms, payload, created_at_ms, \
+         event_id, test_event_code, event_time, state, next_attempt_at_ms, created_at_ms, \
          last_error) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
+    let mut insert_payload =
+        conn.prepare_cached("INSERT INTO payloads (conversion_id, payload) VALUES (?1, ?2)")?;
     for c in &unit.conversions {
         // Suppressed by the rules (schedule), or by a full cap window: kept, never sent.
         let suppressed = match &c.suppressed {
@@ -350,27 +352,29 @@ fn ingest_unit(
             c.event_time,
             state.as_str(),
             next_attempt,
-            c.payload,
             queued_at,
             suppressed,
         ])?;
         match (inserted == 1).then(|| conn.last_insert_rowid()) {
-            Some(id) => conversions.push(Conversion {
-                id,
-                transaction_id: transaction_id.clone(),
-                lifecycle_id: event_id,
-                rule: c.rule.clone(),
-                pixel: c.pixel.clone(),
-                event_name: c.event_name.clone(),
-                event_id: c.event_id.clone(),
-                test_event_code: c.test_event_code.clone(),
-                event_time: c.event_time,
-                state,
-                attempts: 0,
-                next_attempt_at_ms: next_attempt,
-                last_error: suppressed,
-                payload: c.payload.clone(),
-                created_at_ms: queued_at,
+            Some(id) => conversions.push({
+                insert_payload.execute(params![id, c.payload])?;
+                Conversion {
+                    id,
+                    transaction_id: transaction_id.clone(),
+                    lifecycle_id: event_id,
+                    rule: c.rule.clone(),
+                    pixel: c.pixel.clone(),
+                    event_name: c.event_name.clone(),
+                    event_id: c.event_id.clone(),
+                    test_event_code: c.test_event_code.clone(),
+                    event_time: c.event_time,
+                    state,
+                    attempts: 0,
+                    next_attempt_at_ms: next_attempt,
+                    last_error: suppressed,
+                    payload: c.payload.clone(),
+                    created_at_ms: queued_at,
+                }
             }),
             None => {
                 match rows::find_conversion_by_key(conn, &c.pixel, &c.event_name, &c.event_id)? {
@@ -485,7 +489,11 @@ fn claim(
     while let Some(row) = rows_out.next()? {
         claimed.push(rows::claimed(row)?);
     }
+    drop(rows_out);
     claimed.sort_by_key(|c| c.id);
+    for c in &mut claimed {
+        c.payload = rows::payload(conn, c.id)?;
+    }
     Ok(claimed)
 }
 
