@@ -499,7 +499,61 @@ async fn a_nul_character_in_a_text_field_does_not_fail_the_ingest(db: TestDb) {
     assert!(gw.get_lead("nul\0").await.unwrap().is_none());
 }
 
+/// A cap is decided inside the store's write transaction, so 50 concurrent leads through one rule
+/// with a total cap of 7 leave exactly 7 conversions to send and 43 suppressed, on either store.
+async fn a_cap_holds_exactly_under_50_concurrent_leads(db: TestDb) {
+    const CAP: usize = 7;
+    let store = db.open().await;
+    let rules = common::rules(&format!(
+        r#"
+        [[rules]]
+        name = "capped"
+        trigger = "form_submit"
+        pixel = "CAPPIX"
+        event = "CompleteRegistration"
+        [rules.cap]
+        total = {CAP}
+        "#
+    ));
+    let gw = Arc::new(Gateway::new(store.shared(), rules));
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let gw = gw.clone();
+            tokio::spawn(async move { gw.submit_lead(lead(&format!("cap-{i}"))).await })
+        })
+        .collect();
+    let mut live = 0;
+    let mut suppressed = 0;
+    for task in tasks {
+        let res = task.await.unwrap().unwrap();
+        assert_eq!(res.conversions.len(), 1);
+        match res.conversions[0].state {
+            ConversionState::Pending => live += 1,
+            ConversionState::Suppressed => {
+                assert_eq!(
+                    res.conversions[0].last_error.as_deref(),
+                    Some("cap: total cap of 7 reached")
+                );
+                suppressed += 1;
+            }
+            other => panic!("unexpected state {other:?}"),
+        }
+    }
+    assert_eq!((live, suppressed), (CAP, 50 - CAP));
+    let pending: u64 = store
+        .shared()
+        .queue_depth()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|q| q.state == ConversionState::Pending)
+        .map(|q| q.count)
+        .sum();
+    assert_eq!(pending, CAP as u64);
+}
+
 both_stores!(
+    a_cap_holds_exactly_under_50_concurrent_leads,
     a_nul_character_in_a_text_field_does_not_fail_the_ingest,
     a_lead_is_stored_with_its_form_submit_conversion,
     reposting_a_lead_returns_the_first_answer_and_queues_nothing,

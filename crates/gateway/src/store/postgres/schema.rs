@@ -14,7 +14,8 @@ use crate::store::StoreError;
 /// round trip and keep them in arrival order. Foreign keys are not declared: the writer checks a
 /// lead exists before writing its events, and an enforced key would take a row lock on the parent
 /// for every child inserted (a write to the lead's page on every conversion).
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE SEQUENCE lifecycle_event_ids;
 CREATE SEQUENCE conversion_ids;
 
@@ -95,7 +96,14 @@ CREATE TABLE attempts (
     batch_size    BIGINT NOT NULL
 );
 CREATE INDEX attempts_conversion ON attempts (conversion_id);
-"#];
+"#,
+    r#"
+-- What an offer network pays out for a lifecycle step (rules: value = "payout").
+ALTER TABLE lifecycle_events ADD COLUMN payout DOUBLE PRECISION;
+-- Caps count a rule's conversions since the start of a window, inside the ingest transaction.
+CREATE INDEX conversions_rule_created ON conversions (rule, created_at_ms);
+"#,
+];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::store::StoreError;
 
 /// Migrations, oldest first. Never edit a released one: append.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE leads (
     transaction_id TEXT PRIMARY KEY NOT NULL,
     email          TEXT,
@@ -83,7 +84,14 @@ CREATE TABLE attempts (
     batch_size    INTEGER NOT NULL
 );
 CREATE INDEX attempts_conversion ON attempts(conversion_id);
-"#];
+"#,
+    r#"
+-- What an offer network pays out for a lifecycle step (rules: value = "payout").
+ALTER TABLE lifecycle_events ADD COLUMN payout REAL;
+-- Caps count a rule's conversions since the start of a window, inside the ingest transaction.
+CREATE INDEX conversions_rule_created ON conversions(rule, created_at_ms);
+"#,
+];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
