@@ -412,6 +412,9 @@ pub(crate) async fn ingest_group(
 /// `suppressed`, never to be sent. Caps are exact across nodes: each capped rule's transaction-scoped
 /// advisory lock (taken in sorted order, so two groups never deadlock) serializes the count-and-insert
 /// of every writer, and conversions earlier in the same group count toward later ones.
+/// A capped conversion that is already stored (same pixel, event name and event_id: a duplicate
+/// the insert will skip) neither takes a slot nor is judged, exactly as the SQLite writer, which
+/// checks each conversion just before an INSERT OR IGNORE, counts it.
 async fn apply_suppression(
     tx: &impl GenericClient,
     conversions: &mut [Conversion],
@@ -426,6 +429,7 @@ async fn apply_suppression(
     rules.sort_unstable();
     rules.dedup();
     let mut usage: HashMap<(String, i64), u64> = HashMap::new();
+    let mut stored = HashMap::new();
     if !rules.is_empty() {
         let lock = tx
             .prepare_cached("SELECT pg_advisory_xact_lock(hashtext('signalpost-cap:' || $1))")
@@ -433,6 +437,15 @@ async fn apply_suppression(
         for rule in &rules {
             tx.execute(&lock, &[rule]).await?;
         }
+        // Under the locks: whatever another writer committed for these rules is visible now.
+        let mut keys: Vec<(&str, &str, &str)> = conversions
+            .iter()
+            .zip(suppression)
+            .filter(|(_, (reason, caps))| reason.is_none() && !caps.is_empty())
+            .map(|(c, _)| (c.pixel.as_str(), c.event_name.as_str(), c.event_id.as_str()))
+            .collect();
+        keys.sort_unstable();
+        stored = read::conversions_by_key(tx, &keys).await?;
         let count = tx
             .prepare_cached(
                 "SELECT COUNT(*) FROM conversions \
@@ -456,6 +469,12 @@ async fn apply_suppression(
         }
     }
     for (c, (reason, caps)) in conversions.iter_mut().zip(suppression) {
+        if reason.is_none()
+            && !caps.is_empty()
+            && stored.contains_key(&owned_key((&c.pixel, &c.event_name, &c.event_id)))
+        {
+            continue;
+        }
         let reason = match reason {
             Some(reason) => Some(reason.clone()),
             None => caps
