@@ -140,6 +140,12 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
             break;
         }
         while in_flight.try_join_next().is_some() {}
+        // Any registry change (a token replaced, a reload) re-probes the store for paused rows: the
+        // worker may never have seen the pixel paused if its token was replaced quickly enough.
+        if changes.has_changed().unwrap_or(false) {
+            changes.mark_unchanged();
+            resume_store = true;
+        }
         let Some(pixel) = ctx.pixels.get(&code) else {
             break;
         };
@@ -147,7 +153,7 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
             resume_store = true;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = changes.changed() => {}
+                _ = changes.changed() => resume_store = true,
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             }
             continue;
@@ -199,7 +205,7 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
                     }
                 }
                 _ = tokio::time::sleep(policy.poll_interval) => {}
-                _ = changes.changed() => {}
+                _ = changes.changed() => resume_store = true,
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             }
             continue;
