@@ -229,6 +229,12 @@ impl Gateway {
         })
     }
 
+    /// Tells `pixel`'s delivery worker there is due work now (after a replay), instead of at its
+    /// next poll.
+    pub fn wake_pixel(&self, pixel: &str) {
+        self.signal.notify(pixel);
+    }
+
     fn wake(&self, result: &IngestResult) {
         let mut woken: Vec<&str> = Vec::new();
         for c in &result.conversions {

@@ -4,6 +4,7 @@
 //! writer, and this way it never waits on a lock.
 
 mod read;
+mod replay;
 mod rows;
 pub mod schema;
 mod writer;
@@ -18,8 +19,8 @@ pub use writer::WriterConfig;
 
 use crate::domain::Lead;
 use crate::store::{
-    ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, LeadView, QueueDepth, Store,
-    StoreError, StoreFuture,
+    ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, LeadView, QueueDepth, ReplayChunk,
+    ReplayFilter, ReplayOutcome, Store, StoreError, StoreFuture,
 };
 use crate::time::now_ms;
 use read::ReadPool;
@@ -191,6 +192,29 @@ impl Store for SqliteStore {
         Box::pin(async move {
             self.reads
                 .run(move |c| read::pixels_with_due_work(c, now_ms))
+                .await
+        })
+    }
+
+    fn replay<'a>(
+        &'a self,
+        filter: &'a ReplayFilter,
+        chunk: ReplayChunk,
+    ) -> StoreFuture<'a, ReplayOutcome> {
+        Box::pin(async move {
+            if chunk.dry_run {
+                let filter = filter.clone();
+                return self
+                    .reads
+                    .run(move |c| replay::count(c, &filter, chunk))
+                    .await;
+            }
+            self.writer
+                .call(|reply| Command::Replay {
+                    filter: filter.clone(),
+                    chunk,
+                    reply,
+                })
                 .await
         })
     }

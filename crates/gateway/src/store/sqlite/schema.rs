@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::store::StoreError;
 
 /// Migrations, oldest first. Never edit a released one: append.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE leads (
     transaction_id TEXT PRIMARY KEY NOT NULL,
     email          TEXT,
@@ -83,7 +84,14 @@ CREATE TABLE attempts (
     batch_size    INTEGER NOT NULL
 );
 CREATE INDEX attempts_conversion ON attempts(conversion_id);
-"#];
+"#,
+    // Replay walks dead or paused conversions in id order. Partial, so it holds only parked rows and
+    // costs nothing on the hot path (pending → in_flight → delivered never enters it). The OR form
+    // (not IN) is what lets SQLite prove `state = 'dead'` implies the index's condition.
+    r#"
+CREATE INDEX conversions_parked ON conversions(state, id) WHERE state = 'dead' OR state = 'paused';
+"#,
+];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
