@@ -246,7 +246,9 @@ impl Gateway {
     }
 }
 
-fn lead_from(new: NewLead) -> Result<Lead, GatewayError> {
+/// Resolves a validated lead as ingest would store it (generated transaction id, ttclid from the
+/// landing URL, created time), without storing it: for previews and the test postback.
+pub fn lead_from(new: NewLead) -> Result<Lead, GatewayError> {
     let transaction_id = match new.transaction_id.as_deref() {
         Some(id) => clean_id("transaction_id", id)?,
         None => uuid::Uuid::now_v7().to_string(),
@@ -279,7 +281,9 @@ fn lead_from(new: NewLead) -> Result<Lead, GatewayError> {
     })
 }
 
-fn event_from(
+/// Resolves a lifecycle event of the lead `transaction_id` as ingest would store it, without storing
+/// it (previews).
+pub fn event_from(
     transaction_id: &str,
     new: NewLifecycleEvent,
 ) -> Result<LifecycleEvent, GatewayError> {

@@ -108,7 +108,10 @@ impl Reloader {
 }
 
 /// Validates rules and checks that each names a configured pixel.
-fn build_rules(configs: Vec<RuleConfig>, pixels: &[PixelConfig]) -> anyhow::Result<RuleSet> {
+pub(crate) fn build_rules(
+    configs: Vec<RuleConfig>,
+    pixels: &[PixelConfig],
+) -> anyhow::Result<RuleSet> {
     let rules = RuleSet::from_configs(configs).map_err(|e| anyhow::anyhow!("rules: {e}"))?;
     rules
         .check_pixels(|code| pixels.iter().any(|p| p.code == code))
@@ -187,6 +190,7 @@ impl Application {
             gateway: gateway.clone(),
             keys,
             delivery_stats: engine.stats(),
+            pixels: registry.clone(),
             identifiers: IdentifierPolicy {
                 default_region: region,
                 strict: server.strict_identifiers,
@@ -304,7 +308,7 @@ impl Application {
 }
 
 /// A config pixel as the delivery engine holds it; TikTok's production API unless `base_url` is set.
-fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
+pub(crate) fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
     DeliveryPixel {
         code: p.code.clone(),
         access_token: AccessToken::new(p.access_token.clone()),
@@ -317,7 +321,7 @@ fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
 }
 
 /// The demo rules: form_submit → CompleteRegistration; lead_sold → Purchase with value = revenue.
-fn demo_rules() -> Vec<RuleConfig> {
+pub(crate) fn demo_rules() -> Vec<RuleConfig> {
     let rule = |name: &str, trigger: &str, event: &str| RuleConfig {
         name: name.to_owned(),
         trigger: trigger.to_owned(),

@@ -1,0 +1,71 @@
+//! What the operator commands (`test-postback`, `preview`, `replay`, `import`) load from a config
+//! file: pixels, rules, the identifier policy and — for those that need it — the same store `serve`
+//! uses. Without a config file they use what `serve` would in demo mode: the default data dir and the
+//! demo rules. Opening the store while `serve` runs is safe: SQLite in WAL mode lets both read, the
+//! writers take turns on the database lock, and the engine's claims keep a row from being sent twice.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use signalpost_gateway::delivery::PixelRegistry;
+use signalpost_gateway::{Gateway, RuleSet, SqliteStore};
+use signalpost_tiktok::identity::Region;
+
+use crate::app::{build_rules, delivery_pixel, demo_rules};
+use crate::config::Config;
+use crate::http::IdentifierPolicy;
+
+/// A loaded config, ready for the operator tools.
+pub struct OpsContext {
+    pub config: Config,
+    /// No config file: demo rules, default data dir.
+    pub demo: bool,
+    pub rules: RuleSet,
+    pub pixels: PixelRegistry,
+    pub identifiers: IdentifierPolicy,
+}
+
+impl OpsContext {
+    /// Loads `path` (or the demo defaults) and validates pixels and rules as `serve` does.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<OpsContext> {
+        let config = Config::load(path).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        let demo = path.is_none();
+        let rules = if demo {
+            let mut configs = config.rule_configs()?;
+            configs.extend(demo_rules());
+            RuleSet::from_configs(configs).map_err(|e| anyhow::anyhow!("rules: {e}"))?
+        } else {
+            build_rules(config.rule_configs()?, &config.pixels)?
+        };
+        let pixels = PixelRegistry::new(config.pixels.iter().map(delivery_pixel));
+        let identifiers = IdentifierPolicy {
+            default_region: Region::parse(&config.server.default_region)
+                .map_err(|e| anyhow::anyhow!("server.default_region: {e}"))?,
+            strict: config.server.strict_identifiers,
+        };
+        Ok(OpsContext {
+            config,
+            demo,
+            rules,
+            pixels,
+            identifiers,
+        })
+    }
+
+    /// Opens the store `serve` uses and a gateway over it with these rules.
+    pub fn open_gateway(&self) -> anyhow::Result<(Arc<SqliteStore>, Gateway)> {
+        let server = &self.config.server;
+        if server.database_url.is_some() {
+            anyhow::bail!(
+                "server.database_url: PostgreSQL is not supported yet; remove it to use SQLite under data_dir"
+            );
+        }
+        let store =
+            Arc::new(SqliteStore::open(&server.data_dir).with_context(|| {
+                format!("cannot open the store in {}", server.data_dir.display())
+            })?);
+        let gateway = Gateway::new(store.clone(), self.rules.clone());
+        Ok((store, gateway))
+    }
+}
