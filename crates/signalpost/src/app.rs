@@ -40,7 +40,8 @@ pub struct AppOptions {
     pub demo: bool,
     /// Print the generated API key (and the demo banner) to stdout. `serve` sets it; tests do not.
     pub announce: bool,
-    /// Delivery tuning; the engine's defaults (DESIGN.md's policy) when absent.
+    /// Delivery tuning; the config's `[delivery]` section (engine defaults for absent keys) when
+    /// absent.
     pub delivery: Option<DeliveryPolicy>,
 }
 
@@ -179,7 +180,10 @@ impl Application {
         let engine = DeliveryEngine::start(
             store.clone() as Arc<dyn Store>,
             registry.clone(),
-            options.delivery.clone().unwrap_or_default(),
+            options
+                .delivery
+                .clone()
+                .unwrap_or_else(|| config.delivery.policy()),
             stop_delivery.clone(),
         );
         let gateway =

@@ -2,12 +2,16 @@
 //! `SIGNALPOST_*` environment variables. Validated at load; every error names the key at fault.
 //! Access tokens are only ever held here and in the pixel registry, never printed.
 
+mod delivery;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use signalpost_gateway::rules::{RuleConfig, RuleError, RuleSet};
+
+pub use delivery::DeliveryConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -21,6 +25,9 @@ pub struct Config {
     /// them and [`Config::load`] validates them (with the gateway's rule rules) before anything starts.
     #[serde(default)]
     pub rules: Vec<toml::Value>,
+    /// `[delivery]`: engine tuning (retry schedule, lease, timeouts); defaults when absent.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
 }
 
 /// `[server]`.
@@ -186,6 +193,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.delivery
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         let mut seen = BTreeMap::new();
         for (i, pixel) in self.pixels.iter().enumerate() {
             let key = format!("pixels[{i}]");

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use signalpost_gateway::delivery::DeliveryPolicy;
 use signalpost_gateway::store::StoreError;
 use signalpost_gateway::{BatchItem, Gateway, GatewayError, IngestResult};
 
@@ -128,7 +127,7 @@ pub async fn run(args: ImportArgs) -> ExitCode {
     let mut run = Import {
         gateway: &gateway,
         policy: ctx.identifiers,
-        max_age_secs: i64::try_from(DeliveryPolicy::default().max_event_age.as_secs())
+        max_age_secs: i64::try_from(ctx.config.delivery.policy().max_event_age.as_secs())
             .unwrap_or(i64::MAX),
         errors_path,
         errors: None,
