@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(with_bearer)
         .merge(postback::router(&state))
         .merge(health::router())
+        .merge(openapi::router())
         .merge(metrics::router());
     common_layers(routes).with_state(state)
 }

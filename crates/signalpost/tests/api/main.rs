@@ -10,6 +10,7 @@ mod delivery;
 mod demo;
 mod idempotency;
 mod identifiers;
+mod openapi;
 mod postback;
 mod preview;
 mod problems;
