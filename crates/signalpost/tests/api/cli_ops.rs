@@ -372,3 +372,25 @@ async fn import_refuses_unknown_columns_before_reading_rows() {
     assert_eq!(events[0].event, "CompleteRegistration");
     assert_eq!(events[0].event_id.as_deref(), Some("x-1"));
 }
+
+/// The volume check: 100,000 generated rows with a progress bar (visible on a terminal) and
+/// the summary's rows/s, while the app delivers what was queued. Not run by default (minutes in a
+/// debug build): `cargo test --release -p signalpost --test api -- --ignored import_of_100k_rows --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn import_of_100k_rows() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, good) = sales_csv(dir.path(), 100_000);
+    let out = run(args(&[
+        "import",
+        csv.to_str().unwrap(),
+        "--trigger",
+        "lead_sold",
+        "--config",
+        config(&app),
+    ]))
+    .await;
+    println!("{}", stdout(&out));
+    assert_eq!(summary_count(&stdout(&out), "imported"), good as u64);
+}
