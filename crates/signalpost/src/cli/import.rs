@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -125,7 +126,8 @@ pub async fn run(args: ImportArgs) -> ExitCode {
         .clone()
         .unwrap_or_else(|| default_errors_path(&args.file));
     let mut run = Import {
-        gateway: &gateway,
+        gateway: Arc::new(gateway),
+        in_flight: None,
         policy: ctx.identifiers,
         max_age_secs: i64::try_from(ctx.config.delivery.policy().max_event_age.as_secs())
             .unwrap_or(i64::MAX),
@@ -159,6 +161,26 @@ pub async fn run(args: ImportArgs) -> ExitCode {
     }
 }
 
+/// Commits one batch; a saturated or locked store is waited for (with backoff, up to ~30 s).
+async fn commit(
+    gateway: &Gateway,
+    items: Vec<BatchItem>,
+) -> Result<Vec<Result<IngestResult, GatewayError>>, String> {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match gateway.submit_batch(items.clone()).await {
+            Ok(answers) => return Ok(answers),
+            Err(GatewayError::Store(StoreError::Backpressure { .. } | StoreError::Busy(_)))
+                if wait < Duration::from_secs(30) =>
+            {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => return Err(format!("the store refused a batch: {e}")),
+        }
+    }
+}
+
 fn default_errors_path(file: &Path) -> PathBuf {
     let mut name = file.file_name().unwrap_or_default().to_os_string();
     name.push(".errors.csv");
@@ -176,8 +198,17 @@ fn progress_bar(size: u64) -> ProgressBar {
     bar
 }
 
-struct Import<'a> {
-    gateway: &'a Gateway,
+/// The answers to one committed batch, with the rows they belong to.
+type Committed = (
+    Vec<Pending>,
+    Result<Vec<Result<IngestResult, GatewayError>>, String>,
+);
+
+struct Import {
+    gateway: Arc<Gateway>,
+    /// The batch being committed while the next one is read and validated (commits stay in order:
+    /// at most one is in flight).
+    in_flight: Option<tokio::task::JoinHandle<Committed>>,
     policy: IdentifierPolicy,
     max_age_secs: i64,
     errors_path: PathBuf,
@@ -187,7 +218,7 @@ struct Import<'a> {
     pending: Vec<Pending>,
 }
 
-impl Import<'_> {
+impl Import {
     async fn read_all(
         &mut self,
         reader: &mut csv::Reader<BufReader<File>>,
@@ -222,6 +253,7 @@ impl Import<'_> {
             }
         }
         self.flush().await?;
+        self.settle().await?;
         bar.set_position(reader.position().byte());
         Ok(())
     }
@@ -292,26 +324,31 @@ impl Import<'_> {
         }
     }
 
-    /// Commits the queued rows and tallies each one's answer. A saturated store is waited for.
+    /// Hands the queued rows to the store (after the previous batch's commit is tallied), so the next
+    /// rows are validated while this batch commits.
     async fn flush(&mut self) -> Result<(), String> {
+        self.settle().await?;
         if self.items.is_empty() {
             return Ok(());
         }
         let items = std::mem::take(&mut self.items);
         let pending = std::mem::take(&mut self.pending);
-        let mut wait = Duration::from_millis(100);
-        let answers = loop {
-            match self.gateway.submit_batch(items.clone()).await {
-                Ok(answers) => break answers,
-                Err(GatewayError::Store(StoreError::Backpressure { .. } | StoreError::Busy(_)))
-                    if wait < Duration::from_secs(30) =>
-                {
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(e) => return Err(format!("the store refused a batch: {e}")),
-            }
+        let gateway = self.gateway.clone();
+        self.in_flight = Some(tokio::spawn(async move {
+            (pending, commit(&gateway, items).await)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the batch in flight and tallies each row's answer.
+    async fn settle(&mut self) -> Result<(), String> {
+        let Some(task) = self.in_flight.take() else {
+            return Ok(());
         };
+        let (pending, answers) = task
+            .await
+            .map_err(|e| format!("the commit task failed: {e}"))?;
+        let answers = answers?;
         for p in pending {
             let lead = answers.get(p.first_item);
             let event = p.has_event.then(|| answers.get(p.first_item + 1)).flatten();
