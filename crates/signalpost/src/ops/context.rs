@@ -8,11 +8,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use signalpost_gateway::delivery::PixelRegistry;
+use signalpost_gateway::delivery::{AccessToken, PixelConfig as DeliveryPixel, PixelRegistry};
 use signalpost_gateway::{Gateway, RuleSet, SqliteStore};
 use signalpost_tiktok::identity::Region;
 
-use crate::app::{build_rules, delivery_pixel, demo_rules};
+use crate::app::{DEMO_PIXEL, build_rules, delivery_pixel, demo_rules};
 use crate::config::Config;
 use crate::http::IdentifierPolicy;
 
@@ -38,7 +38,18 @@ impl OpsContext {
         } else {
             build_rules(config.rule_configs()?, &config.pixels)?
         };
-        let pixels = PixelRegistry::new(config.pixels.iter().map(delivery_pixel));
+        let mut pixel_configs: Vec<_> = config.pixels.iter().map(delivery_pixel).collect();
+        if demo {
+            // The demo pixel's token and sandbox exist only inside a running demo `serve`; the tools
+            // need its code (replay filters, previews), never its token.
+            pixel_configs.push(DeliveryPixel {
+                code: DEMO_PIXEL.to_owned(),
+                access_token: AccessToken::new(""),
+                base_url: String::new(),
+                test_event_code: None,
+            });
+        }
+        let pixels = PixelRegistry::new(pixel_configs);
         let identifiers = IdentifierPolicy {
             default_region: Region::parse(&config.server.default_region)
                 .map_err(|e| anyhow::anyhow!("server.default_region: {e}"))?,
