@@ -103,3 +103,32 @@ async fn replay_refuses_bad_filters_naming_each_field() {
     let nothing = app.post("/v1/replay", &json!({"state": "paused"})).await;
     assert_eq!(nothing.body["matched"], 0, "{:#}", nothing.body);
 }
+
+#[tokio::test]
+async fn replaying_paused_conversions_resumes_their_pixel_and_delivers_them() {
+    let app = spawn_app_with_options("", "", AppOptions::default()).await;
+    app.sandbox
+        .sandbox()
+        .inject(Fault::requests(FaultKind::TokenRevoked, 1));
+    app.lead(json!({"transaction_id": "rp-paused", "landing_url": "https://lp.example/"}))
+        .await;
+    app.wait_for_lead("rp-paused", |r| r["conversions"][0]["state"] == "paused")
+        .await;
+    // The pixel stays paused: nothing is sent on its own.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.sandbox.events(Some(PIXEL)).is_empty());
+
+    let replay = app
+        .post(
+            "/v1/replay",
+            &json!({"state": "paused", "transaction_id": "rp-paused"}),
+        )
+        .await;
+    assert_eq!(replay.status, 200, "{:#}", replay.body);
+    assert_eq!(replay.body["requeued"], 1);
+    assert_eq!(replay.body["resumed_pixels"], json!([PIXEL]));
+    let events = app.wait_for_events(|e| !e.is_empty()).await;
+    assert_eq!(events[0].event_id.as_deref(), Some("rp-paused"));
+    app.wait_for_lead("rp-paused", |r| r["conversions"][0]["state"] == "delivered")
+        .await;
+}
