@@ -1,26 +1,32 @@
-//! Replay against a real SQLite file: dead conversions go back to pending with their original
+//! Replay on both stores (a real SQLite file; a real PostgreSQL schema when
+//! `SIGNALPOST_TEST_DATABASE_URL` is set): dead conversions go back to pending with their original
 //! event_id and attempt log, in chunks, filtered; a dry run changes nothing.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::backend::{TestDb, TestStore};
 use common::{demo_rules, lead};
 use signalpost_gateway::domain::{AttemptOutcome, NewAttempt};
 use signalpost_gateway::replay::ReplayTotals;
 use signalpost_gateway::store::{DeliveryResult, ReplayFilter, ReplayFrom};
-use signalpost_gateway::{ConversionState, Gateway, SqliteStore, Store};
+use signalpost_gateway::{ConversionState, Gateway};
 
-fn gateway(dir: &std::path::Path) -> (Arc<SqliteStore>, Gateway) {
-    let store = Arc::new(SqliteStore::open(dir).unwrap());
-    let gw = Gateway::new(store.clone(), demo_rules("PIX1"));
+async fn gateway(db: &TestDb) -> (TestStore, Gateway) {
+    let store = db.open().await;
+    let gw = Gateway::new(store.shared(), demo_rules("PIX1"));
     (store, gw)
 }
 
+both_stores!(
+    replay_requeues_dead_conversions_with_their_event_id_and_log,
+    replay_filters_by_pixel_rule_lead_and_time,
+);
+
 /// Claims every due conversion of PIX1 and records it dead after one rejected attempt.
-async fn kill_all(store: &SqliteStore) -> usize {
+async fn kill_all(store: &TestStore) -> usize {
     let now = signalpost_gateway::time::now_ms() + 1;
     let claimed = store
         .claim_due("PIX1", now, 1000, Duration::from_secs(60))
@@ -52,10 +58,8 @@ async fn kill_all(store: &SqliteStore) -> usize {
     n
 }
 
-#[tokio::test]
-async fn replay_requeues_dead_conversions_with_their_event_id_and_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, gw) = gateway(dir.path());
+async fn replay_requeues_dead_conversions_with_their_event_id_and_log(db: TestDb) {
+    let (store, gw) = gateway(&db).await;
     for i in 0..25 {
         gw.submit_lead(lead(&format!("r-{i}"))).await.unwrap();
     }
@@ -128,10 +132,8 @@ async fn replay_requeues_dead_conversions_with_their_event_id_and_log() {
     assert!(claimed.iter().any(|c| c.event_id == "r-3"));
 }
 
-#[tokio::test]
-async fn replay_filters_by_pixel_rule_lead_and_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, gw) = gateway(dir.path());
+async fn replay_filters_by_pixel_rule_lead_and_time(db: TestDb) {
+    let (store, gw) = gateway(&db).await;
     for i in 0..4 {
         gw.submit_lead(lead(&format!("f-{i}"))).await.unwrap();
     }

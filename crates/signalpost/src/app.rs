@@ -1,7 +1,8 @@
 //! The application: everything `signalpost serve` runs, built from a [`Config`] so that integration
 //! tests start exactly the same thing on port 0.
 //!
-//! [`Application::build`] opens the store (SQLite under `data_dir`), validates pixels and rules,
+//! [`Application::build`] opens the store (SQLite under `data_dir`, or the PostgreSQL database of
+//! `database_url` that several nodes share), validates pixels and rules,
 //! starts the delivery engine, binds the listener; [`Application::run_until_stopped`] serves until the
 //! shutdown future resolves, then stops accepting, lets in-flight requests and deliveries finish, and
 //! flushes the writer. With no config file (`demo` mode) it also starts an in-process TikTok sandbox
@@ -19,7 +20,8 @@ use signalpost_gateway::delivery::{
     PixelRegistry, Upsert,
 };
 use signalpost_gateway::store::Store;
-use signalpost_gateway::{Gateway, RuleConfig, RuleSet, SqliteStore};
+use signalpost_gateway::store::postgres::is_postgres_url;
+use signalpost_gateway::{Gateway, PostgresStore, RuleConfig, RuleSet, SqliteStore};
 use signalpost_sandbox::{RunningSandbox, SandboxConfig};
 use signalpost_tiktok::identity::Region;
 use tokio::net::TcpListener;
@@ -62,7 +64,7 @@ pub struct Application {
     local_addr: SocketAddr,
     router: Router,
     gateway: Arc<Gateway>,
-    store: Arc<SqliteStore>,
+    store: AppStore,
     engine: EngineHandle,
     stop_delivery: CancellationToken,
     pixels: PixelRegistry,
@@ -71,6 +73,61 @@ pub struct Application {
     data_dir: PathBuf,
     /// Demo pixel and rules, kept across reloads.
     demo: Option<(PixelConfig, Vec<RuleConfig>)>,
+}
+
+/// The store the application runs on: SQLite under `data_dir` (one node), or PostgreSQL shared by
+/// every node pointing at the same `database_url`.
+#[derive(Clone)]
+pub(crate) enum AppStore {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PostgresStore>),
+}
+
+impl AppStore {
+    /// `database_url` when set (it must be a PostgreSQL URL), else SQLite in `data_dir`.
+    pub(crate) async fn open(
+        database_url: Option<&str>,
+        data_dir: &Path,
+    ) -> anyhow::Result<AppStore> {
+        match database_url {
+            Some(url) if is_postgres_url(url) => {
+                let store = PostgresStore::connect(url).await.map_err(|e| {
+                    anyhow::anyhow!("server.database_url: cannot open the PostgreSQL store: {e}")
+                })?;
+                Ok(AppStore::Postgres(Arc::new(store)))
+            }
+            Some(_) => anyhow::bail!(
+                "server.database_url: expected a postgres:// or postgresql:// URL (leave it unset to use SQLite under data_dir)"
+            ),
+            None => {
+                let store = SqliteStore::open(data_dir)
+                    .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+                Ok(AppStore::Sqlite(Arc::new(store)))
+            }
+        }
+    }
+
+    pub(crate) fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            AppStore::Sqlite(s) => s.clone(),
+            AppStore::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// Commits what the writer holds and stops the store's background work.
+    pub(crate) async fn close(&self) {
+        match self {
+            AppStore::Sqlite(s) => s.close().await,
+            AppStore::Postgres(s) => s.close().await,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            AppStore::Sqlite(s) => format!("sqlite:{}", s.path().display()),
+            AppStore::Postgres(s) => format!("postgres (schema {})", s.schema()),
+        }
+    }
 }
 
 /// Applies a reloaded config to a running application: pixels (a replaced token resumes a paused
@@ -124,11 +181,6 @@ impl Application {
     /// Opens the store, loads pixels and rules, starts delivery and binds `server.listen`.
     pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Application> {
         let server = &config.server;
-        if server.database_url.is_some() {
-            anyhow::bail!(
-                "server.database_url: PostgreSQL is not supported yet; remove it to use SQLite under data_dir"
-            );
-        }
         let region = Region::parse(&server.default_region)
             .map_err(|e| anyhow::anyhow!("server.default_region: {e}"))?;
         let data_dir = server.data_dir.clone();
@@ -172,13 +224,10 @@ impl Application {
         let rules = build_rules(rule_configs, &pixels)?;
         let registry = PixelRegistry::new(pixels.iter().map(delivery_pixel));
 
-        let store = Arc::new(
-            SqliteStore::open(&data_dir)
-                .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
-        );
+        let store = AppStore::open(server.database_url.as_deref(), &data_dir).await?;
         let stop_delivery = CancellationToken::new();
         let engine = DeliveryEngine::start(
-            store.clone() as Arc<dyn Store>,
+            store.shared(),
             registry.clone(),
             options
                 .delivery
@@ -187,7 +236,7 @@ impl Application {
             stop_delivery.clone(),
         );
         let gateway =
-            Arc::new(Gateway::new(store.clone(), rules).with_work_signal(engine.work_signal()));
+            Arc::new(Gateway::new(store.shared(), rules).with_work_signal(engine.work_signal()));
 
         crate::metrics::install();
         let state = AppState {
@@ -232,7 +281,7 @@ impl Application {
                 "SANDBOX MODE: no config file, conversions go to an in-process SANDBOX, not to TikTok"
             );
         }
-        tracing::info!(listen = %self.local_addr, data_dir = %self.data_dir.display(), "signalpost ready");
+        tracing::info!(listen = %self.local_addr, data_dir = %self.data_dir.display(), store = %self.store.describe(), "signalpost ready");
         if !options.announce {
             return;
         }
@@ -428,6 +477,25 @@ mod tests {
         let rules = RuleSet::from_configs(demo_rules()).unwrap();
         assert!(rules.check_pixels(|code| code == DEMO_PIXEL).is_ok());
         assert_eq!(rules.rules().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_database_url_that_is_not_postgres_or_cannot_be_reached_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in [
+            "mysql://root@127.0.0.1/db",
+            "postgres://nobody@127.0.0.1:1/none",
+        ] {
+            let err = AppStore::open(Some(url), dir.path())
+                .await
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.starts_with("server.database_url:"), "{url}: {err}");
+        }
+        let sqlite = AppStore::open(None, dir.path()).await.unwrap();
+        assert!(sqlite.describe().starts_with("sqlite:"));
+        sqlite.close().await;
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! phone (callers pass SHA-256 hex).
 
 pub mod error;
+pub mod postgres;
 pub mod replay;
 pub mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -121,6 +123,9 @@ pub struct QueueDepth {
     pub count: u64,
 }
 
+/// Told the pixel code when another process queued work for it (see [`Store::watch_remote_work`]).
+pub type WorkWaker = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Durable storage for the gateway. Every write is acknowledged only after it is committed.
 pub trait Store: Send + Sync + 'static {
     /// Stores one unit atomically. Fails with [`StoreError::LeadNotFound`] when `unit.lead` is `None`
@@ -178,4 +183,13 @@ pub trait Store: Send + Sync + 'static {
         filter: &'a ReplayFilter,
         chunk: ReplayChunk,
     ) -> StoreFuture<'a, ReplayOutcome>;
+
+    /// Calls `waker` with a pixel code whenever another process sharing this store (another node on
+    /// the same PostgreSQL database) queues work for that pixel, so this process's idle delivery
+    /// workers pick it up at once instead of at their next poll. The delivery engine registers here
+    /// when it starts. A store owned by a single process (SQLite) has nothing to forward: ingest in
+    /// the same process already wakes the workers directly.
+    fn watch_remote_work(&self, waker: WorkWaker) {
+        let _ = waker;
+    }
 }

@@ -114,7 +114,7 @@ pub async fn run(args: ImportArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error("FILE", e),
     };
-    let (store, gateway) = match ctx.open_gateway() {
+    let (store, gateway) = match ctx.open_gateway().await {
         Ok(opened) => opened,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -38,7 +38,7 @@ pub async fn run(args: PreviewArgs) -> ExitCode {
         Ok(event) => event,
         Err(err) => return usage_error("--event", err),
     };
-    let (store, gateway) = match ctx.open_gateway() {
+    let (store, gateway) = match ctx.open_gateway().await {
         Ok(opened) => opened,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -70,7 +70,7 @@ pub async fn run(args: ReplayArgs) -> ExitCode {
             return usage_error(&flag, problem.detail);
         }
     };
-    let (store, gateway) = match ctx.open_gateway() {
+    let (store, gateway) = match ctx.open_gateway().await {
         Ok(opened) => opened,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -2,17 +2,16 @@
 //! file: pixels, rules, the identifier policy and — for those that need it — the same store `serve`
 //! uses. Without a config file they use what `serve` would in demo mode: the default data dir and the
 //! demo rules. Opening the store while `serve` runs is safe: SQLite in WAL mode lets both read, the
-//! writers take turns on the database lock, and the engine's claims keep a row from being sent twice.
+//! writers take turns on the database lock, and the engine's claims keep a row from being sent twice;
+//! PostgreSQL is shared by design.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use anyhow::Context;
 use signalpost_gateway::delivery::{AccessToken, PixelConfig as DeliveryPixel, PixelRegistry};
-use signalpost_gateway::{Gateway, RuleSet, SqliteStore};
+use signalpost_gateway::{Gateway, RuleSet};
 use signalpost_tiktok::identity::Region;
 
-use crate::app::{DEMO_PIXEL, build_rules, delivery_pixel, demo_rules};
+use crate::app::{AppStore, DEMO_PIXEL, build_rules, delivery_pixel, demo_rules};
 use crate::config::Config;
 use crate::http::IdentifierPolicy;
 
@@ -64,19 +63,12 @@ impl OpsContext {
         })
     }
 
-    /// Opens the store `serve` uses and a gateway over it with these rules.
-    pub fn open_gateway(&self) -> anyhow::Result<(Arc<SqliteStore>, Gateway)> {
+    /// Opens the store `serve` uses (SQLite under `data_dir`, or the PostgreSQL of `database_url`)
+    /// and a gateway over it with these rules. Close the store when done, so its writes commit.
+    pub(crate) async fn open_gateway(&self) -> anyhow::Result<(AppStore, Gateway)> {
         let server = &self.config.server;
-        if server.database_url.is_some() {
-            anyhow::bail!(
-                "server.database_url: PostgreSQL is not supported yet; remove it to use SQLite under data_dir"
-            );
-        }
-        let store =
-            Arc::new(SqliteStore::open(&server.data_dir).with_context(|| {
-                format!("cannot open the store in {}", server.data_dir.display())
-            })?);
-        let gateway = Gateway::new(store.clone(), self.rules.clone());
+        let store = AppStore::open(server.database_url.as_deref(), &server.data_dir).await?;
+        let gateway = Gateway::new(store.shared(), self.rules.clone());
         Ok((store, gateway))
     }
 }
