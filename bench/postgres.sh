@@ -23,6 +23,7 @@ cd "$(dirname "$0")/.."
 
 DURATION=${1:-10}
 DB=${SIGNALPOST_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+export PGOPTIONS="--client-min-messages=warning"
 PORT=${BENCH_PORT:-19100}
 OUT=${BENCH_OUT:-target/bench-postgres}
 CONNECTIONS=${BENCH_CONNECTIONS:-96}
@@ -140,8 +141,8 @@ checks = [r.get("delivery") or {} for r in ingest] + [held.get("delivery") or {}
 ok = all(c.get("passed") for c in checks)
 dups = sum(c.get("duplicate_deliveries", 0) for c in checks)
 rate = (held.get("delivery") or {}).get("events_per_second") or 0
-line = (f"{name:<12} ingest {items:>8.0} items/s (p99 {p99:.1f} ms)   "
-        f"delivery drain {rate:>8.0} events/s   duplicates {dups}   check {'PASS' if ok else 'FAIL'}")
+line = (f"{name:<12} ingest {items:>8.0f} items/s (p99 {p99:.1f} ms)   "
+        f"delivery drain {rate:>8.0f} events/s   duplicates {dups}   check {'PASS' if ok else 'FAIL'}")
 print(line)
 open(f"{out}/summary.txt", "a").write(line + "\n")
 PY

@@ -41,7 +41,7 @@ fn rules() -> RuleSet {
         content_type: None,
         event_id: None,
         test_event_code: None,
-        when: Default::default(),
+        ..Default::default()
     }])
     .unwrap()
 }

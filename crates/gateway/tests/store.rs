@@ -499,7 +499,145 @@ async fn a_nul_character_in_a_text_field_does_not_fail_the_ingest(db: TestDb) {
     assert!(gw.get_lead("nul\0").await.unwrap().is_none());
 }
 
+/// A cap is decided inside the store's write transaction, so 50 concurrent leads through one rule
+/// with a total cap of 7 leave exactly 7 conversions to send and 43 suppressed, on either store.
+async fn a_cap_holds_exactly_under_50_concurrent_leads(db: TestDb) {
+    const CAP: usize = 7;
+    let store = db.open().await;
+    let rules = common::rules(&format!(
+        r#"
+        [[rules]]
+        name = "capped"
+        trigger = "form_submit"
+        pixel = "CAPPIX"
+        event = "CompleteRegistration"
+        [rules.cap]
+        total = {CAP}
+        "#
+    ));
+    let gw = Arc::new(Gateway::new(store.shared(), rules));
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let gw = gw.clone();
+            tokio::spawn(async move { gw.submit_lead(lead(&format!("cap-{i}"))).await })
+        })
+        .collect();
+    let mut live = 0;
+    let mut suppressed = 0;
+    for task in tasks {
+        let res = task.await.unwrap().unwrap();
+        assert_eq!(res.conversions.len(), 1);
+        match res.conversions[0].state {
+            ConversionState::Pending => live += 1,
+            ConversionState::Suppressed => {
+                assert_eq!(
+                    res.conversions[0].last_error.as_deref(),
+                    Some("cap: total cap of 7 reached")
+                );
+                suppressed += 1;
+            }
+            other => panic!("unexpected state {other:?}"),
+        }
+    }
+    assert_eq!((live, suppressed), (CAP, 50 - CAP));
+    let pending: u64 = store
+        .shared()
+        .queue_depth()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|q| q.state == ConversionState::Pending)
+        .map(|q| q.count)
+        .sum();
+    assert_eq!(pending, CAP as u64);
+}
+
+fn capped_sales() -> signalpost_gateway::RuleSet {
+    common::rules(
+        r#"
+        [[rules]]
+        name = "sale"
+        trigger = "lead_sold"
+        pixel = "PIX1"
+        event = "Purchase"
+        value = "revenue"
+        [rules.cap]
+        daily = 2
+        "#,
+    )
+}
+
+/// A conversion that is already queued (a second sale of the same lead: same event_id) is a
+/// duplicate, not a new conversion: it must not take a cap slot from a new one later in the same
+/// commit group.
+async fn a_repeated_conversion_does_not_use_up_a_cap_slot(db: TestDb) {
+    let store = db.open().await;
+    let gw = Gateway::new(store.shared(), capped_sales());
+    let mut leads = Vec::new();
+    for tx in ["rc-a", "rc-b", "rc-c"] {
+        leads.push(gw.submit_lead(lead(tx)).await.unwrap().lead);
+    }
+    let first = gw.submit_event("rc-a", sold(10.0)).await.unwrap();
+    assert_eq!(first.conversions[0].state, ConversionState::Pending);
+    let units = leads
+        .iter()
+        .map(|l| gw.event_unit(l, sold(20.0)).unwrap())
+        .collect();
+    let answers: Vec<_> = store
+        .ingest_many(units)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(answers[0].conversions.is_empty());
+    assert_eq!(answers[0].duplicates, first.conversions);
+    assert_eq!(
+        answers[1].conversions[0].state,
+        ConversionState::Pending,
+        "the second slot of the daily cap is still free"
+    );
+    assert_eq!(answers[2].conversions[0].state, ConversionState::Suppressed);
+    assert_eq!(
+        answers[2].conversions[0].last_error.as_deref(),
+        Some("cap: daily cap of 2 reached")
+    );
+}
+
+/// Two nodes on one database ingest sales for the same capped rule at once: the cap still holds
+/// exactly (the count and the insert are serialized across writers).
+async fn a_cap_holds_exactly_across_two_nodes(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let seed = Gateway::new(a.shared(), capped_sales());
+    for i in 0..40 {
+        seed.submit_lead(lead(&format!("x-{i}"))).await.unwrap();
+    }
+    let sell = |store: TestStore, start: usize| async move {
+        let gw = Gateway::new(store.shared(), capped_sales());
+        let mut live = 0;
+        for i in (start..40).step_by(2) {
+            let res = gw.submit_event(&format!("x-{i}"), sold(1.0)).await.unwrap();
+            live += usize::from(res.conversions[0].state == ConversionState::Pending);
+        }
+        live
+    };
+    let (from_a, from_b) = tokio::join!(
+        tokio::spawn(sell(a.clone(), 0)),
+        tokio::spawn(sell(b.clone(), 1))
+    );
+    assert_eq!(from_a.unwrap() + from_b.unwrap(), 2);
+    let usage = a
+        .cap_usage("sale", signalpost_gateway::time::now_ms() - 86_400_000)
+        .await
+        .unwrap();
+    assert_eq!(usage, 2);
+}
+
 both_stores!(
+    a_repeated_conversion_does_not_use_up_a_cap_slot,
+    a_cap_holds_exactly_across_two_nodes,
+    a_cap_holds_exactly_under_50_concurrent_leads,
     a_nul_character_in_a_text_field_does_not_fail_the_ingest,
     a_lead_is_stored_with_its_form_submit_conversion,
     reposting_a_lead_returns_the_first_answer_and_queues_nothing,

@@ -148,9 +148,10 @@ impl Report {
                 unacknowledged_arrivals: v.unacknowledged_arrivals,
                 window_secs: window,
                 events_per_second: window.filter(|w| *w > 0.0).map(|w| v.delivered as f64 / w),
+                // Zero when everything had arrived before the load ended.
                 drain_after_load_secs: v
                     .last_received
-                    .and_then(|l| secs_between(timing.load_end, l)),
+                    .map(|l| secs_between(timing.load_end, l).unwrap_or(0.0)),
                 held: timing.released.is_some(),
                 passed: v.passed(),
                 waited_secs: timing.waited.as_secs_f64(),

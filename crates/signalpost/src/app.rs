@@ -19,6 +19,7 @@ use signalpost_gateway::delivery::{
     AccessToken, DeliveryEngine, DeliveryPolicy, EngineHandle, PixelConfig as DeliveryPixel,
     PixelRegistry, Upsert,
 };
+use signalpost_gateway::rules::RuleEnv;
 use signalpost_gateway::store::Store;
 use signalpost_gateway::store::postgres::is_postgres_url;
 use signalpost_gateway::{Gateway, PostgresStore, RuleConfig, RuleSet, SqliteStore};
@@ -148,7 +149,7 @@ impl Reloader {
             pixels.push(pixel.clone());
             rule_configs.extend(rules.iter().cloned());
         }
-        let rules = build_rules(rule_configs, &pixels)?;
+        let rules = build_rules(rule_configs, &pixels, &config.rule_env())?;
         // A replaced token marks a paused pixel active; its worker then moves the held
         // conversions back to pending (the engine owns that step).
         let changes = self
@@ -165,12 +166,16 @@ impl Reloader {
     }
 }
 
-/// Validates rules and checks that each names a configured pixel.
+/// Validates rules (in the operator's time zone) and checks that each names a configured pixel.
 pub(crate) fn build_rules(
     configs: Vec<RuleConfig>,
     pixels: &[PixelConfig],
+    env: &RuleEnv,
 ) -> anyhow::Result<RuleSet> {
-    let rules = RuleSet::from_configs(configs).map_err(|e| anyhow::anyhow!("rules: {e}"))?;
+    let rules = RuleSet::load(configs, env).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("rules: {}", lines.join("; "))
+    })?;
     rules
         .check_pixels(|code| pixels.iter().any(|p| p.code == code))
         .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
@@ -221,7 +226,7 @@ impl Application {
         } else {
             (None, None)
         };
-        let rules = build_rules(rule_configs, &pixels)?;
+        let rules = build_rules(rule_configs, &pixels, &config.rule_env())?;
         let registry = PixelRegistry::new(pixels.iter().map(delivery_pixel));
 
         let store = AppStore::open(server.database_url.as_deref(), &data_dir).await?;
@@ -375,18 +380,8 @@ pub(crate) fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
 
 /// The demo rules: form_submit → CompleteRegistration; lead_sold → Purchase with value = revenue.
 pub(crate) fn demo_rules() -> Vec<RuleConfig> {
-    let rule = |name: &str, trigger: &str, event: &str| RuleConfig {
-        name: name.to_owned(),
-        trigger: trigger.to_owned(),
-        pixel: DEMO_PIXEL.to_owned(),
-        event: event.to_owned(),
-        value: None,
-        currency: None,
-        content_type: None,
-        event_id: None,
-        test_event_code: None,
-        when: Default::default(),
-    };
+    let rule =
+        |name: &str, trigger: &str, event: &str| RuleConfig::new(name, trigger, DEMO_PIXEL, event);
     let mut purchase = rule("demo_purchase", "lead_sold", "Purchase");
     purchase.value = Some(signalpost_gateway::rules::rule::ValueConfig::Word(
         "revenue".into(),

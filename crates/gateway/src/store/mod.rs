@@ -37,6 +37,10 @@ pub struct IngestUnit {
     pub event: LifecycleEvent,
     /// Conversions to queue; each is skipped if (pixel, event name, event_id) is already queued.
     pub conversions: Vec<NewConversion>,
+    /// When the gateway planned this unit (unix ms, its clock): stored as the conversions'
+    /// `created_at_ms`, the time caps count them at, so the window a conversion was checked against
+    /// and the time it counts at come from one clock. The store's own clock when `None`.
+    pub queued_at_ms: Option<i64>,
 }
 
 /// The answer to an ingest. A replay (same lead, same idempotency key) gets the first answer back.
@@ -163,6 +167,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves the pixel's paused conversions back to `pending`, due now; returns how many.
     fn resume_pixel<'a>(&'a self, pixel: &'a str) -> StoreFuture<'a, u64>;
+
+    /// How many conversions of `rule` count toward a cap whose window starts at `window_start_ms`:
+    /// those with `created_at_ms >= window_start_ms` and a state other than `suppressed` (the count
+    /// [`crate::domain::CapCheck`] compares with its limit). For previews; ingest checks caps itself.
+    fn cap_usage<'a>(&'a self, rule: &'a str, window_start_ms: i64) -> StoreFuture<'a, u64>;
 
     /// Conversion counts per pixel and state.
     fn queue_depth(&self) -> StoreFuture<'_, Vec<QueueDepth>>;

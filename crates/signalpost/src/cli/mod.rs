@@ -1,5 +1,6 @@
 //! Command-line interface: parses arguments (clap) and dispatches to one module per subcommand.
 
+mod check;
 mod import;
 mod preview;
 mod replay;
@@ -34,6 +35,8 @@ enum Command {
     Send(Box<send::SendArgs>),
     /// Run the strict TikTok Events API sandbox.
     Sandbox(sandbox::SandboxArgs),
+    /// Validate a configuration file and print every problem (exit 0 when valid, 2 otherwise).
+    Check(check::CheckArgs),
     /// Fire one event for a configured pixel now and print TikTok's answer and the body sent.
     TestPostback(test_postback::TestPostbackArgs),
     /// Show what the rules would do with a lead and a lifecycle event (nothing stored or sent).
@@ -63,6 +66,7 @@ pub fn run() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Send(args) => send::run(*args).await,
             Command::Sandbox(args) => sandbox::run(args).await,
+            Command::Check(args) => check::run(args),
             Command::TestPostback(args) => test_postback::run(args).await,
             Command::Preview(args) => preview::run(args).await,
             Command::Replay(args) => replay::run(args).await,

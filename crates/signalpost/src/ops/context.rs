@@ -33,9 +33,12 @@ impl OpsContext {
         let rules = if demo {
             let mut configs = config.rule_configs()?;
             configs.extend(demo_rules());
-            RuleSet::from_configs(configs).map_err(|e| anyhow::anyhow!("rules: {e}"))?
+            RuleSet::load(configs, &config.rule_env()).map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("rules: {}", lines.join("; "))
+            })?
         } else {
-            build_rules(config.rule_configs()?, &config.pixels)?
+            build_rules(config.rule_configs()?, &config.pixels, &config.rule_env())?
         };
         let mut pixel_configs: Vec<_> = config.pixels.iter().map(delivery_pixel).collect();
         if demo {

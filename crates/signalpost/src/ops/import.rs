@@ -5,7 +5,7 @@
 //!
 //! Columns are named like the API's fields and need no mapping: `transaction_id`, `email`, `phone`,
 //! `external_id`, `ip`, `user_agent`, `landing_url`, `referrer`, `ttclid`, `ttp`, `source`,
-//! `occurred_at`, and for lifecycle events `buyer`, `offer`, `revenue`, `currency`, `name` (custom
+//! `occurred_at`, and for lifecycle events `buyer`, `offer`, `revenue`, `payout`, `currency`, `name` (custom
 //! events) and `idempotency_key`; `fields.<name>` columns become custom lead fields. `--map col=field`
 //! renames a column, `--map col=-` skips it. Any other column is refused, so a typo cannot silently
 //! drop an identifier. An empty cell is an absent value.
@@ -81,6 +81,7 @@ enum EventField {
     Buyer,
     Offer,
     Revenue,
+    Payout,
     Currency,
     Name,
     IdempotencyKey,
@@ -115,6 +116,7 @@ fn target_of(field: &str) -> Option<Target> {
         "buyer" => Target::Event(E::Buyer),
         "offer" => Target::Event(E::Offer),
         "revenue" => Target::Event(E::Revenue),
+        "payout" => Target::Event(E::Payout),
         "currency" => Target::Event(E::Currency),
         "name" => Target::Event(E::Name),
         "idempotency_key" => Target::Event(E::IdempotencyKey),
@@ -263,6 +265,7 @@ impl Columns {
                     EventField::Buyer => event.buyer = text,
                     EventField::Offer => event.offer = text,
                     EventField::Revenue => event.revenue = Some(RawRevenue::Text(value.to_owned())),
+                    EventField::Payout => event.payout = Some(RawRevenue::Text(value.to_owned())),
                     EventField::Currency => event.currency = text,
                     EventField::Name => event.name = text,
                     EventField::IdempotencyKey => event.idempotency_key = text,

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use signalpost_gateway::Gateway;
 use signalpost_gateway::delivery::PixelRegistry;
 use signalpost_gateway::delivery::batch::track_body;
-use signalpost_gateway::domain::{Lead, LifecycleEvent, NewConversion, Trigger, Warning};
+use signalpost_gateway::domain::{Lead, LifecycleEvent, Trigger, Warning};
 use signalpost_gateway::gateway::{FORM_SUBMIT_KEY, event_from, lead_from};
-use signalpost_gateway::rules::SkipReason;
+use signalpost_gateway::rules::{CapStatus, Outcome, PreviewedConversion, Reason};
 use utoipa::ToSchema;
 
 use crate::http::IdentifierPolicy;
@@ -46,7 +46,7 @@ pub struct PreviewAnswer {
     /// Identifiers dropped at the edge, with why.
     #[schema(value_type = Vec<crate::http::openapi::schemas::WarningSchema>)]
     pub warnings: Vec<Warning>,
-    /// How many conversions would be queued.
+    /// How many conversions would be queued and sent (rules that fire).
     pub conversions: usize,
     /// Every rule, in config order.
     pub rules: Vec<RulePreview>,
@@ -56,26 +56,38 @@ pub struct PreviewAnswer {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RulePreview {
     pub rule: String,
+    /// The lifecycle step the rule listens to.
     pub trigger: String,
     pub pixel: String,
     /// The TikTok event name the rule sends.
     pub event: String,
+    /// `fires` (queued and sent), `suppressed` (stored, never sent: outside its schedule or a full
+    /// cap) or `skipped` (no conversion).
+    pub outcome: String,
+    /// Whether it fires.
     pub matched: bool,
-    /// Why the rule does not fire (unmatched rules only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<SkipDetail>,
-    /// What it would send (matched rules only).
+    /// Why it does not fire or is suppressed: every reason, machine-readable and in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<ReasonDetail>,
+    /// What it would store (rules that fire or are suppressed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversion: Option<PreviewConversion>,
+    /// The rule's caps with their current use.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub caps: Vec<CapStatus>,
+    /// Properties left out because a transform could not compute them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
-/// The first condition that failed, machine-readable and in words.
+/// One reason, as data (`{"reason": "condition", "field": "buyer", "op": "eq", "expected": "acme",
+/// "actual": "globex", ...}`, `{"reason": "trigger", ...}`, `schedule`, `cap`) and as one line.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SkipDetail {
-    /// `{"reason": "buyer", "wanted": "acme", "got": "globex"}` and the like.
+pub struct ReasonDetail {
     #[serde(flatten)]
     #[schema(value_type = Object)]
-    pub reason: SkipReason,
+    pub reason: Reason,
     pub explanation: String,
 }
 
@@ -111,7 +123,7 @@ pub async fn preview(
         (Some(lead), None) => {
             let valid = lead.validate(policy, now).map_err(|e| e.under("lead"))?;
             let warnings = valid.warnings.clone();
-            let lead = lead_from(valid).map_err(|e| ApiError::from(e).under("lead"))?;
+            let lead = lead_from(valid, now).map_err(|e| ApiError::from(e).under("lead"))?;
             (lead, warnings)
         }
         (None, Some(transaction_id)) => {
@@ -137,7 +149,7 @@ pub async fn preview(
     let event = match request.event {
         Some(event) => {
             let valid = event.validate(None, now).map_err(|e| e.under("event"))?;
-            event_from(&lead.transaction_id, to_new_event(valid))
+            event_from(&lead.transaction_id, to_new_event(valid), now)
                 .map_err(|e| ApiError::from(e).under("event"))?
         }
         None => LifecycleEvent {
@@ -148,58 +160,82 @@ pub async fn preview(
             buyer: None,
             offer: None,
             revenue: None,
+            payout: None,
             currency: None,
             occurred_at: lead.created_at,
             idempotency_key: Some(FORM_SUBMIT_KEY.to_owned()),
         },
     };
-    let plan = gateway.preview(&lead, &event)?;
+    let explanations = gateway.preview(&lead, &event).await?;
     let rules = gateway.rules();
-    let mut previews = Vec::with_capacity(rules.rules().len());
-    for rule in rules.rules() {
-        let conversion = plan.conversions.iter().find(|c| c.rule == rule.name);
-        let skipped = plan.skipped.iter().find(|s| s.rule == rule.name);
+    let mut previews = Vec::with_capacity(explanations.len());
+    for e in explanations {
+        let trigger = rules
+            .rules()
+            .iter()
+            .find(|r| r.name == e.rule)
+            .map(|r| r.trigger.as_str().to_owned())
+            .unwrap_or_default();
+        let conversion = match &e.conversion {
+            Some(c) => Some(preview_conversion(&e.pixel, c, pixels)?),
+            None => None,
+        };
         previews.push(RulePreview {
-            rule: rule.name.clone(),
-            trigger: rule.trigger.as_str().to_owned(),
-            pixel: rule.pixel.clone(),
-            event: rule.event.as_str().to_owned(),
-            matched: conversion.is_some(),
-            skipped: skipped.map(|s| SkipDetail {
-                explanation: s.reason.to_string(),
-                reason: s.reason.clone(),
-            }),
-            conversion: conversion
-                .map(|c| preview_conversion(c, pixels))
-                .transpose()?,
+            trigger,
+            outcome: outcome_name(e.outcome).to_owned(),
+            matched: e.outcome == Outcome::Fires,
+            reasons: e
+                .reasons
+                .iter()
+                .map(|r| ReasonDetail {
+                    explanation: r.message(),
+                    reason: r.clone(),
+                })
+                .collect(),
+            conversion,
+            caps: e.caps,
+            notes: e.notes,
+            rule: e.rule,
+            pixel: e.pixel,
+            event: e.event,
         });
     }
     Ok(PreviewAnswer {
         lead,
         event,
         warnings,
-        conversions: plan.conversions.len(),
+        conversions: previews.iter().filter(|p| p.matched).count(),
         rules: previews,
     })
 }
 
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Fires => "fires",
+        Outcome::Suppressed => "suppressed",
+        Outcome::Skipped => "skipped",
+    }
+}
+
 fn preview_conversion(
-    c: &NewConversion,
+    pixel: &str,
+    c: &PreviewedConversion,
     pixels: &PixelRegistry,
 ) -> Result<PreviewConversion, ApiError> {
     let test_event_code = c
         .test_event_code
         .clone()
-        .or_else(|| pixels.get(&c.pixel).and_then(|p| p.config.test_event_code));
+        .or_else(|| pixels.get(pixel).and_then(|p| p.config.test_event_code));
+    let payload = serde_json::to_string(&c.payload).map_err(ApiError::internal)?;
     let body = track_body(
-        &c.pixel,
+        pixel,
         test_event_code.as_deref(),
-        std::iter::once(c.payload.as_str()),
+        std::iter::once(payload.as_str()),
     );
     Ok(PreviewConversion {
         event_id: c.event_id.clone(),
         test_event_code,
-        tiktok_event: serde_json::from_str(&c.payload).map_err(ApiError::internal)?,
+        tiktok_event: c.payload.clone(),
         request_body: serde_json::from_slice(&body).map_err(ApiError::internal)?,
     })
 }

@@ -4,7 +4,7 @@
 //! depends on them. Shared by `POST /v1/test-postback` and `signalpost test-postback`.
 //!
 //! The event is built by the same code as every real conversion (a one-off rule through
-//! `rules::build_event`), from a lead validated exactly as `POST /v1/leads` validates it, or from a
+//! `rules::build_conversion`), from a lead validated exactly as `POST /v1/leads` validates it, or from a
 //! built-in sample lead. Nothing is stored, and the pixel's state is not changed: a rejected token
 //! is reported, not acted on (pausing is the delivery engine's job).
 
@@ -15,7 +15,7 @@ use signalpost_gateway::delivery::PixelRegistry;
 use signalpost_gateway::delivery::batch::track_body;
 use signalpost_gateway::domain::{LifecycleEvent, Trigger, Warning};
 use signalpost_gateway::gateway::lead_from;
-use signalpost_gateway::rules::{Rule, RuleConfig, ValueConfig, build_event};
+use signalpost_gateway::rules::{Rule, RuleConfig, ValueConfig, build_conversion};
 use signalpost_tiktok::client::{Client, ClientConfig};
 use utoipa::ToSchema;
 
@@ -123,22 +123,18 @@ pub async fn fire(
         new_lead.transaction_id = Some(format!("test-postback-{}", uuid::Uuid::now_v7()));
     }
     let warnings = new_lead.warnings.clone();
-    let lead = lead_from(new_lead).map_err(|e| ApiError::from(e).under("lead"))?;
+    let lead = lead_from(new_lead, now).map_err(|e| ApiError::from(e).under("lead"))?;
     let test_event_code =
         non_empty(request.test_event_code).or_else(|| pixel.config.test_event_code.clone());
-    let rule = Rule::from_config(RuleConfig {
-        name: "test-postback".into(),
-        trigger: Trigger::FormSubmit.as_str().into(),
-        pixel: code.clone(),
-        event: non_empty(request.event).unwrap_or_else(|| DEFAULT_EVENT.to_owned()),
-        value: request.value.map(ValueConfig::Number),
-        currency: non_empty(request.currency),
-        content_type: None,
-        event_id: None,
-        test_event_code: None,
-        when: Default::default(),
-    })
-    .map_err(|e| ApiError::invalid(e.field, e.problem))?;
+    let mut config = RuleConfig::new(
+        "test-postback",
+        Trigger::FormSubmit.as_str(),
+        &code,
+        &non_empty(request.event).unwrap_or_else(|| DEFAULT_EVENT.to_owned()),
+    );
+    config.value = request.value.map(ValueConfig::Number);
+    config.currency = non_empty(request.currency);
+    let rule = Rule::from_config(config).map_err(|e| ApiError::invalid(e.field, e.problem))?;
     let event = LifecycleEvent {
         id: 0,
         transaction_id: lead.transaction_id.clone(),
@@ -147,12 +143,14 @@ pub async fn fire(
         buyer: None,
         offer: None,
         revenue: None,
+        payout: None,
         currency: None,
         occurred_at: now,
         idempotency_key: None,
     };
-    let tiktok_event = build_event(&lead, &event, &rule);
-    let payload = serde_json::to_string(&tiktok_event).map_err(ApiError::internal)?;
+    let conversion =
+        build_conversion(&lead, &event, &rule, &mut Vec::new()).map_err(ApiError::internal)?;
+    let payload = conversion.payload;
     let body = track_body(
         &code,
         test_event_code.as_deref(),
@@ -174,8 +172,8 @@ pub async fn fire(
     let c = answer.classified;
     Ok(TestPostbackAnswer {
         pixel: code,
-        event: tiktok_event.event,
-        event_id: tiktok_event.event_id.unwrap_or_default(),
+        event: conversion.event_name,
+        event_id: conversion.event_id,
         test_event_code,
         http_status: answer.http_status,
         code: c.code,

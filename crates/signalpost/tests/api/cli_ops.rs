@@ -118,7 +118,7 @@ async fn preview_command_prints_the_rules_verdicts() {
     assert!(out.status.success(), "{}", stderr(&out));
     let answer: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(answer["rules"][0]["matched"], false);
-    assert_eq!(answer["rules"][0]["skipped"]["reason"], "trigger");
+    assert_eq!(answer["rules"][0]["reasons"][0]["reason"], "trigger");
     assert_eq!(
         answer["rules"][1]["conversion"]["tiktok_event"]["properties"]["value"],
         9.0

@@ -37,10 +37,13 @@ async fn preview_explains_a_non_matching_rule_and_shows_the_tiktok_json() {
 
     let registration = &rules[0];
     assert_eq!(registration["matched"], false);
-    assert_eq!(registration["skipped"]["reason"], "trigger");
+    assert_eq!(registration["outcome"], "skipped");
+    assert_eq!(registration["trigger"], "form_submit");
+    assert_eq!(registration["reasons"][0]["reason"], "trigger");
 
     let sale = &rules[1];
     assert_eq!(sale["matched"], true, "{sale:#}");
+    assert_eq!(sale["outcome"], "fires");
     let conversion = &sale["conversion"];
     assert_eq!(conversion["event_id"], "pv-1");
     assert_eq!(conversion["tiktok_event"]["event"], "Purchase");
@@ -52,10 +55,12 @@ async fn preview_explains_a_non_matching_rule_and_shows_the_tiktok_json() {
 
     let acme = &rules[2];
     assert_eq!(acme["matched"], false);
-    assert_eq!(acme["skipped"]["reason"], "buyer");
-    assert_eq!(acme["skipped"]["wanted"], "acme");
-    assert_eq!(acme["skipped"]["got"], "globex");
-    let why = acme["skipped"]["explanation"].as_str().unwrap();
+    let reason = &acme["reasons"][0];
+    assert_eq!(reason["reason"], "condition", "{acme:#}");
+    assert_eq!(reason["field"], "buyer");
+    assert_eq!(reason["expected"], "acme");
+    assert_eq!(reason["actual"], "globex");
+    let why = reason["explanation"].as_str().unwrap();
     assert!(why.contains("globex") && why.contains("acme"), "{why}");
 
     // Nothing stored, nothing sent.

@@ -19,7 +19,7 @@ use deadpool_postgres::GenericClient;
 
 use super::error::Failure;
 use super::read::{self, DedupKey};
-use crate::domain::{Conversion, ConversionState, Lead, LifecycleEvent};
+use crate::domain::{CapCheck, Conversion, ConversionState, Lead, LifecycleEvent};
 use crate::store::{IngestResult, IngestUnit, StoreError};
 
 const INSERT_LEADS: &str = "INSERT INTO leads (transaction_id, email, phone, external_id, ip, \
@@ -34,17 +34,17 @@ const RESERVE_IDS: &str = "SELECT \
      ARRAY(SELECT nextval('conversion_ids') FROM generate_series(1, $2::int))";
 
 const INSERT_EVENTS: &str = "INSERT INTO lifecycle_events (id, transaction_id, trigger, name, buyer, \
-     offer, revenue, currency, occurred_at, idempotency_key, stored_at_ms) \
-     SELECT t.*, $11::bigint FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
-     $6::text[], $7::float8[], $8::text[], $9::bigint[], $10::text[]) AS t \
+     offer, revenue, currency, occurred_at, idempotency_key, payout, stored_at_ms) \
+     SELECT t.*, $12::bigint FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+     $6::text[], $7::float8[], $8::text[], $9::bigint[], $10::text[], $11::float8[]) AS t \
      ON CONFLICT (transaction_id, idempotency_key) DO NOTHING RETURNING id";
 
 const INSERT_CONVERSIONS: &str = "INSERT INTO conversions (id, transaction_id, lifecycle_id, rule, \
      pixel, event_name, event_id, test_event_code, event_time, payload, state, next_attempt_at_ms, \
-     created_at_ms) \
-     SELECT t.*, 'pending', $11::bigint, $11::bigint FROM unnest($1::bigint[], $2::text[], \
-     $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], \
-     $10::text[]) AS t \
+     created_at_ms, last_error) \
+     SELECT t.* FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+     $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], \
+     $13::bigint[], $14::text[]) AS t \
      ON CONFLICT (pixel, event_name, event_id) DO NOTHING RETURNING id";
 
 const NOTIFY: &str = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p";
@@ -248,6 +248,8 @@ pub(crate) async fn ingest_group(
     // 5. Conversions of the inserted events: in-group duplicates resolved here, the rest by insert.
     let mut next_conversion = conversion_ids.iter().copied();
     let mut new_conversions: Vec<Conversion> = Vec::new();
+    // Per new conversion: the rules' suppression reason and its cap checks.
+    let mut suppression: Vec<(Option<String>, Vec<CapCheck>)> = Vec::new();
     // Per unit: indices into `new_conversions` this unit offered, or the key it duplicates.
     let mut unit_conversions: HashMap<usize, Vec<Result<usize, DedupKey>>> = HashMap::new();
     let mut conversion_owner: HashMap<(&str, &str, &str), usize> = HashMap::new();
@@ -269,6 +271,7 @@ pub(crate) async fn ingest_group(
             };
             conversion_owner.insert(key, new_conversions.len());
             mine.push(Ok(new_conversions.len()));
+            suppression.push((c.suppressed.clone(), c.caps.clone()));
             new_conversions.push(Conversion {
                 id,
                 transaction_id: unit.event.transaction_id.clone(),
@@ -284,11 +287,12 @@ pub(crate) async fn ingest_group(
                 next_attempt_at_ms: Some(now),
                 last_error: None,
                 payload: c.payload.clone(),
-                created_at_ms: now,
+                created_at_ms: unit.queued_at_ms.unwrap_or(now),
             });
         }
     }
-    let inserted_conversions = insert_conversions(tx, &new_conversions, now).await?;
+    apply_suppression(tx, &mut new_conversions, &suppression).await?;
+    let inserted_conversions = insert_conversions(tx, &new_conversions).await?;
     let mut lost_keys: Vec<(&str, &str, &str)> = new_conversions
         .iter()
         .filter(|c| !inserted_conversions.contains(&c.id))
@@ -402,6 +406,103 @@ pub(crate) async fn ingest_group(
         tx.execute(&stmt, &[&channel, &pixels]).await?;
     }
     Ok(answers)
+}
+
+/// Marks the conversions the rules suppressed (schedule) or whose cap window is full as
+/// `suppressed`, never to be sent. Caps are exact across nodes: each capped rule's transaction-scoped
+/// advisory lock (taken in sorted order, so two groups never deadlock) serializes the count-and-insert
+/// of every writer, and conversions earlier in the same group count toward later ones.
+/// A capped conversion that is already stored (same pixel, event name and event_id: a duplicate
+/// the insert will skip) neither takes a slot nor is judged, exactly as the SQLite writer, which
+/// checks each conversion just before an INSERT OR IGNORE, counts it.
+async fn apply_suppression(
+    tx: &impl GenericClient,
+    conversions: &mut [Conversion],
+    suppression: &[(Option<String>, Vec<CapCheck>)],
+) -> Result<(), Failure> {
+    let mut rules: Vec<&str> = conversions
+        .iter()
+        .zip(suppression)
+        .filter(|(_, (reason, caps))| reason.is_none() && !caps.is_empty())
+        .map(|(c, _)| c.rule.as_str())
+        .collect();
+    rules.sort_unstable();
+    rules.dedup();
+    let mut usage: HashMap<(String, i64), u64> = HashMap::new();
+    let mut stored = HashMap::new();
+    if !rules.is_empty() {
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock(hashtext('signalpost-cap:' || $1))")
+            .await?;
+        for rule in &rules {
+            tx.execute(&lock, &[rule]).await?;
+        }
+        // Under the locks: whatever another writer committed for these rules is visible now.
+        let mut keys: Vec<(&str, &str, &str)> = conversions
+            .iter()
+            .zip(suppression)
+            .filter(|(_, (reason, caps))| reason.is_none() && !caps.is_empty())
+            .map(|(c, _)| (c.pixel.as_str(), c.event_name.as_str(), c.event_id.as_str()))
+            .collect();
+        keys.sort_unstable();
+        stored = read::conversions_by_key(tx, &keys).await?;
+        let count = tx
+            .prepare_cached(
+                "SELECT COUNT(*) FROM conversions \
+                 WHERE rule = $1 AND created_at_ms >= $2 AND state <> 'suppressed'",
+            )
+            .await?;
+        for (c, (reason, caps)) in conversions.iter().zip(suppression) {
+            if reason.is_some() {
+                continue;
+            }
+            for cap in caps {
+                let key = (c.rule.clone(), cap.window_start_ms);
+                if let Entry::Vacant(slot) = usage.entry(key) {
+                    let row = tx
+                        .query_one(&count, &[&c.rule, &cap.window_start_ms])
+                        .await?;
+                    let n: i64 = row.try_get(0).map_err(corrupt)?;
+                    slot.insert(u64::try_from(n).unwrap_or(0));
+                }
+            }
+        }
+    }
+    for (c, (reason, caps)) in conversions.iter_mut().zip(suppression) {
+        if reason.is_none()
+            && !caps.is_empty()
+            && stored.contains_key(&owned_key((&c.pixel, &c.event_name, &c.event_id)))
+        {
+            continue;
+        }
+        let reason = match reason {
+            Some(reason) => Some(reason.clone()),
+            None => caps
+                .iter()
+                .find(|cap| {
+                    cap.limit == 0
+                        || usage
+                            .get(&(c.rule.clone(), cap.window_start_ms))
+                            .is_some_and(|&n| n >= cap.limit)
+                })
+                .map(CapCheck::reason),
+        };
+        match reason {
+            Some(reason) => {
+                c.state = ConversionState::Suppressed;
+                c.next_attempt_at_ms = None;
+                c.last_error = Some(reason);
+            }
+            None => {
+                for cap in caps {
+                    *usage
+                        .entry((c.rule.clone(), cap.window_start_ms))
+                        .or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn owned_key(key: (&str, &str, &str)) -> DedupKey {
@@ -522,13 +623,14 @@ async fn insert_events(
         .iter()
         .map(|e| e.idempotency_key.as_deref())
         .collect();
+    let payout: Vec<Option<f64>> = events.iter().map(|e| e.payout).collect();
     let stmt = tx.prepare_cached(INSERT_EVENTS).await?;
     let rows = tx
         .query(
             &stmt,
             &[
                 &id, &tid, &trigger, &name, &buyer, &offer, &revenue, &currency, &occurred, &key,
-                &now,
+                &payout, &now,
             ],
         )
         .await?;
@@ -541,7 +643,6 @@ async fn insert_events(
 async fn insert_conversions(
     tx: &impl GenericClient,
     conversions: &[Conversion],
-    now: i64,
 ) -> Result<HashSet<i64>, Failure> {
     if conversions.is_empty() {
         return Ok(HashSet::new());
@@ -563,6 +664,10 @@ async fn insert_conversions(
         .collect();
     let event_time: Vec<i64> = sorted.iter().map(|c| c.event_time).collect();
     let payload: Vec<&str> = sorted.iter().map(|c| c.payload.as_str()).collect();
+    let state: Vec<&str> = sorted.iter().map(|c| c.state.as_str()).collect();
+    let next_attempt: Vec<Option<i64>> = sorted.iter().map(|c| c.next_attempt_at_ms).collect();
+    let created: Vec<i64> = sorted.iter().map(|c| c.created_at_ms).collect();
+    let last_error: Vec<Option<&str>> = sorted.iter().map(|c| c.last_error.as_deref()).collect();
     let stmt = tx.prepare_cached(INSERT_CONVERSIONS).await?;
     let rows = tx
         .query(
@@ -578,7 +683,10 @@ async fn insert_conversions(
                 &test_code,
                 &event_time,
                 &payload,
-                &now,
+                &state,
+                &next_attempt,
+                &created,
+                &last_error,
             ],
         )
         .await?;

@@ -298,6 +298,23 @@ impl Store for PostgresStore {
         })
     }
 
+    fn cap_usage<'a>(&'a self, rule: &'a str, window_start_ms: i64) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let row = client
+                .query_one(
+                    "SELECT COUNT(*) FROM conversions \
+                     WHERE rule = $1 AND created_at_ms >= $2 AND state <> 'suppressed'",
+                    &[&rule, &window_start_ms],
+                )
+                .await?;
+            let n: i64 = row
+                .try_get(0)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
     fn queue_depth(&self) -> StoreFuture<'_, Vec<QueueDepth>> {
         Box::pin(async move {
             let client = self.pool.get().await?;

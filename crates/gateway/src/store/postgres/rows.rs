@@ -13,7 +13,7 @@ pub const LEAD_COLUMNS: &str = "transaction_id, email, phone, external_id, ip, u
      ttp, landing_url, referrer, source, fields, warnings, created_at";
 
 pub const EVENT_COLUMNS: &str = "id, transaction_id, trigger, name, buyer, offer, revenue, currency, \
-     occurred_at, idempotency_key";
+     occurred_at, idempotency_key, payout";
 
 pub const CONVERSION_COLUMNS: &str = "id, transaction_id, lifecycle_id, rule, pixel, event_name, \
      event_id, test_event_code, event_time, state, attempts, next_attempt_at_ms, last_error, payload, \
@@ -74,6 +74,7 @@ pub fn event(row: &Row) -> Result<LifecycleEvent, StoreError> {
         currency: get(row, 7)?,
         occurred_at: get(row, 8)?,
         idempotency_key: get(row, 9)?,
+        payout: get(row, 10)?,
     })
 }
 

@@ -97,6 +97,12 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_conversion ON attempts (conversion_id);
 "#,
+    r#"
+-- What an offer network pays out for a lifecycle step (rules: value = "payout").
+ALTER TABLE lifecycle_events ADD COLUMN payout DOUBLE PRECISION;
+-- Caps count a rule's conversions since the start of a window, inside the ingest transaction.
+CREATE INDEX conversions_rule_created ON conversions (rule, created_at_ms);
+"#,
     // Replay walks dead or paused conversions in id order; partial, so only parked rows are in it.
     r#"
 CREATE INDEX conversions_parked ON conversions (state, id) WHERE state = 'dead' OR state = 'paused';

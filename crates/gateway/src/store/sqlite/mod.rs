@@ -3,6 +3,8 @@
 //! ([`read`]). Claims and results are writes, so they go through the writer too: SQLite has exactly one
 //! writer, and this way it never waits on a lock.
 
+mod caps;
+mod checkpoint;
 mod read;
 mod replay;
 mod rows;
@@ -23,6 +25,7 @@ use crate::store::{
     ReplayFilter, ReplayOutcome, Store, StoreError, StoreFuture,
 };
 use crate::time::now_ms;
+use checkpoint::Checkpointer;
 use read::ReadPool;
 use writer::{Command, WriterHandle};
 
@@ -35,6 +38,7 @@ pub struct SqliteStore {
     writer: WriterHandle,
     reads: ReadPool,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -60,8 +64,12 @@ impl SqliteStore {
             .map_err(|e| StoreError::Io(format!("cannot open database {}: {e}", path.display())))?;
         schema::configure(&conn, true)?;
         schema::migrate(&mut conn)?;
+        // Checkpoints happen on their own thread, never inside a commit the requests wait for.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Checkpointer::start(&path)?;
         let (writer, join) = writer::spawn(conn, config)?;
         Ok(SqliteStore {
+            checkpointer: Mutex::new(Some(checkpointer)),
             reads: ReadPool::new(path.clone()),
             path,
             writer,
@@ -81,6 +89,10 @@ impl SqliteStore {
         let join = self.writer_thread.lock().ok().and_then(|mut j| j.take());
         if let Some(join) = join {
             let _ = tokio::task::spawn_blocking(move || join.join()).await;
+        }
+        let checkpointer = self.checkpointer.lock().ok().and_then(|mut c| c.take());
+        if let Some(mut checkpointer) = checkpointer {
+            let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
         }
     }
 }
@@ -180,6 +192,15 @@ impl Store for SqliteStore {
                     now_ms: now_ms(),
                     reply,
                 })
+                .await
+        })
+    }
+
+    fn cap_usage<'a>(&'a self, rule: &'a str, window_start_ms: i64) -> StoreFuture<'a, u64> {
+        let rule = rule.to_owned();
+        Box::pin(async move {
+            self.reads
+                .run(move |c| caps::usage(c, &rule, window_start_ms, None))
                 .await
         })
     }

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::rows::{self, ATTEMPT_COLUMNS, CONVERSION_COLUMNS, EVENT_COLUMNS};
+use super::rows::{
+    self, ATTEMPT_COLUMNS, CONVERSION_COLUMNS, CONVERSIONS_WITH_PAYLOAD, EVENT_COLUMNS,
+};
 use super::schema;
 use crate::domain::{Attempt, ConversionState, Lead};
 use crate::store::{ConversionView, LeadView, QueueDepth, StoreError};
@@ -96,7 +98,7 @@ pub(crate) fn get_lead(
     let mut conversions = Vec::new();
     {
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {CONVERSION_COLUMNS} FROM conversions WHERE lifecycle_id IN \
+            "SELECT {CONVERSION_COLUMNS} FROM {CONVERSIONS_WITH_PAYLOAD} WHERE lifecycle_id IN \
              (SELECT id FROM lifecycle_events WHERE transaction_id = ?1) ORDER BY id"
         ))?;
         let mut found = stmt.query(params![transaction_id])?;

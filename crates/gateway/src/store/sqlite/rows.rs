@@ -11,14 +11,20 @@ use crate::store::{ClaimedConversion, StoreError};
 pub const LEAD_COLUMNS: &str = "transaction_id, email, phone, external_id, ip, user_agent, ttclid, \
      ttp, landing_url, referrer, source, fields, warnings, created_at";
 
-pub const EVENT_COLUMNS: &str = "id, transaction_id, trigger, name, buyer, offer, revenue, currency, occurred_at, idempotency_key";
+pub const EVENT_COLUMNS: &str = "id, transaction_id, trigger, name, buyer, offer, revenue, currency, occurred_at, idempotency_key, payout";
 
+/// Read from `conversions JOIN payloads ON conversion_id = id` (see [`CONVERSIONS_WITH_PAYLOAD`]).
 pub const CONVERSION_COLUMNS: &str = "id, transaction_id, lifecycle_id, rule, pixel, event_name, \
      event_id, test_event_code, event_time, state, attempts, next_attempt_at_ms, last_error, payload, \
      created_at_ms";
 
+/// The conversions with their event JSON, which lives in its own table (written once, never updated).
+pub const CONVERSIONS_WITH_PAYLOAD: &str =
+    "conversions JOIN payloads ON payloads.conversion_id = conversions.id";
+
+/// Returned by the claim's UPDATE; the payload is read separately ([`payload`]).
 pub const CLAIM_COLUMNS: &str = "id, claim, pixel, event_name, event_id, test_event_code, event_time, \
-     attempts, retries, first_attempt_at_ms, payload";
+     attempts, retries, first_attempt_at_ms";
 
 pub const ATTEMPT_COLUMNS: &str =
     "conversion_id, at_ms, http_status, code, message, request_id, latency_ms, outcome, batch_size";
@@ -64,6 +70,7 @@ pub fn event(row: &Row<'_>) -> RowResult<LifecycleEvent> {
         currency: row.get(7)?,
         occurred_at: row.get(8)?,
         idempotency_key: row.get(9)?,
+        payout: row.get(10)?,
     })
 }
 
@@ -105,8 +112,16 @@ pub fn claimed(row: &Row<'_>) -> RowResult<ClaimedConversion> {
         attempts: row.get(7)?,
         retries: row.get(8)?,
         first_attempt_at_ms: row.get(9)?,
-        payload: row.get(10)?,
+        payload: String::new(),
     })
+}
+
+/// The event JSON of one conversion.
+pub fn payload(conn: &Connection, conversion_id: i64) -> RowResult<String> {
+    let mut stmt = conn.prepare_cached("SELECT payload FROM payloads WHERE conversion_id = ?1")?;
+    stmt.query_row(params![conversion_id], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| corrupt(format!("conversion {conversion_id} has no payload")))
 }
 
 pub fn attempt(row: &Row<'_>) -> RowResult<Attempt> {
@@ -145,7 +160,7 @@ pub fn find_conversion_by_key(
     event_id: &str,
 ) -> RowResult<Option<Conversion>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CONVERSION_COLUMNS} FROM conversions \
+        "SELECT {CONVERSION_COLUMNS} FROM {CONVERSIONS_WITH_PAYLOAD} \
          WHERE pixel = ?1 AND event_name = ?2 AND event_id = ?3"
     ))?;
     let mut rows = stmt.query(params![pixel, event_name, event_id])?;
@@ -178,7 +193,7 @@ pub fn conversions_of_event(
     lifecycle_id: i64,
 ) -> RowResult<Vec<Conversion>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CONVERSION_COLUMNS} FROM conversions \
+        "SELECT {CONVERSION_COLUMNS} FROM {CONVERSIONS_WITH_PAYLOAD} \
          WHERE lifecycle_id = ?2 AND transaction_id = ?1 ORDER BY id"
     ))?;
     let mut rows = stmt.query(params![transaction_id, lifecycle_id])?;

@@ -85,7 +85,25 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_conversion ON attempts(conversion_id);
 "#,
-    // Replay walks dead or paused conversions in id order. Partial, so it holds only parked rows and
+    r#"
+-- What an offer network pays out for a lifecycle step (rules: value = "payout").
+ALTER TABLE lifecycle_events ADD COLUMN payout REAL;
+-- Caps count a rule's conversions since the start of a window, inside the ingest transaction.
+CREATE INDEX conversions_rule_created ON conversions(rule, created_at_ms);
+"#,
+    // 3: the event JSON moves out of the hot conversions row. A conversion's row is rewritten on every
+    // claim and every recorded result; with the payload inside, each rewrite copied the whole event
+    // (most of the row's bytes) into the WAL twice per delivery. The payload is written once, appended,
+    // and only read.
+    r#"
+CREATE TABLE payloads (
+    conversion_id INTEGER PRIMARY KEY NOT NULL,
+    payload       TEXT NOT NULL
+);
+INSERT INTO payloads (conversion_id, payload) SELECT id, payload FROM conversions;
+ALTER TABLE conversions DROP COLUMN payload;
+"#,
+    // 4: replay walks dead or paused conversions in id order. Partial, so it holds only parked rows and
     // costs nothing on the hot path (pending → in_flight → delivered never enters it). The OR form
     // (not IN) is what lets SQLite prove `state = 'dead'` implies the index's condition.
     r#"
@@ -145,4 +163,48 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tracing::info!(version, "applied schema migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_from_version_1_moves_every_payload_out_of_the_conversions_row() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (1);
+             INSERT INTO leads (transaction_id, fields, warnings, created_at, stored_at_ms)
+                 VALUES ('t', 'null', '[]', 1, 1);
+             INSERT INTO lifecycle_events (id, transaction_id, trigger, occurred_at, stored_at_ms)
+                 VALUES (1, 't', 'form_submit', 1, 1);
+             INSERT INTO conversions (id, transaction_id, lifecycle_id, rule, pixel, event_name,
+                 event_id, event_time, state, payload, created_at_ms)
+                 VALUES (7, 't', 1, 'r', 'P', 'Lead', 't', 1, 'pending', '{\"event\":\"Lead\"}', 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let payload: String = conn
+            .query_row(
+                "SELECT payload FROM payloads WHERE conversion_id = 7",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(payload, r#"{"event":"Lead"}"#);
+        let has_column: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('conversions') WHERE name = 'payload'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(has_column, 0);
+        let version: i64 = conn
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, CURRENT_VERSION);
+    }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::caps;
 use super::rows::{self, CLAIM_COLUMNS};
 use crate::domain::{Conversion, ConversionState, Lead, LifecycleEvent};
 use crate::store::{
@@ -339,12 +340,25 @@ fn ingest_unit(
 
     let mut conversions = Vec::with_capacity(unit.conversions.len());
     let mut duplicates = Vec::new();
+    let queued_at = unit.queued_at_ms.unwrap_or(now);
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO conversions (transaction_id, lifecycle_id, rule, pixel, event_name, \
-         event_id, test_event_code, event_time, state, next_attempt_at_ms, payload, created_at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?9)",
+         event_id, test_event_code, event_time, state, next_attempt_at_ms, created_at_ms, \
+         last_error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
+    let mut insert_payload =
+        conn.prepare_cached("INSERT INTO payloads (conversion_id, payload) VALUES (?1, ?2)")?;
     for c in &unit.conversions {
+        // Suppressed by the rules (schedule), or by a full cap window: kept, never sent.
+        let suppressed = match &c.suppressed {
+            Some(reason) => Some(reason.clone()),
+            None => caps::reached(conn, &c.rule, &c.caps)?.map(|cap| cap.reason()),
+        };
+        let (state, next_attempt) = match suppressed {
+            Some(_) => (ConversionState::Suppressed, None),
+            None => (ConversionState::Pending, Some(now)),
+        };
         // Plain INSERT + last_insert_rowid: RETURNING would materialize every statement's output.
         let inserted = insert.execute(params![
             transaction_id,
@@ -355,26 +369,31 @@ fn ingest_unit(
             c.event_id,
             c.test_event_code,
             c.event_time,
-            now,
-            c.payload,
+            state.as_str(),
+            next_attempt,
+            queued_at,
+            suppressed,
         ])?;
         match (inserted == 1).then(|| conn.last_insert_rowid()) {
-            Some(id) => conversions.push(Conversion {
-                id,
-                transaction_id: transaction_id.clone(),
-                lifecycle_id: event_id,
-                rule: c.rule.clone(),
-                pixel: c.pixel.clone(),
-                event_name: c.event_name.clone(),
-                event_id: c.event_id.clone(),
-                test_event_code: c.test_event_code.clone(),
-                event_time: c.event_time,
-                state: ConversionState::Pending,
-                attempts: 0,
-                next_attempt_at_ms: Some(now),
-                last_error: None,
-                payload: c.payload.clone(),
-                created_at_ms: now,
+            Some(id) => conversions.push({
+                insert_payload.execute(params![id, c.payload])?;
+                Conversion {
+                    id,
+                    transaction_id: transaction_id.clone(),
+                    lifecycle_id: event_id,
+                    rule: c.rule.clone(),
+                    pixel: c.pixel.clone(),
+                    event_name: c.event_name.clone(),
+                    event_id: c.event_id.clone(),
+                    test_event_code: c.test_event_code.clone(),
+                    event_time: c.event_time,
+                    state,
+                    attempts: 0,
+                    next_attempt_at_ms: next_attempt,
+                    last_error: suppressed,
+                    payload: c.payload.clone(),
+                    created_at_ms: queued_at,
+                }
             }),
             None => {
                 match rows::find_conversion_by_key(conn, &c.pixel, &c.event_name, &c.event_id)? {
@@ -438,8 +457,8 @@ fn insert_event(
     let inserted = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO lifecycle_events (transaction_id, trigger, name, buyer, offer, \
-             revenue, currency, occurred_at, idempotency_key, stored_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             revenue, currency, occurred_at, idempotency_key, stored_at_ms, payout) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
             event.transaction_id,
@@ -452,6 +471,7 @@ fn insert_event(
             event.occurred_at,
             event.idempotency_key,
             now,
+            event.payout,
         ])?;
     Ok((inserted == 1).then(|| conn.last_insert_rowid()))
 }
@@ -488,7 +508,11 @@ fn claim(
     while let Some(row) = rows_out.next()? {
         claimed.push(rows::claimed(row)?);
     }
+    drop(rows_out);
     claimed.sort_by_key(|c| c.id);
+    for c in &mut claimed {
+        c.payload = rows::payload(conn, c.id)?;
+    }
     Ok(claimed)
 }
 

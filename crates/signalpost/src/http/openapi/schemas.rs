@@ -61,6 +61,8 @@ pub struct LifecycleEventSchema {
     buyer: Option<String>,
     offer: Option<String>,
     revenue: Option<f64>,
+    /// What the offer network pays out for the step.
+    payout: Option<f64>,
     currency: Option<String>,
     /// When it happened, unix seconds (TikTok's `event_time`).
     occurred_at: i64,
@@ -117,6 +119,7 @@ mod tests {
             buyer: None,
             offer: None,
             revenue: None,
+            payout: None,
             currency: None,
             occurred_at: 0,
             idempotency_key: None,
