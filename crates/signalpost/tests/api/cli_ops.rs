@@ -81,6 +81,27 @@ async fn test_postback_command_prints_code_0_then_40105_for_a_revoked_token() {
     assert_eq!(answer["code"], 40105);
     assert_eq!(answer["outcome"], "auth");
 
+    // A token TikTok no longer accepts (rotated on its side) gives the same answer, without a fault.
+    app.sandbox
+        .sandbox()
+        .set_token(PIXEL, "rotated-token-0123456789")
+        .unwrap();
+    let stale = run(args(&[
+        "test-postback",
+        "--config",
+        config(&app),
+        "--pixel",
+        PIXEL,
+    ]))
+    .await;
+    assert_eq!(stale.status.code(), Some(1), "{}", stderr(&stale));
+    let answer: Value = serde_json::from_str(&stdout(&stale)).unwrap();
+    assert_eq!(answer["code"], 40105, "{answer:#}");
+    assert!(
+        !stdout(&stale).contains("test-access-token"),
+        "the token is never printed"
+    );
+
     let unknown = run(args(&[
         "test-postback",
         "--config",
