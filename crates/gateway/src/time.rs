@@ -59,9 +59,3 @@ impl Clock for FixedClock {
         self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
-
-impl<C: Clock> Clock for std::sync::Arc<C> {
-    fn now_ms(&self) -> i64 {
-        (**self).now_ms()
-    }
-}

@@ -1,7 +1,9 @@
-//! Rules end to end through the gateway, a real SQLite store in a tempdir, and (where something is
-//! sent) the delivery engine with the strict sandbox over loopback HTTP: caps under concurrency and
-//! across restarts, cap windows rolling over on an injected clock, schedules in the operator's zone,
-//! one event fanning out to two pixels, and TikTok-typed transforms the sandbox accepts.
+//! Rules end to end through the gateway and a real store, once per store (a SQLite file in a tempdir,
+//! and a PostgreSQL schema of its own when `SIGNALPOST_TEST_DATABASE_URL` is set), with the delivery
+//! engine and the strict sandbox over loopback HTTP where something is sent: caps under concurrency,
+//! in one group commit, across restarts and across nodes; cap windows rolling over on an injected
+//! clock; schedules in the operator's zone; one event fanning out to two pixels; TikTok-typed
+//! transforms the sandbox accepts.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -11,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::backend::{TestDb, TestStore};
 use common::{lead, now_secs, sold};
 use serde_json::json;
 use signalpost_gateway::delivery::{
@@ -19,7 +22,7 @@ use signalpost_gateway::delivery::{
 };
 use signalpost_gateway::rules::{Outcome, RuleConfig, RuleEnv, RuleSet, parse_timezone};
 use signalpost_gateway::time::FixedClock;
-use signalpost_gateway::{ConversionState, Gateway, NewLead, SqliteStore, Store, Trigger};
+use signalpost_gateway::{BatchItem, ConversionState, Gateway, NewLead, Store, Trigger};
 use signalpost_sandbox::{RunningSandbox, SandboxConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -53,7 +56,7 @@ fn lead_at(tx: &str, at_secs: i64) -> NewLead {
 }
 
 /// Counts the conversions of `txs` by state, and the suppression reasons seen.
-async fn states(store: &SqliteStore, txs: &[String]) -> (usize, usize, Vec<String>) {
+async fn states(store: &dyn Store, txs: &[String]) -> (usize, usize, Vec<String>) {
     let (mut live, mut suppressed, mut reasons) = (0, 0, Vec::new());
     for tx in txs {
         for c in store.get_lead(tx).await.unwrap().unwrap().conversions {
@@ -88,8 +91,7 @@ where
 
 /// A store, a sandbox with `pixels`, and a running engine delivering to it.
 struct Delivering {
-    _dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
+    store: TestStore,
     gateway: Arc<Gateway>,
     sandbox: RunningSandbox,
     engine: EngineHandle,
@@ -97,9 +99,8 @@ struct Delivering {
 }
 
 impl Delivering {
-    async fn start(rules: RuleSet, pixels: &[&str]) -> Delivering {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    async fn start(db: &TestDb, rules: RuleSet, pixels: &[&str]) -> Delivering {
+        let store = db.open().await;
         let tokens: Vec<(String, String)> = pixels
             .iter()
             .map(|p| ((*p).to_owned(), format!("token-of-{p}")))
@@ -132,18 +133,10 @@ impl Delivering {
             ..DeliveryPolicy::default()
         };
         let stop = CancellationToken::new();
-        let engine = DeliveryEngine::start(
-            store.clone() as Arc<dyn Store>,
-            registry,
-            policy,
-            stop.clone(),
-        );
-        let gateway = Arc::new(
-            Gateway::new(store.clone() as Arc<dyn Store>, rules)
-                .with_work_signal(engine.work_signal()),
-        );
+        let engine = DeliveryEngine::start(store.shared(), registry, policy, stop.clone());
+        let gateway =
+            Arc::new(Gateway::new(store.shared(), rules).with_work_signal(engine.work_signal()));
         Delivering {
-            _dir: dir,
             store,
             gateway,
             sandbox,
@@ -155,11 +148,11 @@ impl Delivering {
     async fn shutdown(self) {
         self.stop.cancel();
         self.engine.join().await;
+        self.store.close().await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_daily_cap_sends_exactly_n_of_50_concurrent_leads() {
+async fn a_daily_cap_sends_exactly_n_of_50_concurrent_leads(db: TestDb) {
     const CAP: usize = 7;
     let rules = rules_in(
         &format!(
@@ -175,7 +168,7 @@ async fn a_daily_cap_sends_exactly_n_of_50_concurrent_leads() {
         ),
         "America/New_York",
     );
-    let d = Delivering::start(rules, &["CAPPIXEL"]).await;
+    let d = Delivering::start(&db, rules, &["CAPPIXEL"]).await;
     let txs: Vec<String> = (0..50).map(|i| format!("cap-{i}")).collect();
     let tasks: Vec<_> = txs
         .iter()
@@ -188,7 +181,7 @@ async fn a_daily_cap_sends_exactly_n_of_50_concurrent_leads() {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    let (live, suppressed, reasons) = states(&d.store, &txs).await;
+    let (live, suppressed, reasons) = states(&*d.store, &txs).await;
     assert_eq!((live, suppressed), (CAP, 50 - CAP));
     assert!(
         reasons
@@ -222,9 +215,7 @@ async fn a_daily_cap_sends_exactly_n_of_50_concurrent_leads() {
     d.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_cap_holds_across_a_restart_because_it_is_counted_in_the_store() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_cap_holds_across_a_restart_because_it_is_counted_in_the_store(db: TestDb) {
     let rules = || {
         rules_in(
             r#"
@@ -240,19 +231,19 @@ async fn a_cap_holds_across_a_restart_because_it_is_counted_in_the_store() {
     };
     let txs: Vec<String> = (0..5).map(|i| format!("restart-{i}")).collect();
     {
-        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-        let gateway = Gateway::new(store.clone() as Arc<dyn Store>, rules());
+        let store = db.open().await;
+        let gateway = Gateway::new(store.shared(), rules());
         for tx in &txs[..2] {
             gateway.submit_lead(lead(tx)).await.unwrap();
         }
         store.close().await;
     }
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let gateway = Gateway::new(store.clone() as Arc<dyn Store>, rules());
+    let store = db.open().await;
+    let gateway = Gateway::new(store.shared(), rules());
     for tx in &txs[2..] {
         gateway.submit_lead(lead(tx)).await.unwrap();
     }
-    let (live, suppressed, reasons) = states(&store, &txs).await;
+    let (live, suppressed, reasons) = states(&*store, &txs).await;
     assert_eq!((live, suppressed), (3, 2));
     assert_eq!(reasons, ["cap: total cap of 3 reached"; 2]);
     // The preview counts from the store too.
@@ -265,6 +256,7 @@ async fn a_cap_holds_across_a_restart_because_it_is_counted_in_the_store() {
         explained[0].reasons[0].message(),
         "total cap reached: 3 of 3 already sent in this window"
     );
+    store.close().await;
 }
 
 /// Posts sale number `n` to the lead `roll`; its conversion's state and reason.
@@ -278,13 +270,11 @@ async fn sell_once(gateway: &Gateway, n: usize) -> (ConversionState, String) {
     (c.state, c.last_error.clone().unwrap_or_default())
 }
 
-#[tokio::test]
-async fn cap_windows_roll_over_on_the_operators_calendar() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+async fn cap_windows_roll_over_on_the_operators_calendar(db: TestDb) {
+    let store = db.open().await;
     let clock = Arc::new(FixedClock::new(ms("2024-03-05T23:30:00-05:00")));
     let gateway = Gateway::new(
-        store.clone() as Arc<dyn Store>,
+        store.shared(),
         rules_in(
             r#"
             [[rules]]
@@ -347,14 +337,15 @@ async fn cap_windows_roll_over_on_the_operators_calendar() {
         .filter(|c| c.conversion.state != ConversionState::Suppressed)
         .count();
     assert_eq!(sent, 2 + 2 + 1 + 1);
+    store.close().await;
 }
 
-#[tokio::test]
-async fn outside_its_schedule_a_rule_stores_a_suppressed_conversion_judged_on_occurred_at() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+async fn outside_its_schedule_a_rule_stores_a_suppressed_conversion_judged_on_occurred_at(
+    db: TestDb,
+) {
+    let store = db.open().await;
     let gateway = Gateway::new(
-        store.clone() as Arc<dyn Store>,
+        store.shared(),
         rules_in(
             r#"
             [[rules]]
@@ -410,10 +401,12 @@ async fn outside_its_schedule_a_rule_stores_a_suppressed_conversion_judged_on_oc
     }
     let view = store.get_lead("sched").await.unwrap().unwrap();
     assert_eq!(view.events.len(), 1 + cases.len(), "every event is kept");
+    store.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_sale_fires_one_event_per_matching_rule_on_two_pixels_each_with_its_own_dedup_key() {
+async fn one_sale_fires_one_event_per_matching_rule_on_two_pixels_each_with_its_own_dedup_key(
+    db: TestDb,
+) {
     let rules = rules_in(
         r#"
         [[rules]]
@@ -440,7 +433,7 @@ async fn one_sale_fires_one_event_per_matching_rule_on_two_pixels_each_with_its_
         "#,
         "UTC",
     );
-    let d = Delivering::start(rules, &["PIXELA", "PIXELB"]).await;
+    let d = Delivering::start(&db, rules, &["PIXELA", "PIXELB"]).await;
     d.gateway.submit_lead(lead("fan")).await.unwrap();
     let sale = signalpost_gateway::NewLifecycleEvent {
         buyer: Some("acme".into()),
@@ -484,8 +477,7 @@ async fn one_sale_fires_one_event_per_matching_rule_on_two_pixels_each_with_its_
     d.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transformed_properties_are_tiktok_typed_and_accepted_by_the_strict_sandbox() {
+async fn transformed_properties_are_tiktok_typed_and_accepted_by_the_strict_sandbox(db: TestDb) {
     let rules = rules_in(
         r#"
         [[rules]]
@@ -511,7 +503,7 @@ async fn transformed_properties_are_tiktok_typed_and_accepted_by_the_strict_sand
         "#,
         "America/Chicago",
     );
-    let d = Delivering::start(rules, &["TYPEDPIXEL"]).await;
+    let d = Delivering::start(&db, rules, &["TYPEDPIXEL"]).await;
     let mut new = lead("typed-1");
     new.fields = json!({
         "price": "19.999", "vertical": "auto", "order": 9001, "sku": 555, "qty": "2.0",
@@ -557,3 +549,94 @@ async fn transformed_properties_are_tiktok_typed_and_accepted_by_the_strict_sand
     assert_eq!(e["limited_data_use"], false);
     d.shutdown().await;
 }
+
+/// A cap over many conversions of one rule written in ONE group commit (a batch): the store counts
+/// the group's own earlier rows too.
+async fn a_cap_holds_inside_one_batch(db: TestDb) {
+    let store = db.open().await;
+    let gateway = Gateway::new(
+        store.shared(),
+        rules_in(
+            r#"
+            [[rules]]
+            name = "batch_capped"
+            trigger = "form_submit"
+            pixel = "P"
+            event = "CompleteRegistration"
+            cap = { daily = 4 }
+            "#,
+            "UTC",
+        ),
+    );
+    let txs: Vec<String> = (0..10).map(|i| format!("batch-{i}")).collect();
+    let items = txs.iter().map(|tx| BatchItem::Lead(lead(tx))).collect();
+    let answers = gateway.submit_batch(items).await.unwrap();
+    let states_in_order: Vec<ConversionState> = answers
+        .iter()
+        .map(|a| a.as_ref().unwrap().conversions[0].state)
+        .collect();
+    assert_eq!(
+        states_in_order,
+        [
+            [ConversionState::Pending; 4].as_slice(),
+            [ConversionState::Suppressed; 6].as_slice()
+        ]
+        .concat(),
+        "the first four in arrival order pass"
+    );
+    let (live, suppressed, _) = states(&*store, &txs).await;
+    assert_eq!((live, suppressed), (4, 6));
+    store.close().await;
+}
+
+/// Two nodes on one database ingesting at once: the per-rule lock makes the cap exact across them.
+async fn a_cap_holds_across_nodes_sharing_one_database(db: TestDb) {
+    const CAP: usize = 5;
+    let rules = || {
+        rules_in(
+            r#"
+            [[rules]]
+            name = "shared_cap"
+            trigger = "form_submit"
+            pixel = "P"
+            event = "CompleteRegistration"
+            cap = { hourly = 5 }
+            "#,
+            "UTC",
+        )
+    };
+    let (a, b) = (db.open().await, db.open().await);
+    let nodes = [
+        Arc::new(Gateway::new(a.shared(), rules())),
+        Arc::new(Gateway::new(b.shared(), rules())),
+    ];
+    let txs: Vec<String> = (0..40).map(|i| format!("node-{i}")).collect();
+    let tasks: Vec<_> = txs
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| {
+            let node = nodes[i % 2].clone();
+            let new = lead(tx);
+            tokio::spawn(async move { node.submit_lead(new).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let (live, suppressed, _) = states(&*a, &txs).await;
+    assert_eq!((live, suppressed), (CAP, 40 - CAP));
+    a.close().await;
+    b.close().await;
+}
+
+both_stores!(
+    a_daily_cap_sends_exactly_n_of_50_concurrent_leads,
+    a_cap_holds_across_a_restart_because_it_is_counted_in_the_store,
+    cap_windows_roll_over_on_the_operators_calendar,
+    outside_its_schedule_a_rule_stores_a_suppressed_conversion_judged_on_occurred_at,
+    one_sale_fires_one_event_per_matching_rule_on_two_pixels_each_with_its_own_dedup_key,
+    transformed_properties_are_tiktok_typed_and_accepted_by_the_strict_sandbox,
+    a_cap_holds_inside_one_batch,
+);
+
+postgres_only!(a_cap_holds_across_nodes_sharing_one_database);
