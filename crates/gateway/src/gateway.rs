@@ -272,6 +272,12 @@ impl Gateway {
         })
     }
 
+    /// Tells `pixel`'s delivery worker there is due work now (after a replay), instead of at its
+    /// next poll.
+    pub fn wake_pixel(&self, pixel: &str) {
+        self.signal.notify(pixel);
+    }
+
     fn wake(&self, result: &IngestResult) {
         let mut woken: Vec<&str> = Vec::new();
         for c in &result.conversions {
@@ -283,7 +289,10 @@ impl Gateway {
     }
 }
 
-fn lead_from(new: NewLead, now_secs: i64) -> Result<Lead, GatewayError> {
+/// Resolves a validated lead as ingest would store it (generated transaction id, ttclid from the
+/// landing URL, created time: `now_secs` when absent), without storing it: for previews and the test
+/// postback.
+pub fn lead_from(new: NewLead, now_secs: i64) -> Result<Lead, GatewayError> {
     let transaction_id = match new.transaction_id.as_deref() {
         Some(id) => clean_id("transaction_id", id)?,
         None => uuid::Uuid::now_v7().to_string(),
@@ -316,7 +325,9 @@ fn lead_from(new: NewLead, now_secs: i64) -> Result<Lead, GatewayError> {
     })
 }
 
-fn event_from(
+/// Resolves a lifecycle event of the lead `transaction_id` as ingest would store it, without storing
+/// it (previews).
+pub fn event_from(
     transaction_id: &str,
     new: NewLifecycleEvent,
     now_secs: i64,

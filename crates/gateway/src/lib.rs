@@ -6,6 +6,7 @@ pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+pub mod replay;
 pub mod rules;
 pub mod store;
 pub mod time;

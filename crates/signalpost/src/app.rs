@@ -79,14 +79,17 @@ pub struct Application {
 /// The store the application runs on: SQLite under `data_dir` (one node), or PostgreSQL shared by
 /// every node pointing at the same `database_url`.
 #[derive(Clone)]
-enum AppStore {
+pub(crate) enum AppStore {
     Sqlite(Arc<SqliteStore>),
     Postgres(Arc<PostgresStore>),
 }
 
 impl AppStore {
     /// `database_url` when set (it must be a PostgreSQL URL), else SQLite in `data_dir`.
-    async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<AppStore> {
+    pub(crate) async fn open(
+        database_url: Option<&str>,
+        data_dir: &Path,
+    ) -> anyhow::Result<AppStore> {
         match database_url {
             Some(url) if is_postgres_url(url) => {
                 let store = PostgresStore::connect(url).await.map_err(|e| {
@@ -105,7 +108,7 @@ impl AppStore {
         }
     }
 
-    fn shared(&self) -> Arc<dyn Store> {
+    pub(crate) fn shared(&self) -> Arc<dyn Store> {
         match self {
             AppStore::Sqlite(s) => s.clone(),
             AppStore::Postgres(s) => s.clone(),
@@ -113,7 +116,7 @@ impl AppStore {
     }
 
     /// Commits what the writer holds and stops the store's background work.
-    async fn close(&self) {
+    pub(crate) async fn close(&self) {
         match self {
             AppStore::Sqlite(s) => s.close().await,
             AppStore::Postgres(s) => s.close().await,
@@ -164,7 +167,7 @@ impl Reloader {
 }
 
 /// Validates rules (in the operator's time zone) and checks that each names a configured pixel.
-fn build_rules(
+pub(crate) fn build_rules(
     configs: Vec<RuleConfig>,
     pixels: &[PixelConfig],
     env: &RuleEnv,
@@ -245,6 +248,7 @@ impl Application {
             gateway: gateway.clone(),
             keys,
             delivery_stats: engine.stats(),
+            pixels: registry.clone(),
             identifiers: IdentifierPolicy {
                 default_region: region,
                 strict: server.strict_identifiers,
@@ -362,7 +366,7 @@ impl Application {
 }
 
 /// A config pixel as the delivery engine holds it; TikTok's production API unless `base_url` is set.
-fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
+pub(crate) fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
     DeliveryPixel {
         code: p.code.clone(),
         access_token: AccessToken::new(p.access_token.clone()),
@@ -375,7 +379,7 @@ fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
 }
 
 /// The demo rules: form_submit → CompleteRegistration; lead_sold → Purchase with value = revenue.
-fn demo_rules() -> Vec<RuleConfig> {
+pub(crate) fn demo_rules() -> Vec<RuleConfig> {
     let rule =
         |name: &str, trigger: &str, event: &str| RuleConfig::new(name, trigger, DEMO_PIXEL, event);
     let mut purchase = rule("demo_purchase", "lead_sold", "Purchase");

@@ -74,7 +74,9 @@ impl RetryPolicy {
             AttemptOutcome::Delivered => NextStep::Delivered,
             AttemptOutcome::Auth => NextStep::Pause,
             AttemptOutcome::Invalid => NextStep::Dead(format!("rejected by TikTok: {message}")),
-            AttemptOutcome::Retryable => {
+            // A replay marker is never an answer to classify; if one got here, retrying is the safe
+            // reading (as for an unknown stored outcome).
+            AttemptOutcome::Retryable | AttemptOutcome::Replayed => {
                 let max_age_ms = i64::try_from(self.max_age.as_millis()).unwrap_or(i64::MAX);
                 if now_ms.saturating_sub(first_attempt_ms) >= max_age_ms {
                     return NextStep::Dead(format!(

@@ -15,6 +15,8 @@ pub enum AttemptOutcome {
     Auth,
     /// TikTok refused the content (40002): not retried.
     Invalid,
+    /// Not a request: an operator re-queued the conversion (replay). Marks the log; never classified.
+    Replayed,
 }
 
 impl AttemptOutcome {
@@ -25,6 +27,7 @@ impl AttemptOutcome {
             AttemptOutcome::Retryable => "retryable",
             AttemptOutcome::Auth => "auth",
             AttemptOutcome::Invalid => "invalid",
+            AttemptOutcome::Replayed => "replayed",
         }
     }
 
@@ -34,6 +37,7 @@ impl AttemptOutcome {
             "delivered" => AttemptOutcome::Delivered,
             "auth" => AttemptOutcome::Auth,
             "invalid" => AttemptOutcome::Invalid,
+            "replayed" => AttemptOutcome::Replayed,
             _ => AttemptOutcome::Retryable,
         }
     }

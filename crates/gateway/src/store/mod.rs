@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod postgres;
+pub mod replay;
 pub mod sqlite;
 
 use std::future::Future;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use error::StoreError;
+pub use replay::{ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome};
 
 use crate::domain::{
     Attempt, Conversion, ConversionState, Lead, LifecycleEvent, NewAttempt, NewConversion,
@@ -176,6 +178,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Pixels that have conversions due at `now_ms` (pending/retrying due, or expired leases).
     fn pixels_with_due_work(&self, now_ms: i64) -> StoreFuture<'_, Vec<String>>;
+
+    /// Re-queues one chunk of the conversions `filter` selects (see [`replay`]): of those in state
+    /// `filter.from` with an id above `chunk.after_id`, the first `chunk.limit` in id order become
+    /// `pending`, due now, with their event_id, payload and attempt log unchanged, a fresh retry
+    /// budget (`retries` 0, no first-attempt time, no claim, no `last_error`), and one attempt-log
+    /// entry with outcome `replayed` whose message is [`replay::replay_message`] (it keeps the old
+    /// `last_error`); the attempt counter is not incremented (no request was made). The whole chunk
+    /// is one transaction. With `chunk.dry_run` nothing changes and only `matched`/`last_id` are
+    /// filled. Callers loop with `after_id = last_id` until `last_id` is `None`.
+    fn replay<'a>(
+        &'a self,
+        filter: &'a ReplayFilter,
+        chunk: ReplayChunk,
+    ) -> StoreFuture<'a, ReplayOutcome>;
 
     /// Calls `waker` with a pixel code whenever another process sharing this store (another node on
     /// the same PostgreSQL database) queues work for that pixel, so this process's idle delivery

@@ -1,9 +1,13 @@
 //! Command-line interface: parses arguments (clap) and dispatches to one module per subcommand.
 
 mod check;
+mod import;
+mod preview;
+mod replay;
 mod sandbox;
 mod send;
 mod serve;
+mod test_postback;
 
 use std::process::ExitCode;
 
@@ -33,6 +37,14 @@ enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Validate a configuration file and print every problem (exit 0 when valid, 2 otherwise).
     Check(check::CheckArgs),
+    /// Fire one event for a configured pixel now and print TikTok's answer and the body sent.
+    TestPostback(test_postback::TestPostbackArgs),
+    /// Show what the rules would do with a lead and a lifecycle event (nothing stored or sent).
+    Preview(preview::PreviewArgs),
+    /// Re-queue dead or paused conversions with their original event_id.
+    Replay(replay::ReplayArgs),
+    /// Backfill leads or sales from a CSV file through the rules.
+    Import(import::ImportArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -55,6 +67,10 @@ pub fn run() -> ExitCode {
             Command::Send(args) => send::run(*args).await,
             Command::Sandbox(args) => sandbox::run(args).await,
             Command::Check(args) => check::run(args),
+            Command::TestPostback(args) => test_postback::run(args).await,
+            Command::Preview(args) => preview::run(args).await,
+            Command::Replay(args) => replay::run(args).await,
+            Command::Import(args) => import::run(args).await,
         }
     })
 }
@@ -73,4 +89,24 @@ fn init_tracing() {
 pub fn usage_error(flag: &str, message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {flag}: {message}");
     ExitCode::from(EXIT_USAGE)
+}
+
+/// Reads a JSON file into a request type; the error names the problem (and the JSON path).
+pub fn read_json_file<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    crate::http::json::from_slice(&bytes, "").map_err(|e| {
+        let problem = e.problem();
+        match problem.field {
+            Some(field) => format!("{}: {field}: {}", path.display(), problem.detail),
+            None => format!("{}: {}", path.display(), problem.detail),
+        }
+    })
+}
+
+/// Prints a JSON document (pretty) to stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(err) => eprintln!("error: cannot print the answer: {err}"),
+    }
 }

@@ -32,14 +32,19 @@ pub fn router() -> Router<AppState> {
     )
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /v1/batch` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BatchRequest {
+pub(crate) struct BatchRequest {
+    /// 1 to 1,000 items, each `{"lead": {...}}` (the body of `POST /v1/leads`) or
+    /// `{"event": {"transaction_id": "...", ...}}` (the body of `POST /v1/leads/{id}/events` plus the
+    /// lead's transaction_id).
+    #[schema(value_type = Vec<Object>)]
     items: Vec<serde_json::Value>,
 }
 
 /// The answer to a batch.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BatchAnswer {
     /// How many items were stored (replays included).
     pub accepted: usize,
@@ -48,19 +53,38 @@ pub struct BatchAnswer {
     pub items: Vec<ItemAnswer>,
 }
 
-/// One item's answer.
-#[derive(Debug, Serialize)]
+/// One item's answer: the ingest answer's fields when accepted, `error` when not.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ItemAnswer {
     pub index: usize,
     /// What the single endpoint would have answered (202, 404, 422, 503 …).
     pub status: u16,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
     pub answer: Option<IngestAnswer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Problem>,
 }
 
-async fn post_batch(
+/// Up to 1,000 leads and events in one request and one commit; each item answered on its own.
+#[utoipa::path(
+    post,
+    path = "/v1/batch",
+    tag = "ingest",
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "Every item's answer, in order (look at each `status`)", body = BatchAnswer),
+        (status = 422, description = "The envelope is invalid (items missing, empty or over 1,000)", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 16 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Write queue full (Retry-After) or shutting down", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 507, description = "Disk full; nothing stored", body = super::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn post_batch(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<BatchRequest>,
 ) -> Result<Json<BatchAnswer>, ApiError> {

@@ -23,7 +23,31 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/leads/{transaction_id}/events", post(post_event))
 }
 
-async fn post_event(
+/// A later step of a lead's life (sold, routed, offer clicked or converted, custom). A repeated
+/// idempotency key (body or `Idempotency-Key` header) returns the first answer and queues nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/leads/{transaction_id}/events",
+    tag = "ingest",
+    params(
+        ("transaction_id" = String, Path, description = "The lead's transaction id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Same as the body's idempotency_key"),
+    ),
+    request_body = super::dto::EventRequest,
+    responses(
+        (status = 202, description = "Stored (or replayed); the conversions it queued", body = super::views::IngestAnswer),
+        (status = 404, description = "No such lead; post the lead first", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `field` and `errors` name them", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Write queue full (Retry-After) or shutting down", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 507, description = "Disk full; nothing stored", body = super::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn post_event(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,

@@ -20,7 +20,17 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz))
 }
 
-async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// 200 when the store answers a read (no key needed).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The store answers", body = Object, example = json!({"status": "ok"})),
+        (status = 503, description = "The store does not answer", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(super) async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     // An indexed lookup of an id no client can create (it has a space): cheap, and it goes through
     // the same read path as the API.
     let probe = state.gateway.store().find_lead("health check");

@@ -23,7 +23,26 @@ pub fn router() -> Router<AppState> {
         .route("/v1/leads/{transaction_id}", get(get_lead))
 }
 
-async fn post_lead(
+/// A form submission: stores the lead (identifiers hashed), fires `form_submit`, queues its
+/// conversions. Re-posting a transaction_id returns the first answer with `replayed: true`.
+#[utoipa::path(
+    post,
+    path = "/v1/leads",
+    tag = "ingest",
+    request_body = super::dto::LeadRequest,
+    responses(
+        (status = 202, description = "Stored (or replayed); the conversions it queued", body = IngestAnswer),
+        (status = 422, description = "A field is invalid; `field` and `errors` name them", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Write queue full (Retry-After) or shutting down", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 507, description = "Disk full; nothing stored", body = super::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn post_lead(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<LeadRequest>,
 ) -> Result<Response, ApiError> {
@@ -40,7 +59,21 @@ async fn post_lead(
         .into_response())
 }
 
-async fn get_lead(
+/// The lead with its lifecycle events, conversions and every delivery attempt (TikTok's code,
+/// message and request_id).
+#[utoipa::path(
+    get,
+    path = "/v1/leads/{transaction_id}",
+    tag = "ingest",
+    params(("transaction_id" = String, Path, description = "The lead's transaction id")),
+    responses(
+        (status = 200, description = "The lead record", body = LeadRecord),
+        (status = 404, description = "No such lead", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn get_lead(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<LeadRecord>, ApiError> {

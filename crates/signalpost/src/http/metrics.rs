@@ -24,7 +24,14 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape))
 }
 
-async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus metrics, text exposition format (no key needed).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
+)]
+pub(super) async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
     // Queue depths are read at scrape time, so they are exactly as fresh as the scrape.
     let depths = state.gateway.store().queue_depth();
     match tokio::time::timeout(DEPTH_TIMEOUT, depths).await {

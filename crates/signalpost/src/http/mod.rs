@@ -11,8 +11,12 @@ pub mod health;
 pub mod json;
 pub mod leads;
 pub mod metrics;
+pub mod openapi;
 pub mod postback;
+pub mod preview;
 pub mod problem;
+pub mod replay;
+pub mod test_postback;
 pub mod views;
 
 use std::sync::Arc;
@@ -21,7 +25,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use signalpost_gateway::Gateway;
-use signalpost_gateway::delivery::DeliveryStats;
+use signalpost_gateway::delivery::{DeliveryStats, PixelRegistry};
 use signalpost_gateway::store::IngestResult;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -37,6 +41,9 @@ pub struct AppState {
     pub keys: auth::ApiKeys,
     /// The delivery engine's counters, published on `/metrics`.
     pub delivery_stats: Arc<DeliveryStats>,
+    /// The pixels (tokens, destinations, paused or not): the test postback sends with them, replay
+    /// resumes them.
+    pub pixels: PixelRegistry,
     /// Default phone region and strictness for identifiers.
     pub identifiers: IdentifierPolicy,
 }
@@ -47,11 +54,15 @@ pub fn router(state: AppState) -> Router {
         .merge(leads::router())
         .merge(events::router())
         .merge(batch::router())
+        .merge(test_postback::router())
+        .merge(preview::router())
+        .merge(replay::router())
         .route_layer(from_fn_with_state(state.keys.clone(), auth::require_bearer));
     let routes = Router::new()
         .merge(with_bearer)
         .merge(postback::router(&state))
         .merge(health::router())
+        .merge(openapi::router())
         .merge(metrics::router());
     common_layers(routes).with_state(state)
 }

@@ -112,6 +112,31 @@ impl PostbackQuery {
     }
 }
 
+/// The postback's query parameters, as documented (parsing is [`PostbackQuery::parse`], which
+/// tolerates what network dashboards send).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documentation only.
+pub(super) struct PostbackParams {
+    /// The API key (or send `Authorization: Bearer`).
+    key: Option<String>,
+    /// The lead's transaction id (map it to the network's click or sub-id macro).
+    transaction_id: String,
+    /// `lead_sold`, `offer_click`, `offer_conversion`, `buyer_routed` or `custom`.
+    #[param(rename = "type")]
+    r#type: String,
+    /// The custom event's name (type custom).
+    name: Option<String>,
+    buyer: Option<String>,
+    offer: Option<String>,
+    /// A plain decimal amount (`12.50`).
+    revenue: Option<String>,
+    currency: Option<String>,
+    /// RFC 3339 or epoch seconds.
+    occurred_at: Option<String>,
+    idempotency_key: Option<String>,
+}
+
 /// The postback route; its key comes in the query.
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -122,7 +147,24 @@ pub fn router(state: &AppState) -> Router<AppState> {
         ))
 }
 
-async fn postback(
+/// The server-to-server postback offer-wall networks fire as a plain GET; same semantics and
+/// answer as `POST /v1/leads/{transaction_id}/events`. Empty parameters count as absent, unknown
+/// ones are ignored.
+#[utoipa::path(
+    get,
+    path = "/v1/postback",
+    tag = "ingest",
+    params(PostbackParams),
+    responses(
+        (status = 202, description = "Stored (or replayed)", body = super::views::IngestAnswer),
+        (status = 404, description = "No such lead", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid or missing", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Write queue full (Retry-After)", body = super::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key_query" = []), ("bearer" = []))
+)]
+pub(super) async fn postback(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,

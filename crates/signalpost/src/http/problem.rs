@@ -16,7 +16,7 @@ use signalpost_gateway::store::StoreError;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One field that failed validation: its JSON path (`email`, `items[3].occurred_at`) and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub detail: String,
@@ -305,11 +305,12 @@ fn human_bytes(n: usize) -> String {
 }
 
 /// An RFC 9457 problem document.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A stable URN per kind of problem, e.g. `urn:signalpost:problem:invalid-field`.
     #[serde(rename = "type")]
     pub kind: String,
+    #[schema(value_type = String)]
     pub title: &'static str,
     pub status: u16,
     pub detail: String,

@@ -10,8 +10,9 @@ use signalpost_gateway::domain::{Attempt, Conversion, Lead, LifecycleEvent, Warn
 use signalpost_gateway::store::{IngestResult, LeadView};
 
 /// The answer to a lead, an event, a postback, or one batch item.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IngestAnswer {
+    #[schema(value_type = crate::http::openapi::schemas::LeadSchema)]
     pub lead: Lead,
     /// Conversions this request queued (on a replay: those the first request queued).
     pub conversions: Vec<QueuedConversion>,
@@ -20,6 +21,7 @@ pub struct IngestAnswer {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub already_queued: Vec<QueuedConversion>,
     /// Identifiers dropped at the edge, with why (the lead was accepted without them).
+    #[schema(value_type = Vec<crate::http::openapi::schemas::WarningSchema>)]
     pub warnings: Vec<Warning>,
     /// Whether this is a repeat of an earlier request (same transaction id for a lead, same
     /// idempotency key for an event): the first answer, and nothing queued twice.
@@ -27,7 +29,7 @@ pub struct IngestAnswer {
 }
 
 /// A conversion as the ingest answer lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueuedConversion {
     pub rule: String,
     pub pixel: String,
@@ -62,15 +64,17 @@ impl IngestAnswer {
 }
 
 /// `GET /v1/leads/{transaction_id}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LeadRecord {
+    #[schema(value_type = crate::http::openapi::schemas::LeadSchema)]
     pub lead: Lead,
+    #[schema(value_type = Vec<crate::http::openapi::schemas::LifecycleEventSchema>)]
     pub events: Vec<LifecycleEvent>,
     pub conversions: Vec<ConversionRecord>,
 }
 
 /// A conversion with its delivery log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConversionRecord {
     pub id: i64,
     pub rule: String,
@@ -88,14 +92,15 @@ pub struct ConversionRecord {
     pub next_attempt_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
-    /// Every request that carried it, oldest first.
+    /// Every request that carried it, oldest first, and replay marks (outcome `replayed`).
     pub attempts: Vec<AttemptRecord>,
     /// The TikTok event object exactly as it is sent (identifiers already hashed).
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
 }
 
 /// One delivery attempt, with what TikTok answered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptRecord {
     pub at: String,
     pub http_status: Option<u16>,
@@ -105,6 +110,8 @@ pub struct AttemptRecord {
     /// TikTok's `request_id`, for support tickets.
     pub request_id: Option<String>,
     pub latency_ms: u64,
+    /// `delivered`, `retryable`, `auth`, `invalid`, or `replayed` (an operator re-queued it; no
+    /// request was made).
     pub outcome: String,
     pub batch_size: u32,
 }

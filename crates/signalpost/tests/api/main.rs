@@ -5,10 +5,15 @@
 mod common;
 
 mod batch;
+mod cli_ops;
 mod delivery;
 mod demo;
 mod idempotency;
 mod identifiers;
+mod openapi;
 mod postback;
+mod preview;
 mod problems;
+mod replay;
 mod rules;
+mod test_postback;

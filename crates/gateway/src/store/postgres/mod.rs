@@ -13,6 +13,7 @@ mod error;
 mod ingest;
 mod notify;
 mod read;
+mod replay;
 mod rows;
 pub mod schema;
 mod writer;
@@ -30,8 +31,8 @@ pub use writer::PgWriterConfig;
 
 use crate::domain::Lead;
 use crate::store::{
-    ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, LeadView, QueueDepth, Store,
-    StoreError, StoreFuture, WorkWaker,
+    ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, LeadView, QueueDepth, ReplayChunk,
+    ReplayFilter, ReplayOutcome, Store, StoreError, StoreFuture, WorkWaker,
 };
 use crate::time::now_ms;
 use notify::Wakers;
@@ -325,6 +326,23 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             read::pixels_with_due_work(&client, now_ms).await
+        })
+    }
+
+    fn replay<'a>(
+        &'a self,
+        filter: &'a ReplayFilter,
+        chunk: ReplayChunk,
+    ) -> StoreFuture<'a, ReplayOutcome> {
+        Box::pin(async move {
+            let mut client = self.pool.get().await?;
+            if chunk.dry_run {
+                return replay::count(&client, filter, chunk).await;
+            }
+            let tx = client.transaction().await?;
+            let outcome = replay::requeue(&tx, filter, chunk, now_ms(), &self.channel).await?;
+            tx.commit().await?;
+            Ok(outcome)
         })
     }
 

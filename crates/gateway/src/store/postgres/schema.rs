@@ -103,6 +103,10 @@ ALTER TABLE lifecycle_events ADD COLUMN payout DOUBLE PRECISION;
 -- Caps count a rule's conversions since the start of a window, inside the ingest transaction.
 CREATE INDEX conversions_rule_created ON conversions (rule, created_at_ms);
 "#,
+    // Replay walks dead or paused conversions in id order; partial, so only parked rows are in it.
+    r#"
+CREATE INDEX conversions_parked ON conversions (state, id) WHERE state = 'dead' OR state = 'paused';
+"#,
 ];
 
 /// The schema version this build writes.

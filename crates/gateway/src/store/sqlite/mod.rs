@@ -6,6 +6,7 @@
 mod caps;
 mod checkpoint;
 mod read;
+mod replay;
 mod rows;
 pub mod schema;
 mod writer;
@@ -20,8 +21,8 @@ pub use writer::WriterConfig;
 
 use crate::domain::Lead;
 use crate::store::{
-    ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, LeadView, QueueDepth, Store,
-    StoreError, StoreFuture,
+    ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, LeadView, QueueDepth, ReplayChunk,
+    ReplayFilter, ReplayOutcome, Store, StoreError, StoreFuture,
 };
 use crate::time::now_ms;
 use checkpoint::Checkpointer;
@@ -212,6 +213,29 @@ impl Store for SqliteStore {
         Box::pin(async move {
             self.reads
                 .run(move |c| read::pixels_with_due_work(c, now_ms))
+                .await
+        })
+    }
+
+    fn replay<'a>(
+        &'a self,
+        filter: &'a ReplayFilter,
+        chunk: ReplayChunk,
+    ) -> StoreFuture<'a, ReplayOutcome> {
+        Box::pin(async move {
+            if chunk.dry_run {
+                let filter = filter.clone();
+                return self
+                    .reads
+                    .run(move |c| replay::count(c, &filter, chunk))
+                    .await;
+            }
+            self.writer
+                .call(|reply| Command::Replay {
+                    filter: filter.clone(),
+                    chunk,
+                    reply,
+                })
                 .await
         })
     }

@@ -103,6 +103,12 @@ CREATE TABLE payloads (
 INSERT INTO payloads (conversion_id, payload) SELECT id, payload FROM conversions;
 ALTER TABLE conversions DROP COLUMN payload;
 "#,
+    // 4: replay walks dead or paused conversions in id order. Partial, so it holds only parked rows and
+    // costs nothing on the hot path (pending → in_flight → delivered never enters it). The OR form
+    // (not IN) is what lets SQLite prove `state = 'dead'` implies the index's condition.
+    r#"
+CREATE INDEX conversions_parked ON conversions(state, id) WHERE state = 'dead' OR state = 'paused';
+"#,
 ];
 
 /// The schema version this build writes.

@@ -12,7 +12,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::caps;
 use super::rows::{self, CLAIM_COLUMNS};
 use crate::domain::{Conversion, ConversionState, Lead, LifecycleEvent};
-use crate::store::{ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, StoreError};
+use crate::store::{
+    ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, ReplayChunk, ReplayFilter,
+    ReplayOutcome, StoreError,
+};
 use crate::time::now_ms;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -44,6 +47,12 @@ pub(crate) enum Command {
         now_ms: i64,
         reply: Reply<u64>,
     },
+    /// One chunk of a replay (see `Store::replay`).
+    Replay {
+        filter: ReplayFilter,
+        chunk: ReplayChunk,
+        reply: Reply<ReplayOutcome>,
+    },
     /// Commit what came before, then stop; later commands are answered `Closed`.
     Stop { reply: Reply<()> },
 }
@@ -54,6 +63,7 @@ enum Done {
     Claim(Vec<ClaimedConversion>),
     Record,
     Count(u64),
+    Replay(ReplayOutcome),
 }
 
 /// Tuning of the writer.
@@ -220,6 +230,12 @@ fn answer(command: Command, result: Result<Done, StoreError>) {
         Command::Stop { reply } => {
             let _ = reply.send(result.map(|_| ()));
         }
+        Command::Replay { reply, .. } => {
+            let _ = reply.send(result.and_then(|d| match d {
+                Done::Replay(r) => Ok(r),
+                _ => Err(mismatch()),
+            }));
+        }
         Command::Pause { reply, .. } | Command::Resume { reply, .. } => {
             let _ = reply.send(result.and_then(|d| match d {
                 Done::Count(n) => Ok(n),
@@ -259,6 +275,9 @@ fn execute(conn: &Connection, command: &Command, now: i64) -> Result<Done, Store
             Ok(Done::Count(n as u64))
         }
         Command::Stop { .. } => Ok(Done::Record),
+        Command::Replay { filter, chunk, .. } => {
+            super::replay::requeue(conn, filter, *chunk, now).map(Done::Replay)
+        }
         Command::Resume { pixel, now_ms, .. } => {
             let n = conn
                 .prepare_cached(

@@ -12,7 +12,7 @@ use super::{
 use crate::http::problem::{ApiError, FieldError};
 
 /// The lifecycle event types a client may send (`form_submit` is fired by `POST /v1/leads`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     LeadSold,
@@ -53,28 +53,36 @@ impl EventType {
 }
 
 /// `POST /v1/leads/{transaction_id}/events` body (also a batch item's `event`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventRequest {
-    /// Kept as text so an unknown type gets our message, not serde's.
+    /// The lifecycle step. Kept as text so an unknown type gets our message, not serde's.
     #[serde(rename = "type")]
+    #[schema(value_type = EventType)]
     pub kind: String,
+    /// The custom event's name (`type` custom only): letters, digits, `_`, `-`, starting with a letter, ≤ 50.
     #[serde(default)]
     pub name: Option<String>,
+    /// Who bought the lead; matched by rules' `when.buyer`.
     #[serde(default)]
     pub buyer: Option<String>,
+    /// Offer id or name; matched by rules' `when.offer`, usable in `event_id` templates.
     #[serde(default)]
     pub offer: Option<String>,
+    /// What the step earned; a rule with `value = "revenue"` sends it as `properties.value`.
     #[serde(default)]
     pub revenue: Option<RawRevenue>,
     /// What the network pays out for this step (rules can send it as the value); same format as
     /// `revenue`.
     #[serde(default)]
     pub payout: Option<RawRevenue>,
+    /// ISO 4217 from TikTok's list, any case.
     #[serde(default)]
     pub currency: Option<String>,
+    /// When the step happened (TikTok's `event_time`); now when absent.
     #[serde(default)]
     pub occurred_at: Option<RawTime>,
+    /// A repeat of this key for the same lead returns the first answer and queues nothing (or send the `Idempotency-Key` header).
     #[serde(default)]
     pub idempotency_key: Option<String>,
 }

@@ -35,36 +35,50 @@ pub struct IdentifierPolicy {
     pub strict: bool,
 }
 
-/// `POST /v1/leads` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `POST /v1/leads` body. Every field is optional; identifiers are normalized and SHA-256 hashed
+/// here and never stored raw.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeadRequest {
+    /// The funnel's key for this person (1–128 characters, no spaces); TikTok's `event_id` by default. Generated when absent. Re-posting it is idempotent.
     #[serde(default)]
     pub transaction_id: Option<String>,
+    /// Raw email (trimmed, lower-cased, SHA-256 hashed here) or an existing SHA-256 hex.
     #[serde(default)]
     pub email: Option<String>,
+    /// Raw phone (E.164 with the default region, then SHA-256) or an existing SHA-256 hex.
     #[serde(default)]
     pub phone: Option<String>,
+    /// Your user id (trimmed, SHA-256 hashed, case kept) or an existing SHA-256 hex.
     #[serde(default)]
     pub external_id: Option<String>,
+    /// The visitor's public IPv4 or IPv6 address, sent raw.
     #[serde(default)]
     pub ip: Option<String>,
+    /// The visitor's browser user agent, sent raw.
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// The page the form was on (absolute http(s) URL): `page.url`; its `ttclid` query parameter is taken when `ttclid` is absent.
     #[serde(default)]
     pub landing_url: Option<String>,
+    /// `page.referrer`.
     #[serde(default)]
     pub referrer: Option<String>,
+    /// TikTok click id.
     #[serde(default)]
     pub ttclid: Option<String>,
+    /// Value of the `_ttp` cookie.
     #[serde(default)]
     pub ttp: Option<String>,
+    /// Traffic source label, matched by rules' `when.source`.
     #[serde(default)]
     pub source: Option<String>,
+    /// When the form was submitted; now when absent.
     #[serde(default)]
     pub occurred_at: Option<RawTime>,
     /// Free custom fields (a JSON object), matched by rules and shown on the lead record.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

@@ -187,6 +187,50 @@ fn parse_decimal(text: &str) -> Option<f64> {
     t.parse().ok()
 }
 
+/// `RawTime` in the OpenAPI document: an RFC 3339 string or integer epoch seconds.
+impl utoipa::PartialSchema for RawTime {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
+            )
+            .description(Some(
+                "When it happened: an RFC 3339 timestamp (any offset) or integer epoch seconds (also as a digit string). Milliseconds, more than 5 minutes in the future and before 2000 are refused. Absent: now.",
+            ))
+            .into()
+    }
+}
+impl utoipa::ToSchema for RawTime {}
+
+/// `RawRevenue` in the OpenAPI document: a number or a plain decimal string.
+impl utoipa::PartialSchema for RawRevenue {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Number).minimum(Some(0.0)))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^\s*(\d+(\.\d*)?|\.\d+)\s*$")),
+            )
+            .description(Some(
+                "An amount ≥ 0: a JSON number or a plain decimal string like \"12.50\" (no symbols, separators or exponents). 0 is a value.",
+            ))
+            .into()
+    }
+}
+impl utoipa::ToSchema for RawRevenue {}
+
 /// Checks a currency against TikTok's list.
 pub fn validate_currency(raw: &str, field: &str) -> Result<Currency, FieldError> {
     Currency::parse(raw).map_err(|e| FieldError::new(field, e.to_string()))

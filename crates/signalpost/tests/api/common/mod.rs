@@ -26,6 +26,8 @@ pub struct TestApp {
     pub reloader: signalpost::app::Reloader,
     /// The config file the app was started from.
     pub config_text: String,
+    /// Where that file is (CLI tests point `--config` at it: same data_dir, same pixels and rules).
+    pub config_path: std::path::PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -92,6 +94,15 @@ pub async fn spawn_app() -> TestApp {
 /// Starts an app; `server_extra` is added to the `[server]` table (e.g. `strict_identifiers = true`)
 /// and `extra` (more `[[rules]]`) to the end of the file.
 pub async fn spawn_app_with(server_extra: &str, extra: &str) -> TestApp {
+    spawn_app_with_options(server_extra, extra, AppOptions::default()).await
+}
+
+/// [`spawn_app_with`] with explicit application options (e.g. a delivery policy that gives up fast).
+pub async fn spawn_app_with_options(
+    server_extra: &str,
+    extra: &str,
+    options: AppOptions,
+) -> TestApp {
     let sandbox = signalpost_sandbox::spawn(
         SandboxConfig {
             pixels: vec![(PIXEL.to_owned(), TOKEN.to_owned())],
@@ -123,9 +134,7 @@ base_url = "{sandbox}"
     let path = dir.path().join("signalpost.toml");
     std::fs::write(&path, &text).unwrap();
     let config = Config::load_with_env(Some(&path), &|_| None).unwrap();
-    let app = Application::build(config, AppOptions::default())
-        .await
-        .unwrap();
+    let app = Application::build(config, options).await.unwrap();
     let addr = app.local_addr();
     let reloader = app.reloader();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -138,6 +147,7 @@ base_url = "{sandbox}"
         sandbox,
         reloader,
         config_text: text,
+        config_path: path,
         stop: Some(stop),
         task: Some(task),
         _dir: dir,
@@ -196,6 +206,28 @@ impl TestApp {
             }
             if tokio::time::Instant::now() > deadline {
                 panic!("the sandbox never received the expected events; it has {events:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The lead record, polled (generously) until `pred` holds for it.
+    pub async fn wait_for_lead(
+        &self,
+        transaction_id: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let record = self.get(&format!("/v1/leads/{transaction_id}")).await;
+            if record.status == StatusCode::OK && pred(&record.body) {
+                return record.body;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "lead {transaction_id} never reached the expected state: {:#}",
+                    record.body
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -1,0 +1,136 @@
+//! Replay in PostgreSQL, with the same semantics as the SQLite store (see `Store::replay`): one chunk
+//! of parked conversions, walked in id order through the `conversions_parked` partial index, locked,
+//! logged with a `replayed` attempt each, moved to `pending` — one transaction — and every node is
+//! told (on commit) that those pixels have due work. The dry run only counts.
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
+
+use crate::store::replay::replay_message;
+use crate::store::{ReplayChunk, ReplayFilter, ReplayOutcome, StoreError};
+
+/// `SELECT <columns> FROM conversions WHERE <filter> AND id > $1 ORDER BY id LIMIT $n` and its
+/// parameters. The state is a literal (from an enum) so the planner can use the partial index.
+fn select(
+    columns: &str,
+    filter: &ReplayFilter,
+    chunk: ReplayChunk,
+) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let mut sql = format!(
+        "SELECT {columns} FROM conversions WHERE state = '{}' AND id > $1",
+        filter.from.as_str()
+    );
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(chunk.after_id)];
+    let mut add = |clause: &str, value: Box<dyn ToSql + Sync + Send>| {
+        params.push(value);
+        sql.push_str(&format!(" AND {clause} ${}", params.len()));
+    };
+    if let Some(pixel) = &filter.pixel {
+        add("pixel =", Box::new(pixel.clone()));
+    }
+    if let Some(since) = filter.queued_since_ms {
+        add("created_at_ms >=", Box::new(since));
+    }
+    if let Some(rule) = &filter.rule {
+        add("rule =", Box::new(rule.clone()));
+    }
+    if let Some(transaction_id) = &filter.transaction_id {
+        add("transaction_id =", Box::new(transaction_id.clone()));
+    }
+    params.push(Box::new(
+        i64::try_from(chunk.limit.max(1)).unwrap_or(i64::MAX),
+    ));
+    sql.push_str(&format!(" ORDER BY id LIMIT ${}", params.len()));
+    (sql, params)
+}
+
+fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    index: usize,
+) -> Result<T, StoreError> {
+    row.try_get(index)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The dry run: how many conversions the chunk would re-queue.
+pub(crate) async fn count(
+    client: &impl GenericClient,
+    filter: &ReplayFilter,
+    chunk: ReplayChunk,
+) -> Result<ReplayOutcome, StoreError> {
+    let (inner, params) = select("id", filter, chunk);
+    let stmt = client
+        .prepare_cached(&format!("SELECT COUNT(*), MAX(id) FROM ({inner}) AS chunk"))
+        .await?;
+    let row = client.query_one(&stmt, &refs(&params)).await?;
+    let matched: i64 = column(&row, 0)?;
+    let last_id: Option<i64> = column(&row, 1)?;
+    Ok(ReplayOutcome {
+        matched: u64::try_from(matched).unwrap_or(0),
+        requeued: 0,
+        last_id,
+    })
+}
+
+/// The write, in the caller's transaction.
+pub(crate) async fn requeue(
+    tx: &impl GenericClient,
+    filter: &ReplayFilter,
+    chunk: ReplayChunk,
+    now_ms: i64,
+    channel: &str,
+) -> Result<ReplayOutcome, StoreError> {
+    let (sql, params) = select("id, last_error, pixel", filter, chunk);
+    // Locked (not skipped): only another replay touches parked rows, and it must not be passed by.
+    let stmt = tx.prepare_cached(&format!("{sql} FOR UPDATE")).await?;
+    let rows = tx.query(&stmt, &refs(&params)).await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut messages = Vec::with_capacity(rows.len());
+    let mut pixels: Vec<String> = Vec::new();
+    for row in &rows {
+        ids.push(column::<i64>(row, 0)?);
+        let previous: Option<String> = column(row, 1)?;
+        messages.push(replay_message(filter.from, previous.as_deref()));
+        let pixel: String = column(row, 2)?;
+        if !pixels.contains(&pixel) {
+            pixels.push(pixel);
+        }
+    }
+    let Some(&last_id) = ids.last() else {
+        return Ok(ReplayOutcome::default());
+    };
+    let log = tx
+        .prepare_cached(
+            "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
+             latency_ms, outcome, batch_size) \
+             SELECT id, $3, NULL, NULL, message, NULL, 0, 'replayed', 0 \
+             FROM unnest($1::bigint[], $2::text[]) AS r(id, message)",
+        )
+        .await?;
+    tx.execute(&log, &[&ids, &messages, &now_ms]).await?;
+    let update = tx
+        .prepare_cached(&format!(
+            "UPDATE conversions SET state = 'pending', next_attempt_at_ms = $2, claim = NULL, \
+             retries = 0, first_attempt_at_ms = NULL, last_error = NULL \
+             WHERE id = ANY($1::bigint[]) AND state = '{}'",
+            filter.from.as_str()
+        ))
+        .await?;
+    let requeued = tx.execute(&update, &[&ids, &now_ms]).await?;
+    let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+    for pixel in &pixels {
+        tx.execute(&notify, &[&channel, pixel]).await?;
+    }
+    Ok(ReplayOutcome {
+        matched: ids.len() as u64,
+        requeued,
+        last_id: Some(last_id),
+    })
+}

@@ -1,0 +1,104 @@
+//! Replay in SQLite: selects one chunk of parked conversions through the `conversions_parked` partial
+//! index, logs a `replayed` attempt for each, and moves them to `pending` — all inside the writer's
+//! transaction (the write) or a read snapshot (the dry run). See `Store::replay` for the contract.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, params, params_from_iter};
+
+use crate::store::replay::replay_message;
+use crate::store::{ReplayChunk, ReplayFilter, ReplayOutcome, StoreError};
+
+/// `SELECT <columns> FROM conversions WHERE <filter> AND id > ? ORDER BY id LIMIT ?` and its values.
+/// The state is inlined as a literal (it comes from an enum) so the planner can use the partial index.
+fn select(columns: &str, filter: &ReplayFilter, chunk: ReplayChunk) -> (String, Vec<Value>) {
+    let mut sql = format!(
+        "SELECT {columns} FROM conversions WHERE state = '{}' AND id > ?",
+        filter.from.as_str()
+    );
+    let mut values = vec![Value::Integer(chunk.after_id)];
+    if let Some(pixel) = &filter.pixel {
+        sql.push_str(" AND pixel = ?");
+        values.push(Value::Text(pixel.clone()));
+    }
+    if let Some(since) = filter.queued_since_ms {
+        sql.push_str(" AND created_at_ms >= ?");
+        values.push(Value::Integer(since));
+    }
+    if let Some(rule) = &filter.rule {
+        sql.push_str(" AND rule = ?");
+        values.push(Value::Text(rule.clone()));
+    }
+    if let Some(transaction_id) = &filter.transaction_id {
+        sql.push_str(" AND transaction_id = ?");
+        values.push(Value::Text(transaction_id.clone()));
+    }
+    sql.push_str(" ORDER BY id LIMIT ?");
+    values.push(Value::Integer(
+        i64::try_from(chunk.limit.max(1)).unwrap_or(i64::MAX),
+    ));
+    (sql, values)
+}
+
+/// The dry run: how many conversions the chunk would re-queue.
+pub(crate) fn count(
+    conn: &Connection,
+    filter: &ReplayFilter,
+    chunk: ReplayChunk,
+) -> Result<ReplayOutcome, StoreError> {
+    let (inner, values) = select("id", filter, chunk);
+    let (matched, last_id): (i64, Option<i64>) = conn
+        .prepare_cached(&format!("SELECT COUNT(*), MAX(id) FROM ({inner})"))?
+        .query_row(params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(ReplayOutcome {
+        matched: u64::try_from(matched).unwrap_or(0),
+        requeued: 0,
+        last_id,
+    })
+}
+
+/// The write: logs and re-queues one chunk. Runs inside the writer's transaction.
+pub(crate) fn requeue(
+    conn: &Connection,
+    filter: &ReplayFilter,
+    chunk: ReplayChunk,
+    now_ms: i64,
+) -> Result<ReplayOutcome, StoreError> {
+    let (sql, values) = select("id, last_error", filter, chunk);
+    let mut picked: Vec<(i64, Option<String>)> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(values))?;
+        while let Some(row) = rows.next()? {
+            picked.push((row.get(0)?, row.get(1)?));
+        }
+    }
+    let Some(last_id) = picked.last().map(|(id, _)| *id) else {
+        return Ok(ReplayOutcome::default());
+    };
+    let mut log = conn.prepare_cached(
+        "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
+         latency_ms, outcome, batch_size) VALUES (?1, ?2, NULL, NULL, ?3, NULL, 0, 'replayed', 0)",
+    )?;
+    for (id, previous) in &picked {
+        log.execute(params![
+            id,
+            now_ms,
+            replay_message(filter.from, previous.as_deref())
+        ])?;
+    }
+    let ids = serde_json::to_string(&picked.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .map_err(|e| StoreError::Io(e.to_string()))?;
+    let requeued = conn
+        .prepare_cached(&format!(
+            "UPDATE conversions SET state = 'pending', next_attempt_at_ms = ?2, claim = NULL, \
+             retries = 0, first_attempt_at_ms = NULL, last_error = NULL \
+             WHERE id IN (SELECT value FROM json_each(?1)) AND state = '{}'",
+            filter.from.as_str()
+        ))?
+        .execute(params![ids, now_ms])?;
+    Ok(ReplayOutcome {
+        matched: picked.len() as u64,
+        requeued: requeued as u64,
+        last_id: Some(last_id),
+    })
+}

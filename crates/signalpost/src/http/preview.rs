@@ -1,0 +1,45 @@
+//! `POST /v1/preview`: the rules' dry run — every rule matched or not and why, and the exact TikTok
+//! JSON of each conversion (see `ops::preview`). Nothing is stored or sent.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use signalpost_gateway::time::now_secs;
+
+use super::json::ApiJson;
+use super::problem::ApiError;
+use super::{AppState, Json};
+use crate::ops::preview::{PreviewAnswer, PreviewRequest, preview};
+
+/// Routes of this resource (authenticated by the caller's bearer layer).
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/preview", post(post_preview))
+}
+
+/// What the rules would do with a lead and one of its lifecycle events.
+#[utoipa::path(
+    post,
+    path = "/v1/preview",
+    tag = "operator",
+    request_body = PreviewRequest,
+    responses(
+        (status = 200, description = "Every rule's verdict and the TikTok JSON of each conversion", body = PreviewAnswer),
+        (status = 404, description = "transaction_id names no stored lead", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = super::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn post_preview(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<PreviewRequest>,
+) -> Result<Json<PreviewAnswer>, ApiError> {
+    let answer = preview(
+        &state.gateway,
+        &state.pixels,
+        &state.identifiers,
+        request,
+        now_secs(),
+    )
+    .await?;
+    Ok(Json(answer))
+}

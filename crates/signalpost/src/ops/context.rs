@@ -1,0 +1,77 @@
+//! What the operator commands (`test-postback`, `preview`, `replay`, `import`) load from a config
+//! file: pixels, rules, the identifier policy and — for those that need it — the same store `serve`
+//! uses. Without a config file they use what `serve` would in demo mode: the default data dir and the
+//! demo rules. Opening the store while `serve` runs is safe: SQLite in WAL mode lets both read, the
+//! writers take turns on the database lock, and the engine's claims keep a row from being sent twice;
+//! PostgreSQL is shared by design.
+
+use std::path::Path;
+
+use signalpost_gateway::delivery::{AccessToken, PixelConfig as DeliveryPixel, PixelRegistry};
+use signalpost_gateway::{Gateway, RuleSet};
+use signalpost_tiktok::identity::Region;
+
+use crate::app::{AppStore, DEMO_PIXEL, build_rules, delivery_pixel, demo_rules};
+use crate::config::Config;
+use crate::http::IdentifierPolicy;
+
+/// A loaded config, ready for the operator tools.
+pub struct OpsContext {
+    pub config: Config,
+    /// No config file: demo rules, default data dir.
+    pub demo: bool,
+    pub rules: RuleSet,
+    pub pixels: PixelRegistry,
+    pub identifiers: IdentifierPolicy,
+}
+
+impl OpsContext {
+    /// Loads `path` (or the demo defaults) and validates pixels and rules as `serve` does.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<OpsContext> {
+        let config = Config::load(path).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        let demo = path.is_none();
+        let rules = if demo {
+            let mut configs = config.rule_configs()?;
+            configs.extend(demo_rules());
+            RuleSet::load(configs, &config.rule_env()).map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("rules: {}", lines.join("; "))
+            })?
+        } else {
+            build_rules(config.rule_configs()?, &config.pixels, &config.rule_env())?
+        };
+        let mut pixel_configs: Vec<_> = config.pixels.iter().map(delivery_pixel).collect();
+        if demo {
+            // The demo pixel's token and sandbox exist only inside a running demo `serve`; the tools
+            // need its code (replay filters, previews), never its token.
+            pixel_configs.push(DeliveryPixel {
+                code: DEMO_PIXEL.to_owned(),
+                access_token: AccessToken::new(""),
+                base_url: String::new(),
+                test_event_code: None,
+            });
+        }
+        let pixels = PixelRegistry::new(pixel_configs);
+        let identifiers = IdentifierPolicy {
+            default_region: Region::parse(&config.server.default_region)
+                .map_err(|e| anyhow::anyhow!("server.default_region: {e}"))?,
+            strict: config.server.strict_identifiers,
+        };
+        Ok(OpsContext {
+            config,
+            demo,
+            rules,
+            pixels,
+            identifiers,
+        })
+    }
+
+    /// Opens the store `serve` uses (SQLite under `data_dir`, or the PostgreSQL of `database_url`)
+    /// and a gateway over it with these rules. Close the store when done, so its writes commit.
+    pub(crate) async fn open_gateway(&self) -> anyhow::Result<(AppStore, Gateway)> {
+        let server = &self.config.server;
+        let store = AppStore::open(server.database_url.as_deref(), &server.data_dir).await?;
+        let gateway = Gateway::new(store.shared(), self.rules.clone());
+        Ok((store, gateway))
+    }
+}
