@@ -23,18 +23,12 @@ const TOKEN: &str = "bench-token-0001";
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 fn rules() -> RuleSet {
-    RuleSet::from_configs(vec![RuleConfig {
-        name: "registration".into(),
-        trigger: "form_submit".into(),
-        pixel: PIXEL.into(),
-        event: "CompleteRegistration".into(),
-        value: None,
-        currency: None,
-        content_type: None,
-        event_id: None,
-        test_event_code: None,
-        when: Default::default(),
-    }])
+    RuleSet::from_configs(vec![RuleConfig::new(
+        "registration",
+        "form_submit",
+        PIXEL,
+        "CompleteRegistration",
+    )])
     .unwrap()
 }
 

@@ -15,18 +15,12 @@ use signalpost_gateway::{Gateway, NewLead, SqliteStore};
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 fn rules() -> RuleSet {
-    RuleSet::from_configs(vec![RuleConfig {
-        name: "registration".into(),
-        trigger: "form_submit".into(),
-        pixel: "PIXBENCH".into(),
-        event: "CompleteRegistration".into(),
-        value: None,
-        currency: None,
-        content_type: None,
-        event_id: None,
-        test_event_code: None,
-        when: Default::default(),
-    }])
+    RuleSet::from_configs(vec![RuleConfig::new(
+        "registration",
+        "form_submit",
+        "PIXBENCH",
+        "CompleteRegistration",
+    )])
     .unwrap()
 }
 

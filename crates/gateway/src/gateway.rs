@@ -11,9 +11,9 @@ use signalpost_tiktok::currency::Currency;
 use crate::delivery::WorkSignal;
 use crate::domain::{Lead, LifecycleEvent, NewLead, NewLifecycleEvent, Trigger, is_sha256_hex};
 use crate::error::GatewayError;
-use crate::rules::{Plan, RuleSet, plan};
+use crate::rules::{Explanation, RuleSet, explain, plan};
 use crate::store::{IngestResult, IngestUnit, LeadView, Store};
-use crate::time::now_secs;
+use crate::time::{Clock, SystemClock};
 use crate::ttclid;
 
 /// Idempotency key of the `form_submit` lifecycle event: one per lead.
@@ -38,6 +38,7 @@ pub struct Gateway {
     store: Arc<dyn Store>,
     rules: RwLock<Arc<RuleSet>>,
     signal: WorkSignal,
+    clock: Arc<dyn Clock>,
 }
 
 impl Gateway {
@@ -47,7 +48,15 @@ impl Gateway {
             store,
             rules: RwLock::new(Arc::new(rules)),
             signal: WorkSignal::new(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Reads "now" from `clock` (default: the system clock): default event times, cap windows and
+    /// the time conversions count at for caps. Tests inject a [`crate::time::FixedClock`].
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Wakes the delivery engine's workers through `signal` (from [`crate::delivery::EngineHandle`]).
@@ -183,17 +192,47 @@ impl Gateway {
         Ok(self.store.get_lead(transaction_id).await?)
     }
 
-    /// What `event` of `lead` would queue under the current rules, and why other rules would not fire.
+    /// For every rule of the current set, what `event` of `lead` would make it do and why: fires (with
+    /// the exact TikTok event), skipped (wrong trigger, each unmet condition with the actual value) or
+    /// suppressed (outside its schedule, or a cap whose window is full, counted in the store now).
     /// Stores nothing (for `POST /v1/preview` and the test postback).
-    pub fn preview(&self, lead: &Lead, event: &LifecycleEvent) -> Result<Plan, GatewayError> {
+    pub async fn preview(
+        &self,
+        lead: &Lead,
+        event: &LifecycleEvent,
+    ) -> Result<Vec<Explanation>, GatewayError> {
         let rules = self.rules();
-        plan(lead, event, rules.rules())
+        let mut explanations = explain(lead, event, rules.rules(), self.clock.now_ms())
+            .map_err(|e| GatewayError::invalid("payload", e.to_string()))?;
+        for explanation in &mut explanations {
+            let mut used = Vec::with_capacity(explanation.caps.len());
+            for cap in &explanation.caps {
+                used.push(
+                    self.store
+                        .cap_usage(&explanation.rule, cap.window_start_ms)
+                        .await?,
+                );
+            }
+            explanation.apply_cap_usage(&used);
+        }
+        Ok(explanations)
+    }
+
+    fn conversions(
+        &self,
+        lead: &Lead,
+        event: &LifecycleEvent,
+        now_ms: i64,
+    ) -> Result<Vec<crate::domain::NewConversion>, GatewayError> {
+        let rules = self.rules();
+        plan(lead, event, rules.rules(), now_ms)
             .map_err(|e| GatewayError::invalid("payload", e.to_string()))
     }
 
     /// Validates a lead and plans its `form_submit` conversions.
     pub fn lead_unit(&self, new: NewLead) -> Result<IngestUnit, GatewayError> {
-        let lead = lead_from(new)?;
+        let now_ms = self.clock.now_ms();
+        let lead = lead_from(new, now_ms.div_euclid(1000))?;
         let event = LifecycleEvent {
             id: 0,
             transaction_id: lead.transaction_id.clone(),
@@ -202,15 +241,17 @@ impl Gateway {
             buyer: None,
             offer: None,
             revenue: None,
+            payout: None,
             currency: None,
             occurred_at: lead.created_at,
             idempotency_key: Some(FORM_SUBMIT_KEY.to_owned()),
         };
-        let plan = self.preview(&lead, &event)?;
+        let conversions = self.conversions(&lead, &event, now_ms)?;
         Ok(IngestUnit {
             lead: Some(lead),
             event,
-            conversions: plan.conversions,
+            conversions,
+            queued_at_ms: Some(now_ms),
         })
     }
 
@@ -220,12 +261,14 @@ impl Gateway {
         lead: &Lead,
         new: NewLifecycleEvent,
     ) -> Result<IngestUnit, GatewayError> {
-        let event = event_from(&lead.transaction_id, new)?;
-        let plan = self.preview(lead, &event)?;
+        let now_ms = self.clock.now_ms();
+        let event = event_from(&lead.transaction_id, new, now_ms.div_euclid(1000))?;
+        let conversions = self.conversions(lead, &event, now_ms)?;
         Ok(IngestUnit {
             lead: None,
             event,
-            conversions: plan.conversions,
+            conversions,
+            queued_at_ms: Some(now_ms),
         })
     }
 
@@ -240,7 +283,7 @@ impl Gateway {
     }
 }
 
-fn lead_from(new: NewLead) -> Result<Lead, GatewayError> {
+fn lead_from(new: NewLead, now_secs: i64) -> Result<Lead, GatewayError> {
     let transaction_id = match new.transaction_id.as_deref() {
         Some(id) => clean_id("transaction_id", id)?,
         None => uuid::Uuid::now_v7().to_string(),
@@ -253,7 +296,7 @@ fn lead_from(new: NewLead) -> Result<Lead, GatewayError> {
         non_empty(new.ttclid).or_else(|| landing_url.as_deref().and_then(ttclid::from_landing_url));
     let created_at = match new.occurred_at {
         Some(t) => check_time("occurred_at", t)?,
-        None => now_secs(),
+        None => now_secs,
     };
     Ok(Lead {
         transaction_id,
@@ -276,6 +319,7 @@ fn lead_from(new: NewLead) -> Result<Lead, GatewayError> {
 fn event_from(
     transaction_id: &str,
     new: NewLifecycleEvent,
+    now_secs: i64,
 ) -> Result<LifecycleEvent, GatewayError> {
     if new.trigger == Trigger::FormSubmit {
         return Err(GatewayError::invalid(
@@ -295,6 +339,14 @@ fn event_from(
             format!("must be a finite number ≥ 0, got {r}"),
         ));
     }
+    if let Some(p) = new.payout
+        && !(p.is_finite() && p >= 0.0)
+    {
+        return Err(GatewayError::invalid(
+            "payout",
+            format!("must be a finite number ≥ 0, got {p}"),
+        ));
+    }
     let currency = match non_empty(new.currency) {
         None => None,
         Some(c) => Some(
@@ -306,7 +358,7 @@ fn event_from(
     };
     let occurred_at = match new.occurred_at {
         Some(t) => check_time("occurred_at", t)?,
-        None => now_secs(),
+        None => now_secs,
     };
     let idempotency_key = match non_empty(new.idempotency_key) {
         Some(k) => Some(clean_id("idempotency_key", &k)?),
@@ -320,6 +372,7 @@ fn event_from(
         buyer: non_empty(new.buyer),
         offer: non_empty(new.offer),
         revenue: new.revenue,
+        payout: new.payout,
         currency,
         occurred_at,
         idempotency_key,

@@ -18,5 +18,6 @@ pub use domain::{
 pub use error::GatewayError;
 pub use gateway::{BatchItem, Gateway};
 pub use rules::{Rule, RuleConfig, RuleSet};
+pub use store::postgres::PostgresStore;
 pub use store::sqlite::SqliteStore;
 pub use store::{IngestResult, IngestUnit, LeadView, Store, StoreError};

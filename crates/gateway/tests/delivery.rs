@@ -1,5 +1,6 @@
-//! The delivery engine end to end: a real SQLite file, the real TikTok client, and the strict sandbox
-//! over HTTP on 127.0.0.1. No timing assertions: every test polls until the expected state, with a
+//! The delivery engine end to end, once per store (a real SQLite file; a real PostgreSQL schema when
+//! `SIGNALPOST_TEST_DATABASE_URL` is set), with the real TikTok client and the strict sandbox over
+//! HTTP on 127.0.0.1. No timing assertions: every test polls until the expected state, with a
 //! generous overall deadline.
 #![allow(clippy::unwrap_used)]
 
@@ -10,14 +11,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::backend::{TestDb, TestStore};
 use common::{demo_rules, hex64, lead, now_secs, sold};
 use signalpost_gateway::delivery::{
     AccessToken, DeliveryEngine, DeliveryPolicy, EngineHandle, PixelConfig, PixelRegistry,
     PixelState, RetryPolicy,
 };
-use signalpost_gateway::{
-    AttemptOutcome, ConversionState, Gateway, LeadView, NewLead, SqliteStore, Store,
-};
+use signalpost_gateway::{AttemptOutcome, ConversionState, Gateway, LeadView, NewLead};
 use signalpost_sandbox::{Fault, FaultKind, RunningSandbox, SandboxConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -44,19 +44,19 @@ fn fast_policy() -> DeliveryPolicy {
 }
 
 struct Harness {
-    _dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
+    store: TestStore,
     gateway: Gateway,
     pixels: PixelRegistry,
     sandbox: RunningSandbox,
     policy: DeliveryPolicy,
     engine: Option<(EngineHandle, CancellationToken)>,
+    // Last: the database outlives the store's connections.
+    _db: TestDb,
 }
 
 impl Harness {
-    async fn new(sandbox: SandboxConfig, policy: DeliveryPolicy) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    async fn new(db: TestDb, sandbox: SandboxConfig, policy: DeliveryPolicy) -> Harness {
+        let store = db.open().await;
         let sandbox_config = SandboxConfig {
             pixels: vec![(PIXEL.into(), TOKEN.into())],
             ..sandbox
@@ -71,29 +71,29 @@ impl Harness {
             base_url: sandbox.base_url(),
             test_event_code: None,
         }]);
-        let gateway = Gateway::new(store.clone(), demo_rules(PIXEL));
+        let gateway = Gateway::new(store.shared(), demo_rules(PIXEL));
         Harness {
-            _dir: dir,
             store,
             gateway,
             pixels,
             sandbox,
             policy,
             engine: None,
+            _db: db,
         }
     }
 
     fn start_engine(&mut self) {
         let shutdown = CancellationToken::new();
         let engine = DeliveryEngine::start(
-            self.store.clone(),
+            self.store.shared(),
             self.pixels.clone(),
             self.policy.clone(),
             shutdown.clone(),
         );
         let rules = (*self.gateway.rules()).clone();
         self.gateway =
-            Gateway::new(self.store.clone(), rules).with_work_signal(engine.work_signal());
+            Gateway::new(self.store.shared(), rules).with_work_signal(engine.work_signal());
         self.engine = Some((engine, shutdown));
     }
 
@@ -146,9 +146,8 @@ where
     }
 }
 
-#[tokio::test]
-async fn a_lead_and_its_sale_arrive_as_two_events_with_the_right_fields() {
-    let mut h = Harness::new(SandboxConfig::default(), fast_policy()).await;
+async fn a_lead_and_its_sale_arrive_as_two_events_with_the_right_fields(db: TestDb) {
+    let mut h = Harness::new(db, SandboxConfig::default(), fast_policy()).await;
     h.start_engine();
     let submitted = lead("tx-fields");
     let lead_time = submitted.occurred_at.unwrap();
@@ -194,8 +193,7 @@ async fn a_lead_and_its_sale_arrive_as_two_events_with_the_right_fields() {
     h.stop_engine().await;
 }
 
-#[tokio::test]
-async fn server_errors_hangs_and_rate_limits_end_delivered_after_retries() {
+async fn server_errors_hangs_and_rate_limits_end_delivered_after_retries(db: TestDb) {
     let sandbox = SandboxConfig {
         hang: Duration::from_secs(3),
         ..SandboxConfig::default()
@@ -204,7 +202,7 @@ async fn server_errors_hangs_and_rate_limits_end_delivered_after_retries() {
         request_timeout: Duration::from_millis(500),
         ..fast_policy()
     };
-    let mut h = Harness::new(sandbox, policy).await;
+    let mut h = Harness::new(db, sandbox, policy).await;
     h.sandbox.inject(Fault::requests(FaultKind::Http500, 2));
     h.sandbox.inject(Fault::requests(FaultKind::Hang, 1));
     h.sandbox.inject(Fault::requests(FaultKind::RateLimit, 1));
@@ -232,9 +230,8 @@ async fn server_errors_hangs_and_rate_limits_end_delivered_after_retries() {
     h.stop_engine().await;
 }
 
-#[tokio::test]
-async fn a_revoked_token_pauses_the_pixel_and_a_new_token_resumes_with_nothing_lost() {
-    let mut h = Harness::new(SandboxConfig::default(), fast_policy()).await;
+async fn a_revoked_token_pauses_the_pixel_and_a_new_token_resumes_with_nothing_lost(db: TestDb) {
+    let mut h = Harness::new(db, SandboxConfig::default(), fast_policy()).await;
     h.sandbox.set_token(PIXEL, "rotated-token-0002").unwrap();
     h.start_engine();
     h.gateway.submit_lead(lead("tx-auth-1")).await.unwrap();
@@ -280,14 +277,13 @@ async fn a_revoked_token_pauses_the_pixel_and_a_new_token_resumes_with_nothing_l
     h.stop_engine().await;
 }
 
-#[tokio::test]
-async fn an_invalid_batch_is_bisected_and_only_the_bad_event_goes_dead() {
+async fn an_invalid_batch_is_bisected_and_only_the_bad_event_goes_dead(db: TestDb) {
     // The engine keeps events for 30 days; the sandbox (like TikTok) refuses those older than 7.
     let policy = DeliveryPolicy {
         max_event_age: Duration::from_secs(30 * 86_400),
         ..fast_policy()
     };
-    let mut h = Harness::new(SandboxConfig::default(), policy).await;
+    let mut h = Harness::new(db, SandboxConfig::default(), policy).await;
     for i in 0..7 {
         let mut l = lead(&format!("tx-b{i}"));
         if i == 4 {
@@ -317,9 +313,8 @@ async fn an_invalid_batch_is_bisected_and_only_the_bad_event_goes_dead() {
     h.stop_engine().await;
 }
 
-#[tokio::test]
-async fn events_older_than_the_maximum_age_go_dead_unsent() {
-    let mut h = Harness::new(SandboxConfig::default(), fast_policy()).await;
+async fn events_older_than_the_maximum_age_go_dead_unsent(db: TestDb) {
+    let mut h = Harness::new(db, SandboxConfig::default(), fast_policy()).await;
     h.start_engine();
     let mut old = lead("tx-old");
     old.occurred_at = Some(now_secs() - 8 * 86_400);
@@ -338,8 +333,7 @@ async fn events_older_than_the_maximum_age_go_dead_unsent() {
     h.stop_engine().await;
 }
 
-#[tokio::test]
-async fn a_crashed_engines_claimed_batch_is_delivered_after_the_lease_expires() {
+async fn a_crashed_engines_claimed_batch_is_delivered_after_the_lease_expires(db: TestDb) {
     let sandbox = SandboxConfig {
         hang: Duration::from_secs(30),
         ..SandboxConfig::default()
@@ -349,7 +343,7 @@ async fn a_crashed_engines_claimed_batch_is_delivered_after_the_lease_expires() 
         request_timeout: Duration::from_secs(60),
         ..fast_policy()
     };
-    let mut h = Harness::new(sandbox, policy).await;
+    let mut h = Harness::new(db, sandbox, policy).await;
     h.sandbox.inject(Fault::requests(FaultKind::Hang, 1));
     h.start_engine();
     h.gateway.submit_lead(lead("tx-crash")).await.unwrap();
@@ -378,13 +372,12 @@ async fn a_crashed_engines_claimed_batch_is_delivered_after_the_lease_expires() 
     h.stop_engine().await;
 }
 
-#[tokio::test]
-async fn graceful_shutdown_finishes_and_records_in_flight_requests() {
+async fn graceful_shutdown_finishes_and_records_in_flight_requests(db: TestDb) {
     let sandbox = SandboxConfig {
         hang: Duration::from_millis(800),
         ..SandboxConfig::default()
     };
-    let mut h = Harness::new(sandbox, fast_policy()).await;
+    let mut h = Harness::new(db, sandbox, fast_policy()).await;
     h.sandbox.inject(Fault::requests(FaultKind::Hang, 1));
     h.start_engine();
     h.gateway.submit_lead(lead("tx-drain")).await.unwrap();
@@ -398,9 +391,8 @@ async fn graceful_shutdown_finishes_and_records_in_flight_requests() {
     );
 }
 
-#[tokio::test]
-async fn a_pixels_test_event_code_is_sent_top_level() {
-    let mut h = Harness::new(SandboxConfig::default(), fast_policy()).await;
+async fn a_pixels_test_event_code_is_sent_top_level(db: TestDb) {
+    let mut h = Harness::new(db, SandboxConfig::default(), fast_policy()).await;
     let mut cfg = h.pixels.get(PIXEL).unwrap().config;
     cfg.test_event_code = Some("TEST12345".into());
     h.pixels.upsert(cfg);
@@ -413,13 +405,12 @@ async fn a_pixels_test_event_code_is_sent_top_level() {
     h.stop_engine().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_leads_are_all_delivered_in_batches() {
-    let mut h = Harness::new(SandboxConfig::default(), fast_policy()).await;
+async fn many_leads_are_all_delivered_in_batches(db: TestDb) {
+    let mut h = Harness::new(db, SandboxConfig::default(), fast_policy()).await;
     h.start_engine();
     let gateway = Arc::new(std::mem::replace(
         &mut h.gateway,
-        Gateway::new(h.store.clone(), demo_rules(PIXEL)),
+        Gateway::new(h.store.shared(), demo_rules(PIXEL)),
     ));
     let mut tasks = Vec::new();
     for t in 0..20 {
@@ -452,3 +443,15 @@ async fn many_leads_are_all_delivered_in_batches() {
     assert!(h.sandbox.stats().requests < 1000, "events were batched");
     h.stop_engine().await;
 }
+
+both_stores!(
+    a_lead_and_its_sale_arrive_as_two_events_with_the_right_fields,
+    server_errors_hangs_and_rate_limits_end_delivered_after_retries,
+    a_revoked_token_pauses_the_pixel_and_a_new_token_resumes_with_nothing_lost,
+    an_invalid_batch_is_bisected_and_only_the_bad_event_goes_dead,
+    events_older_than_the_maximum_age_go_dead_unsent,
+    a_crashed_engines_claimed_batch_is_delivered_after_the_lease_expires,
+    graceful_shutdown_finishes_and_records_in_flight_requests,
+    a_pixels_test_event_code_is_sent_top_level,
+    many_leads_are_all_delivered_in_batches,
+);

@@ -1,4 +1,5 @@
-//! The SQLite store through the gateway facade: a real database file in a temporary directory.
+//! The store through the gateway facade, once per store: a real SQLite file in a temporary directory,
+//! and a real PostgreSQL schema of its own (when `SIGNALPOST_TEST_DATABASE_URL` is set).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -6,24 +7,22 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::backend::{TestDb, TestStore};
 use common::{demo_rules, lead, sold};
 use signalpost_gateway::domain::{AttemptOutcome, NewAttempt};
 use signalpost_gateway::store::DeliveryResult;
 use signalpost_gateway::{
-    BatchItem, ConversionState, Gateway, GatewayError, NewLifecycleEvent, SqliteStore, Store,
-    Trigger,
+    BatchItem, ConversionState, Gateway, GatewayError, NewLifecycleEvent, Trigger,
 };
 
-fn gateway(dir: &std::path::Path) -> (Arc<SqliteStore>, Gateway) {
-    let store = Arc::new(SqliteStore::open(dir).unwrap());
-    let gw = Gateway::new(store.clone(), demo_rules("PIX1"));
+async fn gateway(db: &TestDb) -> (TestStore, Gateway) {
+    let store = db.open().await;
+    let gw = Gateway::new(store.shared(), demo_rules("PIX1"));
     (store, gw)
 }
 
-#[tokio::test]
-async fn a_lead_is_stored_with_its_form_submit_conversion() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn a_lead_is_stored_with_its_form_submit_conversion(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     let res = gw.submit_lead(lead("tx-1")).await.unwrap();
     assert!(res.lead_created && res.event_created);
     assert_eq!(
@@ -48,10 +47,8 @@ async fn a_lead_is_stored_with_its_form_submit_conversion() {
     assert!(gw.get_lead("nope").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn reposting_a_lead_returns_the_first_answer_and_queues_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn reposting_a_lead_returns_the_first_answer_and_queues_nothing(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     let first = gw.submit_lead(lead("tx-1")).await.unwrap();
     let mut changed = lead("tx-1");
     changed.ip = Some("198.51.100.1".into());
@@ -63,10 +60,8 @@ async fn reposting_a_lead_returns_the_first_answer_and_queues_nothing() {
     assert_eq!((view.events.len(), view.conversions.len()), (1, 1));
 }
 
-#[tokio::test]
-async fn a_repeated_idempotency_key_queues_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn a_repeated_idempotency_key_queues_nothing(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     gw.submit_lead(lead("tx-1")).await.unwrap();
     let mut ev = sold(40.0);
     ev.idempotency_key = Some("sale-1".into());
@@ -80,10 +75,8 @@ async fn a_repeated_idempotency_key_queues_nothing() {
     assert_eq!((view.events.len(), view.conversions.len()), (2, 2));
 }
 
-#[tokio::test]
-async fn a_rule_fires_once_per_lead_unless_its_event_id_says_otherwise() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn a_rule_fires_once_per_lead_unless_its_event_id_says_otherwise(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     gw.submit_lead(lead("tx-1")).await.unwrap();
     let first = gw.submit_event("tx-1", sold(10.0)).await.unwrap();
     let second = gw.submit_event("tx-1", sold(20.0)).await.unwrap();
@@ -123,18 +116,14 @@ async fn a_rule_fires_once_per_lead_unless_its_event_id_says_otherwise() {
     assert_eq!(ids, ["tx-1:o1", "tx-1:o2"]);
 }
 
-#[tokio::test]
-async fn an_event_for_an_unknown_lead_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn an_event_for_an_unknown_lead_is_refused(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     let err = gw.submit_event("ghost", sold(1.0)).await.unwrap_err();
     assert_eq!(err, GatewayError::LeadNotFound("ghost".into()));
 }
 
-#[tokio::test]
-async fn raw_identifiers_never_reach_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn raw_identifiers_never_reach_the_store(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     let mut raw = lead("tx-raw");
     raw.email = Some("alice@example.com".into());
     let err = gw.submit_lead(raw).await.unwrap_err();
@@ -145,10 +134,8 @@ async fn raw_identifiers_never_reach_the_store() {
     assert!(gw.get_lead("tx-raw").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn a_batch_commits_together_and_answers_each_item() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn a_batch_commits_together_and_answers_each_item(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     let answers = gw
         .submit_batch(vec![
             BatchItem::Event {
@@ -185,10 +172,8 @@ async fn a_batch_commits_together_and_answers_each_item() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_ingests_are_all_acknowledged_and_readable() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_store, gw) = gateway(dir.path());
+async fn concurrent_ingests_are_all_acknowledged_and_readable(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
     let gw = Arc::new(gw);
     let mut tasks = Vec::new();
     for t in 0..64 {
@@ -216,17 +201,15 @@ async fn concurrent_ingests_are_all_acknowledged_and_readable() {
     );
 }
 
-#[tokio::test]
-async fn reopening_the_store_keeps_everything() {
-    let dir = tempfile::tempdir().unwrap();
+async fn reopening_the_store_keeps_everything(db: TestDb) {
     {
-        let (store, gw) = gateway(dir.path());
+        let (store, gw) = gateway(&db).await;
         gw.submit_lead(lead("keep-1")).await.unwrap();
         gw.submit_event("keep-1", sold(9.5)).await.unwrap();
         drop(gw);
         store.close().await;
     }
-    let (_store, gw) = gateway(dir.path());
+    let (_store, gw) = gateway(&db).await;
     let view = gw.get_lead("keep-1").await.unwrap().unwrap();
     assert_eq!((view.events.len(), view.conversions.len()), (2, 2));
     let again = gw.submit_lead(lead("keep-1")).await.unwrap();
@@ -236,10 +219,8 @@ async fn reopening_the_store_keeps_everything() {
     );
 }
 
-#[tokio::test]
-async fn claims_lease_rows_and_expired_leases_are_claimed_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, gw) = gateway(dir.path());
+async fn claims_lease_rows_and_expired_leases_are_claimed_again(db: TestDb) {
+    let (store, gw) = gateway(&db).await;
     for i in 0..5 {
         gw.submit_lead(lead(&format!("l-{i}"))).await.unwrap();
     }
@@ -316,10 +297,8 @@ async fn claims_lease_rows_and_expired_leases_are_claimed_again() {
     assert_eq!(c.attempt_log[1].request_id.as_deref(), Some("req-1"));
 }
 
-#[tokio::test]
-async fn pausing_a_pixel_holds_its_work_until_resumed() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, gw) = gateway(dir.path());
+async fn pausing_a_pixel_holds_its_work_until_resumed(db: TestDb) {
+    let (store, gw) = gateway(&db).await;
     for i in 0..3 {
         gw.submit_lead(lead(&format!("p-{i}"))).await.unwrap();
     }
@@ -356,3 +335,243 @@ async fn pausing_a_pixel_holds_its_work_until_resumed() {
         Vec::<String>::new()
     );
 }
+
+// --- Several stores (nodes) on one database, and in-group ordering ---------------------------------
+
+async fn a_group_settles_repeats_in_arrival_order(db: TestDb) {
+    let (store, gw) = gateway(&db).await;
+    let first = gw.lead_unit(lead("g-1")).unwrap();
+    let mut changed = lead("g-1");
+    changed.ip = Some("198.51.100.1".into());
+    let again = gw.lead_unit(changed).unwrap();
+    let stored_lead = first.lead.clone().unwrap();
+    let mut keyed = sold(10.0);
+    keyed.idempotency_key = Some("k".into());
+    let sale = gw.event_unit(&stored_lead, keyed.clone()).unwrap();
+    keyed.revenue = Some(20.0);
+    let sale_again = gw.event_unit(&stored_lead, keyed).unwrap();
+    let unkeyed = gw.event_unit(&stored_lead, sold(30.0)).unwrap();
+
+    let answers: Vec<_> = store
+        .ingest_many(vec![first, again, sale, sale_again, unkeyed])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(answers[0].lead_created && answers[0].event_created);
+    assert_eq!(answers[0].conversions.len(), 1);
+    assert!(!answers[1].lead_created && !answers[1].event_created);
+    assert_eq!(
+        answers[1].lead.ip.as_deref(),
+        Some("203.0.113.7"),
+        "the first lead wins"
+    );
+    assert_eq!(answers[1].conversions, answers[0].conversions);
+    assert!(answers[2].event_created);
+    assert_eq!(answers[2].conversions[0].event_name, "Purchase");
+    assert!(!answers[3].event_created, "same idempotency key: a replay");
+    assert_eq!(answers[3].event, answers[2].event);
+    assert_eq!(answers[3].conversions, answers[2].conversions);
+    assert!(answers[4].event_created && answers[4].conversions.is_empty());
+    assert_eq!(answers[4].duplicates, answers[2].conversions);
+    let view = gw.get_lead("g-1").await.unwrap().unwrap();
+    assert_eq!(view.events.len(), 3);
+    assert!(view.events.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(view.events[1].revenue, Some(10.0));
+    assert_eq!(view.conversions.len(), 2);
+}
+
+async fn two_stores_on_one_database_never_claim_the_same_conversion(db: TestDb) {
+    let (a, gw) = gateway(&db).await;
+    let b = db.open().await;
+    for i in 0..120 {
+        gw.submit_lead(lead(&format!("n-{i}"))).await.unwrap();
+    }
+    let now = signalpost_gateway::time::now_ms() + 1;
+    let lease = Duration::from_secs(60);
+    let drain = |store: TestStore| async move {
+        let mut ids = Vec::new();
+        loop {
+            let claimed = store.claim_due("PIX1", now, 7, lease).await.unwrap();
+            if claimed.is_empty() {
+                return ids;
+            }
+            ids.extend(claimed.iter().map(|c| c.id));
+        }
+    };
+    let (from_a, from_b) = tokio::join!(
+        tokio::spawn(drain(a.clone())),
+        tokio::spawn(drain(b.clone()))
+    );
+    let mut all: Vec<i64> = from_a.unwrap();
+    all.extend(from_b.unwrap());
+    let claimed = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), claimed, "a conversion was claimed twice");
+    assert_eq!(claimed, 120);
+}
+
+async fn the_same_leads_posted_through_two_stores_at_once_are_created_once(db: TestDb) {
+    let (a, _gw) = gateway(&db).await;
+    let b = db.open().await;
+    let post_all = |store: TestStore| async move {
+        let gw = Gateway::new(store.shared(), demo_rules("PIX1"));
+        let mut answers = Vec::new();
+        for i in 0..60 {
+            answers.push(gw.submit_lead(lead(&format!("d-{i}"))).await.unwrap());
+        }
+        answers
+    };
+    let (from_a, from_b) = tokio::join!(
+        tokio::spawn(post_all(a.clone())),
+        tokio::spawn(post_all(b.clone()))
+    );
+    let (from_a, from_b) = (from_a.unwrap(), from_b.unwrap());
+    for (x, y) in from_a.iter().zip(&from_b) {
+        assert!(
+            x.lead_created ^ y.lead_created,
+            "exactly one post creates {}",
+            x.lead.transaction_id
+        );
+        assert_eq!(x.conversions, y.conversions, "the replay answers the first");
+        assert_eq!(x.conversions.len(), 1);
+    }
+    let depth = a.queue_depth().await.unwrap();
+    assert_eq!(depth[0].count, 60);
+}
+
+async fn work_queued_through_one_node_wakes_the_other_nodes_workers(db: TestDb) {
+    let (_a, gw) = gateway(&db).await;
+    let b = db.open().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    b.watch_remote_work(Arc::new(move |pixel: &str| {
+        let _ = tx.send(pixel.to_owned());
+    }));
+    // The LISTEN connection comes up in the background: keep queueing until a wake-up arrives.
+    let woken = tokio::time::timeout(Duration::from_secs(30), async {
+        for i in 0.. {
+            gw.submit_lead(lead(&format!("w-{i}"))).await.unwrap();
+            if let Ok(Some(pixel)) =
+                tokio::time::timeout(Duration::from_millis(200), rx.recv()).await
+            {
+                return pixel;
+            }
+        }
+        unreachable!()
+    })
+    .await
+    .expect("no wake-up reached the other node");
+    assert_eq!(woken, "PIX1");
+}
+
+async fn nodes_starting_at_once_migrate_a_fresh_schema_once(db: TestDb) {
+    // Four connects race on an empty schema; the advisory lock lets exactly one migrate.
+    let (a, _b, _c, d) = tokio::join!(db.open(), db.open(), db.open(), db.open());
+    let gw = Gateway::new(d.shared(), demo_rules("PIX1"));
+    gw.submit_lead(lead("m-1")).await.unwrap();
+    let seen = a.get_lead("m-1").await.unwrap().unwrap();
+    assert_eq!(seen.conversions.len(), 1);
+}
+
+async fn a_nul_character_in_a_text_field_does_not_fail_the_ingest(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
+    let mut odd = lead("nul-1");
+    odd.user_agent = Some("Mozilla/5.0\0(odd)".into());
+    let res = gw.submit_lead(odd).await.unwrap();
+    assert_eq!(res.conversions.len(), 1);
+    let sale = NewLifecycleEvent {
+        buyer: Some("acme\0".into()),
+        ..sold(5.0)
+    };
+    assert_eq!(
+        gw.submit_event("nul-1", sale)
+            .await
+            .unwrap()
+            .conversions
+            .len(),
+        1
+    );
+    let view = gw.get_lead("nul-1").await.unwrap().unwrap();
+    assert!(view.lead.user_agent.unwrap().starts_with("Mozilla/5.0"));
+    assert_eq!(view.conversions.len(), 2);
+    assert!(gw.get_lead("nul\0").await.unwrap().is_none());
+}
+
+/// A cap is decided inside the store's write transaction, so 50 concurrent leads through one rule
+/// with a total cap of 7 leave exactly 7 conversions to send and 43 suppressed, on either store.
+async fn a_cap_holds_exactly_under_50_concurrent_leads(db: TestDb) {
+    const CAP: usize = 7;
+    let store = db.open().await;
+    let rules = common::rules(&format!(
+        r#"
+        [[rules]]
+        name = "capped"
+        trigger = "form_submit"
+        pixel = "CAPPIX"
+        event = "CompleteRegistration"
+        [rules.cap]
+        total = {CAP}
+        "#
+    ));
+    let gw = Arc::new(Gateway::new(store.shared(), rules));
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let gw = gw.clone();
+            tokio::spawn(async move { gw.submit_lead(lead(&format!("cap-{i}"))).await })
+        })
+        .collect();
+    let mut live = 0;
+    let mut suppressed = 0;
+    for task in tasks {
+        let res = task.await.unwrap().unwrap();
+        assert_eq!(res.conversions.len(), 1);
+        match res.conversions[0].state {
+            ConversionState::Pending => live += 1,
+            ConversionState::Suppressed => {
+                assert_eq!(
+                    res.conversions[0].last_error.as_deref(),
+                    Some("cap: total cap of 7 reached")
+                );
+                suppressed += 1;
+            }
+            other => panic!("unexpected state {other:?}"),
+        }
+    }
+    assert_eq!((live, suppressed), (CAP, 50 - CAP));
+    let pending: u64 = store
+        .shared()
+        .queue_depth()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|q| q.state == ConversionState::Pending)
+        .map(|q| q.count)
+        .sum();
+    assert_eq!(pending, CAP as u64);
+}
+
+both_stores!(
+    a_cap_holds_exactly_under_50_concurrent_leads,
+    a_nul_character_in_a_text_field_does_not_fail_the_ingest,
+    a_lead_is_stored_with_its_form_submit_conversion,
+    reposting_a_lead_returns_the_first_answer_and_queues_nothing,
+    a_repeated_idempotency_key_queues_nothing,
+    a_rule_fires_once_per_lead_unless_its_event_id_says_otherwise,
+    an_event_for_an_unknown_lead_is_refused,
+    raw_identifiers_never_reach_the_store,
+    a_batch_commits_together_and_answers_each_item,
+    concurrent_ingests_are_all_acknowledged_and_readable,
+    reopening_the_store_keeps_everything,
+    claims_lease_rows_and_expired_leases_are_claimed_again,
+    pausing_a_pixel_holds_its_work_until_resumed,
+    a_group_settles_repeats_in_arrival_order,
+    two_stores_on_one_database_never_claim_the_same_conversion,
+    the_same_leads_posted_through_two_stores_at_once_are_created_once,
+);
+
+postgres_only!(
+    work_queued_through_one_node_wakes_the_other_nodes_workers,
+    nodes_starting_at_once_migrate_a_fresh_schema_once,
+);

@@ -1,7 +1,8 @@
 //! The application: everything `signalpost serve` runs, built from a [`Config`] so that integration
 //! tests start exactly the same thing on port 0.
 //!
-//! [`Application::build`] opens the store (SQLite under `data_dir`), validates pixels and rules,
+//! [`Application::build`] opens the store (SQLite under `data_dir`, or the PostgreSQL database of
+//! `database_url` that several nodes share), validates pixels and rules,
 //! starts the delivery engine, binds the listener; [`Application::run_until_stopped`] serves until the
 //! shutdown future resolves, then stops accepting, lets in-flight requests and deliveries finish, and
 //! flushes the writer. With no config file (`demo` mode) it also starts an in-process TikTok sandbox
@@ -18,8 +19,10 @@ use signalpost_gateway::delivery::{
     AccessToken, DeliveryEngine, DeliveryPolicy, EngineHandle, PixelConfig as DeliveryPixel,
     PixelRegistry, Upsert,
 };
+use signalpost_gateway::rules::RuleEnv;
 use signalpost_gateway::store::Store;
-use signalpost_gateway::{Gateway, RuleConfig, RuleSet, SqliteStore};
+use signalpost_gateway::store::postgres::is_postgres_url;
+use signalpost_gateway::{Gateway, PostgresStore, RuleConfig, RuleSet, SqliteStore};
 use signalpost_sandbox::{RunningSandbox, SandboxConfig};
 use signalpost_tiktok::identity::Region;
 use tokio::net::TcpListener;
@@ -62,7 +65,7 @@ pub struct Application {
     local_addr: SocketAddr,
     router: Router,
     gateway: Arc<Gateway>,
-    store: Arc<SqliteStore>,
+    store: AppStore,
     engine: EngineHandle,
     stop_delivery: CancellationToken,
     pixels: PixelRegistry,
@@ -71,6 +74,58 @@ pub struct Application {
     data_dir: PathBuf,
     /// Demo pixel and rules, kept across reloads.
     demo: Option<(PixelConfig, Vec<RuleConfig>)>,
+}
+
+/// The store the application runs on: SQLite under `data_dir` (one node), or PostgreSQL shared by
+/// every node pointing at the same `database_url`.
+#[derive(Clone)]
+enum AppStore {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PostgresStore>),
+}
+
+impl AppStore {
+    /// `database_url` when set (it must be a PostgreSQL URL), else SQLite in `data_dir`.
+    async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<AppStore> {
+        match database_url {
+            Some(url) if is_postgres_url(url) => {
+                let store = PostgresStore::connect(url).await.map_err(|e| {
+                    anyhow::anyhow!("server.database_url: cannot open the PostgreSQL store: {e}")
+                })?;
+                Ok(AppStore::Postgres(Arc::new(store)))
+            }
+            Some(_) => anyhow::bail!(
+                "server.database_url: expected a postgres:// or postgresql:// URL (leave it unset to use SQLite under data_dir)"
+            ),
+            None => {
+                let store = SqliteStore::open(data_dir)
+                    .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+                Ok(AppStore::Sqlite(Arc::new(store)))
+            }
+        }
+    }
+
+    fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            AppStore::Sqlite(s) => s.clone(),
+            AppStore::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// Commits what the writer holds and stops the store's background work.
+    async fn close(&self) {
+        match self {
+            AppStore::Sqlite(s) => s.close().await,
+            AppStore::Postgres(s) => s.close().await,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            AppStore::Sqlite(s) => format!("sqlite:{}", s.path().display()),
+            AppStore::Postgres(s) => format!("postgres (schema {})", s.schema()),
+        }
+    }
 }
 
 /// Applies a reloaded config to a running application: pixels (a replaced token resumes a paused
@@ -91,7 +146,7 @@ impl Reloader {
             pixels.push(pixel.clone());
             rule_configs.extend(rules.iter().cloned());
         }
-        let rules = build_rules(rule_configs, &pixels)?;
+        let rules = build_rules(rule_configs, &pixels, &config.rule_env())?;
         // A replaced token marks a paused pixel active; its worker then moves the held
         // conversions back to pending (the engine owns that step).
         let changes = self
@@ -108,9 +163,16 @@ impl Reloader {
     }
 }
 
-/// Validates rules and checks that each names a configured pixel.
-fn build_rules(configs: Vec<RuleConfig>, pixels: &[PixelConfig]) -> anyhow::Result<RuleSet> {
-    let rules = RuleSet::from_configs(configs).map_err(|e| anyhow::anyhow!("rules: {e}"))?;
+/// Validates rules (in the operator's time zone) and checks that each names a configured pixel.
+fn build_rules(
+    configs: Vec<RuleConfig>,
+    pixels: &[PixelConfig],
+    env: &RuleEnv,
+) -> anyhow::Result<RuleSet> {
+    let rules = RuleSet::load(configs, env).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("rules: {}", lines.join("; "))
+    })?;
     rules
         .check_pixels(|code| pixels.iter().any(|p| p.code == code))
         .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
@@ -121,11 +183,6 @@ impl Application {
     /// Opens the store, loads pixels and rules, starts delivery and binds `server.listen`.
     pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Application> {
         let server = &config.server;
-        if server.database_url.is_some() {
-            anyhow::bail!(
-                "server.database_url: PostgreSQL is not supported yet; remove it to use SQLite under data_dir"
-            );
-        }
         let region = Region::parse(&server.default_region)
             .map_err(|e| anyhow::anyhow!("server.default_region: {e}"))?;
         let data_dir = server.data_dir.clone();
@@ -166,16 +223,13 @@ impl Application {
         } else {
             (None, None)
         };
-        let rules = build_rules(rule_configs, &pixels)?;
+        let rules = build_rules(rule_configs, &pixels, &config.rule_env())?;
         let registry = PixelRegistry::new(pixels.iter().map(delivery_pixel));
 
-        let store = Arc::new(
-            SqliteStore::open(&data_dir)
-                .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
-        );
+        let store = AppStore::open(server.database_url.as_deref(), &data_dir).await?;
         let stop_delivery = CancellationToken::new();
         let engine = DeliveryEngine::start(
-            store.clone() as Arc<dyn Store>,
+            store.shared(),
             registry.clone(),
             options
                 .delivery
@@ -184,7 +238,7 @@ impl Application {
             stop_delivery.clone(),
         );
         let gateway =
-            Arc::new(Gateway::new(store.clone(), rules).with_work_signal(engine.work_signal()));
+            Arc::new(Gateway::new(store.shared(), rules).with_work_signal(engine.work_signal()));
 
         crate::metrics::install();
         let state = AppState {
@@ -228,7 +282,7 @@ impl Application {
                 "SANDBOX MODE: no config file, conversions go to an in-process SANDBOX, not to TikTok"
             );
         }
-        tracing::info!(listen = %self.local_addr, data_dir = %self.data_dir.display(), "signalpost ready");
+        tracing::info!(listen = %self.local_addr, data_dir = %self.data_dir.display(), store = %self.store.describe(), "signalpost ready");
         if !options.announce {
             return;
         }
@@ -322,18 +376,8 @@ fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
 
 /// The demo rules: form_submit → CompleteRegistration; lead_sold → Purchase with value = revenue.
 fn demo_rules() -> Vec<RuleConfig> {
-    let rule = |name: &str, trigger: &str, event: &str| RuleConfig {
-        name: name.to_owned(),
-        trigger: trigger.to_owned(),
-        pixel: DEMO_PIXEL.to_owned(),
-        event: event.to_owned(),
-        value: None,
-        currency: None,
-        content_type: None,
-        event_id: None,
-        test_event_code: None,
-        when: Default::default(),
-    };
+    let rule =
+        |name: &str, trigger: &str, event: &str| RuleConfig::new(name, trigger, DEMO_PIXEL, event);
     let mut purchase = rule("demo_purchase", "lead_sold", "Purchase");
     purchase.value = Some(signalpost_gateway::rules::rule::ValueConfig::Word(
         "revenue".into(),
@@ -424,6 +468,25 @@ mod tests {
         let rules = RuleSet::from_configs(demo_rules()).unwrap();
         assert!(rules.check_pixels(|code| code == DEMO_PIXEL).is_ok());
         assert_eq!(rules.rules().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_database_url_that_is_not_postgres_or_cannot_be_reached_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in [
+            "mysql://root@127.0.0.1/db",
+            "postgres://nobody@127.0.0.1:1/none",
+        ] {
+            let err = AppStore::open(Some(url), dir.path())
+                .await
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.starts_with("server.database_url:"), "{url}: {err}");
+        }
+        let sqlite = AppStore::open(None, dir.path()).await.unwrap();
+        assert!(sqlite.describe().starts_with("sqlite:"));
+        sqlite.close().await;
     }
 
     #[test]

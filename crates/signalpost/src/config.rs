@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use signalpost_gateway::rules::{RuleConfig, RuleError, RuleSet};
+use signalpost_gateway::rules::{Rule, RuleConfig, RuleEnv, RuleError, Tz, parse_timezone};
 
 pub use delivery::DeliveryConfig;
 
@@ -118,6 +118,35 @@ pub enum ConfigError {
     MissingEnv { key: String, var: String },
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
+    /// A `[[rules]]` problem: `rules[2] "sold_auto": when.all[1].gt: expected a number`.
+    #[error("{}", rule_problem_line(*.index, rule, field, problem))]
+    Rule {
+        /// Position in `[[rules]]` (absent for rules the config did not list, such as demo rules).
+        index: Option<usize>,
+        /// The rule's name (empty when it has none).
+        rule: String,
+        /// The path at fault inside the rule (`when.all[1].gt`); empty when the table as a whole
+        /// does not parse.
+        field: String,
+        problem: String,
+    },
+}
+
+fn rule_problem_line(index: Option<usize>, rule: &str, field: &str, problem: &str) -> String {
+    let mut out = match index {
+        Some(i) => format!("rules[{i}]"),
+        None => "rules".to_owned(),
+    };
+    if !rule.is_empty() {
+        out.push_str(&format!(" {rule:?}"));
+    }
+    out.push_str(": ");
+    if !field.is_empty() {
+        out.push_str(field);
+        out.push_str(": ");
+    }
+    out.push_str(problem);
+    out
 }
 
 impl Config {
@@ -128,6 +157,17 @@ impl Config {
 
     /// Like [`Config::load`] with an explicit environment (tests pass their own).
     pub fn load_with_env(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let config = Self::read_with_env(path, env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, interpolates and applies the environment without validating (so a caller can list
+    /// every problem with [`Config::problems`]); syntax and `${VAR}` errors are still errors.
+    pub fn read_with_env(
         path: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
@@ -148,7 +188,6 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(env)?;
-        config.validate()?;
         Ok(config)
     }
 
@@ -193,20 +232,44 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.delivery
-            .validate()
-            .map_err(|(key, message)| invalid(key, message))?;
+        match self.problems().into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem of the configuration, in file order (server, pixels, then each rule with all of
+    /// its problems); empty when it is valid. `signalpost check` prints them all.
+    pub fn problems(&self) -> Vec<ConfigError> {
+        let mut problems = Vec::new();
+        if let Err(e) = signalpost_tiktok::identity::Region::parse(&self.server.default_region) {
+            problems.push(invalid("server.default_region".into(), e.to_string()));
+        }
+        if let Err(e) = self.timezone() {
+            problems.push(e);
+        }
+        if let Err((key, message)) = self.delivery.validate() {
+            problems.push(invalid(key, message));
+        }
+        for (i, key) in self.server.api_keys.iter().enumerate() {
+            if key.len() < 16 {
+                problems.push(invalid(
+                    format!("server.api_keys[{i}]"),
+                    "an API key must be at least 16 characters",
+                ));
+            }
+        }
         let mut seen = BTreeMap::new();
         for (i, pixel) in self.pixels.iter().enumerate() {
             let key = format!("pixels[{i}]");
             if pixel.code.trim().is_empty() {
-                return Err(invalid(format!("{key}.code"), "must not be empty"));
+                problems.push(invalid(format!("{key}.code"), "must not be empty"));
             }
             if pixel.access_token.trim().is_empty() {
-                return Err(invalid(format!("{key}.access_token"), "must not be empty"));
+                problems.push(invalid(format!("{key}.access_token"), "must not be empty"));
             }
             if let Some(prev) = seen.insert(pixel.code.clone(), i) {
-                return Err(invalid(
+                problems.push(invalid(
                     format!("{key}.code"),
                     format!(
                         "pixel {:?} is already defined at pixels[{prev}]",
@@ -215,49 +278,101 @@ impl Config {
                 ));
             }
         }
-        signalpost_tiktok::identity::Region::parse(&self.server.default_region)
-            .map_err(|e| invalid("server.default_region".into(), e.to_string()))?;
-        let rules = RuleSet::from_configs(self.rule_configs()?).map_err(|e| self.rule_error(e))?;
-        rules
-            .check_pixels(|code| self.pixels.iter().any(|p| p.code == code))
-            .map_err(|e| self.rule_error(e))?;
-        for (i, key) in self.server.api_keys.iter().enumerate() {
-            if key.len() < 16 {
-                return Err(invalid(
-                    format!("server.api_keys[{i}]"),
-                    "an API key must be at least 16 characters",
-                ));
+        let env = self.rule_env();
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, raw) in self.rules.iter().enumerate() {
+            let named = raw_rule_name(raw);
+            if !named.is_empty()
+                && let Some(first) = names.insert(named.clone(), i)
+            {
+                problems.push(ConfigError::Rule {
+                    index: Some(i),
+                    rule: named.clone(),
+                    field: "name".into(),
+                    problem: format!("rules[{first}] has the same name"),
+                });
+            }
+            let cfg = match self.rule_config(i, raw) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    problems.push(e);
+                    continue;
+                }
+            };
+            let pixel = cfg.pixel.trim().to_owned();
+            match Rule::from_config_in(cfg, &env) {
+                Ok(_) if !pixel.is_empty() && !self.pixels.iter().any(|p| p.code == pixel) => {
+                    problems.push(ConfigError::Rule {
+                        index: Some(i),
+                        rule: named,
+                        field: "pixel".into(),
+                        problem: format!("no [[pixels]] entry has code {pixel:?}"),
+                    });
+                }
+                Ok(_) => {}
+                Err(errors) => {
+                    problems.extend(errors.into_iter().map(|e| rule_problem(Some(i), e)))
+                }
             }
         }
-        Ok(())
+        problems
+    }
+
+    /// `[server] timezone` as an IANA zone.
+    pub fn timezone(&self) -> Result<Tz, ConfigError> {
+        parse_timezone(&self.server.timezone)
+            .map_err(|message| invalid("server.timezone".into(), message))
+    }
+
+    /// What rules are validated and run against: the operator's time zone (UTC when
+    /// `[server] timezone` is invalid, which [`Config::problems`] reports).
+    pub fn rule_env(&self) -> RuleEnv {
+        RuleEnv {
+            timezone: self.timezone().unwrap_or(Tz::UTC),
+        }
     }
 }
 
 impl Config {
-    /// The `[[rules]]` tables, typed. Errors name `rules[i]`.
+    /// The `[[rules]]` tables, typed. Errors name `rules[i]` and the rule.
     pub fn rule_configs(&self) -> Result<Vec<RuleConfig>, ConfigError> {
         self.rules
             .iter()
             .enumerate()
-            .map(|(i, value)| {
-                value
-                    .clone()
-                    .try_into()
-                    .map_err(|e: toml::de::Error| invalid(format!("rules[{i}]"), e.message()))
-            })
+            .map(|(i, value)| self.rule_config(i, value))
             .collect()
     }
 
-    /// Names a rule error by its position: `rules[2].event: ...`.
-    fn rule_error(&self, e: RuleError) -> ConfigError {
-        let index = self.rules.iter().position(|r| {
-            r.get("name").and_then(toml::Value::as_str).map(str::trim) == Some(e.rule.as_str())
-        });
-        let key = match index {
-            Some(i) => format!("rules[{i}].{}", e.field),
-            None => format!("rules.{}", e.field),
-        };
-        invalid(key, format!("rule {:?}: {}", e.rule, e.problem))
+    fn rule_config(&self, i: usize, value: &toml::Value) -> Result<RuleConfig, ConfigError> {
+        value
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Rule {
+                index: Some(i),
+                rule: raw_rule_name(value),
+                field: String::new(),
+                problem: e.message().to_owned(),
+            })
+    }
+}
+
+/// The `name` of a raw rule table, trimmed (empty when absent or not a string).
+fn raw_rule_name(value: &toml::Value) -> String {
+    value
+        .get("name")
+        .and_then(toml::Value::as_str)
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A gateway rule problem as a config problem of `rules[index]`.
+pub fn rule_problem(index: Option<usize>, e: RuleError) -> ConfigError {
+    ConfigError::Rule {
+        index,
+        rule: e.rule,
+        field: e.field,
+        problem: e.problem,
     }
 }
 
@@ -408,7 +523,7 @@ mod tests {
             .validate()
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("rules[1].event: "), "{err}");
+        assert!(err.starts_with("rules[1] \"bad\": event: "), "{err}");
         let unknown_pixel = text.replace(
             "pixel = \"PIX1\"\n            event = \"Registration\"",
             "pixel = \"NOPE\"\n            event = \"Purchase\"",
@@ -418,14 +533,17 @@ mod tests {
             .validate()
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("rules[1].pixel: "), "{err}");
+        assert!(err.starts_with("rules[1] \"bad\": pixel: "), "{err}");
         let typo = "[[rules]]\nname = \"x\"\ntriger = \"lead_sold\"\n";
         let err = Config::parse(typo, &env)
             .unwrap()
             .rule_configs()
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("rules[0]: "), "{err}");
+        assert!(
+            err.starts_with("rules[0] \"x\": unknown field `triger`"),
+            "{err}"
+        );
     }
 
     #[test]

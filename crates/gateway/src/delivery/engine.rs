@@ -78,6 +78,9 @@ impl DeliveryEngine {
         signal: WorkSignal,
     ) -> EngineHandle {
         let stats = Arc::new(DeliveryStats::default());
+        // Work queued by other nodes sharing the store wakes this engine's workers too.
+        let remote = signal.clone();
+        store.watch_remote_work(Arc::new(move |pixel: &str| remote.notify(pixel)));
         let ctx = Arc::new(Ctx {
             store,
             pixels,

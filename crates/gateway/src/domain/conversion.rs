@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::cap::CapCheck;
+
 /// Where a conversion is in its delivery life (DESIGN.md "Domain words").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -127,6 +129,14 @@ pub struct NewConversion {
     pub event_time: i64,
     /// The TikTok event object as JSON.
     pub payload: String,
+    /// Caps of the rule, each with its current window. The store suppresses the conversion when one
+    /// is reached (see [`CapCheck`] for the exact semantics); empty for an uncapped rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caps: Vec<CapCheck>,
+    /// Set when the rules already decided the conversion must not be sent (outside the rule's
+    /// schedule): the store keeps it as `suppressed` with this as `last_error` (`schedule: …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<String>,
 }
 
 #[cfg(test)]

@@ -82,6 +82,10 @@ pub struct LifecycleEvent {
     pub offer: Option<String>,
     /// Becomes `properties.value` for rules with `value = "revenue"`.
     pub revenue: Option<f64>,
+    /// What the operator earns or pays out for this step (an offer network's payout), apart from the
+    /// buyer's revenue; rules can send it as the value (`value = "payout"`) or match on it.
+    #[serde(default)]
+    pub payout: Option<f64>,
     /// ISO 4217, upper case, on TikTok's list.
     pub currency: Option<String>,
     /// When it happened, unix seconds: TikTok's `event_time`.
@@ -98,6 +102,9 @@ pub struct NewLifecycleEvent {
     pub buyer: Option<String>,
     pub offer: Option<String>,
     pub revenue: Option<f64>,
+    /// Zero or more; see [`LifecycleEvent::payout`].
+    #[serde(default)]
+    pub payout: Option<f64>,
     /// Any case; checked against TikTok's list.
     pub currency: Option<String>,
     /// Unix seconds; now when absent.
@@ -114,6 +121,7 @@ impl NewLifecycleEvent {
             buyer: None,
             offer: None,
             revenue: None,
+            payout: None,
             currency: None,
             occurred_at: None,
             idempotency_key: None,

@@ -2,11 +2,13 @@
 //! deliver) and a delivery attempt. Plain data: no storage, no HTTP, no TikTok client here.
 
 pub mod attempt;
+pub mod cap;
 pub mod conversion;
 pub mod lead;
 pub mod lifecycle;
 
 pub use attempt::{Attempt, AttemptOutcome, NewAttempt};
+pub use cap::{CapCheck, CapPeriod};
 pub use conversion::{Conversion, ConversionState, NewConversion, UnknownState};
 pub use lead::{Lead, NewLead, Warning, is_sha256_hex};
 pub use lifecycle::{LifecycleEvent, NewLifecycleEvent, Trigger, UnknownTrigger};

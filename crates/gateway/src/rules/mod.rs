@@ -1,58 +1,34 @@
-//! Rules: which lifecycle events become which TikTok events. `rule` parses and validates config,
-//! `matcher` decides which rules fire, `template` renders `event_id`, `payload` builds the TikTok event.
-//! [`plan`] ties them together for one lifecycle event.
+//! Rules: which lifecycle events become which TikTok events, on which pixels, with what in them, and
+//! when they are held back.
+//!
+//! - [`config`] is the `[[rules]]` table as written; [`rule`] validates it into a [`Rule`] (every
+//!   problem reported with its path) and holds the [`RuleSet`].
+//! - [`field`] names the values of a lead and its lifecycle event; [`condition`] tests them
+//!   (`[rules.when]`); [`template`] and [`transform`] compute values from them; [`settings`] sets
+//!   TikTok properties, page and top-level fields with those values.
+//! - [`cap`] and [`schedule`] decide the cap windows and the sending hours, in the rule's time zone.
+//! - [`payload`] builds the TikTok event; [`matcher`] plans conversions for ingest and explains every
+//!   rule for previews.
 
+pub mod cap;
+pub mod condition;
+pub mod config;
+pub mod field;
+mod issues;
 pub mod matcher;
 pub mod payload;
 pub mod rule;
+pub mod schedule;
+pub mod settings;
 pub mod template;
+#[cfg(test)]
+mod testing;
+pub mod transform;
 
-pub use matcher::{MatchReport, Skip, SkipReason, match_rules};
+/// IANA time zones (rules run in the operator's zone).
+pub use chrono_tz::Tz;
+pub use config::{RuleConfig, ValueConfig, WhenConfig};
+pub use matcher::{CapStatus, Explanation, Outcome, PreviewedConversion, Reason, explain, plan};
 pub use payload::{build_conversion, build_event};
-pub use rule::{
-    Conditions, Rule, RuleConfig, RuleError, RuleSet, ValueConfig, ValueSource, WhenConfig,
-};
-pub use template::{Placeholder, Template, TemplateError};
-
-use crate::domain::{Lead, LifecycleEvent, NewConversion};
-
-/// A rule that did not fire, by name (owned, for answers and previews).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Skipped {
-    pub rule: String,
-    pub reason: SkipReason,
-}
-
-/// What one lifecycle event produces under a rule set.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Plan {
-    /// One per firing rule, payload ready.
-    pub conversions: Vec<NewConversion>,
-    pub skipped: Vec<Skipped>,
-}
-
-/// Matches `event` against `rules` and builds a conversion for each rule that fires.
-pub fn plan(
-    lead: &Lead,
-    event: &LifecycleEvent,
-    rules: &[Rule],
-) -> Result<Plan, serde_json::Error> {
-    let report = match_rules(lead, event, rules);
-    let conversions = report
-        .matched
-        .iter()
-        .map(|rule| build_conversion(lead, event, rule))
-        .collect::<Result<Vec<_>, _>>()?;
-    let skipped = report
-        .skipped
-        .into_iter()
-        .map(|s| Skipped {
-            rule: s.rule.name.clone(),
-            reason: s.reason,
-        })
-        .collect();
-    Ok(Plan {
-        conversions,
-        skipped,
-    })
-}
+pub use rule::{Rule, RuleEnv, RuleError, RuleSet, parse_timezone};
+pub use template::{Template, TemplateError};

@@ -1,37 +1,17 @@
-//! `event_id` templates: `"{transaction_id}:{offer}"` lets a rule fire once per offer instead of once
-//! per lead (DESIGN.md "Dedup: fire once, by design"). Parsed once at config load, so an unknown
-//! placeholder is a config error, never a delivery surprise.
+//! Templates: `"{transaction_id}:{offer}"` lets a rule fire once per offer instead of once per lead
+//! (DESIGN.md "Dedup: fire once, by design"), and `"{fields.vertical} lead"` fills a TikTok property
+//! from the lead. Placeholders are field names ([`FieldPath`]), parsed once at config load, so an
+//! unknown placeholder is a config error, never a delivery surprise.
 
 use std::fmt;
 
-use crate::domain::LifecycleEvent;
-
-/// A value a template can insert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placeholder {
-    TransactionId,
-    Offer,
-    Buyer,
-    IdempotencyKey,
-    Trigger,
-    /// The custom event's name.
-    Name,
-}
-
-/// Every placeholder with its spelling inside braces.
-pub const PLACEHOLDERS: &[(&str, Placeholder)] = &[
-    ("transaction_id", Placeholder::TransactionId),
-    ("offer", Placeholder::Offer),
-    ("buyer", Placeholder::Buyer),
-    ("idempotency_key", Placeholder::IdempotencyKey),
-    ("trigger", Placeholder::Trigger),
-    ("name", Placeholder::Name),
-];
+use super::field::FieldPath;
+use crate::domain::{Lead, LifecycleEvent};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Literal(String),
-    Value(Placeholder),
+    Value(FieldPath),
 }
 
 /// A parsed template. `{{` and `}}` stand for literal braces.
@@ -45,7 +25,7 @@ pub struct Template {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error(
-        "unknown placeholder {{{0}}} (known: {{transaction_id}}, {{offer}}, {{buyer}}, {{idempotency_key}}, {{trigger}}, {{name}})"
+        "unknown placeholder {{{0}}} (placeholders are field names: {{transaction_id}}, {{offer}}, {{buyer}}, {{idempotency_key}}, {{trigger}}, {{name}}, {{revenue}}, {{source}}, {{fields.<name>}}, …)"
     )]
     UnknownPlaceholder(String),
     #[error("unclosed '{{' at byte {0}")]
@@ -61,7 +41,7 @@ impl Template {
     pub fn transaction_id() -> Self {
         Self {
             source: "{transaction_id}".to_owned(),
-            parts: vec![Part::Value(Placeholder::TransactionId)],
+            parts: vec![Part::Value(FieldPath::transaction_id())],
         }
     }
 
@@ -94,15 +74,12 @@ impl Template {
                     if !closed {
                         return Err(TemplateError::Unclosed(at));
                     }
-                    let placeholder = PLACEHOLDERS
-                        .iter()
-                        .find(|(spelled, _)| *spelled == name.trim())
-                        .map(|(_, p)| *p)
-                        .ok_or(TemplateError::UnknownPlaceholder(name))?;
+                    let field = FieldPath::parse(name.trim())
+                        .map_err(|_| TemplateError::UnknownPlaceholder(name))?;
                     if !literal.is_empty() {
                         parts.push(Part::Literal(std::mem::take(&mut literal)));
                     }
-                    parts.push(Part::Value(placeholder));
+                    parts.push(Part::Value(field));
                 }
                 other => literal.push(other),
             }
@@ -124,33 +101,64 @@ impl Template {
         &self.source
     }
 
-    /// Whether the template uses `placeholder`.
-    pub fn uses(&self, placeholder: Placeholder) -> bool {
-        self.parts.contains(&Part::Value(placeholder))
+    /// Whether the template uses the field named `name` (as spelled in the config).
+    pub fn uses(&self, name: &str) -> bool {
+        self.fields().any(|f| f.as_str() == name)
     }
 
-    /// Renders for one lifecycle event. A value the event lacks renders as the empty string, so
+    /// The fields the template reads.
+    pub fn fields(&self) -> impl Iterator<Item = &FieldPath> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Value(f) => Some(f),
+            Part::Literal(_) => None,
+        })
+    }
+
+    /// Whether the template has no placeholder at all (a literal).
+    pub fn is_literal(&self) -> bool {
+        self.fields().next().is_none()
+    }
+
+    /// The field when the template is exactly one placeholder (`"{revenue}"`), so a transform can
+    /// keep the field's own type instead of its text.
+    pub fn single_field(&self) -> Option<&FieldPath> {
+        match self.parts.as_slice() {
+            [Part::Value(f)] => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Renders for one lifecycle event of one lead. A value they lack renders as the empty string, so
     /// `{transaction_id}:{offer}` without an offer still fires (once, as `TX:`).
-    pub fn render(&self, event: &LifecycleEvent) -> String {
+    pub fn render(&self, lead: &Lead, event: &LifecycleEvent) -> String {
         let mut out = String::with_capacity(self.source.len() + event.transaction_id.len());
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
-                Part::Value(p) => out.push_str(value_of(*p, event)),
+                Part::Value(field) => {
+                    if let Some(v) = field.resolve(lead, event) {
+                        out.push_str(&v.text());
+                    }
+                }
             }
         }
         out
     }
-}
 
-fn value_of(p: Placeholder, event: &LifecycleEvent) -> &str {
-    match p {
-        Placeholder::TransactionId => &event.transaction_id,
-        Placeholder::Offer => event.offer.as_deref().unwrap_or(""),
-        Placeholder::Buyer => event.buyer.as_deref().unwrap_or(""),
-        Placeholder::IdempotencyKey => event.idempotency_key.as_deref().unwrap_or(""),
-        Placeholder::Trigger => event.trigger.as_str(),
-        Placeholder::Name => event.name.as_deref().unwrap_or(""),
+    /// Renders, or names the first placeholder the lead and event lack (for properties, where a
+    /// half-filled value is worse than none).
+    pub fn render_complete(&self, lead: &Lead, event: &LifecycleEvent) -> Result<String, String> {
+        let mut out = String::with_capacity(self.source.len());
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Value(field) => match field.resolve(lead, event) {
+                    Some(v) => out.push_str(&v.text()),
+                    None => return Err(field.as_str().to_owned()),
+                },
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -163,49 +171,38 @@ impl fmt::Display for Template {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Trigger;
-
-    fn event() -> LifecycleEvent {
-        LifecycleEvent {
-            id: 1,
-            transaction_id: "tx-1".into(),
-            trigger: Trigger::OfferConversion,
-            name: None,
-            buyer: Some("acme".into()),
-            offer: Some("o-9".into()),
-            revenue: Some(12.5),
-            currency: None,
-            occurred_at: 1_700_000_000,
-            idempotency_key: Some("k-7".into()),
-        }
-    }
+    use crate::rules::testing::{event, lead};
 
     #[test]
-    fn renders_every_placeholder() {
+    fn renders_every_kind_of_placeholder() {
+        let (l, e) = (lead(), event());
         let cases = [
             ("{transaction_id}", "tx-1"),
             ("{transaction_id}:{offer}", "tx-1:o-9"),
             ("{buyer}/{idempotency_key}", "acme/k-7"),
-            ("{trigger}-{transaction_id}", "offer_conversion-tx-1"),
+            ("{trigger}-{transaction_id}", "lead_sold-tx-1"),
             ("sale-{ transaction_id }", "sale-tx-1"),
             ("{{literal}}-{transaction_id}", "{literal}-tx-1"),
+            (
+                "{fields.vertical} lead from {source}",
+                "auto lead from tiktok",
+            ),
+            ("{revenue}|{payout}", "12.5|0"),
+            ("{state}-{zip}", "CA-02134"),
         ];
         for (src, want) in cases {
-            assert_eq!(
-                Template::parse(src).unwrap().render(&event()),
-                want,
-                "{src}"
-            );
+            assert_eq!(Template::parse(src).unwrap().render(&l, &e), want, "{src}");
         }
     }
 
     #[test]
-    fn a_missing_value_renders_empty() {
-        let mut ev = event();
-        ev.offer = None;
+    fn a_missing_value_renders_empty_or_is_reported() {
+        let (l, mut e) = (lead(), event());
+        e.offer = None;
         let t = Template::parse("{transaction_id}:{offer}").unwrap();
-        assert_eq!(t.render(&ev), "tx-1:");
-        assert_eq!(Template::parse("{name}").unwrap().render(&ev), "");
+        assert_eq!(t.render(&l, &e), "tx-1:");
+        assert_eq!(t.render_complete(&l, &e), Err("offer".to_owned()));
+        assert_eq!(Template::parse("{name}").unwrap().render(&l, &e), "");
     }
 
     #[test]
@@ -227,8 +224,13 @@ mod tests {
     #[test]
     fn default_is_the_transaction_id() {
         let t = Template::transaction_id();
-        assert_eq!(t.render(&event()), "tx-1");
-        assert!(t.uses(Placeholder::TransactionId));
+        assert_eq!(t.render(&lead(), &event()), "tx-1");
+        assert!(t.uses("transaction_id"));
         assert_eq!(t, Template::parse("{transaction_id}").unwrap());
+        assert_eq!(
+            t.single_field().map(FieldPath::as_str),
+            Some("transaction_id")
+        );
+        assert!(Template::parse("plain").unwrap().is_literal());
     }
 }

@@ -4,10 +4,12 @@
 //! phone (callers pass SHA-256 hex).
 
 pub mod error;
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -33,6 +35,10 @@ pub struct IngestUnit {
     pub event: LifecycleEvent,
     /// Conversions to queue; each is skipped if (pixel, event name, event_id) is already queued.
     pub conversions: Vec<NewConversion>,
+    /// When the gateway planned this unit (unix ms, its clock): stored as the conversions'
+    /// `created_at_ms`, the time caps count them at, so the window a conversion was checked against
+    /// and the time it counts at come from one clock. The store's own clock when `None`.
+    pub queued_at_ms: Option<i64>,
 }
 
 /// The answer to an ingest. A replay (same lead, same idempotency key) gets the first answer back.
@@ -119,6 +125,9 @@ pub struct QueueDepth {
     pub count: u64,
 }
 
+/// Told the pixel code when another process queued work for it (see [`Store::watch_remote_work`]).
+pub type WorkWaker = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Durable storage for the gateway. Every write is acknowledged only after it is committed.
 pub trait Store: Send + Sync + 'static {
     /// Stores one unit atomically. Fails with [`StoreError::LeadNotFound`] when `unit.lead` is `None`
@@ -157,9 +166,23 @@ pub trait Store: Send + Sync + 'static {
     /// Moves the pixel's paused conversions back to `pending`, due now; returns how many.
     fn resume_pixel<'a>(&'a self, pixel: &'a str) -> StoreFuture<'a, u64>;
 
+    /// How many conversions of `rule` count toward a cap whose window starts at `window_start_ms`:
+    /// those with `created_at_ms >= window_start_ms` and a state other than `suppressed` (the count
+    /// [`crate::domain::CapCheck`] compares with its limit). For previews; ingest checks caps itself.
+    fn cap_usage<'a>(&'a self, rule: &'a str, window_start_ms: i64) -> StoreFuture<'a, u64>;
+
     /// Conversion counts per pixel and state.
     fn queue_depth(&self) -> StoreFuture<'_, Vec<QueueDepth>>;
 
     /// Pixels that have conversions due at `now_ms` (pending/retrying due, or expired leases).
     fn pixels_with_due_work(&self, now_ms: i64) -> StoreFuture<'_, Vec<String>>;
+
+    /// Calls `waker` with a pixel code whenever another process sharing this store (another node on
+    /// the same PostgreSQL database) queues work for that pixel, so this process's idle delivery
+    /// workers pick it up at once instead of at their next poll. The delivery engine registers here
+    /// when it starts. A store owned by a single process (SQLite) has nothing to forward: ingest in
+    /// the same process already wakes the workers directly.
+    fn watch_remote_work(&self, waker: WorkWaker) {
+        let _ = waker;
+    }
 }

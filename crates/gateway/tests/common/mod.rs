@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: rule sets from TOML, leads with hashed identifiers.
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod backend;
+
 use signalpost_gateway::rules::{RuleConfig, RuleSet};
 use signalpost_gateway::{NewLead, NewLifecycleEvent, Trigger};
 

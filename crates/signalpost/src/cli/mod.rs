@@ -1,5 +1,6 @@
 //! Command-line interface: parses arguments (clap) and dispatches to one module per subcommand.
 
+mod check;
 mod sandbox;
 mod send;
 mod serve;
@@ -30,6 +31,8 @@ enum Command {
     Send(Box<send::SendArgs>),
     /// Run the strict TikTok Events API sandbox.
     Sandbox(sandbox::SandboxArgs),
+    /// Validate a configuration file and print every problem (exit 0 when valid, 2 otherwise).
+    Check(check::CheckArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -51,6 +54,7 @@ pub fn run() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Send(args) => send::run(*args).await,
             Command::Sandbox(args) => sandbox::run(args).await,
+            Command::Check(args) => check::run(args),
         }
     })
 }

@@ -80,6 +80,7 @@ pub fn to_new_event(valid: ValidEvent) -> NewLifecycleEvent {
         buyer: valid.buyer,
         offer: valid.offer,
         revenue: valid.revenue,
+        payout: valid.payout,
         currency: valid.currency.map(|c| c.as_str().to_owned()),
         occurred_at: Some(valid.occurred_at),
         idempotency_key: valid.idempotency_key,

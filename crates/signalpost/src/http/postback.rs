@@ -4,7 +4,7 @@
 //!
 //! Query rules, because these URLs are typed into network dashboards and never see a JSON encoder:
 //! an empty parameter counts as absent (a macro the network had no value for); unknown parameters
-//! are ignored (networks append their own); `revenue` is a plain decimal string; the first of a
+//! are ignored (networks append their own); `revenue` and `payout` are plain decimal strings; the first of a
 //! repeated parameter wins. The `key` is checked by `auth::require_query_key` before this runs.
 
 use axum::Router;
@@ -33,6 +33,7 @@ pub struct EventRequestParts {
     pub buyer: Option<String>,
     pub offer: Option<String>,
     pub revenue: Option<String>,
+    pub payout: Option<String>,
     pub currency: Option<String>,
     pub occurred_at: Option<String>,
     pub idempotency_key: Option<String>,
@@ -54,6 +55,7 @@ impl PostbackQuery {
                 "buyer" => &mut q.event.buyer,
                 "offer" => &mut q.event.offer,
                 "revenue" => &mut q.event.revenue,
+                "payout" => &mut q.event.payout,
                 "currency" => &mut q.event.currency,
                 "occurred_at" => &mut q.event.occurred_at,
                 "idempotency_key" => &mut q.event.idempotency_key,
@@ -98,6 +100,7 @@ impl PostbackQuery {
                         buyer: e.buyer,
                         offer: e.offer,
                         revenue: e.revenue.map(RawRevenue::Text),
+                        payout: e.payout.map(RawRevenue::Text),
                         currency: e.currency,
                         occurred_at: e.occurred_at.map(RawTime::Text),
                         idempotency_key: e.idempotency_key,
@@ -146,6 +149,7 @@ mod tests {
         assert_eq!(tx, "t-1");
         assert_eq!(req.revenue, Some(RawRevenue::Text("12.50".into())));
         assert_eq!(req.currency.as_deref(), Some("usd"));
+        assert_eq!(req.payout, Some(RawRevenue::Text("9".into())));
     }
 
     #[test]

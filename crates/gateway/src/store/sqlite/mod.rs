@@ -3,6 +3,7 @@
 //! ([`read`]). Claims and results are writes, so they go through the writer too: SQLite has exactly one
 //! writer, and this way it never waits on a lock.
 
+mod caps;
 mod checkpoint;
 mod read;
 mod rows;
@@ -190,6 +191,15 @@ impl Store for SqliteStore {
                     now_ms: now_ms(),
                     reply,
                 })
+                .await
+        })
+    }
+
+    fn cap_usage<'a>(&'a self, rule: &'a str, window_start_ms: i64) -> StoreFuture<'a, u64> {
+        let rule = rule.to_owned();
+        Box::pin(async move {
+            self.reads
+                .run(move |c| caps::usage(c, &rule, window_start_ms, None))
                 .await
         })
     }

@@ -11,7 +11,7 @@ use crate::store::{ClaimedConversion, StoreError};
 pub const LEAD_COLUMNS: &str = "transaction_id, email, phone, external_id, ip, user_agent, ttclid, \
      ttp, landing_url, referrer, source, fields, warnings, created_at";
 
-pub const EVENT_COLUMNS: &str = "id, transaction_id, trigger, name, buyer, offer, revenue, currency, occurred_at, idempotency_key";
+pub const EVENT_COLUMNS: &str = "id, transaction_id, trigger, name, buyer, offer, revenue, currency, occurred_at, idempotency_key, payout";
 
 /// Read from `conversions JOIN payloads ON conversion_id = id` (see [`CONVERSIONS_WITH_PAYLOAD`]).
 pub const CONVERSION_COLUMNS: &str = "id, transaction_id, lifecycle_id, rule, pixel, event_name, \
@@ -70,6 +70,7 @@ pub fn event(row: &Row<'_>) -> RowResult<LifecycleEvent> {
         currency: row.get(7)?,
         occurred_at: row.get(8)?,
         idempotency_key: row.get(9)?,
+        payout: row.get(10)?,
     })
 }
 

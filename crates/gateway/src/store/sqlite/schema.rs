@@ -85,7 +85,13 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_conversion ON attempts(conversion_id);
 "#,
-    // 2: the event JSON moves out of the hot conversions row. A conversion's row is rewritten on every
+    r#"
+-- What an offer network pays out for a lifecycle step (rules: value = "payout").
+ALTER TABLE lifecycle_events ADD COLUMN payout REAL;
+-- Caps count a rule's conversions since the start of a window, inside the ingest transaction.
+CREATE INDEX conversions_rule_created ON conversions(rule, created_at_ms);
+"#,
+    // 3: the event JSON moves out of the hot conversions row. A conversion's row is rewritten on every
     // claim and every recorded result; with the payload inside, each rewrite copied the whole event
     // (most of the row's bytes) into the WAL twice per delivery. The payload is written once, appended,
     // and only read.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::caps;
 use super::rows::{self, CLAIM_COLUMNS};
 use crate::domain::{Conversion, ConversionState, Lead, LifecycleEvent};
 use crate::store::{ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, StoreError};
@@ -320,14 +321,25 @@ fn ingest_unit(
 
     let mut conversions = Vec::with_capacity(unit.conversions.len());
     let mut duplicates = Vec::new();
+    let queued_at = unit.queued_at_ms.unwrap_or(now);
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO conversions (transaction_id, lifecycle_id, rule, pixel, event_name, \
-         event_id, test_event_code, event_time, state, next_attempt_at_ms, created_at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
+         event_id, test_event_code, event_time, state, next_attempt_at_ms, created_at_ms, \
+         last_error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     let mut insert_payload =
         conn.prepare_cached("INSERT INTO payloads (conversion_id, payload) VALUES (?1, ?2)")?;
     for c in &unit.conversions {
+        // Suppressed by the rules (schedule), or by a full cap window: kept, never sent.
+        let suppressed = match &c.suppressed {
+            Some(reason) => Some(reason.clone()),
+            None => caps::reached(conn, &c.rule, &c.caps)?.map(|cap| cap.reason()),
+        };
+        let (state, next_attempt) = match suppressed {
+            Some(_) => (ConversionState::Suppressed, None),
+            None => (ConversionState::Pending, Some(now)),
+        };
         // Plain INSERT + last_insert_rowid: RETURNING would materialize every statement's output.
         let inserted = insert.execute(params![
             transaction_id,
@@ -338,7 +350,10 @@ fn ingest_unit(
             c.event_id,
             c.test_event_code,
             c.event_time,
-            now,
+            state.as_str(),
+            next_attempt,
+            queued_at,
+            suppressed,
         ])?;
         match (inserted == 1).then(|| conn.last_insert_rowid()) {
             Some(id) => conversions.push({
@@ -353,12 +368,12 @@ fn ingest_unit(
                     event_id: c.event_id.clone(),
                     test_event_code: c.test_event_code.clone(),
                     event_time: c.event_time,
-                    state: ConversionState::Pending,
+                    state,
                     attempts: 0,
-                    next_attempt_at_ms: Some(now),
-                    last_error: None,
+                    next_attempt_at_ms: next_attempt,
+                    last_error: suppressed,
                     payload: c.payload.clone(),
-                    created_at_ms: now,
+                    created_at_ms: queued_at,
                 }
             }),
             None => {
@@ -423,8 +438,8 @@ fn insert_event(
     let inserted = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO lifecycle_events (transaction_id, trigger, name, buyer, offer, \
-             revenue, currency, occurred_at, idempotency_key, stored_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             revenue, currency, occurred_at, idempotency_key, stored_at_ms, payout) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
             event.transaction_id,
@@ -437,6 +452,7 @@ fn insert_event(
             event.occurred_at,
             event.idempotency_key,
             now,
+            event.payout,
         ])?;
     Ok((inserted == 1).then(|| conn.last_insert_rowid()))
 }

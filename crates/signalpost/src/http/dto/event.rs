@@ -67,6 +67,10 @@ pub struct EventRequest {
     pub offer: Option<String>,
     #[serde(default)]
     pub revenue: Option<RawRevenue>,
+    /// What the network pays out for this step (rules can send it as the value); same format as
+    /// `revenue`.
+    #[serde(default)]
+    pub payout: Option<RawRevenue>,
     #[serde(default)]
     pub currency: Option<String>,
     #[serde(default)]
@@ -83,6 +87,7 @@ pub struct ValidEvent {
     pub buyer: Option<String>,
     pub offer: Option<String>,
     pub revenue: Option<f64>,
+    pub payout: Option<f64>,
     pub currency: Option<Currency>,
     /// Epoch seconds; `now` when not sent.
     pub occurred_at: i64,
@@ -133,6 +138,11 @@ impl EventRequest {
                 .map_err(|e| errors.push(e))
                 .ok()
         });
+        let payout = self.payout.as_ref().and_then(|r| {
+            validate_revenue(r, "payout")
+                .map_err(|e| errors.push(e))
+                .ok()
+        });
         let currency = opt_text(self.currency, "currency", 16, &mut errors).and_then(|c| {
             validate_currency(&c, "currency")
                 .map_err(|e| errors.push(e))
@@ -152,6 +162,7 @@ impl EventRequest {
                 buyer,
                 offer,
                 revenue,
+                payout,
                 currency,
                 occurred_at,
                 idempotency_key,

@@ -1,0 +1,201 @@
+//! The delivery side of the PostgreSQL store: claims, results, pause and resume. Each is one
+//! set-based statement (or two in one transaction) on a pooled connection; unlike SQLite, PostgreSQL
+//! has many writers, so these do not queue behind ingest.
+//!
+//! Claims use `FOR UPDATE SKIP LOCKED` over the partial "due" index: several nodes claiming the same
+//! pixel at once each get a disjoint batch, and the lease (`next_attempt_at_ms` of an in_flight row) plus
+//! the claim token make a crashed node's batch claimable again once the lease expires, while a late
+//! result from the old claim is ignored.
+
+use deadpool_postgres::GenericClient;
+
+use super::rows::{self, CLAIM_COLUMNS};
+use crate::domain::{AttemptOutcome, NewAttempt};
+use crate::store::{ClaimedConversion, DeliveryResult, StoreError};
+
+/// Claims up to `limit` due conversions of `pixel`, oldest due first.
+pub(crate) async fn claim(
+    client: &impl GenericClient,
+    pixel: &str,
+    now_ms: i64,
+    limit: usize,
+    lease_ms: i64,
+) -> Result<Vec<ClaimedConversion>, StoreError> {
+    let claim_id = i64::try_from(rand::random::<u64>() >> 1)
+        .unwrap_or(1)
+        .max(1);
+    let stmt = client
+        .prepare_cached(&format!(
+            "UPDATE conversions AS c SET state = 'in_flight', next_attempt_at_ms = $4, claim = $5 \
+             FROM (SELECT id FROM conversions \
+                   WHERE pixel = $1 AND state IN ('pending', 'retrying', 'in_flight') \
+                     AND next_attempt_at_ms <= $2 \
+                   ORDER BY next_attempt_at_ms LIMIT $3 \
+                   FOR UPDATE SKIP LOCKED) AS due \
+             WHERE c.id = due.id \
+             RETURNING {}",
+            CLAIM_COLUMNS
+                .split(", ")
+                .map(|col| format!("c.{col}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .await?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let found = client
+        .query(
+            &stmt,
+            &[&pixel, &now_ms, &limit, &(now_ms + lease_ms), &claim_id],
+        )
+        .await?;
+    let mut claimed = found
+        .iter()
+        .map(rows::claimed)
+        .collect::<Result<Vec<_>, _>>()?;
+    claimed.sort_by_key(|c| c.id);
+    Ok(claimed)
+}
+
+/// Records results and their attempts in the caller's transaction: one UPDATE for every result and
+/// one INSERT for every attempt, as arrays. A result whose claim is no longer the row's (its lease
+/// expired and another worker took it) changes nothing, but its attempts are still logged: the
+/// request did happen.
+pub(crate) async fn record(
+    tx: &impl GenericClient,
+    results: &[DeliveryResult],
+) -> Result<(), StoreError> {
+    let id: Vec<i64> = results.iter().map(|r| r.conversion_id).collect();
+    let claim: Vec<i64> = results.iter().map(|r| r.claim).collect();
+    let state: Vec<&str> = results.iter().map(|r| r.state.as_str()).collect();
+    let next: Vec<Option<i64>> = results.iter().map(|r| r.next_attempt_at_ms).collect();
+    let error: Vec<Option<&str>> = results.iter().map(|r| r.last_error.as_deref()).collect();
+    let tries: Vec<i32> = results
+        .iter()
+        .map(|r| i32::try_from(r.attempts.len()).unwrap_or(i32::MAX))
+        .collect();
+    let retry: Vec<i32> = results
+        .iter()
+        .map(|r| i32::from(r.counts_as_retry))
+        .collect();
+    let first_at: Vec<Option<i64>> = results
+        .iter()
+        .map(|r| r.attempts.iter().map(|a| a.at_ms).min())
+        .collect();
+    let update = tx
+        .prepare_cached(
+            "UPDATE conversions AS c SET state = r.state, next_attempt_at_ms = r.next, \
+             last_error = r.error, attempts = c.attempts + r.tries, retries = c.retries + r.retry, \
+             first_attempt_at_ms = COALESCE(c.first_attempt_at_ms, r.first_at), claim = NULL \
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], \
+                         $6::int[], $7::int[], $8::bigint[]) \
+                  AS r(id, claim, state, next, error, tries, retry, first_at) \
+             WHERE c.id = r.id AND c.state = 'in_flight' AND c.claim = r.claim",
+        )
+        .await?;
+    let changed = tx
+        .execute(
+            &update,
+            &[
+                &id, &claim, &state, &next, &error, &tries, &retry, &first_at,
+            ],
+        )
+        .await?;
+    if changed < results.len() as u64 {
+        tracing::debug!(
+            stale = results.len() as u64 - changed,
+            "results for stale claims (lease expired and reclaimed); their state is left to the new claim"
+        );
+    }
+
+    let attempts: Vec<(i64, &NewAttempt)> = results
+        .iter()
+        .flat_map(|r| r.attempts.iter().map(move |a| (r.conversion_id, a)))
+        .collect();
+    if attempts.is_empty() {
+        return Ok(());
+    }
+    let conversion: Vec<i64> = attempts.iter().map(|(id, _)| *id).collect();
+    let at: Vec<i64> = attempts.iter().map(|(_, a)| a.at_ms).collect();
+    let status: Vec<Option<i32>> = attempts
+        .iter()
+        .map(|(_, a)| a.http_status.map(i32::from))
+        .collect();
+    let code: Vec<Option<i64>> = attempts.iter().map(|(_, a)| a.code).collect();
+    let message: Vec<&str> = attempts.iter().map(|(_, a)| a.message.as_str()).collect();
+    let request: Vec<Option<&str>> = attempts
+        .iter()
+        .map(|(_, a)| a.request_id.as_deref())
+        .collect();
+    let latency: Vec<i64> = attempts
+        .iter()
+        .map(|(_, a)| i64::try_from(a.latency_ms).unwrap_or(i64::MAX))
+        .collect();
+    let outcome: Vec<&str> = attempts
+        .iter()
+        .map(|(_, a)| AttemptOutcome::as_str(a.outcome))
+        .collect();
+    let batch: Vec<i64> = attempts
+        .iter()
+        .map(|(_, a)| i64::from(a.batch_size))
+        .collect();
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
+             latency_ms, outcome, batch_size) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::bigint[], $5::text[], \
+                                  $6::text[], $7::bigint[], $8::text[], $9::bigint[])",
+        )
+        .await?;
+    tx.execute(
+        &insert,
+        &[
+            &conversion,
+            &at,
+            &status,
+            &code,
+            &message,
+            &request,
+            &latency,
+            &outcome,
+            &batch,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Holds the pixel's pending and retrying conversions.
+pub(crate) async fn pause(
+    client: &impl GenericClient,
+    pixel: &str,
+    reason: &str,
+) -> Result<u64, StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE conversions SET state = 'paused', last_error = $2 \
+             WHERE pixel = $1 AND state IN ('pending', 'retrying')",
+        )
+        .await?;
+    Ok(client.execute(&stmt, &[&pixel, &reason]).await?)
+}
+
+/// Releases the pixel's held conversions, due at `now_ms`, and tells every node (on commit).
+pub(crate) async fn resume(
+    tx: &impl GenericClient,
+    pixel: &str,
+    now_ms: i64,
+    channel: &str,
+) -> Result<u64, StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE conversions SET state = 'pending', next_attempt_at_ms = $2, last_error = NULL \
+             WHERE pixel = $1 AND state = 'paused'",
+        )
+        .await?;
+    let n = tx.execute(&stmt, &[&pixel, &now_ms]).await?;
+    if n > 0 {
+        let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        tx.execute(&notify, &[&channel, &pixel]).await?;
+    }
+    Ok(n)
+}

@@ -1,0 +1,161 @@
+//! The PostgreSQL schema and its migrations. All pending migrations run in ONE transaction that first
+//! takes a transaction-scoped advisory lock keyed on the schema, so several nodes starting at once
+//! apply each migration exactly once (the others wait, then find the work done). The tables live in
+//! the connection's `current_schema()`, so one database can hold several independent gateways (and
+//! tests can run in parallel, one schema each).
+
+use tokio_postgres::Client;
+
+use crate::store::StoreError;
+
+/// Migrations, oldest first. Never edit a released one: append.
+///
+/// Ids come from explicit sequences so the group-commit writer can reserve a whole group's ids in one
+/// round trip and keep them in arrival order. Foreign keys are not declared: the writer checks a
+/// lead exists before writing its events, and an enforced key would take a row lock on the parent
+/// for every child inserted (a write to the lead's page on every conversion).
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE SEQUENCE lifecycle_event_ids;
+CREATE SEQUENCE conversion_ids;
+
+CREATE TABLE leads (
+    transaction_id TEXT PRIMARY KEY,
+    email          TEXT,
+    phone          TEXT,
+    external_id    TEXT,
+    ip             TEXT,
+    user_agent     TEXT,
+    ttclid         TEXT,
+    ttp            TEXT,
+    landing_url    TEXT,
+    referrer       TEXT,
+    source         TEXT,
+    fields         TEXT NOT NULL,
+    warnings       TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    stored_at_ms   BIGINT NOT NULL
+);
+
+CREATE TABLE lifecycle_events (
+    id              BIGINT PRIMARY KEY DEFAULT nextval('lifecycle_event_ids'),
+    transaction_id  TEXT NOT NULL,
+    trigger         TEXT NOT NULL,
+    name            TEXT,
+    buyer           TEXT,
+    offer           TEXT,
+    revenue         DOUBLE PRECISION,
+    currency        TEXT,
+    occurred_at     BIGINT NOT NULL,
+    idempotency_key TEXT,
+    stored_at_ms    BIGINT NOT NULL,
+    -- A repeat of (lead, key) is a replay. NULL keys never collide.
+    CONSTRAINT lifecycle_events_idempotency UNIQUE (transaction_id, idempotency_key)
+);
+
+CREATE TABLE conversions (
+    id                  BIGINT PRIMARY KEY DEFAULT nextval('conversion_ids'),
+    transaction_id      TEXT NOT NULL,
+    lifecycle_id        BIGINT NOT NULL,
+    rule                TEXT NOT NULL,
+    pixel               TEXT NOT NULL,
+    event_name          TEXT NOT NULL,
+    event_id            TEXT NOT NULL,
+    test_event_code     TEXT,
+    event_time          BIGINT NOT NULL,
+    state               TEXT NOT NULL,
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    retries             INTEGER NOT NULL DEFAULT 0,
+    -- pending/retrying: when due; in_flight: when the lease expires.
+    next_attempt_at_ms  BIGINT,
+    claim               BIGINT,
+    first_attempt_at_ms BIGINT,
+    last_error          TEXT,
+    payload             TEXT NOT NULL,
+    created_at_ms       BIGINT NOT NULL,
+    -- TikTok's dedup key: each rule fires once per lead unless its event_id template says otherwise.
+    CONSTRAINT conversions_dedup UNIQUE (pixel, event_name, event_id)
+);
+-- Only work that may still be sent is indexed for claiming: delivered and dead rows leave this index,
+-- so a claim walks (pixel, due time) over live rows only, however large the history grows.
+CREATE INDEX conversions_due ON conversions (pixel, next_attempt_at_ms)
+    WHERE state IN ('pending', 'retrying', 'in_flight');
+CREATE INDEX conversions_paused ON conversions (pixel) WHERE state = 'paused';
+CREATE INDEX conversions_lifecycle ON conversions (lifecycle_id);
+
+CREATE TABLE attempts (
+    id            BIGSERIAL PRIMARY KEY,
+    conversion_id BIGINT NOT NULL,
+    at_ms         BIGINT NOT NULL,
+    http_status   INTEGER,
+    code          BIGINT,
+    message       TEXT NOT NULL,
+    request_id    TEXT,
+    latency_ms    BIGINT NOT NULL,
+    outcome       TEXT NOT NULL,
+    batch_size    BIGINT NOT NULL
+);
+CREATE INDEX attempts_conversion ON attempts (conversion_id);
+"#,
+    r#"
+-- What an offer network pays out for a lifecycle step (rules: value = "payout").
+ALTER TABLE lifecycle_events ADD COLUMN payout DOUBLE PRECISION;
+-- Caps count a rule's conversions since the start of a window, inside the ingest transaction.
+CREATE INDEX conversions_rule_created ON conversions (rule, created_at_ms);
+"#,
+];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the connection's schema up to [`CURRENT_VERSION`]; returns the schema's name.
+pub async fn migrate(client: &mut Client) -> Result<String, StoreError> {
+    let schema: Option<String> = client
+        .query_one("SELECT current_schema()::text", &[])
+        .await?
+        .try_get(0)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let Some(schema) = schema else {
+        return Err(StoreError::Io(
+            "the connection's search_path names no existing schema; create it first \
+             (e.g. CREATE SCHEMA signalpost) or fix `options=-csearch_path=…` in the database URL"
+                .into(),
+        ));
+    };
+    let tx = client.transaction().await?;
+    // Serializes concurrent starts: the lock is released by COMMIT (or by the connection dying).
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('signalpost-migrate:' || $1))",
+        &[&schema],
+    )
+    .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        .await?;
+    let current: i64 = match tx
+        .query_opt("SELECT version FROM schema_version", &[])
+        .await?
+    {
+        Some(row) => row
+            .try_get(0)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        None => 0,
+    };
+    if current > CURRENT_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "schema {schema} has version {current}, newer than this build's {CURRENT_VERSION}"
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        tx.batch_execute(sql).await?;
+        tx.execute("DELETE FROM schema_version", &[]).await?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[&version],
+        )
+        .await?;
+        tracing::info!(version, schema = %schema, "applied schema migration");
+    }
+    tx.commit().await?;
+    Ok(schema)
+}
