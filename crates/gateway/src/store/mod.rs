@@ -6,6 +6,7 @@
 pub mod error;
 pub mod postgres;
 pub mod replay;
+pub mod settings;
 pub mod sqlite;
 
 use std::future::Future;
