@@ -10,6 +10,9 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
+    /// Required; absent parses as empty so validation can say so with the rule's other problems
+    /// (and `PUT /v1/rules/{name}` can take it from the URL).
+    #[serde(default)]
     pub name: String,
     /// `form_submit`, `lead_sold`, `offer_click`, `offer_conversion`, `buyer_routed` or `custom`.
     pub trigger: String,

@@ -216,3 +216,68 @@ impl NewKeyView {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(set_at_ms: i64, paused: Option<&str>) -> StoredPixel {
+        StoredPixel {
+            code: "P1".into(),
+            sealed_token: vec![0; 40],
+            token_last4: "wxyz".into(),
+            token_set_at_ms: set_at_ms,
+            base_url: None,
+            test_event_code: None,
+            paused_reason: paused.map(str::to_owned),
+            paused_at_ms: None,
+            config_digest: None,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        }
+    }
+
+    const DAY_MS: i64 = 86_400_000;
+
+    #[test]
+    fn health_is_ok_then_rotate_soon_past_the_rotation_age_and_paused_wins() {
+        let rotation = Duration::from_secs(90 * 86_400);
+        let now = 1_000 * DAY_MS;
+        let fresh = PixelView::stored(&stored(now - 89 * DAY_MS, None), None, rotation, now);
+        assert_eq!((fresh.health, fresh.token_age_days), (Health::Ok, Some(89)));
+        assert_eq!(fresh.token, "tt_…wxyz");
+        assert_eq!(
+            fresh.base_url, "https://business-api.tiktok.com",
+            "TikTok unless overridden"
+        );
+        let old = PixelView::stored(&stored(now - 91 * DAY_MS, None), None, rotation, now);
+        assert_eq!(old.health, Health::RotateSoon);
+        assert!(
+            old.health_detail
+                .as_deref()
+                .unwrap()
+                .contains("91 days old")
+        );
+        // The engine's live state wins over the stored one, and a pause over the age.
+        let paused = PixelView::stored(
+            &stored(now - 91 * DAY_MS, None),
+            Some(PixelState::Paused {
+                reason: "40105".into(),
+            }),
+            rotation,
+            now,
+        );
+        assert_eq!(paused.health, Health::Paused);
+        let recovered = PixelView::stored(
+            &stored(now, Some("40105")),
+            Some(PixelState::Active),
+            rotation,
+            now,
+        );
+        assert_eq!(recovered.health, Health::Ok);
+        let stored_pause = PixelView::stored(&stored(now, Some("40105")), None, rotation, now);
+        assert_eq!(stored_pause.health, Health::Paused);
+        let json = serde_json::to_value(&old).unwrap();
+        assert_eq!(json["health"], "rotate_soon");
+    }
+}

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod admin;
 mod batch;
 mod cli_ops;
 mod delivery;

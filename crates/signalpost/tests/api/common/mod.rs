@@ -15,7 +15,8 @@ use tokio::sync::oneshot;
 pub const KEY: &str = "test-key-0123456789abcdef";
 /// The pixel the test rules deliver to.
 pub const PIXEL: &str = "CTESTPIXEL0001";
-const TOKEN: &str = "test-access-token-0123456789";
+/// The test pixel's access token (in the sandbox and the config file).
+pub const TOKEN: &str = "test-access-token-0123456789";
 
 /// A running app and its sandbox; dropping it stops the server.
 pub struct TestApp {
