@@ -99,7 +99,7 @@ pub async fn run(args: ImportArgs) -> ExitCode {
             _ => return usage_error("--map", format!("{map:?} is not COLUMN=FIELD")),
         }
     }
-    let ctx = match OpsContext::load(args.config.as_deref()) {
+    let ctx = match OpsContext::load_with_store(args.config.as_deref()).await {
         Ok(ctx) => ctx,
         Err(err) => return usage_error("--config", format!("{err:#}")),
     };

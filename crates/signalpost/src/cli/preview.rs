@@ -26,7 +26,7 @@ pub struct PreviewArgs {
 
 /// Runs the command: exit 0 with the document, 2 on bad input.
 pub async fn run(args: PreviewArgs) -> ExitCode {
-    let ctx = match OpsContext::load(args.config.as_deref()) {
+    let ctx = match OpsContext::load_with_store(args.config.as_deref()).await {
         Ok(ctx) => ctx,
         Err(err) => return usage_error("--config", format!("{err:#}")),
     };

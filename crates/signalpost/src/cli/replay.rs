@@ -47,7 +47,7 @@ pub struct ReplayArgs {
 
 /// Runs the command: exit 0 when done, 1 when the store failed, 2 on bad input.
 pub async fn run(args: ReplayArgs) -> ExitCode {
-    let ctx = match OpsContext::load(args.config.as_deref()) {
+    let ctx = match OpsContext::load_with_store(args.config.as_deref()).await {
         Ok(ctx) => ctx,
         Err(err) => return usage_error("--config", format!("{err:#}")),
     };

@@ -39,7 +39,7 @@ pub struct TestPostbackArgs {
 
 /// Runs the command.
 pub async fn run(args: TestPostbackArgs) -> ExitCode {
-    let ctx = match OpsContext::load(Some(&args.config)) {
+    let ctx = match OpsContext::load_with_store(Some(&args.config)).await {
         Ok(ctx) => ctx,
         Err(err) => return usage_error("--config", format!("{err:#}")),
     };

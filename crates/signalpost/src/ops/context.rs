@@ -66,6 +66,67 @@ impl OpsContext {
         })
     }
 
+    /// [`OpsContext::load`], then [`OpsContext::with_stored_settings`].
+    pub async fn load_with_store(path: Option<&Path>) -> anyhow::Result<OpsContext> {
+        Self::load(path)?.with_stored_settings().await
+    }
+
+    /// Adds what the database holds: pixels and enabled rules created through the admin API or the
+    /// console (with the tokens as last set there), so the tools see what `serve` sends with. A
+    /// stored entry wins over the file's entry of the same code or name (it may carry a rotated
+    /// token). Nothing is created when there is no database yet.
+    pub async fn with_stored_settings(mut self) -> anyhow::Result<OpsContext> {
+        let server = &self.config.server;
+        if server.database_url.is_none()
+            && !server
+                .data_dir
+                .join(signalpost_gateway::store::sqlite::DB_FILE)
+                .exists()
+        {
+            return Ok(self);
+        }
+        let (store, catalog) = open_catalog(&self.config).await?;
+        let loaded = async {
+            let pixels = catalog.pixels().await?;
+            let rules = catalog.rule_configs().await?;
+            Ok::<_, crate::admin::AdminError>((pixels, rules))
+        }
+        .await;
+        store.close().await;
+        let (pixels, rules) = loaded.map_err(|e| anyhow::anyhow!("reading the database: {e}"))?;
+        for p in &pixels {
+            let token = catalog.open_token(p).map_err(|e| anyhow::anyhow!("{e}"))?;
+            self.pixels.upsert(DeliveryPixel {
+                code: p.code.clone(),
+                access_token: token,
+                base_url: p
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
+                test_event_code: p.test_event_code.clone(),
+            });
+        }
+        let mut configs: Vec<signalpost_gateway::RuleConfig> = rules
+            .into_iter()
+            .filter(|(stored, _)| stored.enabled)
+            .map(|(_, cfg)| cfg)
+            .collect();
+        let mut from_file = self.config.rule_configs()?;
+        if self.demo {
+            from_file.extend(demo_rules());
+        }
+        for cfg in from_file {
+            if !configs.iter().any(|c| c.name == cfg.name) {
+                configs.push(cfg);
+            }
+        }
+        self.rules = RuleSet::load(configs, &self.config.rule_env()).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("rules: {}", lines.join("; "))
+        })?;
+        Ok(self)
+    }
+
     /// Opens the store `serve` uses (SQLite under `data_dir`, or the PostgreSQL of `database_url`)
     /// and a gateway over it with these rules. Close the store when done, so its writes commit.
     pub(crate) async fn open_gateway(&self) -> anyhow::Result<(AppStore, Gateway)> {
