@@ -283,8 +283,9 @@ async fn pause(ctx: &Ctx, pixel: &str, reason: &str) {
             reason,
             held = held.as_ref().ok().copied(),
             "TikTok rejected the access token: delivery for this pixel is paused and its events are kept. \
-             Remedy: generate a new Events API access token for this pixel in TikTok Events Manager, put it \
-             in the pixel's access_token and reload the config (SIGHUP) or restart; paused events then resume."
+             Remedy: generate a new Events API access token for this pixel in TikTok Events Manager and set it \
+             with PUT /v1/pixels/{{code}}/token, `signalpost pixels set-token`, the console, or a changed \
+             access_token in the config file (SIGHUP); paused events then resume."
         );
     }
 }
