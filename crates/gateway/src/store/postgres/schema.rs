@@ -107,6 +107,12 @@ CREATE INDEX conversions_rule_created ON conversions (rule, created_at_ms);
     r#"
 CREATE INDEX conversions_parked ON conversions (state, id) WHERE state = 'dead' OR state = 'paused';
 "#,
+    // 6: console indexes (see the SQLite schema for why each exists).
+    r#"
+CREATE INDEX IF NOT EXISTS conversions_created ON conversions (created_at_ms);
+CREATE INDEX IF NOT EXISTS leads_ttclid ON leads (ttclid) WHERE ttclid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS leads_email ON leads (email) WHERE email IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.
