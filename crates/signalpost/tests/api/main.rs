@@ -6,6 +6,7 @@ mod common;
 
 mod batch;
 mod cli_ops;
+mod console;
 mod delivery;
 mod demo;
 mod idempotency;
