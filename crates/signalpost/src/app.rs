@@ -12,24 +12,32 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use signalpost_gateway::delivery::{
     AccessToken, DeliveryEngine, DeliveryPolicy, EngineHandle, PixelConfig as DeliveryPixel,
-    PixelRegistry, Upsert,
+    PixelRegistry,
 };
 use signalpost_gateway::rules::RuleEnv;
 use signalpost_gateway::store::Store;
 use signalpost_gateway::store::postgres::is_postgres_url;
+use signalpost_gateway::store::settings::SharedSettings;
 use signalpost_gateway::{Gateway, PostgresStore, RuleConfig, RuleSet, SqliteStore};
 use signalpost_sandbox::{RunningSandbox, SandboxConfig};
 use signalpost_tiktok::identity::Region;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::apply::ApplyReport;
+use crate::admin::vault::{KeySource, Vault};
+use crate::admin::{Admin, Catalog, Live};
 use crate::config::{Config, PixelConfig};
 use crate::http::{self, AppState, IdentifierPolicy, auth::ApiKeys};
+
+/// How often a node checks the database for pixel, rule and key changes made elsewhere.
+pub const SETTINGS_POLL: Duration = Duration::from_secs(2);
 
 /// File in `data_dir` holding the generated API key (mode 0600) when no key is configured.
 pub const API_KEY_FILE: &str = "api_key";
@@ -72,8 +80,7 @@ pub struct Application {
     sandbox: Option<RunningSandbox>,
     generated_api_key: Option<String>,
     data_dir: PathBuf,
-    /// Demo pixel and rules, kept across reloads.
-    demo: Option<(PixelConfig, Vec<RuleConfig>)>,
+    live: Arc<Live>,
 }
 
 /// The store the application runs on: SQLite under `data_dir` (one node), or PostgreSQL shared by
@@ -115,6 +122,14 @@ impl AppStore {
         }
     }
 
+    /// The same store's pixels, rules and keys.
+    pub(crate) fn settings(&self) -> SharedSettings {
+        match self {
+            AppStore::Sqlite(s) => s.clone(),
+            AppStore::Postgres(s) => s.clone(),
+        }
+    }
+
     /// Commits what the writer holds and stops the store's background work.
     pub(crate) async fn close(&self) {
         match self {
@@ -131,38 +146,36 @@ impl AppStore {
     }
 }
 
-/// Applies a reloaded config to a running application: pixels (a replaced token resumes a paused
-/// pixel and its held conversions) and rules. Server settings (listen, data_dir, keys) need a restart.
+/// Applies a reloaded config to a running application (SIGHUP): the file's pixels and rules are
+/// applied to the database as at start (see [`crate::admin::apply`]), then this node reloads them.
+/// Server settings (listen, data_dir, keys) need a restart.
 #[derive(Clone)]
 pub struct Reloader {
-    gateway: Arc<Gateway>,
-    pixels: PixelRegistry,
-    demo: Option<(PixelConfig, Vec<RuleConfig>)>,
+    live: Arc<Live>,
 }
 
 impl Reloader {
-    /// Validates `config` whole, then swaps pixels and rules; on error nothing changes.
-    pub fn reload(&self, config: &Config) -> anyhow::Result<()> {
-        let mut pixels = config.pixels.clone();
-        let mut rule_configs = config.rule_configs()?;
-        if let Some((pixel, rules)) = &self.demo {
-            pixels.push(pixel.clone());
-            rule_configs.extend(rules.iter().cloned());
-        }
-        let rules = build_rules(rule_configs, &pixels, &config.rule_env())?;
-        // A replaced token marks a paused pixel active; its worker then moves the held
-        // conversions back to pending (the engine owns that step).
-        let changes = self
-            .pixels
-            .sync(pixels.iter().map(delivery_pixel).collect());
-        self.gateway.replace_rules(rules);
-        for (code, change) in changes {
-            if let Upsert::TokenReplaced { resumed } = change {
-                tracing::info!(pixel = %code, resumed, "pixel token replaced");
-            }
-        }
+    /// Applies `config` (already validated by [`Config::load`]) and reloads; on error nothing
+    /// changes in the running node.
+    pub async fn reload(&self, config: &Config) -> anyhow::Result<ApplyReport> {
+        let report = crate::admin::apply::apply(self.live.catalog(), config)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.live
+            .reload_now()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        log_apply(&report);
         tracing::info!("configuration reloaded");
-        Ok(())
+        Ok(report)
+    }
+}
+
+fn log_apply(report: &ApplyReport) {
+    for change in &report.changes {
+        if change.what != "unchanged" {
+            tracing::info!(kind = change.kind, name = %change.name, change = change.what, "config file applied");
+        }
     }
 }
 
@@ -192,7 +205,8 @@ impl Application {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("server.data_dir: cannot create {}", data_dir.display()))?;
 
-        // Keys: configured ones, or one generated once and kept in data_dir.
+        // Keys: configured ones, or one generated once and kept in data_dir (admin bootstrap keys);
+        // keys created through the API live in the database and are added by the live view.
         let (keys, generated_api_key) = if server.api_keys.is_empty() {
             let (key, created) = load_or_create_api_key(&data_dir)?;
             (ApiKeys::new([&key]), created.then_some(key))
@@ -200,9 +214,7 @@ impl Application {
             (ApiKeys::new(&server.api_keys), None)
         };
 
-        // Pixels and rules; in demo mode, a sandbox stands in for TikTok.
-        let mut pixels = config.pixels.clone();
-        let mut rule_configs = config.rule_configs()?;
+        // In demo mode, a sandbox stands in for TikTok, with a pixel and rules that are never stored.
         let (sandbox, demo) = if options.demo {
             let token = random_token();
             let sandbox = signalpost_sandbox::spawn(
@@ -220,16 +232,32 @@ impl Application {
                 test_event_code: None,
                 base_url: Some(sandbox.base_url()),
             };
-            pixels.push(pixel.clone());
-            rule_configs.extend(demo_rules());
             (Some(sandbox), Some((pixel, demo_rules())))
         } else {
             (None, None)
         };
-        let rules = build_rules(rule_configs, &pixels, &config.rule_env())?;
-        let registry = PixelRegistry::new(pixels.iter().map(delivery_pixel));
 
         let store = AppStore::open(server.database_url.as_deref(), &data_dir).await?;
+        // Tokens are sealed at rest; a node with another master key refuses to start.
+        let (vault, key_source) = Vault::load(&data_dir, &|name| std::env::var(name).ok())?;
+        vault.verify(store.settings().as_ref()).await?;
+        if key_source == (KeySource::File { created: true }) {
+            tracing::info!(file = %data_dir.join(crate::admin::vault::MASTER_KEY_FILE).display(), "created the master key that seals access tokens (keep it with the database)");
+        }
+        let mut catalog = Catalog::new(store.settings(), Arc::new(vault), config.rule_env());
+        if options.demo {
+            catalog = catalog.with_extra_pixel(DEMO_PIXEL);
+        }
+        let catalog = Arc::new(catalog);
+        // The config file is a bootstrap: applied idempotently, never undoing API edits.
+        let report = crate::admin::apply::apply(&catalog, &config)
+            .await
+            .map_err(|e| anyhow::anyhow!("applying the config file: {e}"))?;
+        log_apply(&report);
+
+        let registry = PixelRegistry::new(Vec::new());
+        let empty_rules = RuleSet::load(Vec::new(), &config.rule_env())
+            .map_err(|_| anyhow::anyhow!("an empty rule set does not load"))?;
         let stop_delivery = CancellationToken::new();
         let engine = DeliveryEngine::start(
             store.shared(),
@@ -240,8 +268,21 @@ impl Application {
                 .unwrap_or_else(|| config.delivery.policy()),
             stop_delivery.clone(),
         );
-        let gateway =
-            Arc::new(Gateway::new(store.shared(), rules).with_work_signal(engine.work_signal()));
+        let gateway = Arc::new(
+            Gateway::new(store.shared(), empty_rules).with_work_signal(engine.work_signal()),
+        );
+        let live = Arc::new(Live::new(
+            catalog,
+            registry.clone(),
+            gateway.clone(),
+            keys.clone(),
+            demo.clone(),
+            Duration::from_secs(u64::from(server.token_rotation_days) * 86_400),
+        ));
+        live.refresh()
+            .await
+            .map_err(|e| anyhow::anyhow!("loading pixels, rules and keys: {e}"))?;
+        live.clone().spawn(SETTINGS_POLL, stop_delivery.clone());
 
         crate::metrics::install();
         let state = AppState {
@@ -249,6 +290,7 @@ impl Application {
             keys,
             delivery_stats: engine.stats(),
             pixels: registry.clone(),
+            admin: Admin::new(live.clone()),
             identifiers: IdentifierPolicy {
                 default_region: region,
                 strict: server.strict_identifiers,
@@ -272,7 +314,7 @@ impl Application {
             sandbox,
             generated_api_key,
             data_dir,
-            demo,
+            live,
         };
         app.announce(&options);
         Ok(app)
@@ -339,9 +381,7 @@ impl Application {
     /// A handle that applies a reloaded config (SIGHUP) while the application runs.
     pub fn reloader(&self) -> Reloader {
         Reloader {
-            gateway: self.gateway.clone(),
-            pixels: self.pixels.clone(),
-            demo: self.demo.clone(),
+            live: self.live.clone(),
         }
     }
 
@@ -419,7 +459,7 @@ fn load_or_create_api_key(data_dir: &Path) -> anyhow::Result<(String, bool)> {
 }
 
 #[cfg(unix)]
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
@@ -433,7 +473,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, format!("{contents}\n"))
 }
 

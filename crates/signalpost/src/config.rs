@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub default_region: String,
     pub timezone: String,
     pub strict_identifiers: bool,
+    /// Age in days after which a pixel's access token health says "rotate soon" (default 90).
+    pub token_rotation_days: u32,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +55,7 @@ impl Default for ServerConfig {
             default_region: "US".into(),
             timezone: "UTC".into(),
             strict_identifiers: false,
+            token_rotation_days: 90,
         }
     }
 }
@@ -67,6 +70,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("default_region", &self.default_region)
             .field("timezone", &self.timezone)
             .field("strict_identifiers", &self.strict_identifiers)
+            .field("token_rotation_days", &self.token_rotation_days)
             .finish()
     }
 }
@@ -250,6 +254,12 @@ impl Config {
         }
         if let Err((key, message)) = self.delivery.validate() {
             problems.push(invalid(key, message));
+        }
+        if self.server.token_rotation_days == 0 {
+            problems.push(invalid(
+                "server.token_rotation_days".into(),
+                "must be at least 1 (days after which a token should be replaced)",
+            ));
         }
         for (i, key) in self.server.api_keys.iter().enumerate() {
             if key.len() < 16 {

@@ -2,6 +2,7 @@
 //! This crate is the application: configuration, CLI, HTTP API. The binary in `main.rs` only calls
 //! [`cli::run`]; integration tests drive the same code through this library.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -98,6 +98,15 @@ fn describe() {
     describe_counter!(CONVERSIONS_PAUSED, "Conversions paused by a refused token.");
     describe_gauge!(QUEUE_DEPTH, "Conversions waiting for delivery, by pixel.");
     describe_gauge!(
+        PIXEL_PAUSED,
+        "1 while TikTok rejects the pixel's access token (its events are held)."
+    );
+    describe_gauge!(PIXEL_TOKEN_AGE, "Age of the pixel's access token, seconds.");
+    describe_gauge!(
+        PIXEL_TOKEN_ROTATE_SOON,
+        "1 when the pixel's access token is older than the rotation age."
+    );
+    describe_gauge!(
         CONVERSIONS_BY_STATE,
         "Stored conversions, by pixel and state."
     );
@@ -227,6 +236,22 @@ fn record_request(route: &str, status: u16, elapsed: Duration) {
         "status" => status.to_string()
     )
     .record(elapsed.as_secs_f64());
+}
+
+/// 1 while TikTok rejects the pixel's access token (its events are held), else 0, by `pixel`.
+pub const PIXEL_PAUSED: &str = "signalpost_pixel_paused";
+/// Age of the pixel's access token in seconds (since it was set), by `pixel`.
+pub const PIXEL_TOKEN_AGE: &str = "signalpost_pixel_token_age_seconds";
+/// 1 when the pixel's token is older than the rotation age (`[server] token_rotation_days`), by
+/// `pixel`.
+pub const PIXEL_TOKEN_ROTATE_SOON: &str = "signalpost_pixel_token_rotate_soon";
+
+/// Publishes one pixel's token health.
+pub fn set_pixel_health(pixel: &str, paused: bool, token_age_secs: u64, rotate_soon: bool) {
+    let label = pixel.to_owned();
+    gauge!(PIXEL_PAUSED, "pixel" => label.clone()).set(if paused { 1.0 } else { 0.0 });
+    gauge!(PIXEL_TOKEN_AGE, "pixel" => label.clone()).set(token_age_secs as f64);
+    gauge!(PIXEL_TOKEN_ROTATE_SOON, "pixel" => label).set(if rotate_soon { 1.0 } else { 0.0 });
 }
 
 #[cfg(test)]

@@ -104,11 +104,20 @@ struct Node {
 }
 
 impl Node {
-    fn start(config: &Path, log: &Path) -> Node {
+    fn start(config: &Path, log: &Path, proxy: &str) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_signalpost"))
             .args(["serve", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")
+            // Pixels live in the shared database, so every node has the same destination; each node
+            // reaches it through its own "proxy" (a listener serving the sandbox), so the test knows
+            // which node sent what.
+            .env("HTTP_PROXY", proxy)
+            .env("http_proxy", proxy)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            // Nodes sharing a database share the master key that seals the pixels' tokens.
+            .env("SIGNALPOST_MASTER_KEY", "ab".repeat(32))
             .env_remove("SIGNALPOST_DATABASE_URL")
             .env_remove("SIGNALPOST_API_KEYS")
             .env_remove("SIGNALPOST_LISTEN")
@@ -175,22 +184,23 @@ async fn watch_requests(
     answer
 }
 
-/// One sandbox behind three prefixes (`/node0`, `/node1`, …) so the test knows which node sent what.
-async fn serve_sandbox(sandbox: &Sandbox, gate: &Gate) -> String {
-    let mut app = axum::Router::new();
+/// One sandbox behind one listener per node; node `n` is told to use listener `n` as its HTTP
+/// proxy, so the test knows which node sent what. Returns the listeners' URLs.
+async fn serve_sandbox(sandbox: &Sandbox, gate: &Gate) -> Vec<String> {
+    let mut urls = Vec::new();
     for n in 0..NODES {
         let routes = sandbox.router().layer(middleware::from_fn_with_state(
             (gate.clone(), n),
             watch_requests,
         ));
-        app = app.nest(&format!("/node{n}"), routes);
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, routes).await });
+        urls.push(format!("http://{addr}"));
     }
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    urls
 }
 
 fn write_config(dir: &Path, n: usize, database_url: &str, sandbox: &str) -> PathBuf {
@@ -207,7 +217,7 @@ api_keys = ["{KEY}"]
 [[pixels]]
 code = "{PIXEL}"
 access_token = "{TOKEN}"
-base_url = "{sandbox}/node{n}"
+base_url = "{sandbox}"
 
 [[rules]]
 name = "registration"
@@ -338,17 +348,18 @@ async fn three_nodes_share_the_work_and_survive_one_being_killed_mid_delivery() 
         ..SandboxConfig::default()
     });
     let gate = Gate::default();
-    let sandbox_url = serve_sandbox(&sandbox, &gate).await;
+    let proxies = serve_sandbox(&sandbox, &gate).await;
 
     // Three nodes start at once on an empty schema (the migration runs once, under a lock).
     let dir = tempfile::tempdir().unwrap();
     let configs: Vec<PathBuf> = (0..NODES)
-        .map(|n| write_config(dir.path(), n, &schema.url(), &sandbox_url))
+        .map(|n| write_config(dir.path(), n, &schema.url(), &proxies[0]))
         .collect();
     let starting: Vec<_> = (0..NODES)
         .map(|n| {
             let (config, log) = (configs[n].clone(), dir.path().join(format!("node{n}.log")));
-            std::thread::spawn(move || Node::start(&config, &log))
+            let proxy = proxies[n].clone();
+            std::thread::spawn(move || Node::start(&config, &log, &proxy))
         })
         .collect();
     let mut nodes: Vec<Node> = starting.into_iter().map(|s| s.join().unwrap()).collect();

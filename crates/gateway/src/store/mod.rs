@@ -7,6 +7,7 @@ pub mod error;
 pub mod insights;
 pub mod postgres;
 pub mod replay;
+pub mod settings;
 pub mod sqlite;
 
 use std::future::Future;

@@ -79,6 +79,15 @@ impl TestStore {
         }
     }
 
+    /// The same store's pixels, rules and keys.
+    #[allow(dead_code)]
+    pub fn settings(&self) -> Arc<dyn signalpost_gateway::store::settings::SettingsStore> {
+        match self {
+            TestStore::Sqlite(s) => s.clone(),
+            TestStore::Postgres(s) => s.clone(),
+        }
+    }
+
     /// Commits what is queued and stops the store's background work.
     pub async fn close(&self) {
         match self {

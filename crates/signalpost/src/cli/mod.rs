@@ -1,7 +1,10 @@
 //! Command-line interface: parses arguments (clap) and dispatches to one module per subcommand.
 
+mod apply;
 mod check;
 mod import;
+mod keys;
+mod pixels;
 mod preview;
 mod replay;
 mod sandbox;
@@ -45,6 +48,12 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Backfill leads or sales from a CSV file through the rules.
     Import(import::ImportArgs),
+    /// Apply a config file's pixels and rules to the database now and print what changed.
+    Apply(apply::ApplyArgs),
+    /// Create, list or revoke API keys (scopes: ingest, admin).
+    Keys(keys::KeysArgs),
+    /// List pixels with their token health, or replace a pixel's access token.
+    Pixels(pixels::PixelsArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -71,6 +80,9 @@ pub fn run() -> ExitCode {
             Command::Preview(args) => preview::run(args).await,
             Command::Replay(args) => replay::run(args).await,
             Command::Import(args) => import::run(args).await,
+            Command::Apply(args) => apply::run(args).await,
+            Command::Keys(args) => keys::run(args).await,
+            Command::Pixels(args) => pixels::run(args).await,
         }
     })
 }

@@ -57,11 +57,12 @@ fn spawn_reload_on_sighup(reloader: crate::app::Reloader, path: PathBuf) {
             return;
         };
         while hangup.recv().await.is_some() {
-            let result = Config::load(Some(&path))
-                .map_err(anyhow::Error::from)
-                .and_then(|config| reloader.reload(&config));
+            let result = match Config::load(Some(&path)) {
+                Ok(config) => reloader.reload(&config).await,
+                Err(e) => Err(anyhow::Error::from(e)),
+            };
             match result {
-                Ok(()) => tracing::info!(path = %path.display(), "config reloaded"),
+                Ok(_) => tracing::info!(path = %path.display(), "config reloaded"),
                 Err(err) => {
                     tracing::error!(path = %path.display(), "config reload refused, keeping the running config: {err:#}");
                 }

@@ -1,8 +1,7 @@
 //! The web console under `/console`: server-rendered HTML (maud) with a few lines of embedded script,
 //! served by the same binary, every asset compiled in. It owns sign-in and sessions (`session`),
 //! CSRF checks (`csrf`), the page shell (`layout`), the dashboard chart (`chart`) and one module per
-//! page (`pages`). Writes to pixels and rules go through `writes`, the one place that knows where they
-//! are kept.
+//! page (`pages`). Pixels and rules are read and written through `writes`, over the admin layer.
 //!
 //! Every route but the sign-in form, the sign-in POST and the static assets runs behind [`guard`]:
 //! no session → redirect to the sign-in form; a POST whose CSRF token does not match → 403. It must
@@ -28,12 +27,11 @@ use axum::routing::{get, post};
 use crate::http::AppState;
 use session::{SESSION_COOKIE, Session, Sessions, cookie_value, tokens_match};
 
-/// What console handlers share: the application's state, the sessions, and the rules written here.
+/// What console handlers share: the application's state and the sessions.
 #[derive(Clone)]
 pub struct ConsoleState {
     pub app: AppState,
     pub sessions: Sessions,
-    pub writes: writes::Writes,
 }
 
 /// The console's routes, ready to merge into the API router.
@@ -41,7 +39,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let console = ConsoleState {
         app: state.clone(),
         sessions: Sessions::default(),
-        writes: writes::Writes::default(),
     };
     let guarded = Router::new()
         .route("/console/live", get(pages::dashboard::live))

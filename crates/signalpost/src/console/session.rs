@@ -16,6 +16,7 @@ use cookie::{Cookie, SameSite};
 use subtle::ConstantTimeEq;
 
 use crate::http::AppState;
+use crate::http::auth::KeyScope;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "sp_console";
@@ -28,10 +29,10 @@ pub const ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
 /// Sessions held at most; the oldest is dropped beyond this (only signed-in people create them).
 const MAX_SESSIONS: usize = 10_000;
 
-/// Whether `key` may sign in to the console. The one place the console checks a key: switch it to
-/// the admin-scope check when key scopes exist.
+/// Whether `key` may sign in to the console: an API key with the admin scope (an ingest key may
+/// only send leads). The one place the console checks a key.
 pub fn admin_key_accepted(state: &AppState, key: &str) -> bool {
-    !key.is_empty() && state.keys.verify(key)
+    !key.is_empty() && state.keys.scope_of(key) == Some(KeyScope::Admin)
 }
 
 /// A signed-in session, as handlers see it.

@@ -1,40 +1,19 @@
-//! The console's writes to pixels and rules, in one place so they can move to the admin API (pixels
-//! and rules kept in the database) by changing this file only. Until then they act on what the
-//! running process holds: a pixel is added to the [`PixelRegistry`] (the engine delivers to it at
-//! once), a token is replaced there (which resumes a paused pixel and its held conversions), and
-//! rules written here are kept beside the config file's and swapped into the gateway whole.
-//! What this interim version cannot do: keep them across a restart or a config reload (SIGHUP
-//! reinstates exactly the config file's pixels and rules), and edit rules of the config file
-//! (they are shown read-only).
+//! The console's reads and writes of pixels and rules, through the admin layer ([`crate::admin`]):
+//! everything is stored in the database (tokens sealed), validated exactly as the admin API
+//! validates it, and this node reloads at once (others within their poll). This file only turns the
+//! admin layer's answers into what the forms show: a problem per field, or a page-level error.
 //!
-//! A token passes through here and into the registry; it is never logged or rendered.
+//! A token passes through here to the admin layer; it is never logged or rendered.
 
-use std::sync::{Arc, Mutex};
+use signalpost_gateway::RuleConfig;
 
-use signalpost_gateway::RuleSet;
-use signalpost_gateway::delivery::{AccessToken, PixelConfig, Upsert};
-use signalpost_gateway::rules::{Rule, RuleConfig, RuleEnv, RuleError};
-use signalpost_tiktok::model::DEFAULT_BASE_URL;
-
+use super::error::ConsoleError;
+use crate::admin::views::{PixelView, RuleView};
+use crate::admin::{AdminError, NewPixel};
 use crate::http::AppState;
+use crate::http::problem::ApiError;
 
-/// A rule written in the console.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConsoleRule {
-    pub config: RuleConfig,
-    pub enabled: bool,
-}
-
-/// A pixel to add.
-#[derive(Debug, Clone, Default)]
-pub struct NewPixel {
-    pub code: String,
-    pub token: String,
-    pub base_url: String,
-    pub test_event_code: String,
-}
-
-/// A problem with one form field.
+/// A problem with one form field (`field` is the admin API's path, e.g. `event`, `when.buyer`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldProblem {
     pub field: String,
@@ -42,7 +21,7 @@ pub struct FieldProblem {
 }
 
 impl FieldProblem {
-    fn new(field: &str, problem: impl Into<String>) -> Self {
+    pub fn new(field: &str, problem: impl Into<String>) -> Self {
         Self {
             field: field.to_owned(),
             problem: problem.into(),
@@ -50,223 +29,126 @@ impl FieldProblem {
     }
 }
 
-/// What the console wrote (rules), shared by every request.
-#[derive(Clone, Default)]
-pub struct Writes {
-    rules: Arc<Mutex<Vec<ConsoleRule>>>,
+/// Why a write did not happen: the form's fields, or something the page cannot fix.
+#[derive(Debug)]
+pub enum WriteError {
+    Fields(Vec<FieldProblem>),
+    Page(ConsoleError),
 }
 
-impl Writes {
-    fn with<T>(&self, f: impl FnOnce(&mut Vec<ConsoleRule>) -> T) -> T {
-        match self.rules.lock() {
-            Ok(mut rules) => f(&mut rules),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
+impl From<AdminError> for WriteError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Invalid(errors) => WriteError::Fields(
+                errors
+                    .into_iter()
+                    .map(|e| FieldProblem {
+                        field: e.field,
+                        problem: e.detail,
+                    })
+                    .collect(),
+            ),
+            AdminError::Conflict { detail, field } => WriteError::Fields(vec![FieldProblem {
+                field: field.unwrap_or_else(|| "name".to_owned()),
+                problem: detail,
+            }]),
+            other => WriteError::Page(ConsoleError::Api(ApiError::from(other))),
         }
-    }
-
-    /// Adds a pixel; refuses a code that exists (rotate its token instead).
-    pub fn add_pixel(&self, app: &AppState, pixel: NewPixel) -> Result<(), Vec<FieldProblem>> {
-        let mut problems = Vec::new();
-        let code = pixel.code.trim().to_owned();
-        if code.is_empty() {
-            problems.push(FieldProblem::new(
-                "code",
-                "enter the pixel code from TikTok Events Manager",
-            ));
-        } else if code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
-            problems.push(FieldProblem::new(
-                "code",
-                "a pixel code is letters and digits only (like C4ABCDEF0123)",
-            ));
-        } else if app.pixels.contains(&code) {
-            problems.push(FieldProblem::new(
-                "code",
-                format!("pixel {code} exists; rotate its token instead"),
-            ));
-        }
-        if let Err(problem) = check_token(&pixel.token) {
-            problems.push(FieldProblem::new("token", problem));
-        }
-        let base_url = match pixel.base_url.trim() {
-            "" => DEFAULT_BASE_URL.to_owned(),
-            raw => match url::Url::parse(raw) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                    raw.trim_end_matches('/').to_owned()
-                }
-                _ => {
-                    problems.push(FieldProblem::new(
-                        "base_url",
-                        "an http:// or https:// URL (leave empty for TikTok)",
-                    ));
-                    String::new()
-                }
-            },
-        };
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        let test_event_code =
-            Some(pixel.test_event_code.trim().to_owned()).filter(|t| !t.is_empty());
-        app.pixels.upsert(PixelConfig {
-            code: code.clone(),
-            access_token: AccessToken::new(pixel.token.trim()),
-            base_url,
-            test_event_code,
-        });
-        tracing::info!(pixel = %code, "console: pixel added");
-        Ok(())
-    }
-
-    /// Replaces a pixel's token; `Ok(true)` when that resumed a paused pixel.
-    pub fn set_token(&self, app: &AppState, code: &str, token: &str) -> Result<bool, FieldProblem> {
-        check_token(token).map_err(|p| FieldProblem::new("token", p))?;
-        let Some(mut config) = app.pixels.get(code).map(|p| p.config) else {
-            return Err(FieldProblem::new(
-                "code",
-                format!("no pixel with code {code:?}"),
-            ));
-        };
-        config.access_token = AccessToken::new(token.trim());
-        let resumed = matches!(
-            app.pixels.upsert(config),
-            Upsert::TokenReplaced { resumed: true }
-        );
-        app.gateway.wake_pixel(code);
-        tracing::info!(pixel = %code, resumed, "console: pixel token replaced");
-        Ok(resumed)
-    }
-
-    /// The rules written here, in the order written.
-    pub fn rules(&self) -> Vec<ConsoleRule> {
-        self.with(|rules| rules.clone())
-    }
-
-    /// One rule written here.
-    pub fn rule(&self, name: &str) -> Option<ConsoleRule> {
-        self.with(|rules| rules.iter().find(|r| r.config.name == name).cloned())
-    }
-
-    /// Creates a rule, or replaces the one named `replacing`; enabled. Every problem of the rule is
-    /// returned (field paths as in the config file), and nothing changes then.
-    pub fn put_rule(
-        &self,
-        app: &AppState,
-        config: RuleConfig,
-        replacing: Option<&str>,
-    ) -> Result<(), Vec<RuleError>> {
-        self.with(|rules| {
-            let mut next = rules.clone();
-            let enabled = match replacing {
-                Some(old) => {
-                    let Some(pos) = next.iter().position(|r| r.config.name == old) else {
-                        return Err(vec![rule_error(
-                            &config.name,
-                            "name",
-                            format!("no console rule named {old:?}"),
-                        )]);
-                    };
-                    next.remove(pos).enabled
-                }
-                None => true,
-            };
-            next.push(ConsoleRule { config, enabled });
-            apply(app, rules, next)
-        })
-    }
-
-    /// Enables or disables a rule written here.
-    pub fn set_enabled(
-        &self,
-        app: &AppState,
-        name: &str,
-        enabled: bool,
-    ) -> Result<(), Vec<RuleError>> {
-        self.with(|rules| {
-            let mut next = rules.clone();
-            let Some(rule) = next.iter_mut().find(|r| r.config.name == name) else {
-                return Err(vec![rule_error(name, "name", "only rules made in the console can be disabled here; rules of the config file change with the file")]);
-            };
-            rule.enabled = enabled;
-            apply(app, rules, next)
-        })
     }
 }
 
-/// Checks `next` against the running rules and swaps it in: the config file's rules (those in force
-/// that are not console rules) followed by the enabled console rules.
-fn apply(
+/// Every pixel with its health (the demo pixel included).
+pub async fn pixels(app: &AppState) -> Result<Vec<PixelView>, ConsoleError> {
+    app.admin
+        .list_pixels()
+        .await
+        .map_err(|e| ConsoleError::Api(e.into()))
+}
+
+/// Adds a pixel.
+pub async fn add_pixel(
     app: &AppState,
-    current: &mut Vec<ConsoleRule>,
-    next: Vec<ConsoleRule>,
-) -> Result<(), Vec<RuleError>> {
-    let env = RuleEnv::default();
-    let managed: Vec<&str> = current.iter().map(|r| r.config.name.as_str()).collect();
-    let mut all: Vec<Rule> = app
-        .gateway
-        .rules()
-        .rules()
-        .iter()
-        .filter(|r| !managed.contains(&r.name.as_str()))
-        .cloned()
-        .collect();
-    let file_rules = all.len();
-    let mut errors = Vec::new();
-    for rule in &next {
-        match Rule::from_config_in(rule.config.clone(), &env) {
-            Ok(valid) => {
-                if all[..file_rules].iter().any(|r| r.name == valid.name) {
-                    errors.push(rule_error(
-                        &valid.name,
-                        "name",
-                        "a rule of the config file has this name",
-                    ));
-                }
-                if !app.pixels.contains(&valid.pixel) {
-                    errors.push(rule_error(
-                        &valid.name,
-                        "pixel",
-                        format!(
-                            "no pixel with code {:?}; add it on the Pixels page first",
-                            valid.pixel
-                        ),
-                    ));
-                }
-                if rule.enabled {
-                    all.push(valid);
-                }
-            }
-            Err(e) => errors.extend(e),
-        }
-    }
-    if errors.is_empty() {
-        match RuleSet::new(all) {
-            Ok(set) => {
-                app.gateway.replace_rules(set);
-                *current = next;
-                tracing::info!(console_rules = current.len(), "console: rules replaced");
-                return Ok(());
-            }
-            Err(e) => errors.push(e),
-        }
-    }
-    Err(errors)
+    code: &str,
+    token: &str,
+    base_url: &str,
+    test_event_code: &str,
+) -> Result<(), WriteError> {
+    let optional = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    app.admin
+        .create_pixel(NewPixel {
+            code: code.trim().to_owned(),
+            access_token: token.trim().to_owned(),
+            base_url: optional(base_url),
+            test_event_code: optional(test_event_code),
+        })
+        .await?;
+    tracing::info!(pixel = %code.trim(), "console: pixel added");
+    Ok(())
 }
 
-fn rule_error(rule: &str, field: &str, problem: impl Into<String>) -> RuleError {
-    RuleError {
-        rule: rule.to_owned(),
-        field: field.to_owned(),
-        problem: problem.into(),
+/// Replaces a pixel's token; `Ok(true)` when that resumed a paused pixel.
+pub async fn set_token(app: &AppState, code: &str, token: &str) -> Result<bool, WriteError> {
+    if token.trim().is_empty() {
+        return Err(WriteError::Fields(vec![FieldProblem::new(
+            "token",
+            "enter the new access token from TikTok Events Manager",
+        )]));
+    }
+    let rotated = app.admin.set_token(code, token.trim()).await?;
+    Ok(rotated.resumed)
+}
+
+/// Every stored rule, in order (disabled ones included).
+pub async fn rules(app: &AppState) -> Result<Vec<RuleView>, ConsoleError> {
+    app.admin
+        .list_rules()
+        .await
+        .map_err(|e| ConsoleError::Api(e.into()))
+}
+
+/// One stored rule, if it exists.
+pub async fn rule(app: &AppState, name: &str) -> Result<Option<RuleView>, ConsoleError> {
+    match app.admin.get_rule(name).await {
+        Ok(rule) => Ok(Some(rule)),
+        Err(AdminError::NotFound(_)) => Ok(None),
+        Err(e) => Err(ConsoleError::Api(e.into())),
     }
 }
 
-fn check_token(token: &str) -> Result<(), &'static str> {
-    let token = token.trim();
-    if token.is_empty() {
-        Err("enter the access token from TikTok Events Manager")
-    } else if token.len() < 8 || token.chars().any(char::is_whitespace) {
-        Err("that does not look like an access token (no spaces, at least 8 characters)")
-    } else {
-        Ok(())
+/// Creates a rule, or replaces the one named `replacing` (renaming it when the name changed).
+pub async fn put_rule(
+    app: &AppState,
+    config: RuleConfig,
+    replacing: Option<&str>,
+) -> Result<(), WriteError> {
+    let name = config.name.trim().to_owned();
+    match replacing {
+        None => {
+            app.admin.create_rule(config).await?;
+        }
+        Some(old) if old == name => {
+            app.admin.replace_rule(old, config).await?;
+        }
+        Some(old) => {
+            // A rename: the new rule is validated and stored first, then the old one goes.
+            let enabled = rule(app, old)
+                .await
+                .map_err(WriteError::Page)?
+                .is_none_or(|r| r.enabled);
+            app.admin.create_rule(config).await?;
+            if !enabled {
+                app.admin.set_rule_enabled(&name, false).await?;
+            }
+            app.admin.delete_rule(old).await?;
+        }
     }
+    tracing::info!(rule = %name, "console: rule saved");
+    Ok(())
+}
+
+/// Enables or disables a rule.
+pub async fn set_enabled(app: &AppState, name: &str, enabled: bool) -> Result<(), WriteError> {
+    app.admin.set_rule_enabled(name, enabled).await?;
+    tracing::info!(rule = %name, enabled, "console: rule switched");
+    Ok(())
 }

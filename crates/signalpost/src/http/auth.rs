@@ -1,69 +1,125 @@
 //! API-key authentication: `Authorization: Bearer KEY` on every `/v1` route, or `?key=KEY` on
 //! `GET /v1/postback` (offer-wall networks fire plain GET URLs and cannot set headers).
 //!
+//! Keys have a scope: `ingest` keys send leads and events and read leads; `admin` keys may also
+//! manage pixels, rules and keys and use the operator tools. Keys from the config file (`[server]
+//! api_keys`, or the generated one) are admin bootstrap keys; keys created through the API or the CLI
+//! live in the database and are refreshed from it.
+//!
 //! Keys are held only as SHA-256 digests and compared in constant time (`subtle`), against every
-//! configured key without an early exit, so neither timing nor the number of keys leaks which bytes
+//! known key without an early exit, so neither timing nor the number of keys leaks which bytes
 //! matched. A key is never logged: the request log in `metrics.rs` records the matched route
 //! template, never the raw URI with its query string.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
-use subtle::{Choice, ConstantTimeEq};
+pub use signalpost_gateway::store::settings::KeyScope;
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use super::problem::ApiError;
 
-/// The configured API keys, as digests.
+/// A key's digest and scope.
+type Entry = ([u8; 32], KeyScope);
+
+/// The keys the server accepts, as digests with their scopes.
 #[derive(Clone)]
 pub struct ApiKeys {
-    digests: Arc<[[u8; 32]]>,
+    /// Bootstrap keys from the config (admin).
+    bootstrap: Arc<[Entry]>,
+    /// Keys stored in the database (replaced whenever the settings change).
+    stored: Arc<RwLock<Arc<[Entry]>>>,
 }
 
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ApiKeys([{} keys])", self.digests.len())
+        write!(
+            f,
+            "ApiKeys([{} bootstrap, {} stored])",
+            self.bootstrap.len(),
+            self.stored_entries().len()
+        )
     }
 }
 
+/// SHA-256 of a key, as the server keeps it.
+pub fn key_digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
 impl ApiKeys {
-    /// Keeps the digests of `keys`; the plain keys are not retained.
+    /// Admin-scoped bootstrap keys; the plain keys are not retained.
     pub fn new<I, K>(keys: I) -> Self
     where
         I: IntoIterator<Item = K>,
         K: AsRef<str>,
     {
-        let digests: Vec<[u8; 32]> = keys
+        let bootstrap: Vec<Entry> = keys
             .into_iter()
-            .map(|k| Sha256::digest(k.as_ref().as_bytes()).into())
+            .map(|k| (key_digest(k.as_ref()), KeyScope::Admin))
             .collect();
         Self {
-            digests: digests.into(),
+            bootstrap: bootstrap.into(),
+            stored: Arc::new(RwLock::new(Vec::new().into())),
         }
     }
 
-    /// Whether `presented` is one of the keys. Runs in time independent of which key (if any)
-    /// matches and of how many of its bytes do.
+    /// Replaces the database keys (active ones only) with these digests and scopes.
+    pub fn replace_stored(&self, entries: Vec<([u8; 32], KeyScope)>) {
+        let entries: Arc<[Entry]> = entries.into();
+        match self.stored.write() {
+            Ok(mut stored) => *stored = entries,
+            Err(poisoned) => *poisoned.into_inner() = entries,
+        }
+    }
+
+    fn stored_entries(&self) -> Arc<[Entry]> {
+        match self.stored.read() {
+            Ok(stored) => stored.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The scope of `presented`, if it is a known key. Runs in time independent of which key (if
+    /// any) matches and of how many of its bytes do.
+    pub fn scope_of(&self, presented: &str) -> Option<KeyScope> {
+        let digest = key_digest(presented);
+        let stored = self.stored_entries();
+        // 0 = no match, 1 = ingest, 2 = admin; the highest matching scope wins.
+        let mut best = 0u8;
+        for (known, scope) in self.bootstrap.iter().chain(stored.iter()) {
+            let rank = match scope {
+                KeyScope::Ingest => 1u8,
+                KeyScope::Admin => 2u8,
+            };
+            let matched = known.ct_eq(&digest);
+            let higher = subtle::Choice::from(u8::from(rank > best));
+            best = u8::conditional_select(&best, &rank, matched & higher);
+        }
+        match best {
+            2 => Some(KeyScope::Admin),
+            1 => Some(KeyScope::Ingest),
+            _ => None,
+        }
+    }
+
+    /// Whether `presented` is a known key of any scope.
     pub fn verify(&self, presented: &str) -> bool {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let mut found = Choice::from(0);
-        for known in self.digests.iter() {
-            found |= known.ct_eq(&digest);
-        }
-        bool::from(found)
+        self.scope_of(presented).is_some()
     }
 
-    /// Whether no key is configured (every request is then refused).
+    /// Whether no key is known (every request is then refused).
     pub fn is_empty(&self) -> bool {
-        self.digests.is_empty()
+        self.bootstrap.is_empty() && self.stored_entries().is_empty()
     }
 }
 
-/// Checks the `Authorization` header.
-pub fn check_bearer(keys: &ApiKeys, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Checks the `Authorization` header for a key allowed to do what `needed` covers.
+pub fn check_bearer(keys: &ApiKeys, headers: &HeaderMap, needed: KeyScope) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::Unauthorized {
             detail: "no API key: send Authorization: Bearer <key>",
@@ -81,28 +137,40 @@ pub fn check_bearer(keys: &ApiKeys, headers: &HeaderMap) -> Result<(), ApiError>
             detail: "the Authorization header must be \"Bearer <key>\"",
             bad_key: false,
         })?;
-    check_key(keys, token)
+    check_key(keys, token, needed)
 }
 
 /// Checks a key given some other way (the postback's `key=` query parameter).
-pub fn check_key(keys: &ApiKeys, presented: &str) -> Result<(), ApiError> {
-    if !presented.is_empty() && keys.verify(presented) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized {
+pub fn check_key(keys: &ApiKeys, presented: &str, needed: KeyScope) -> Result<(), ApiError> {
+    match keys.scope_of(presented).filter(|_| !presented.is_empty()) {
+        Some(scope) if scope.allows(needed) => Ok(()),
+        Some(_) => Err(ApiError::Forbidden {
+            detail: "this API key has the ingest scope; this route needs an admin key",
+        }),
+        None => Err(ApiError::Unauthorized {
             detail: "the API key is not valid",
             bad_key: true,
-        })
+        }),
     }
 }
 
-/// Middleware for routes that take the key in the `Authorization` header.
+/// Middleware for ingest routes: any valid key in the `Authorization` header.
 pub async fn require_bearer(
     State(keys): State<ApiKeys>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    check_bearer(&keys, request.headers())?;
+    check_bearer(&keys, request.headers(), KeyScope::Ingest)?;
+    Ok(next.run(request).await)
+}
+
+/// Middleware for admin routes: an admin-scoped key in the `Authorization` header.
+pub async fn require_admin(
+    State(keys): State<ApiKeys>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    check_bearer(&keys, request.headers(), KeyScope::Admin)?;
     Ok(next.run(request).await)
 }
 
@@ -118,9 +186,9 @@ pub async fn require_query_key(
             .map(|(_, v)| v.into_owned())
     });
     match query_key {
-        Some(key) => check_key(&keys, &key)?,
+        Some(key) => check_key(&keys, &key, KeyScope::Ingest)?,
         None if request.headers().contains_key(header::AUTHORIZATION) => {
-            check_bearer(&keys, request.headers())?
+            check_bearer(&keys, request.headers(), KeyScope::Ingest)?
         }
         None => {
             return Err(ApiError::Unauthorized {
@@ -160,24 +228,44 @@ mod tests {
     #[test]
     fn bearer_scheme_is_case_insensitive_and_other_schemes_are_refused() {
         let keys = keys();
-        assert!(check_bearer(&keys, &headers("Bearer first-key-0123456789")).is_ok());
-        assert!(check_bearer(&keys, &headers("bearer  first-key-0123456789 ")).is_ok());
-        let basic = check_bearer(&keys, &headers("Basic Zmlyc3Q6a2V5")).unwrap_err();
+        let admin = KeyScope::Admin;
+        assert!(check_bearer(&keys, &headers("Bearer first-key-0123456789"), admin).is_ok());
+        assert!(check_bearer(&keys, &headers("bearer  first-key-0123456789 "), admin).is_ok());
+        let basic = check_bearer(&keys, &headers("Basic Zmlyc3Q6a2V5"), admin).unwrap_err();
         assert!(matches!(
             basic,
             ApiError::Unauthorized { bad_key: false, .. }
         ));
-        let wrong = check_bearer(&keys, &headers("Bearer nope-nope-nope-nope")).unwrap_err();
+        let wrong = check_bearer(&keys, &headers("Bearer nope-nope-nope-nope"), admin).unwrap_err();
         assert!(matches!(
             wrong,
             ApiError::Unauthorized { bad_key: true, .. }
         ));
-        assert!(check_bearer(&keys, &HeaderMap::new()).is_err());
+        assert!(check_bearer(&keys, &HeaderMap::new(), admin).is_err());
+    }
+
+    #[test]
+    fn stored_ingest_keys_pass_ingest_checks_and_are_forbidden_admin_routes() {
+        let keys = keys();
+        keys.replace_stored(vec![(key_digest("ingest-only-key-0123"), KeyScope::Ingest)]);
+        assert_eq!(
+            keys.scope_of("ingest-only-key-0123"),
+            Some(KeyScope::Ingest)
+        );
+        assert_eq!(keys.scope_of("first-key-0123456789"), Some(KeyScope::Admin));
+        let h = headers("Bearer ingest-only-key-0123");
+        assert!(check_bearer(&keys, &h, KeyScope::Ingest).is_ok());
+        assert!(matches!(
+            check_bearer(&keys, &h, KeyScope::Admin).unwrap_err(),
+            ApiError::Forbidden { .. }
+        ));
+        keys.replace_stored(Vec::new());
+        assert_eq!(keys.scope_of("ingest-only-key-0123"), None, "revoked");
     }
 
     #[test]
     fn debug_output_shows_no_key_material() {
         let shown = format!("{:?}", keys());
-        assert_eq!(shown, "ApiKeys([2 keys])");
+        assert_eq!(shown, "ApiKeys([2 bootstrap, 0 stored])");
     }
 }

@@ -3,6 +3,7 @@
 //! checks, body limits (1 MiB; 16 MiB for the batch), latency metrics by route template, and a panic
 //! guard that answers a bare 500 problem.
 
+pub mod admin;
 pub mod auth;
 pub mod batch;
 pub mod dto;
@@ -44,22 +45,28 @@ pub struct AppState {
     /// The pixels (tokens, destinations, paused or not): the test postback sends with them, replay
     /// resumes them.
     pub pixels: PixelRegistry,
+    /// Pixels, rules and keys stored in the database (admin API, console).
+    pub admin: crate::admin::Admin,
     /// Default phone region and strictness for identifiers.
     pub identifiers: IdentifierPolicy,
 }
 
 /// The whole API with its layers, ready to serve.
 pub fn router(state: AppState) -> Router {
-    let with_bearer = Router::new()
+    let ingest = Router::new()
         .merge(leads::router())
         .merge(events::router())
         .merge(batch::router())
+        .route_layer(from_fn_with_state(state.keys.clone(), auth::require_bearer));
+    let operator = Router::new()
         .merge(test_postback::router())
         .merge(preview::router())
         .merge(replay::router())
-        .route_layer(from_fn_with_state(state.keys.clone(), auth::require_bearer));
+        .merge(admin::router())
+        .route_layer(from_fn_with_state(state.keys.clone(), auth::require_admin));
     let routes = Router::new()
-        .merge(with_bearer)
+        .merge(ingest)
+        .merge(operator)
         .merge(postback::router(&state))
         .merge(health::router())
         .merge(openapi::router())

@@ -76,6 +76,9 @@ pub enum ApiError {
     /// No key, or a key that is not configured. 401 with `WWW-Authenticate: Bearer`.
     #[error("unauthorized: {detail}")]
     Unauthorized { detail: &'static str, bad_key: bool },
+    /// A valid key whose scope does not allow the route (an ingest key on an admin route). 403.
+    #[error("forbidden: {detail}")]
+    Forbidden { detail: &'static str },
     /// A resource that does not exist (e.g. an unknown lead). 404.
     #[error("{detail}")]
     NotFound { detail: String },
@@ -124,6 +127,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -226,6 +230,13 @@ impl ApiError {
                 ApiError::Unauthorized { detail, .. } => (
                     "unauthorized",
                     "Unauthorized",
+                    (*detail).to_owned(),
+                    None,
+                    Vec::new(),
+                ),
+                ApiError::Forbidden { detail } => (
+                    "forbidden",
+                    "Forbidden",
                     (*detail).to_owned(),
                     None,
                     Vec::new(),

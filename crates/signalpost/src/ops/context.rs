@@ -75,3 +75,22 @@ impl OpsContext {
         Ok((store, gateway))
     }
 }
+
+/// Opens the store of `config` and the catalog of pixels, rules and keys in it (tokens sealed with
+/// the same master key `serve` uses: `SIGNALPOST_MASTER_KEY` or `data_dir/master.key`). Close the
+/// store when done.
+pub(crate) async fn open_catalog(
+    config: &Config,
+) -> anyhow::Result<(AppStore, crate::admin::Catalog)> {
+    let server = &config.server;
+    let store = AppStore::open(server.database_url.as_deref(), &server.data_dir).await?;
+    let (vault, _) =
+        crate::admin::vault::Vault::load(&server.data_dir, &|name| std::env::var(name).ok())?;
+    vault.verify(store.settings().as_ref()).await?;
+    let catalog = crate::admin::Catalog::new(
+        store.settings(),
+        std::sync::Arc::new(vault),
+        config.rule_env(),
+    );
+    Ok((store, catalog))
+}

@@ -181,6 +181,20 @@ async fn sign_in_gives_a_strict_http_only_session_and_sign_out_ends_it() {
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(set_cookie(&wrong, "sp_console").is_none());
     assert!(!wrong.text().await.unwrap().contains("wrong-key-0123456789"));
+    // An ingest key sends leads; it does not open the console.
+    let created = app
+        .post("/v1/keys", &json!({"scope": "ingest", "label": "landing pages"}))
+        .await;
+    let ingest_key = created.body["key"].as_str().expect("a new key").to_owned();
+    let ingest = c
+        .post(app.url("/console/sign-in"))
+        .header(COOKIE, &pre)
+        .form(&[("key", ingest_key.as_str()), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ingest.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&ingest, "sp_console").is_none());
     let forged = c
         .post(app.url("/console/sign-in"))
         .form(&[("key", KEY), ("csrf", &token)])

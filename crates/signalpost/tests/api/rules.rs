@@ -56,6 +56,7 @@ async fn a_reloaded_config_adds_rules_to_the_running_app() {
         .await;
     assert_eq!(events_of(&before.body), ["Purchase"]);
     app.reload(&format!("{}{ACME_RULE}", app.config_text))
+        .await
         .unwrap();
     let after = app
         .post(
@@ -74,7 +75,7 @@ async fn a_reloaded_config_adds_rules_to_the_running_app() {
     let broken = app
         .config_text
         .replace("event = \"Purchase\"", "event = \"Registration\"");
-    let err = app.reload(&broken).unwrap_err().to_string();
+    let err = app.reload(&broken).await.unwrap_err().to_string();
     assert!(err.contains("rules[1] \"sale\": event: "), "{err}");
 }
 
@@ -135,6 +136,6 @@ async fn a_config_with_an_unknown_time_zone_is_refused_at_load() {
     let broken = app
         .config_text
         .replace("[server]", "[server]\ntimezone = \"Europe/Atlantis\"");
-    let err = app.reload(&broken).unwrap_err().to_string();
+    let err = app.reload(&broken).await.unwrap_err().to_string();
     assert!(err.starts_with("server.timezone: "), "{err}");
 }

@@ -17,6 +17,7 @@ mod read;
 mod replay;
 mod rows;
 pub mod schema;
+mod settings;
 mod writer;
 
 use std::str::FromStr;

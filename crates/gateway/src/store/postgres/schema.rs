@@ -107,6 +107,50 @@ CREATE INDEX conversions_rule_created ON conversions (rule, created_at_ms);
     r#"
 CREATE INDEX conversions_parked ON conversions (state, id) WHERE state = 'dead' OR state = 'paused';
 "#,
+    // What operators configure through the admin API (see `store::settings`). Access tokens are
+    // stored sealed by the application's vault; API keys as SHA-256 digests only.
+    r#"
+CREATE TABLE pixels (
+    code            TEXT PRIMARY KEY,
+    sealed_token    BYTEA NOT NULL,
+    token_last4     TEXT NOT NULL,
+    token_set_at_ms BIGINT NOT NULL,
+    base_url        TEXT,
+    test_event_code TEXT,
+    paused_reason   TEXT,
+    paused_at_ms    BIGINT,
+    config_digest   TEXT,
+    created_at_ms   BIGINT NOT NULL,
+    updated_at_ms   BIGINT NOT NULL
+);
+CREATE TABLE rules (
+    position      BIGSERIAL PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    config        TEXT NOT NULL,
+    enabled       BOOLEAN NOT NULL,
+    config_digest TEXT,
+    created_at_ms BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL
+);
+CREATE TABLE api_keys (
+    id            TEXT PRIMARY KEY,
+    digest        TEXT NOT NULL UNIQUE,
+    prefix        TEXT NOT NULL,
+    scope         TEXT NOT NULL,
+    label         TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    revoked_at_ms BIGINT
+);
+CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+CREATE TABLE settings_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version BIGINT NOT NULL
+);
+INSERT INTO settings_version (id, version) VALUES (1, 0);
+"#,
     // 6: console indexes (see the SQLite schema for why each exists).
     r#"
 CREATE INDEX IF NOT EXISTS conversions_created ON conversions (created_at_ms);

@@ -10,6 +10,7 @@ mod read;
 mod replay;
 mod rows;
 pub mod schema;
+mod settings;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use rusqlite::Connection;
 pub use writer::WriterConfig;
 
 use crate::domain::Lead;
+use crate::store::settings::{SettingsStore, StoredKey, StoredPixel, StoredRule};
 use crate::store::{
     ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, LeadView, QueueDepth, ReplayChunk,
     ReplayFilter, ReplayOutcome, Store, StoreError, StoreFuture,
@@ -38,6 +40,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: WriterHandle,
     reads: ReadPool,
+    settings: settings::SettingsWriter,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<Checkpointer>>,
 }
@@ -72,6 +75,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             checkpointer: Mutex::new(Some(checkpointer)),
             reads: ReadPool::new(path.clone()),
+            settings: settings::SettingsWriter::new(path.clone()),
             path,
             writer,
             writer_thread: Mutex::new(Some(join)),
@@ -239,5 +243,95 @@ impl Store for SqliteStore {
                 })
                 .await
         })
+    }
+}
+
+impl SettingsStore for SqliteStore {
+    fn settings_version(&self) -> StoreFuture<'_, i64> {
+        Box::pin(self.reads.run(settings::version))
+    }
+
+    fn list_pixels(&self) -> StoreFuture<'_, Vec<StoredPixel>> {
+        Box::pin(self.reads.run(settings::list_pixels))
+    }
+
+    fn put_pixel(&self, pixel: StoredPixel) -> StoreFuture<'_, ()> {
+        Box::pin(
+            self.settings
+                .write(true, move |c| settings::put_pixel(c, &pixel)),
+        )
+    }
+
+    fn delete_pixel<'a>(&'a self, code: &'a str) -> StoreFuture<'a, bool> {
+        let code = code.to_owned();
+        Box::pin(
+            self.settings
+                .write(true, move |c| settings::delete_pixel(c, &code)),
+        )
+    }
+
+    fn set_pixel_paused<'a>(
+        &'a self,
+        code: &'a str,
+        token_set_at_ms: i64,
+        paused: Option<&'a str>,
+        at_ms: i64,
+    ) -> StoreFuture<'a, ()> {
+        let code = code.to_owned();
+        let paused = paused.map(str::to_owned);
+        Box::pin(self.settings.write(false, move |c| {
+            settings::set_pixel_paused(c, &code, token_set_at_ms, paused.as_deref(), at_ms)
+        }))
+    }
+
+    fn list_rules(&self) -> StoreFuture<'_, Vec<StoredRule>> {
+        Box::pin(self.reads.run(settings::list_rules))
+    }
+
+    fn put_rule(&self, rule: StoredRule) -> StoreFuture<'_, ()> {
+        Box::pin(
+            self.settings
+                .write(true, move |c| settings::put_rule(c, &rule)),
+        )
+    }
+
+    fn delete_rule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        let name = name.to_owned();
+        Box::pin(
+            self.settings
+                .write(true, move |c| settings::delete_rule(c, &name)),
+        )
+    }
+
+    fn list_keys(&self) -> StoreFuture<'_, Vec<StoredKey>> {
+        Box::pin(self.reads.run(settings::list_keys))
+    }
+
+    fn insert_key(&self, key: StoredKey) -> StoreFuture<'_, ()> {
+        Box::pin(
+            self.settings
+                .write(true, move |c| settings::insert_key(c, &key)),
+        )
+    }
+
+    fn revoke_key<'a>(&'a self, id: &'a str, at_ms: i64) -> StoreFuture<'a, bool> {
+        let id = id.to_owned();
+        Box::pin(
+            self.settings
+                .write(true, move |c| settings::revoke_key(c, &id, at_ms)),
+        )
+    }
+
+    fn get_setting<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let name = name.to_owned();
+        Box::pin(self.reads.run(move |c| settings::get_setting(c, &name)))
+    }
+
+    fn init_setting<'a>(&'a self, name: &'a str, value: Vec<u8>) -> StoreFuture<'a, Vec<u8>> {
+        let name = name.to_owned();
+        Box::pin(
+            self.settings
+                .write(false, move |c| settings::init_setting(c, &name, &value)),
+        )
     }
 }

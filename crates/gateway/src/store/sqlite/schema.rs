@@ -109,6 +109,50 @@ ALTER TABLE conversions DROP COLUMN payload;
     r#"
 CREATE INDEX conversions_parked ON conversions(state, id) WHERE state = 'dead' OR state = 'paused';
 "#,
+    // 5: what operators configure through the admin API (see `store::settings`). Access tokens are
+    // stored sealed by the application's vault; API keys as SHA-256 digests only.
+    r#"
+CREATE TABLE pixels (
+    code            TEXT PRIMARY KEY NOT NULL,
+    sealed_token    BLOB NOT NULL,
+    token_last4     TEXT NOT NULL,
+    token_set_at_ms INTEGER NOT NULL,
+    base_url        TEXT,
+    test_event_code TEXT,
+    paused_reason   TEXT,
+    paused_at_ms    INTEGER,
+    config_digest   TEXT,
+    created_at_ms   INTEGER NOT NULL,
+    updated_at_ms   INTEGER NOT NULL
+);
+CREATE TABLE rules (
+    position      INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    config        TEXT NOT NULL,
+    enabled       INTEGER NOT NULL,
+    config_digest TEXT,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE TABLE api_keys (
+    id            TEXT PRIMARY KEY NOT NULL,
+    digest        TEXT NOT NULL UNIQUE,
+    prefix        TEXT NOT NULL,
+    scope         TEXT NOT NULL,
+    label         TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    revoked_at_ms INTEGER
+);
+CREATE TABLE settings (
+    name  TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL
+);
+CREATE TABLE settings_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT INTO settings_version (id, version) VALUES (1, 0);
+"#,
     // 6: console indexes. The console's time windows (conversions per minute, match quality, dead
     // letters by time) read conversions by queue time; `created_at_ms` never changes, so this index
     // is appended to once per conversion and never rewritten by delivery. Lead search looks up

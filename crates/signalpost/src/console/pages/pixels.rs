@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use maud::{Markup, html};
 use serde::Deserialize;
-use signalpost_gateway::delivery::{PixelSnapshot, PixelState};
 use signalpost_gateway::time::now_secs;
 
 use super::seg;
+use crate::admin::views::{Health, PixelView};
 use crate::console::layout::{self, Field, Nav, Notice};
 use crate::console::session::Session;
-use crate::console::writes::{FieldProblem, NewPixel};
+use crate::console::writes::{self, FieldProblem, WriteError};
 use crate::console::{ConsoleState, INVALID, csrf, see_other};
 use crate::ops::test_postback::{TestPostbackAnswer, TestPostbackRequest, fire};
 
@@ -38,7 +38,7 @@ struct View {
     tested: Option<(String, Result<TestPostbackAnswer, String>)>,
     /// A rejected token for one pixel.
     token_error: Option<(String, String)>,
-    add: NewPixel,
+    add: AddForm,
     add_errors: Vec<FieldProblem>,
 }
 
@@ -75,6 +75,7 @@ pub async fn page(
             ..View::default()
         },
     )
+    .await
 }
 
 /// Fields of the Test Postback form.
@@ -129,6 +130,7 @@ pub async fn test_postback(
             ..View::default()
         },
     )
+    .await
 }
 
 /// Fields of the token form.
@@ -145,7 +147,7 @@ pub async fn rotate_token(
     Path(code): Path<String>,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    match state.writes.set_token(&state.app, &code, &form.token) {
+    match writes::set_token(&state.app, &code, &form.token).await {
         Ok(resumed) => {
             let mut to = format!("/console/pixels?rotated={}", seg(&code));
             if resumed {
@@ -153,20 +155,24 @@ pub async fn rotate_token(
             }
             see_other(&to)
         }
-        Err(problem) => render(
-            &state,
-            &session,
-            INVALID,
-            View {
-                token_error: Some((code, problem.problem)),
+        Err(WriteError::Fields(problems)) => {
+            let text = problems
+                .into_iter()
+                .map(|p| p.problem)
+                .collect::<Vec<_>>()
+                .join("; ");
+            let view = View {
+                token_error: Some((code, text)),
                 ..View::default()
-            },
-        ),
+            };
+            render(&state, &session, INVALID, view).await
+        }
+        Err(WriteError::Page(e)) => e.into_response(),
     }
 }
 
 /// Fields of the add-pixel form.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct AddForm {
     #[serde(default)]
     code: String,
@@ -184,36 +190,45 @@ pub async fn add(
     Extension(session): Extension<Session>,
     Form(form): Form<AddForm>,
 ) -> Response {
-    let pixel = NewPixel {
-        code: form.code,
-        token: form.token,
-        base_url: form.base_url,
-        test_event_code: form.test_event_code,
-    };
-    match state.writes.add_pixel(&state.app, pixel.clone()) {
-        Ok(()) => see_other(&format!("/console/pixels?added={}", seg(pixel.code.trim()))),
-        Err(problems) => render(
-            &state,
-            &session,
-            INVALID,
-            View {
+    let added = writes::add_pixel(
+        &state.app,
+        &form.code,
+        &form.token,
+        &form.base_url,
+        &form.test_event_code,
+    )
+    .await;
+    match added {
+        Ok(()) => see_other(&format!("/console/pixels?added={}", seg(form.code.trim()))),
+        Err(WriteError::Fields(problems)) => {
+            let view = View {
                 notice: Some((
                     Notice::Error,
                     "The pixel was not added; see the form below.".into(),
                 )),
-                add: NewPixel {
+                add: AddForm {
                     token: String::new(),
-                    ..pixel
+                    ..form
                 },
                 add_errors: problems,
                 ..View::default()
-            },
-        ),
+            };
+            render(&state, &session, INVALID, view).await
+        }
+        Err(WriteError::Page(e)) => e.into_response(),
     }
 }
 
-fn render(state: &ConsoleState, session: &Session, status: StatusCode, view: View) -> Response {
-    let pixels = state.app.pixels.snapshot();
+async fn render(
+    state: &ConsoleState,
+    session: &Session,
+    status: StatusCode,
+    view: View,
+) -> Response {
+    let pixels = match writes::pixels(&state.app).await {
+        Ok(pixels) => pixels,
+        Err(e) => return e.into_response(),
+    };
     let content = html! {
         @if let Some((kind, text)) = &view.notice { (layout::notice(*kind, text)) }
         @if pixels.is_empty() { p { "No pixel is configured yet. Add one below." } }
@@ -227,8 +242,8 @@ fn render(state: &ConsoleState, session: &Session, status: StatusCode, view: Vie
         .into_response()
 }
 
-fn pixel_section(pixel: &PixelSnapshot, session: &Session, view: &View) -> Markup {
-    let code = &pixel.config.code;
+fn pixel_section(pixel: &PixelView, session: &Session, view: &View) -> Markup {
+    let code = &pixel.code;
     let id = format!("pixel-{}", seg(code));
     let tested = view
         .tested
@@ -243,17 +258,23 @@ fn pixel_section(pixel: &PixelSnapshot, session: &Session, view: &View) -> Marku
     html! {
         section class="result" aria-labelledby=(id) {
             h2 id=(id) class="mono" { (code) " "
-                @match &pixel.state {
-                    PixelState::Active => span class="badge ok" { "ok" },
-                    PixelState::Paused { .. } => span class="badge paused" { "paused" },
+                @match pixel.health {
+                    Health::Ok => span class="badge ok" { "ok" },
+                    Health::Paused => span class="badge paused" { "paused" },
+                    Health::RotateSoon => span class="badge retrying" { "rotate soon" },
                 }
             }
             dl {
-                dt { "Destination" } dd class="mono" { (pixel.config.base_url) }
-                dt { "Test event code" } dd { @match &pixel.config.test_event_code { Some(t) => span class="mono" { (t) }, None => "none (live data)" } }
-                dt { "Access token" } dd { "set (never shown)" }
-                @if let PixelState::Paused { reason } = &pixel.state {
-                    dt { "Paused because" } dd class="error-text" { (reason) }
+                dt { "Destination" } dd class="mono" { (pixel.base_url) }
+                dt { "Test event code" } dd { @match &pixel.test_event_code { Some(t) => span class="mono" { (t) }, None => "none (live data)" } }
+                dt { "Access token" } dd {
+                    span class="mono" { (pixel.token) }
+                    @if let Some(days) = pixel.token_age_days { ", set " (days) " day(s) ago" }
+                    @if pixel.source == "demo" { " (demo pixel, not stored)" }
+                }
+                @if let Some(detail) = &pixel.health_detail {
+                    dt { @if pixel.health == Health::Paused { "Paused because" } @else { "Note" } }
+                    dd class="error-text" { (detail) }
                 }
             }
             div class="split" {

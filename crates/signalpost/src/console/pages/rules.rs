@@ -21,6 +21,7 @@ use signalpost_tiktok::event_name::STANDARD_EVENTS;
 use super::seg;
 use crate::console::layout::{self, Field, Nav, Notice};
 use crate::console::session::Session;
+use crate::console::writes::{self, FieldProblem, WriteError};
 use crate::console::{ConsoleState, INVALID, csrf, see_other};
 use crate::http::dto::{EventRequest, RawRevenue};
 use crate::ops::preview::{PreviewRequest, preview as run_preview};
@@ -50,18 +51,26 @@ pub async fn page(
         StatusCode::OK,
         notice.map(|n| (Notice::Ok, n)),
     )
+    .await
 }
 
-fn list(
+async fn list(
     state: &ConsoleState,
     session: &Session,
     status: StatusCode,
     notice: Option<(Notice, String)>,
 ) -> Response {
-    let rules = state.app.gateway.rules();
-    let console_rules = state.writes.rules();
-    let is_console = |name: &str| console_rules.iter().any(|r| r.config.name == name);
-    let disabled: Vec<_> = console_rules.iter().filter(|r| !r.enabled).collect();
+    let stored = match writes::rules(&state.app).await {
+        Ok(rules) => rules,
+        Err(e) => return e.into_response(),
+    };
+    // Rules in force that are not stored: the demo rules of demo mode.
+    let running = state.app.gateway.rules();
+    let unstored: Vec<_> = running
+        .rules()
+        .iter()
+        .filter(|r| !stored.iter().any(|s| s.name == r.name))
+        .collect();
     let content = html! {
         @if let Some((kind, text)) = &notice { (layout::notice(*kind, text)) }
         p class="actions" { a class="button" href="/console/rules/new" { "New rule" } }
@@ -74,31 +83,31 @@ fn list(
                     th scope="col" { "Defined in" } th scope="col" { "Status" } th scope="col" { "Actions" }
                 } }
                 tbody {
-                    @for rule in rules.rules() {
+                    @for rule in &stored {
+                        tr {
+                            th scope="row" { (rule.name) }
+                            td { (rule.config.trigger) }
+                            td class="mono" { (rule.config.pixel) }
+                            td { (rule.config.event) }
+                            td { @match &rule.config.currency { Some(c) => (c), None => (layout::empty()) } }
+                            td { @if rule.from_config_file { "config file" } @else { "console / API" } }
+                            td { @if rule.enabled { span class="badge ok" { "enabled" } } @else { span class="badge disabled" { "disabled" } } }
+                            td { (actions(session, &rule.name, rule.enabled)) }
+                        }
+                    }
+                    @for rule in &unstored {
                         tr {
                             th scope="row" { (rule.name) }
                             td { (rule.trigger.as_str()) }
                             td class="mono" { (rule.pixel) }
                             td { (rule.event.as_str()) }
                             td { @match &rule.currency { Some(c) => (c.as_str()), None => (layout::empty()) } }
-                            td { @if is_console(&rule.name) { "console" } @else { "config file" } }
+                            td { "demo" }
                             td { span class="badge ok" { "enabled" } }
-                            td { @if is_console(&rule.name) { (actions(session, &rule.name, true)) } @else { span class="hint" { "edit the config file" } } }
+                            td { span class="hint" { "built in" } }
                         }
                     }
-                    @for rule in &disabled {
-                        tr {
-                            th scope="row" { (rule.config.name) }
-                            td { (rule.config.trigger) }
-                            td class="mono" { (rule.config.pixel) }
-                            td { (rule.config.event) }
-                            td { @match &rule.config.currency { Some(c) => (c), None => (layout::empty()) } }
-                            td { "console" }
-                            td { span class="badge disabled" { "disabled" } }
-                            td { (actions(session, &rule.config.name, false)) }
-                        }
-                    }
-                    @if rules.rules().is_empty() && disabled.is_empty() {
+                    @if stored.is_empty() && unstored.is_empty() {
                         tr { td colspan="8" { "No rule yet: nothing is sent to TikTok. " a href="/console/rules/new" { "Create one" } } }
                     }
                 }
@@ -300,28 +309,19 @@ pub async fn edit_form(
     Extension(session): Extension<Session>,
     Path(name): Path<String>,
 ) -> Response {
-    match state.writes.rule(&name) {
-        Some(rule) => {
-            form_page(
-                &state,
-                &session,
-                StatusCode::OK,
-                &RuleForm::from_config(&rule.config),
-                &[],
-            )
-            .await
+    match writes::rule(&state.app, &name).await {
+        Ok(Some(rule)) => {
+            let form = RuleForm::from_config(&rule.config);
+            form_page(&state, &session, StatusCode::OK, &form, &[]).await
         }
-        None => list(
-            &state,
-            &session,
-            StatusCode::NOT_FOUND,
-            Some((
+        Ok(None) => {
+            let notice = (
                 Notice::Error,
-                format!(
-                    "Rule {name:?} is not a console rule: rules of the config file change with the file."
-                ),
-            )),
-        ),
+                format!("No stored rule is named {name:?} (demo rules are built in)."),
+            );
+            list(&state, &session, StatusCode::NOT_FOUND, Some(notice)).await
+        }
+        Err(e) => e.into_response(),
     }
 }
 
@@ -331,15 +331,27 @@ pub async fn save(
     Extension(session): Extension<Session>,
     Form(form): Form<RuleForm>,
 ) -> Response {
-    let result = form.config().and_then(|config| {
-        let replacing = opt(&form.original);
-        state
-            .writes
-            .put_rule(&state.app, config, replacing.as_deref())
-    });
+    let result = match form.config() {
+        Ok(config) => {
+            let replacing = opt(&form.original);
+            writes::put_rule(&state.app, config, replacing.as_deref()).await
+        }
+        Err(errors) => Err(WriteError::Fields(
+            errors
+                .into_iter()
+                .map(|e| FieldProblem {
+                    field: e.field,
+                    problem: e.problem,
+                })
+                .collect(),
+        )),
+    };
     match result {
         Ok(()) => see_other(&format!("/console/rules?saved={}", seg(form.name.trim()))),
-        Err(errors) => form_page(&state, &session, INVALID, &form, &errors).await,
+        Err(WriteError::Fields(errors)) => {
+            form_page(&state, &session, INVALID, &form, &errors).await
+        }
+        Err(WriteError::Page(e)) => e.into_response(),
     }
 }
 
@@ -355,16 +367,17 @@ pub async fn set_enabled(
     Path(name): Path<String>,
     Form(form): Form<EnabledForm>,
 ) -> Response {
-    match state.writes.set_enabled(&state.app, &name, form.enabled) {
+    match writes::set_enabled(&state.app, &name, form.enabled).await {
         Ok(()) => see_other(&format!("/console/rules?toggled={}", seg(&name))),
-        Err(errors) => {
+        Err(WriteError::Fields(errors)) => {
             let text = errors
                 .iter()
                 .map(|e| e.problem.clone())
                 .collect::<Vec<_>>()
                 .join("; ");
-            list(&state, &session, INVALID, Some((Notice::Error, text)))
+            list(&state, &session, INVALID, Some((Notice::Error, text))).await
         }
+        Err(WriteError::Page(e)) => e.into_response(),
     }
 }
 
@@ -373,7 +386,7 @@ async fn form_page(
     session: &Session,
     status: StatusCode,
     form: &RuleForm,
-    errors: &[RuleError],
+    errors: &[FieldProblem],
 ) -> Response {
     let error = |field: &str| -> Option<String> {
         let messages: Vec<_> = errors

@@ -32,6 +32,21 @@ use super::AppState;
         super::test_postback::test_postback,
         super::preview::post_preview,
         super::replay::post_replay,
+        super::admin::pixels::list_pixels,
+        super::admin::pixels::create_pixel,
+        super::admin::pixels::get_pixel,
+        super::admin::pixels::update_pixel,
+        super::admin::pixels::set_token,
+        super::admin::pixels::delete_pixel,
+        super::admin::rules::list_rules,
+        super::admin::rules::create_rule,
+        super::admin::rules::get_rule,
+        super::admin::rules::replace_rule,
+        super::admin::rules::update_rule,
+        super::admin::rules::delete_rule,
+        super::admin::keys::list_keys,
+        super::admin::keys::create_key,
+        super::admin::keys::revoke_key,
         super::health::healthz,
         super::metrics::scrape,
         openapi_json,
@@ -40,7 +55,8 @@ use super::AppState;
     modifiers(&Security),
     tags(
         (name = "ingest", description = "Leads and their lifecycle events"),
-        (name = "operator", description = "Test postback, preview and replay"),
+        (name = "operator", description = "Test postback, preview and replay (admin keys)"),
+        (name = "admin", description = "Pixels, rules and API keys (admin keys)"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
@@ -57,7 +73,7 @@ impl Modify for Security {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API key from `[server] api_keys`"))
+                    .description(Some("An API key: `[server] api_keys` (admin), or one created with POST /v1/keys or `signalpost keys create` (ingest or admin)"))
                     .build(),
             ),
         );

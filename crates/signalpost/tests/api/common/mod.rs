@@ -243,11 +243,11 @@ impl TestApp {
     }
 
     /// Reloads the app from `text` (a whole config file).
-    pub fn reload(&self, text: &str) -> anyhow::Result<()> {
+    pub async fn reload(&self, text: &str) -> anyhow::Result<()> {
         let path = self._dir.path().join("reloaded.toml");
         std::fs::write(&path, text).unwrap();
         let config = Config::load_with_env(Some(&path), &|_| None)?;
-        self.reloader.reload(&config)
+        self.reloader.reload(&config).await.map(|_| ())
     }
 
     /// Stops the server gracefully and waits for it.

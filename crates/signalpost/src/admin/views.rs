@@ -1,0 +1,218 @@
+//! What the admin API answers: pixels with their token health (never the token: `tt_…last4`),
+//! rules with their config, keys without the key (except once, at creation).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use signalpost_gateway::RuleConfig;
+use signalpost_gateway::delivery::{PixelSnapshot, PixelState};
+use signalpost_gateway::store::settings::{StoredKey, StoredPixel, StoredRule};
+
+use super::catalog::{CreatedKey, redacted};
+use super::live::token_age;
+
+/// RFC 3339 UTC time of a unix-ms instant.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// A pixel's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// Delivering.
+    Ok,
+    /// TikTok rejected the token; events are held until it is replaced.
+    Paused,
+    /// Delivering, but the token is older than the rotation age: replace it soon.
+    RotateSoon,
+}
+
+/// A pixel as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PixelView {
+    pub code: String,
+    /// `database` (managed through the API, the console or the config file) or `demo` (the
+    /// in-process sandbox pixel of demo mode, not stored).
+    pub source: &'static str,
+    /// Where events are sent; TikTok's production API unless overridden.
+    pub base_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_event_code: Option<String>,
+    /// The token, redacted: `tt_…` and its last four characters.
+    pub token: String,
+    /// When the token was set (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_set_at: Option<String>,
+    /// Whole days since the token was set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_age_days: Option<u64>,
+    pub health: Health,
+    /// Why: TikTok's answer when paused, the token's age when it should be rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+impl PixelView {
+    /// A stored pixel, with the engine's current state for it when it has one.
+    pub fn stored(
+        p: &StoredPixel,
+        state: Option<PixelState>,
+        rotation: Duration,
+        now_ms: i64,
+    ) -> Self {
+        let age = token_age(p, now_ms);
+        let paused = match state {
+            Some(PixelState::Paused { reason }) => Some(reason),
+            Some(PixelState::Active) => None,
+            None => p.paused_reason.clone(),
+        };
+        let (health, health_detail) = match paused {
+            Some(reason) => (
+                Health::Paused,
+                Some(format!(
+                    "TikTok rejected the access token ({reason}); its events are held. Replace the token (PUT /v1/pixels/{}/token) to resume.",
+                    p.code
+                )),
+            ),
+            None if age >= rotation => (
+                Health::RotateSoon,
+                Some(format!(
+                    "the token is {} days old (rotation age {} days): generate a new one in TikTok Events Manager and replace it",
+                    age.as_secs() / 86_400,
+                    rotation.as_secs() / 86_400
+                )),
+            ),
+            None => (Health::Ok, None),
+        };
+        Self {
+            code: p.code.clone(),
+            source: "database",
+            base_url: p
+                .base_url
+                .clone()
+                .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
+            test_event_code: p.test_event_code.clone(),
+            token: redacted(&p.token_last4),
+            token_set_at: Some(rfc3339(p.token_set_at_ms)),
+            token_age_days: Some(age.as_secs() / 86_400),
+            health,
+            health_detail,
+            created_at: Some(rfc3339(p.created_at_ms)),
+            updated_at: Some(rfc3339(p.updated_at_ms)),
+        }
+    }
+
+    /// A pixel that exists only in the running server (the demo pixel).
+    pub fn demo(s: &PixelSnapshot) -> Self {
+        let (health, health_detail) = match &s.state {
+            PixelState::Paused { reason } => (Health::Paused, Some(reason.clone())),
+            PixelState::Active => (Health::Ok, None),
+        };
+        Self {
+            code: s.config.code.clone(),
+            source: "demo",
+            base_url: s.config.base_url.clone(),
+            test_event_code: s.config.test_event_code.clone(),
+            token: s.config.access_token.redacted(),
+            token_set_at: None,
+            token_age_days: None,
+            health,
+            health_detail,
+            created_at: None,
+            updated_at: None,
+        }
+    }
+}
+
+/// The answer to a token rotation.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TokenRotated {
+    /// Whether the pixel had been paused and now resumes (its held events are sent).
+    pub resumed: bool,
+    pub pixel: PixelView,
+}
+
+/// A rule as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RuleView {
+    pub name: String,
+    /// Disabled rules are kept but never fire.
+    pub enabled: bool,
+    /// Whether the config file last wrote this rule (`signalpost apply`, start, SIGHUP).
+    pub from_config_file: bool,
+    /// The rule's config: the same document `POST /v1/rules` takes.
+    #[schema(value_type = Object)]
+    pub config: RuleConfig,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl RuleView {
+    /// A stored rule with its parsed config.
+    pub fn new(stored: &StoredRule, config: RuleConfig) -> Self {
+        Self {
+            name: stored.name.clone(),
+            enabled: stored.enabled,
+            from_config_file: stored.config_digest.is_some(),
+            config,
+            created_at: rfc3339(stored.created_at_ms),
+            updated_at: rfc3339(stored.updated_at_ms),
+        }
+    }
+}
+
+/// An API key as listed (never the key itself).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct KeyView {
+    /// Names the key in a revocation (`DELETE /v1/keys/{id}`).
+    pub id: String,
+    /// The key's first characters, to recognise it.
+    pub prefix: String,
+    /// `ingest` or `admin`.
+    #[schema(value_type = String, example = "ingest")]
+    pub scope: signalpost_gateway::store::settings::KeyScope,
+    pub label: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+impl KeyView {
+    /// The listing of a stored key.
+    pub fn new(k: &StoredKey) -> Self {
+        Self {
+            id: k.id.clone(),
+            prefix: k.prefix.clone(),
+            scope: k.scope,
+            label: k.label.clone(),
+            created_at: rfc3339(k.created_at_ms),
+            revoked_at: k.revoked_at_ms.map(rfc3339),
+        }
+    }
+}
+
+/// A key just created: the only answer that ever carries the key.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct NewKeyView {
+    /// The key. Store it now: it is kept only as a digest and cannot be shown again.
+    pub key: String,
+    #[serde(flatten)]
+    pub listing: KeyView,
+}
+
+impl NewKeyView {
+    /// The answer for a created key.
+    pub fn new(created: &CreatedKey) -> Self {
+        Self {
+            key: created.key.clone(),
+            listing: KeyView::new(&created.stored),
+        }
+    }
+}

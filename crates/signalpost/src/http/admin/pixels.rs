@@ -1,0 +1,225 @@
+//! `/v1/pixels`: list pixels with their token health, add one, change its destination or test code,
+//! rotate its access token (write-only: no answer ever carries a token, only `tt_…last4`), delete it.
+
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, put};
+use serde::Deserialize;
+
+use super::super::json::ApiJson;
+use super::super::problem::{ApiError, Problem};
+use super::super::{AppState, Json};
+use crate::admin::views::{PixelView, TokenRotated};
+use crate::admin::{NewPixel, PixelPatch};
+
+/// Routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/pixels", get(list_pixels).post(create_pixel))
+        .route(
+            "/v1/pixels/{code}",
+            get(get_pixel).patch(update_pixel).delete(delete_pixel),
+        )
+        .route("/v1/pixels/{code}/token", put(set_token))
+}
+
+/// A pixel to add.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePixel {
+    /// The pixel code from TikTok Events Manager (`event_source_id`).
+    pub code: String,
+    /// The pixel's Events API access token. Stored encrypted; never shown again.
+    pub access_token: String,
+    /// Destination; TikTok's production API when absent.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Events Manager test code applied to conversions whose rule sets none.
+    #[serde(default)]
+    pub test_event_code: Option<String>,
+}
+
+impl std::fmt::Debug for SetToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SetToken(<token>)")
+    }
+}
+
+/// Changes to a pixel: a field left out is unchanged, `null` clears it.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePixel {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub base_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub test_event_code: Option<Option<String>>,
+}
+
+/// A field that is present (possibly `null`) becomes `Some(value)`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// A replacement access token.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetToken {
+    /// The new Events API access token. Stored encrypted; never shown again.
+    pub access_token: String,
+}
+
+/// Every pixel with its health: `ok`, `paused` (TikTok rejected the token; events held) or
+/// `rotate_soon` (the token is older than `[server] token_rotation_days`).
+#[utoipa::path(
+    get,
+    path = "/v1/pixels",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The pixels", body = [PixelView]),
+        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_pixels(State(state): State<AppState>) -> Result<Json<Vec<PixelView>>, ApiError> {
+    Ok(Json(state.admin.list_pixels().await?))
+}
+
+/// Add a pixel. The token is encrypted at rest and never returned.
+#[utoipa::path(
+    post,
+    path = "/v1/pixels",
+    tag = "admin",
+    request_body = CreatePixel,
+    responses(
+        (status = 201, description = "Added", body = PixelView),
+        (status = 409, description = "A pixel with this code exists", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_pixel(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreatePixel>,
+) -> Result<impl IntoResponse, ApiError> {
+    let view = state
+        .admin
+        .create_pixel(NewPixel {
+            code: body.code,
+            access_token: body.access_token,
+            base_url: body.base_url,
+            test_event_code: body.test_event_code,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// One pixel with its health.
+#[utoipa::path(
+    get,
+    path = "/v1/pixels/{code}",
+    tag = "admin",
+    params(("code" = String, Path, description = "Pixel code")),
+    responses(
+        (status = 200, description = "The pixel", body = PixelView),
+        (status = 404, description = "No such pixel", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_pixel(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<PixelView>, ApiError> {
+    let Path(code) = path?;
+    Ok(Json(state.admin.get_pixel(&code).await?))
+}
+
+/// Change a pixel's destination (`base_url`) or default `test_event_code`.
+#[utoipa::path(
+    patch,
+    path = "/v1/pixels/{code}",
+    tag = "admin",
+    params(("code" = String, Path, description = "Pixel code")),
+    request_body = UpdatePixel,
+    responses(
+        (status = 200, description = "Updated", body = PixelView),
+        (status = 404, description = "No such pixel", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_pixel(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    ApiJson(body): ApiJson<UpdatePixel>,
+) -> Result<Json<PixelView>, ApiError> {
+    let Path(code) = path?;
+    let patch = PixelPatch {
+        base_url: body.base_url,
+        test_event_code: body.test_event_code,
+    };
+    Ok(Json(state.admin.update_pixel(&code, patch).await?))
+}
+
+/// Replace a pixel's access token. A pixel paused because TikTok rejected its old token resumes,
+/// and its held events are sent.
+#[utoipa::path(
+    put,
+    path = "/v1/pixels/{code}/token",
+    tag = "admin",
+    params(("code" = String, Path, description = "Pixel code")),
+    request_body = SetToken,
+    responses(
+        (status = 200, description = "Replaced", body = TokenRotated),
+        (status = 404, description = "No such pixel", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The token is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn set_token(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    ApiJson(body): ApiJson<SetToken>,
+) -> Result<Json<TokenRotated>, ApiError> {
+    let Path(code) = path?;
+    Ok(Json(
+        state.admin.set_token(&code, &body.access_token).await?,
+    ))
+}
+
+/// Delete a pixel that no rule names (its queued conversions stay in the database).
+#[utoipa::path(
+    delete,
+    path = "/v1/pixels/{code}",
+    tag = "admin",
+    params(("code" = String, Path, description = "Pixel code")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such pixel", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Rules still use it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_pixel(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(code) = path?;
+    state.admin.delete_pixel(&code).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
