@@ -83,12 +83,12 @@ pub fn render(rows: &[MinuteCount], now_ms: i64) -> Markup {
                 title id="chart-title" { "Conversions queued per minute over the last 24 hours, by outcome" }
                 desc id="chart-desc" { "Totals over 24 hours: " (summary) ". Peak: " (peak) " per minute." }
                 @for quarter in 1..4 {
-                    line class="grid" x1=(quarter * MINUTES / 4) x2=(quarter * MINUTES / 4) y1="0" y2=(HEIGHT);
+                    line class="grid" x1=(quarter * MINUTES / 4) x2=(quarter * MINUTES / 4) y1="0" y2=(HEIGHT) {}
                 }
-                line class="grid" x1="0" x2=(MINUTES) y1=(HEIGHT - 1.0) y2=(HEIGHT - 1.0);
+                line class="grid" x1="0" x2=(MINUTES) y1=(HEIGHT - 1.0) y2=(HEIGHT - 1.0) {}
                 @for (i, (key, _, _)) in SERIES.iter().enumerate() {
                     @if totals[i] > 0 {
-                        polyline class=(format!("s-{key}")) points=(points(&series[i], peak));
+                        polyline class=(format!("s-{key}")) points=(points(&series[i], peak)) {}
                     }
                 }
             }
@@ -156,6 +156,9 @@ mod tests {
         assert!(svg.contains("role=\"img\""), "{svg}");
         assert!(svg.contains("Delivered: 4, Waiting: 0, Retrying: 0, Dead: 1, Paused: 0"));
         assert_eq!(svg.matches("<polyline").count(), 2);
+        // Inside SVG an HTML parser does not close void-looking elements: every one needs its end tag.
+        assert_eq!(svg.matches("</polyline>").count(), 2);
+        assert_eq!(svg.matches("<line").count(), svg.matches("</line>").count());
         assert!(svg.contains("class=\"s-delivered\""));
     }
 

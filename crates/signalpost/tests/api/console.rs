@@ -183,7 +183,10 @@ async fn sign_in_gives_a_strict_http_only_session_and_sign_out_ends_it() {
     assert!(!wrong.text().await.unwrap().contains("wrong-key-0123456789"));
     // An ingest key sends leads; it does not open the console.
     let created = app
-        .post("/v1/keys", &json!({"scope": "ingest", "label": "landing pages"}))
+        .post(
+            "/v1/keys",
+            &json!({"scope": "ingest", "label": "landing pages"}),
+        )
         .await;
     let ingest_key = created.body["key"].as_str().expect("a new key").to_owned();
     let ingest = c
