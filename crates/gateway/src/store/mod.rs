@@ -4,6 +4,7 @@
 //! phone (callers pass SHA-256 hex).
 
 pub mod error;
+pub mod insights;
 pub mod postgres;
 pub mod replay;
 pub mod settings;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use error::StoreError;
+pub use insights::{DeadLetterFilter, Insights, LeadQuery, MatchQuality, MinuteCount, ReasonCount};
 pub use replay::{ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome};
 
 use crate::domain::{
@@ -131,8 +133,9 @@ pub struct QueueDepth {
 /// Told the pixel code when another process queued work for it (see [`Store::watch_remote_work`]).
 pub type WorkWaker = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// Durable storage for the gateway. Every write is acknowledged only after it is committed.
-pub trait Store: Send + Sync + 'static {
+/// Durable storage for the gateway. Every write is acknowledged only after it is committed. The
+/// console's reads are the [`Insights`] supertrait.
+pub trait Store: Insights + Send + Sync + 'static {
     /// Stores one unit atomically. Fails with [`StoreError::LeadNotFound`] when `unit.lead` is `None`
     /// and the lead does not exist, and with [`StoreError::Backpressure`] when the writer is saturated.
     fn ingest(&self, unit: IngestUnit) -> StoreFuture<'_, IngestResult>;

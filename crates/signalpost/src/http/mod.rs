@@ -70,7 +70,8 @@ pub fn router(state: AppState) -> Router {
         .merge(postback::router(&state))
         .merge(health::router())
         .merge(openapi::router())
-        .merge(metrics::router());
+        .merge(metrics::router())
+        .merge(crate::console::router(&state));
     common_layers(routes).with_state(state)
 }
 

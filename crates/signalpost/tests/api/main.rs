@@ -7,6 +7,7 @@ mod common;
 mod admin;
 mod batch;
 mod cli_ops;
+mod console;
 mod delivery;
 mod demo;
 mod idempotency;

@@ -11,6 +11,7 @@
 mod delivery;
 mod error;
 mod ingest;
+mod insights;
 mod notify;
 mod read;
 mod replay;

@@ -5,6 +5,7 @@
 
 mod caps;
 mod checkpoint;
+mod insights;
 mod read;
 mod replay;
 mod rows;

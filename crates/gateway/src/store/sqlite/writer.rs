@@ -14,7 +14,7 @@ use super::rows::{self, CLAIM_COLUMNS};
 use crate::domain::{Conversion, ConversionState, Lead, LifecycleEvent};
 use crate::store::{
     ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, ReplayChunk, ReplayFilter,
-    ReplayOutcome, StoreError,
+    ReplayFrom, ReplayOutcome, StoreError,
 };
 use crate::time::now_ms;
 
@@ -51,6 +51,12 @@ pub(crate) enum Command {
     Replay {
         filter: ReplayFilter,
         chunk: ReplayChunk,
+        reply: Reply<ReplayOutcome>,
+    },
+    /// A replay of chosen conversions (see `Insights::replay_ids`).
+    ReplayIds {
+        from: ReplayFrom,
+        ids: Vec<i64>,
         reply: Reply<ReplayOutcome>,
     },
     /// Commit what came before, then stop; later commands are answered `Closed`.
@@ -230,7 +236,7 @@ fn answer(command: Command, result: Result<Done, StoreError>) {
         Command::Stop { reply } => {
             let _ = reply.send(result.map(|_| ()));
         }
-        Command::Replay { reply, .. } => {
+        Command::Replay { reply, .. } | Command::ReplayIds { reply, .. } => {
             let _ = reply.send(result.and_then(|d| match d {
                 Done::Replay(r) => Ok(r),
                 _ => Err(mismatch()),
@@ -277,6 +283,9 @@ fn execute(conn: &Connection, command: &Command, now: i64) -> Result<Done, Store
         Command::Stop { .. } => Ok(Done::Record),
         Command::Replay { filter, chunk, .. } => {
             super::replay::requeue(conn, filter, *chunk, now).map(Done::Replay)
+        }
+        Command::ReplayIds { from, ids, .. } => {
+            super::insights::requeue_ids(conn, *from, ids, now).map(Done::Replay)
         }
         Command::Resume { pixel, now_ms, .. } => {
             let n = conn

@@ -29,6 +29,8 @@ pub struct TestApp {
     pub config_text: String,
     /// Where that file is (CLI tests point `--config` at it: same data_dir, same pixels and rules).
     pub config_path: std::path::PathBuf,
+    /// The running app's pixels.
+    pub pixels: signalpost_gateway::delivery::PixelRegistry,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -138,6 +140,7 @@ base_url = "{sandbox}"
     let app = Application::build(config, options).await.unwrap();
     let addr = app.local_addr();
     let reloader = app.reloader();
+    let pixels = app.pixels().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -149,6 +152,7 @@ base_url = "{sandbox}"
         reloader,
         config_text: text,
         config_path: path,
+        pixels,
         stop: Some(stop),
         task: Some(task),
         _dir: dir,
@@ -232,6 +236,11 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Whether the running app has a pixel with this code.
+    pub fn pixels_have(&self, code: &str) -> bool {
+        self.pixels.contains(code)
     }
 
     /// Reloads the app from `text` (a whole config file).

@@ -1,0 +1,342 @@
+//! `/console/pixels`: every pixel with its health (ok, or paused with TikTok's message), a Test
+//! Postback per pixel that shows TikTok's answer and the exact body sent (the code behind
+//! `POST /v1/test-postback`), token rotation (a write-only password field) and a form to add a
+//! pixel. Tokens are never rendered, not even in part.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
+use maud::{Markup, html};
+use serde::Deserialize;
+use signalpost_gateway::time::now_secs;
+
+use super::seg;
+use crate::admin::views::{Health, PixelView};
+use crate::console::layout::{self, Field, Nav, Notice};
+use crate::console::session::Session;
+use crate::console::writes::{self, FieldProblem, WriteError};
+use crate::console::{ConsoleState, INVALID, csrf, see_other};
+use crate::ops::test_postback::{TestPostbackAnswer, TestPostbackRequest, fire};
+
+/// Notices carried across the redirect after a write.
+#[derive(Debug, Default, Deserialize)]
+pub struct PixelsQuery {
+    #[serde(default)]
+    added: Option<String>,
+    #[serde(default)]
+    rotated: Option<String>,
+    #[serde(default)]
+    resumed: Option<String>,
+}
+
+/// What one rendering of the page shows beyond the pixel list.
+#[derive(Default)]
+struct View {
+    notice: Option<(Notice, String)>,
+    /// A Test Postback's outcome for one pixel.
+    tested: Option<(String, Result<TestPostbackAnswer, String>)>,
+    /// A rejected token for one pixel.
+    token_error: Option<(String, String)>,
+    add: AddForm,
+    add_errors: Vec<FieldProblem>,
+}
+
+/// `GET /console/pixels`.
+pub async fn page(
+    State(state): State<ConsoleState>,
+    Extension(session): Extension<Session>,
+    Query(query): Query<PixelsQuery>,
+) -> Response {
+    let notice = if let Some(code) = query.added {
+        Some((
+            Notice::Ok,
+            format!("Pixel {code} added. Fire a Test Postback to prove its token."),
+        ))
+    } else {
+        query.rotated.map(|code| {
+            let resumed = if query.resumed.is_some() {
+                " It was paused: it is resumed and its held conversions are being sent."
+            } else {
+                ""
+            };
+            (
+                Notice::Ok,
+                format!("Token of pixel {code} replaced.{resumed}"),
+            )
+        })
+    };
+    render(
+        &state,
+        &session,
+        StatusCode::OK,
+        View {
+            notice,
+            ..View::default()
+        },
+    )
+    .await
+}
+
+/// Fields of the Test Postback form.
+#[derive(Debug, Default, Deserialize)]
+pub struct TestForm {
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    test_event_code: String,
+}
+
+/// `POST /console/pixels/{code}/test`: fires one event now and shows TikTok's answer.
+pub async fn test_postback(
+    State(state): State<ConsoleState>,
+    Extension(session): Extension<Session>,
+    Path(code): Path<String>,
+    Form(form): Form<TestForm>,
+) -> Response {
+    let request = TestPostbackRequest {
+        pixel: code.clone(),
+        event: Some(form.event).filter(|e| !e.trim().is_empty()),
+        test_event_code: Some(form.test_event_code).filter(|t| !t.trim().is_empty()),
+        ..TestPostbackRequest::default()
+    };
+    let answer = fire(
+        &state.app.pixels,
+        &state.app.identifiers,
+        request,
+        now_secs(),
+    )
+    .await;
+    let answer = match answer {
+        Ok(answer) => {
+            tracing::info!(pixel = %answer.pixel, code = ?answer.code, outcome = %answer.outcome, "console: test postback sent");
+            Ok(answer)
+        }
+        Err(e) => {
+            let problem = e.problem();
+            let mut text = problem.detail;
+            for f in problem.errors {
+                text.push_str(&format!(" — {}: {}", f.field, f.detail));
+            }
+            Err(text)
+        }
+    };
+    render(
+        &state,
+        &session,
+        StatusCode::OK,
+        View {
+            tested: Some((code, answer)),
+            ..View::default()
+        },
+    )
+    .await
+}
+
+/// Fields of the token form.
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /console/pixels/{code}/token`.
+pub async fn rotate_token(
+    State(state): State<ConsoleState>,
+    Extension(session): Extension<Session>,
+    Path(code): Path<String>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    match writes::set_token(&state.app, &code, &form.token).await {
+        Ok(resumed) => {
+            let mut to = format!("/console/pixels?rotated={}", seg(&code));
+            if resumed {
+                to.push_str("&resumed=1");
+            }
+            see_other(&to)
+        }
+        Err(WriteError::Fields(problems)) => {
+            let text = problems
+                .into_iter()
+                .map(|p| p.problem)
+                .collect::<Vec<_>>()
+                .join("; ");
+            let view = View {
+                token_error: Some((code, text)),
+                ..View::default()
+            };
+            render(&state, &session, INVALID, view).await
+        }
+        Err(WriteError::Page(e)) => e.into_response(),
+    }
+}
+
+/// Fields of the add-pixel form.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AddForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    base_url: String,
+    #[serde(default)]
+    test_event_code: String,
+}
+
+/// `POST /console/pixels`: adds a pixel.
+pub async fn add(
+    State(state): State<ConsoleState>,
+    Extension(session): Extension<Session>,
+    Form(form): Form<AddForm>,
+) -> Response {
+    let added = writes::add_pixel(
+        &state.app,
+        &form.code,
+        &form.token,
+        &form.base_url,
+        &form.test_event_code,
+    )
+    .await;
+    match added {
+        Ok(()) => see_other(&format!("/console/pixels?added={}", seg(form.code.trim()))),
+        Err(WriteError::Fields(problems)) => {
+            let view = View {
+                notice: Some((
+                    Notice::Error,
+                    "The pixel was not added; see the form below.".into(),
+                )),
+                add: AddForm {
+                    token: String::new(),
+                    ..form
+                },
+                add_errors: problems,
+                ..View::default()
+            };
+            render(&state, &session, INVALID, view).await
+        }
+        Err(WriteError::Page(e)) => e.into_response(),
+    }
+}
+
+async fn render(
+    state: &ConsoleState,
+    session: &Session,
+    status: StatusCode,
+    view: View,
+) -> Response {
+    let pixels = match writes::pixels(&state.app).await {
+        Ok(pixels) => pixels,
+        Err(e) => return e.into_response(),
+    };
+    let content = html! {
+        @if let Some((kind, text)) = &view.notice { (layout::notice(*kind, text)) }
+        @if pixels.is_empty() { p { "No pixel is configured yet. Add one below." } }
+        @for pixel in &pixels { (pixel_section(pixel, session, &view)) }
+        (add_form(session, &view))
+    };
+    (
+        status,
+        layout::page("Pixels", Nav::Pixels, session, content),
+    )
+        .into_response()
+}
+
+fn pixel_section(pixel: &PixelView, session: &Session, view: &View) -> Markup {
+    let code = &pixel.code;
+    let id = format!("pixel-{}", seg(code));
+    let tested = view
+        .tested
+        .as_ref()
+        .filter(|(c, _)| c == code)
+        .map(|(_, r)| r);
+    let token_error = view
+        .token_error
+        .as_ref()
+        .filter(|(c, _)| c == code)
+        .map(|(_, e)| e.as_str());
+    html! {
+        section class="result" aria-labelledby=(id) {
+            h2 id=(id) class="mono" { (code) " "
+                @match pixel.health {
+                    Health::Ok => span class="badge ok" { "ok" },
+                    Health::Paused => span class="badge paused" { "paused" },
+                    Health::RotateSoon => span class="badge retrying" { "rotate soon" },
+                }
+            }
+            dl {
+                dt { "Destination" } dd class="mono" { (pixel.base_url) }
+                dt { "Test event code" } dd { @match &pixel.test_event_code { Some(t) => span class="mono" { (t) }, None => "none (live data)" } }
+                dt { "Access token" } dd {
+                    span class="mono" { (pixel.token) }
+                    @if let Some(days) = pixel.token_age_days { ", set " (days) " day(s) ago" }
+                    @if pixel.source == "demo" { " (demo pixel, not stored)" }
+                }
+                @if let Some(detail) = &pixel.health_detail {
+                    dt { @if pixel.health == Health::Paused { "Paused because" } @else { "Note" } }
+                    dd class="error-text" { (detail) }
+                }
+            }
+            div class="split" {
+                form class="stack" method="post" action=(format!("/console/pixels/{}/test", seg(code))) aria-label=(format!("Test Postback for {code}")) {
+                    (csrf::field(&session.csrf))
+                    (Field::text("test_event_code", "Test event code (optional)", "").hint("From Events Manager → Test Events; empty uses the pixel's").render())
+                    div class="actions" { button type="submit" { "Test Postback" } }
+                }
+                form class="stack" method="post" action=(format!("/console/pixels/{}/token", seg(code))) aria-label=(format!("Rotate the token of {code}")) {
+                    (csrf::field(&session.csrf))
+                    (Field::text("token", "New access token", "").kind("password").error(token_error).required().render())
+                    div class="actions" { button type="submit" class="secondary" { "Rotate token" } }
+                }
+            }
+            @if let Some(result) = tested { (test_result(result)) }
+        }
+    }
+}
+
+fn test_result(result: &Result<TestPostbackAnswer, String>) -> Markup {
+    match result {
+        Err(text) => layout::notice(Notice::Error, &format!("Test Postback not sent: {text}")),
+        Ok(a) => html! {
+            div class="test-result" role="status" aria-live="polite" {
+                h3 { "Test Postback: TikTok answered " span class=(format!("badge {}", a.outcome)) { (a.outcome) } }
+                dl {
+                    dt { "TikTok code" } dd class="mono" data-field="code" { @match a.code { Some(c) => (c), None => "—" } }
+                    dt { "Message" } dd { (a.message) }
+                    dt { "HTTP status" } dd { @match a.http_status { Some(s) => (s), None => "no answer" } }
+                    dt { "request_id" } dd class="mono" { @match &a.request_id { Some(r) => (r), None => "—" } }
+                    dt { "Event" } dd { (a.event) " · event_id " span class="mono" { (a.event_id) } }
+                    dt { "Test event code" } dd { @match &a.test_event_code { Some(t) => (t), None => "none: sent as live data" } }
+                    dt { "Latency" } dd { (a.latency_ms) " ms" }
+                }
+                @for w in &a.warnings { p class="hint" { "Dropped " (w.field) ": " (w.problem) } }
+                h4 { "Exact body sent" }
+                (layout::json_block("Request body sent to TikTok", &a.request_body))
+            }
+        },
+    }
+}
+
+fn add_form(session: &Session, view: &View) -> Markup {
+    let error = |field: &str| {
+        view.add_errors
+            .iter()
+            .find(|p| p.field == field)
+            .map(|p| p.problem.as_str())
+    };
+    html! {
+        section aria-labelledby="add-h" {
+            h2 id="add-h" { "Add a pixel" }
+            form class="stack" method="post" action="/console/pixels" {
+                (csrf::field(&session.csrf))
+                div class="grid" {
+                    (Field::text("code", "Pixel code", &view.add.code).required().error(error("code")).render())
+                    (Field::text("token", "Access token", "").kind("password").required().error(error("token")).hint("Write-only: it is never shown again").render())
+                    (Field::text("base_url", "Destination URL (optional)", &view.add.base_url).error(error("base_url")).hint("Empty: TikTok's Events API").render())
+                    (Field::text("test_event_code", "Test event code (optional)", &view.add.test_event_code).render())
+                }
+                div class="actions" { button type="submit" { "Add pixel" } }
+            }
+        }
+    }
+}

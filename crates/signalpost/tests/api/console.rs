@@ -1,0 +1,464 @@
+//! The web console over plain HTTP: sign-in and sessions, cookie flags, CSRF refusal, every route
+//! redirecting without a session, and every page rendering for a signed-in operator.
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::json;
+
+use crate::common::{KEY, PIXEL, TestApp, spawn_app};
+
+/// A client that shows redirects instead of following them.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of the first `name="csrf"` hidden field of a page.
+fn csrf_of(html: &str) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = html.find(marker).expect("the page has a CSRF field") + marker.len();
+    html[start..][..html[start..].find('"').unwrap()].to_owned()
+}
+
+/// `name=value` of the Set-Cookie header setting `name`, and the whole header.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| (v.split(';').next().unwrap().to_owned(), v))
+}
+
+/// A signed-in browser: its session cookie and CSRF token.
+struct Operator {
+    cookie: String,
+    csrf: String,
+}
+
+async fn sign_in(app: &TestApp) -> Operator {
+    let c = client();
+    let form = c.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let (pre, _) = set_cookie(&form, "sp_console_pre").expect("the form sets its token cookie");
+    let token = csrf_of(&form.text().await.unwrap());
+    let signed = c
+        .post(app.url("/console/sign-in"))
+        .header(COOKIE, &pre)
+        .form(&[("key", KEY), ("csrf", &token), ("next", "/console")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    let (cookie, _) = set_cookie(&signed, "sp_console").expect("a session cookie");
+    let page = c
+        .get(app.url("/console"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csrf = csrf_of(&page.text().await.unwrap());
+    Operator { cookie, csrf }
+}
+
+impl Operator {
+    async fn get(&self, app: &TestApp, path: &str) -> (StatusCode, String) {
+        let r = client()
+            .get(app.url(path))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn post(&self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client()
+            .post(app.url(path))
+            .header(COOKIE, &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+const GET_ROUTES: &[&str] = &[
+    "/console/live",
+    "/console/pixels",
+    "/console/rules",
+    "/console/rules/new",
+    "/console/rules/sold/edit",
+    "/console/leads",
+    "/console/leads?q=lead-1",
+    "/console/leads/lead-1",
+    "/console/dead",
+    "/console/dead?pixel=X",
+    "/console/quality",
+];
+
+const POST_ROUTES: &[&str] = &[
+    "/console/sign-out",
+    "/console/pixels",
+    "/console/pixels/CTESTPIXEL0001/test",
+    "/console/pixels/CTESTPIXEL0001/token",
+    "/console/rules",
+    "/console/rules/preview",
+    "/console/rules/sold/enabled",
+    "/console/dead/replay",
+];
+
+#[tokio::test]
+async fn every_console_route_without_a_session_redirects_to_sign_in() {
+    let app = spawn_app().await;
+    let c = client();
+    for cookie in [None, Some("sp_console=0123456789abcdef")] {
+        for path in GET_ROUTES {
+            let mut request = c.get(app.url(path));
+            if let Some(cookie) = cookie {
+                request = request.header(COOKIE, cookie);
+            }
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "GET {path}");
+            let to = r.headers()[LOCATION].to_str().unwrap();
+            assert!(to.starts_with("/console"), "GET {path} → {to}");
+            let body = r.text().await.unwrap();
+            assert!(
+                !body.contains("CTESTPIXEL"),
+                "GET {path} leaked a page: {body}"
+            );
+        }
+        for path in POST_ROUTES {
+            let mut request = c
+                .post(app.url(path))
+                .form(&[("csrf", "x"), ("code", "NEWPIXEL")]);
+            if let Some(cookie) = cookie {
+                request = request.header(COOKIE, cookie);
+            }
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "POST {path}");
+            assert_eq!(r.headers()[LOCATION], "/console", "POST {path}");
+        }
+    }
+    // A deep link comes back after sign-in; the signed-out /console is the form itself.
+    let r = c.get(app.url("/console/leads?q=a b")).send().await.unwrap();
+    assert_eq!(
+        r.headers()[LOCATION],
+        "/console?next=%2Fconsole%2Fleads%3Fq%3Da%2520b"
+    );
+    let form = c.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let html = form.text().await.unwrap();
+    assert!(
+        html.contains(r#"<label for="f-key">Admin API key"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"type="password""#));
+    assert!(!app.pixels_have("NEWPIXEL"));
+}
+
+#[tokio::test]
+async fn sign_in_gives_a_strict_http_only_session_and_sign_out_ends_it() {
+    let app = spawn_app().await;
+    let c = client();
+    let form = c.get(app.url("/console")).send().await.unwrap();
+    let (pre, pre_header) = set_cookie(&form, "sp_console_pre").unwrap();
+    assert!(pre_header.contains("HttpOnly") && pre_header.contains("SameSite=Strict"));
+    let token = csrf_of(&form.text().await.unwrap());
+
+    // A wrong key, or the right key without the form's token: no session, and the key is not echoed.
+    let wrong = c
+        .post(app.url("/console/sign-in"))
+        .header(COOKIE, &pre)
+        .form(&[("key", "wrong-key-0123456789"), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&wrong, "sp_console").is_none());
+    assert!(!wrong.text().await.unwrap().contains("wrong-key-0123456789"));
+    // An ingest key sends leads; it does not open the console.
+    let created = app
+        .post(
+            "/v1/keys",
+            &json!({"scope": "ingest", "label": "landing pages"}),
+        )
+        .await;
+    let ingest_key = created.body["key"].as_str().expect("a new key").to_owned();
+    let ingest = c
+        .post(app.url("/console/sign-in"))
+        .header(COOKIE, &pre)
+        .form(&[("key", ingest_key.as_str()), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ingest.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&ingest, "sp_console").is_none());
+    let forged = c
+        .post(app.url("/console/sign-in"))
+        .form(&[("key", KEY), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookie(&forged, "sp_console").is_none());
+
+    let signed = c
+        .post(app.url("/console/sign-in"))
+        .header(COOKIE, &pre)
+        .form(&[
+            ("key", KEY),
+            ("csrf", &token),
+            ("next", "/console/leads?q=x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed.headers()[LOCATION], "/console/leads?q=x");
+    let (cookie, header) = set_cookie(&signed, "sp_console").unwrap();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(header.contains(flag), "{flag} missing: {header}");
+    }
+    assert!(!header.contains("Secure"), "plain HTTP: {header}");
+    assert!(
+        cookie.len() > "sp_console=".len() + 32,
+        "a long random id: {cookie}"
+    );
+    assert!(!header.contains(KEY));
+
+    // Behind a TLS-terminating proxy, the cookies are Secure.
+    let form = c
+        .get(app.url("/console"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let (pre_tls, pre_tls_header) = set_cookie(&form, "sp_console_pre").unwrap();
+    assert!(pre_tls_header.contains("Secure"), "{pre_tls_header}");
+    let token = csrf_of(&form.text().await.unwrap());
+    let secure = c
+        .post(app.url("/console/sign-in"))
+        .header(COOKIE, &pre_tls)
+        .header("x-forwarded-proto", "https")
+        .form(&[("key", KEY), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    let (_, secure_header) = set_cookie(&secure, "sp_console").unwrap();
+    assert!(secure_header.contains("Secure"), "{secure_header}");
+
+    let operator = Operator {
+        csrf: csrf_of(
+            &client()
+                .get(app.url("/console"))
+                .header(COOKIE, &cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        ),
+        cookie,
+    };
+    assert_eq!(
+        operator.get(&app, "/console/pixels").await.0,
+        StatusCode::OK
+    );
+    let out = operator
+        .post(&app, "/console/sign-out", &[("csrf", &operator.csrf)])
+        .await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let (cleared, cleared_header) = set_cookie(&out, "sp_console").unwrap();
+    assert_eq!(cleared, "sp_console=");
+    assert!(cleared_header.contains("Max-Age=0"), "{cleared_header}");
+    assert_eq!(
+        operator.get(&app, "/console/pixels").await.0,
+        StatusCode::SEE_OTHER,
+        "the old cookie no longer opens the console"
+    );
+}
+
+#[tokio::test]
+async fn a_post_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let operator = sign_in(&app).await;
+    let add = |csrf: Option<&'static str>| {
+        let mut form = vec![("code", "CNEWPIXEL01"), ("token", "new-token-0123456789")];
+        if let Some(csrf) = csrf {
+            form.push(("csrf", csrf));
+        }
+        form
+    };
+    let missing = operator.post(&app, "/console/pixels", &add(None)).await;
+    assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+    assert!(missing.text().await.unwrap().contains("security token"));
+    let wrong = operator
+        .post(&app, "/console/pixels", &add(Some("0000")))
+        .await;
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    assert!(!app.pixels_have("CNEWPIXEL01"));
+
+    let mut good = add(None);
+    good.push(("csrf", operator.csrf.as_str()));
+    let added = operator.post(&app, "/console/pixels", &good).await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    assert!(app.pixels_have("CNEWPIXEL01"));
+    // The token is write-only: the page never shows it.
+    let (_, page) = operator.get(&app, "/console/pixels").await;
+    assert!(page.contains("CNEWPIXEL01"));
+    assert!(!page.contains("new-token-0123456789"));
+    assert!(
+        !page.contains("test-access-token"),
+        "no configured token either"
+    );
+}
+
+#[tokio::test]
+async fn every_page_renders_for_a_signed_in_operator() {
+    let app = spawn_app().await;
+    app.lead(json!({
+        "transaction_id": "console-lead-1",
+        "email": "Console.Person@Example.com",
+        "ip": "203.0.113.7",
+        "user_agent": "Mozilla/5.0",
+        "landing_url": "https://lp.example/form?ttclid=E.C.P.console1",
+    }))
+    .await;
+    app.wait_for_lead("console-lead-1", |l| {
+        l["conversions"][0]["state"] == "delivered"
+    })
+    .await;
+    let operator = sign_in(&app).await;
+    let pages: &[(&str, &[&str])] = &[
+        (
+            "/console",
+            &["<h1>Dashboard</h1>", "<svg", "Queue depth per pixel", PIXEL],
+        ),
+        ("/console/live", &["<svg", "Success rate", "100%"]),
+        (
+            "/console/pixels",
+            &["<h1>Pixels</h1>", PIXEL, "Test Postback", "Rotate token"],
+        ),
+        (
+            "/console/rules",
+            &["<h1>Rules</h1>", "registration", "config file"],
+        ),
+        (
+            "/console/rules/new",
+            &[
+                "<h1>New rule</h1>",
+                "standard-events",
+                "Preview for a sample lead",
+            ],
+        ),
+        (
+            "/console/leads?q=E.C.P.console1",
+            &["console-lead-1", "ttclid"],
+        ),
+        (
+            "/console/leads?q=console.person%40example.com",
+            &["console-lead-1", "email"],
+        ),
+        (
+            "/console/leads/console-lead-1",
+            &["Lifecycle events", "delivered", "request_id"],
+        ),
+        (
+            "/console/dead",
+            &["<h1>Dead letters</h1>", "0 dead conversion(s)"],
+        ),
+        (
+            "/console/quality",
+            &["<h1>Match quality</h1>", PIXEL, "100%"],
+        ),
+    ];
+    for (path, expected) in pages {
+        let r = client()
+            .get(app.url(path))
+            .header(COOKIE, &operator.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let headers = r.headers().clone();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        let body = r.text().await.unwrap();
+        for needle in *expected {
+            assert!(body.contains(needle), "{path} lacks {needle:?}:\n{body}");
+        }
+    }
+    let (status, missing) = operator.get(&app, "/console/leads/no-such-lead").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(missing.contains("no-such-lead"));
+    for asset in ["/console/assets/console.css", "/console/assets/console.js"] {
+        let r = client().get(app.url(asset)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{asset}");
+    }
+}
+
+#[tokio::test]
+async fn a_rule_with_a_bad_event_name_and_currency_is_refused_at_its_fields() {
+    let app = spawn_app().await;
+    let operator = sign_in(&app).await;
+    let form = |event: &'static str, currency: &'static str| {
+        vec![
+            ("name", "console-sold"),
+            ("trigger", "lead_sold"),
+            ("pixel", PIXEL),
+            ("event", event),
+            ("value", "revenue"),
+            ("currency", currency),
+        ]
+    };
+    let mut bad = form("Purchase!", "XYZ");
+    bad.push(("csrf", &operator.csrf));
+    let refused = operator.post(&app, "/console/rules", &bad).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains(r#"id="f-event-error""#), "{html}");
+    assert!(html.contains(r#"id="f-currency-error""#), "{html}");
+    assert!(html.contains("XYZ"), "{html}");
+
+    let mut good = form("Purchase", "EUR");
+    good.push(("csrf", &operator.csrf));
+    let saved = operator.post(&app, "/console/rules", &good).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let (_, rules) = operator.get(&app, "/console/rules").await;
+    assert!(
+        rules.contains("console-sold") && rules.contains("EUR"),
+        "{rules}"
+    );
+    let mut preview = form("Purchase", "EUR");
+    preview.push(("csrf", &operator.csrf));
+    let fragment = operator
+        .post(&app, "/console/rules/preview", &preview)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(fragment.contains("fires"), "{fragment}");
+    assert!(
+        fragment.contains("&quot;currency&quot;: &quot;EUR&quot;"),
+        "{fragment}"
+    );
+}
