@@ -37,6 +37,11 @@ impl Admin {
         self.live.catalog()
     }
 
+    /// What rules are validated against (the operator's time zone).
+    pub fn rule_env(&self) -> signalpost_gateway::rules::RuleEnv {
+        *self.catalog().rule_env()
+    }
+
     async fn reload(&self) -> Result<(), AdminError> {
         self.live.reload_now().await
     }

@@ -154,8 +154,6 @@ INSERT INTO settings_version (id, version) VALUES (1, 0);
     // 6: console indexes (see the SQLite schema for why each exists).
     r#"
 CREATE INDEX IF NOT EXISTS conversions_created ON conversions (created_at_ms);
-CREATE INDEX IF NOT EXISTS leads_ttclid ON leads (ttclid) WHERE ttclid IS NOT NULL;
-CREATE INDEX IF NOT EXISTS leads_email ON leads (email) WHERE email IS NOT NULL;
 "#,
 ];
 

@@ -155,12 +155,12 @@ INSERT INTO settings_version (id, version) VALUES (1, 0);
 "#,
     // 6: console indexes. The console's time windows (conversions per minute, match quality, dead
     // letters by time) read conversions by queue time; `created_at_ms` never changes, so this index
-    // is appended to once per conversion and never rewritten by delivery. Lead search looks up
-    // ttclid and hashed email; partial, so leads without them cost nothing.
+    // is appended to once per conversion and never rewritten by delivery. Lead search by ttclid or
+    // hashed email deliberately has no index: both are random-order values that nearly every lead
+    // carries, so an index on each would add two random page writes to every durable ingest for
+    // the sake of an occasional operator search, which scans instead.
     r#"
 CREATE INDEX IF NOT EXISTS conversions_created ON conversions(created_at_ms);
-CREATE INDEX IF NOT EXISTS leads_ttclid ON leads(ttclid) WHERE ttclid IS NOT NULL;
-CREATE INDEX IF NOT EXISTS leads_email ON leads(email) WHERE email IS NOT NULL;
 "#,
 ];
 

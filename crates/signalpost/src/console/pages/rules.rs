@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 use signalpost_gateway::domain::lifecycle::ALL_TRIGGERS;
-use signalpost_gateway::rules::{Rule, RuleConfig, RuleEnv, RuleError, ValueConfig, WhenConfig};
+use signalpost_gateway::rules::{Rule, RuleConfig, RuleError, ValueConfig, WhenConfig};
 use signalpost_gateway::time::now_secs;
 use signalpost_gateway::{Gateway, RuleSet};
 use signalpost_tiktok::currency::SUPPORTED_CURRENCIES;
@@ -503,7 +503,7 @@ pub async fn preview(
 async fn preview_for(state: &ConsoleState, form: &RuleForm) -> Markup {
     let rule = form
         .config()
-        .and_then(|c| Rule::from_config_in(c, &RuleEnv::default()));
+        .and_then(|c| Rule::from_config_in(c, &state.app.admin.rule_env()));
     let rule = match rule {
         Ok(rule) => rule,
         Err(errors) => {
