@@ -19,7 +19,7 @@ use super::events::to_new_event;
 use super::json::{ApiJson, BATCH_BODY_LIMIT, from_value};
 use super::problem::{ApiError, FieldError, Problem};
 use super::views::IngestAnswer;
-use super::{AppState, Json, record_ingest};
+use super::{AppState, IdentifierPolicy, Json, record_ingest};
 
 /// Most items in one batch (TikTok's own batch limit, so one batch can become one request).
 pub const MAX_BATCH_ITEMS: usize = 1000;
@@ -35,12 +35,12 @@ pub fn router() -> Router<AppState> {
 /// `POST /v1/batch` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct BatchRequest {
+pub struct BatchRequest {
     /// 1 to 1,000 items, each `{"lead": {...}}` (the body of `POST /v1/leads`) or
     /// `{"event": {"transaction_id": "...", ...}}` (the body of `POST /v1/leads/{id}/events` plus the
     /// lead's transaction_id).
     #[schema(value_type = Vec<Object>)]
-    items: Vec<serde_json::Value>,
+    pub items: Vec<serde_json::Value>,
 }
 
 /// The answer to a batch.
@@ -50,20 +50,45 @@ pub struct BatchAnswer {
     pub accepted: usize,
     /// How many were refused.
     pub rejected: usize,
+    #[schema(value_type = Vec<ItemAnswerSchema>)]
     pub items: Vec<ItemAnswer>,
 }
 
 /// One item's answer: the ingest answer's fields when accepted, `error` when not.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct ItemAnswer {
     pub index: usize,
     /// What the single endpoint would have answered (202, 404, 422, 503 …).
     pub status: u16,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    #[schema(inline)]
     pub answer: Option<IngestAnswer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Problem>,
+}
+
+/// [`ItemAnswer`] in the OpenAPI document: the flattened ingest answer's fields are there only when
+/// the item was accepted, `error` only when it was not (utoipa cannot express an optional flatten).
+#[derive(utoipa::ToSchema)]
+#[schema(as = ItemAnswer)]
+#[allow(dead_code)] // Only its schema is used.
+pub struct ItemAnswerSchema {
+    index: usize,
+    /// What the single endpoint would have answered (202, 404, 422, 503 …).
+    status: u16,
+    /// Accepted items: the lead as stored.
+    #[schema(value_type = Option<crate::http::openapi::schemas::LeadSchema>)]
+    lead: Option<()>,
+    /// Accepted items: the conversions queued.
+    conversions: Option<Vec<super::views::QueuedConversion>>,
+    /// Accepted items: conversions already queued by an earlier event (absent when none).
+    already_queued: Option<Vec<super::views::QueuedConversion>>,
+    /// Accepted items: identifiers dropped at the edge, with why.
+    #[schema(value_type = Option<Vec<crate::http::openapi::schemas::WarningSchema>>)]
+    warnings: Option<()>,
+    /// Accepted items: whether this repeats an earlier request.
+    replayed: Option<bool>,
+    /// Refused items: the problem, as the single endpoint would have answered it.
+    error: Option<Problem>,
 }
 
 /// Up to 1,000 leads and events in one request and one commit; each item answered on its own.
@@ -78,7 +103,7 @@ pub struct ItemAnswer {
         (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 16 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON, or not a JSON object", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Write queue full (Retry-After) or shutting down", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 507, description = "Disk full; nothing stored", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
@@ -100,7 +125,7 @@ pub(super) async fn post_batch(
     let mut parsed: Vec<Result<String, ApiError>> = Vec::with_capacity(n);
     let mut items = Vec::with_capacity(n);
     for (i, value) in request.items.into_iter().enumerate() {
-        match parse_item(&state, value, i, now) {
+        match parse_item(&state.identifiers, value, i, now) {
             Ok((prefix, item)) => {
                 items.push(item);
                 parsed.push(Ok(prefix));
@@ -154,9 +179,10 @@ pub(super) async fn post_batch(
     }))
 }
 
-/// One item: `{"lead": {...}}` or `{"event": {"transaction_id": ..., ...}}`.
-fn parse_item(
-    state: &AppState,
+/// One item (number `i`): `{"lead": {...}}` or `{"event": {"transaction_id": ..., ...}}`, validated
+/// at the edge. `Ok` carries the path its gateway errors are named under (`items[i].lead`).
+pub fn parse_item(
+    identifiers: &IdentifierPolicy,
     value: serde_json::Value,
     i: usize,
     now: i64,
@@ -178,7 +204,7 @@ fn parse_item(
         let prefix = format!("{at}.lead");
         let request: LeadRequest = from_value(lead, &prefix)?;
         let valid = request
-            .validate(&state.identifiers, now)
+            .validate(identifiers, now)
             .map_err(|e| e.under(&prefix))?;
         return Ok((prefix, BatchItem::Lead(valid)));
     }

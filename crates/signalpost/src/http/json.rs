@@ -67,7 +67,16 @@ fn check_json_content_type(req: &Request) -> Result<(), ApiError> {
 }
 
 /// Deserializes `bytes` as `T`; errors name their path under `prefix` (`items[3]` in a batch).
+///
+/// Every request body is a JSON object: an array is refused here, because serde would otherwise
+/// read a struct from it by position (`["t-1", "a@b.co"]` as a lead).
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8], prefix: &str) -> Result<T, ApiError> {
+    let first = bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first == Some(&b'[') {
+        return Err(not_an_object(prefix, "an array"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| classify(e, prefix))?;
     de.end().map_err(|e| ApiError::MalformedJson {
@@ -82,7 +91,25 @@ pub fn from_value<T: DeserializeOwned>(
     value: serde_json::Value,
     prefix: &str,
 ) -> Result<T, ApiError> {
+    if value.is_array() {
+        return Err(not_an_object(prefix, "an array"));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| classify(e, prefix))
+}
+
+/// The body (a 400: no field to name) or the value at `prefix` (a 422 naming it) is not an object.
+fn not_an_object(prefix: &str, found: &str) -> ApiError {
+    if prefix.is_empty() {
+        ApiError::BadRequest {
+            detail: format!("the request body must be a JSON object, not {found}"),
+            field: None,
+        }
+    } else {
+        ApiError::invalid(
+            prefix,
+            format!("{prefix} must be a JSON object, not {found}"),
+        )
+    }
 }
 
 fn classify(err: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> ApiError {
@@ -98,6 +125,13 @@ fn classify(err: serde_path_to_error::Error<serde_json::Error>, prefix: &str) ->
             // serde reports a missing field at its parent; name the field itself.
             let field = match backticked_after(&message, "missing field ") {
                 Some(missing) => join_path(&path, missing),
+                // The body itself has the wrong type (`5`, `"text"`, `null`): no field to name.
+                None if path.is_empty() && prefix.is_empty() => {
+                    return ApiError::BadRequest {
+                        detail: format!("the request body must be a JSON object: {message}"),
+                        field: None,
+                    };
+                }
                 None => path,
             };
             let field = join_path(prefix, &field);
@@ -217,6 +251,20 @@ mod tests {
             );
             assert_eq!(err.status(), 400);
         }
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_400_and_never_read_by_position() {
+        for body in [&b" [\"a@b.c\", 1]"[..], b"[]", b"5", b"\"text\"", b"null"] {
+            let err = from_slice::<Item>(body, "").unwrap_err();
+            let (status, field, detail) = field_of(err);
+            assert_eq!(status, 400, "{}", String::from_utf8_lossy(body));
+            assert_eq!(field, None);
+            assert!(detail.contains("must be a JSON object"), "{detail}");
+        }
+        let err = from_value::<Item>(serde_json::json!([null, 1]), "items[2].lead").unwrap_err();
+        let (status, field, _) = field_of(err);
+        assert_eq!((status, field.as_deref()), (422, Some("items[2].lead")));
     }
 
     #[test]

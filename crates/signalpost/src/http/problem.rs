@@ -61,7 +61,8 @@ pub enum ApiError {
     /// One or more fields have the wrong type or an invalid value. 422.
     #[error("invalid request: {}", .0.first().map(|e| e.detail.as_str()).unwrap_or(""))]
     Invalid(Vec<FieldError>),
-    /// A request that is not a JSON body problem: bad path segment or query string. 400.
+    /// A request unusable as a whole: a body that is JSON but not an object, a bad path segment or
+    /// query string. 400.
     #[error("bad request: {detail}")]
     BadRequest {
         detail: String,

@@ -29,6 +29,10 @@ pub fn router() -> Router<AppState> {
     responses(
         (status = 200, description = "How many matched and were re-queued", body = ReplayAnswer),
         (status = 422, description = "A field is invalid (state, pixel, since, transaction_id)", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON, or not a JSON object", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -27,6 +27,10 @@ pub fn router() -> Router<AppState> {
         (status = 200, description = "TikTok was asked; its answer (a refusal too) and the exact body sent", body = TestPostbackAnswer),
         (status = 404, description = "No such pixel", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid (event name, currency, lead)", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON, or not a JSON object", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

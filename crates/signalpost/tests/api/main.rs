@@ -18,4 +18,5 @@ mod preview;
 mod problems;
 mod replay;
 mod rules;
+mod schemathesis_findings;
 mod test_postback;

@@ -29,7 +29,7 @@ pub struct LeadSchema {
     referrer: Option<String>,
     source: Option<String>,
     /// Custom fields as sent (JSON object, or null).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     fields: serde_json::Value,
     /// When the form was submitted, unix seconds.
     created_at: i64,
