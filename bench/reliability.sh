@@ -13,7 +13,7 @@
 #   token     TikTok's side of the token is rotated (the sandbox's POST /sandbox/pixels) under load:
 #             signalpost pauses the pixel; the new token is put in the config and SIGHUP reloads it;
 #             everything arrives, nothing is dead.
-#   diskfull  (root only: a 48 MB tmpfs as data_dir) the disk fills up under load: clients get 503
+#   diskfull  (root only: a 128 MB tmpfs as data_dir) the disk fills up under load: clients get 503
 #             problem+json, the log says why, the server does not crash; space is freed: ingest and
 #             delivery resume, every acknowledged conversion arrives, PRAGMA integrity_check is ok.
 #
@@ -194,12 +194,12 @@ scenario_diskfull() {
     fi
     local mnt="$WORK/tmpfs"
     mkdir -p "$mnt"
-    mount -t tmpfs -o size=48m tmpfs "$mnt" || { record diskfull SKIPPED "cannot mount a tmpfs"; return 0; }
+    mount -t tmpfs -o size=128m tmpfs "$mnt" || { record diskfull SKIPPED "cannot mount a tmpfs"; return 0; }
     unmount_tmpfs() { umount "$WORK/tmpfs" 2>/dev/null || true; }
     BENCH_CLEANUP_HOOKS+=(unmount_tmpfs)
     fresh_server diskfull "$mnt/data"
     local status=0
-    load_bg df-1 3 lead
+    load_bg df-1 1 lead
     wait_load
     # Fill the disk while load runs.
     load_bg df-2 6 lead
@@ -219,8 +219,8 @@ scenario_diskfull() {
     kill -0 "$SERVER_PID" 2>/dev/null || alive=no
     local statuses; statuses=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["statuses"])' "$out/df-2.json")
     rm -f "$mnt/filler"
-    log "diskfull: space freed"
-    sleep 2
+    log "diskfull: space freed: $(df -h "$mnt" | tail -1)"
+    sleep 3
     load_bg df-3 3 lead
     wait_load
     local after; after=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["statuses"])' "$out/df-3.json")

@@ -81,8 +81,8 @@ pub struct Args {
     pub acked_out: Option<PathBuf>,
     /// Send no load: check that the conversions listed in these files (written by `--acked-out`)
     /// arrived at `--sandbox` exactly once per event_id. `--run-id` is the common prefix of their
-    /// event ids. Repeatable.
-    #[arg(long, requires_all = ["sandbox", "run_id"])]
+    /// event ids.
+    #[arg(long, num_args = 1.., requires_all = ["sandbox", "run_id"])]
     pub check_acked: Vec<PathBuf>,
     /// How long to wait for deliveries, seconds.
     #[arg(long, default_value_t = 300.0)]

@@ -5,6 +5,7 @@
 
 mod caps;
 mod checkpoint;
+mod episode;
 mod read;
 mod replay;
 mod rows;

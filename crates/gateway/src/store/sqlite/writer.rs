@@ -12,6 +12,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::caps;
+use super::episode::Episode;
 use super::rows::{self, CLAIM_COLUMNS};
 use crate::domain::{Conversion, ConversionState, Lead, LifecycleEvent};
 use crate::store::{
@@ -143,7 +144,7 @@ pub(crate) fn spawn(
 }
 
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, max_group: usize) {
-    let mut disk = DiskWatch::default();
+    let mut disk = disk_episode();
     let mut group = Vec::with_capacity(max_group);
     let mut stop = None;
     while let Some(first) = rx.blocking_recv() {
@@ -174,75 +175,44 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, max_group: usize) 
     tracing::debug!("store writer stopped");
 }
 
-/// How often a disk that stays full is logged again.
-const DISK_FULL_RELOG: Duration = Duration::from_secs(30);
-
-/// Tracks a full disk across commits, so the log says when it started, that it lasts, and when it
-/// ended, instead of one line per refused request.
-#[derive(Debug, Default)]
-struct DiskWatch {
-    /// When the current episode started and when it was last logged.
-    full: Option<(Instant, Instant)>,
-    /// Commits refused in the current episode.
-    refused: u64,
+/// A full disk, as the writer logs it.
+fn disk_episode() -> Episode {
+    Episode::new(
+        "the disk holding the database is full: writes are refused (clients get 503) until space is freed",
+        "disk space available again: the store accepts writes",
+    )
 }
 
-impl DiskWatch {
-    fn committed(&mut self) {
-        if let Some((since, _)) = self.full.take() {
-            tracing::warn!(
-                after_secs = since.elapsed().as_secs(),
-                refused_commits = self.refused,
-                "disk space available again: the store accepts writes"
-            );
-            self.refused = 0;
+/// Feeds a commit's outcome to the disk-full episode.
+fn watch_disk(disk: &mut Episode, outcome: Result<(), &StoreError>) {
+    match outcome {
+        Ok(()) => {
+            disk.succeeded(Instant::now());
         }
-    }
-
-    fn refused(&mut self, error: &StoreError) {
-        let StoreError::DiskFull(detail) = error else {
-            return;
-        };
-        self.refused += 1;
-        let now = Instant::now();
-        match &mut self.full {
-            None => {
-                tracing::error!(
-                    error = %detail,
-                    "the disk holding the database is full: writes are refused (clients get 503) until space is freed"
-                );
-                self.full = Some((now, now));
-            }
-            Some((since, logged)) if logged.elapsed() >= DISK_FULL_RELOG => {
-                tracing::error!(
-                    for_secs = since.elapsed().as_secs(),
-                    refused_commits = self.refused,
-                    "the disk holding the database is still full: writes are refused"
-                );
-                *logged = now;
-            }
-            Some(_) => {}
+        Err(StoreError::DiskFull(detail)) => {
+            disk.failed(detail, Instant::now());
         }
+        Err(_) => {}
     }
 }
 
-fn commit_group(conn: &mut Connection, group: Vec<Command>, disk: &mut DiskWatch) {
+fn commit_group(conn: &mut Connection, group: Vec<Command>, disk: &mut Episode) {
     match execute_all(conn, &group) {
         Ok(done) => {
-            disk.committed();
+            watch_disk(disk, Ok(()));
             for (command, done) in group.into_iter().zip(done) {
                 answer(command, Ok(done));
             }
         }
         Err(e) if group.len() == 1 => {
-            disk.refused(&e);
+            watch_disk(disk, Err(&e));
             for command in group {
                 answer(command, Err(e.clone()));
             }
         }
         Err(e) => {
             if matches!(e, StoreError::DiskFull(_)) {
-                // Logged by `DiskWatch` when the single commands fail too.
+                // Logged by the disk episode when the single commands fail too.
                 tracing::debug!(
                     size = group.len(),
                     "group commit hit a full disk; retrying each command alone"
