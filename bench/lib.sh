@@ -80,17 +80,23 @@ sandbox_rotate() {
 }
 sandbox_accepted() { curl -fs "$SANDBOX/sandbox/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["accepted_events"])'; }
 
-# pg_fresh_url: creates a fresh schema on PG_URL and prints a URL whose search_path is that schema.
+# pg_fresh_url: creates a fresh schema on PG_URL (dropped at exit); sets PG_SCHEMA, and DB_URL to a
+# URL whose search_path is that schema. (Not in a subshell: the schema must be remembered.)
 pg_fresh_url() {
     local base=${PG_URL:-$PG_URL_DEFAULT}
     command -v psql >/dev/null || die "PostgreSQL runs need psql"
-    local schema="sp_bench_$(date +%s)_$$_$RANDOM"
-    PGOPTIONS="--client-min-messages=warning" psql "$base" -qAtc "CREATE SCHEMA $schema" >/dev/null \
+    PG_SCHEMA="sp_bench_$(date +%s)_$$_$RANDOM"
+    PGOPTIONS="--client-min-messages=warning" psql "$base" -qAtc "CREATE SCHEMA $PG_SCHEMA" >/dev/null \
         || die "cannot create a schema on $base"
-    BENCH_SCHEMAS+=("$schema")
+    BENCH_SCHEMAS+=("$PG_SCHEMA")
     local sep='?'
     case "$base" in *\?*) sep='&' ;; esac
-    printf '%s%soptions=-csearch_path%%3D%s' "$base" "$sep" "$schema"
+    DB_URL="$base${sep}options=-csearch_path%3D$PG_SCHEMA"
+}
+
+# pg_sql SQL: runs SQL in the fresh schema, prints the result unaligned.
+pg_sql() {
+    PGOPTIONS="--client-min-messages=warning -csearch_path=$PG_SCHEMA" psql "${PG_URL:-$PG_URL_DEFAULT}" -qAtc "$1"
 }
 
 # write_config PATH DATA_DIR DATABASE_URL(or "") [EXTRA_DELIVERY_LINES]: one server's config with

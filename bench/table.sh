@@ -59,9 +59,9 @@ mkdir -p "$out"
 load_start=$(load_avg)
 log "store $store, backlog $backlog, results in $out (load average $load_start)"
 start_sandbox "$out/sandbox.log"
-db_url=""
-[[ "$store" == postgres ]] && db_url=$(pg_fresh_url)
-write_config "$WORK/signalpost.toml" "$WORK/data" "$db_url"
+DB_URL=""
+[[ "$store" == postgres ]] && pg_fresh_url
+write_config "$WORK/signalpost.toml" "$WORK/data" "$DB_URL"
 start_server "$WORK/signalpost.toml" "$out/server.log"
 sleep 2
 rss_idle=$(rss_mb "$SERVER_PID")
@@ -91,9 +91,16 @@ loadgen --mode batch --batch-size 500 --sold-share 0 --connections 4 --requests 
     | tee "$out/backlog.txt" >&2
 sleep 2
 rss_queued=$(rss_mb "$SERVER_PID")
-queued=$(metric signalpost_queue_depth)
-store_mb=$(du -sm "$WORK/data" | cut -f1)
-log "backlog queued: $queued conversions, RSS $rss_queued MB, data dir $store_mb MB"
+if [[ "$store" == postgres ]]; then
+    # Counted in the database: /metrics gives up on a count that takes longer than its timeout.
+    queued=$(pg_sql "SELECT count(*) FROM conversions WHERE state NOT IN ('delivered', 'dead', 'suppressed')")
+    store_mb=$(pg_sql "SELECT (sum(pg_total_relation_size(c.oid)) / 1048576)::bigint FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '$PG_SCHEMA' AND c.relkind = 'r'")
+else
+    queued=$(metric signalpost_queue_depth)
+    store_mb=$(du -sm "$WORK/data" | cut -f1)
+fi
+log "backlog queued: $queued conversions, RSS $rss_queued MB, store $store_mb MB"
 released=$(now)
 sandbox_clear_faults
 log "outage over after $(python3 -c "print(round($released - $outage_start))") s; draining"
