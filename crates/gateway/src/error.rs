@@ -1,5 +1,5 @@
 //! The gateway facade's error: what the HTTP layer maps to problem+json answers (422 naming the field,
-//! 404 for an unknown lead, 503 + Retry-After for backpressure, 507 for a full disk).
+//! 404 for an unknown lead, 503 + Retry-After for backpressure and for a full disk).
 
 use crate::store::StoreError;
 

@@ -19,6 +19,10 @@ use crate::workload::{Kind, Workload};
 /// later than the form, and must not always hit the row the writer just inserted).
 const SOLD_LAG: usize = 32;
 
+/// Pause after a transport error (server restarting, connection refused) before the next request, so
+/// a connection does not spin while nothing listens.
+const ERROR_PAUSE: Duration = Duration::from_millis(20);
+
 /// What to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -387,6 +391,7 @@ impl Worker {
             Err(e) => {
                 self.record(kind, None, due, false);
                 self.error(e);
+                tokio::time::sleep(ERROR_PAUSE).await;
                 false
             }
         }
@@ -417,6 +422,7 @@ impl Worker {
             Err(e) => {
                 self.record(Kind::Batch, None, due, false);
                 self.error(e);
+                tokio::time::sleep(ERROR_PAUSE).await;
             }
         }
     }

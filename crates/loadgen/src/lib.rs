@@ -7,6 +7,7 @@
 //! does the delivery check, `report` renders the figures. It never talks to TikTok: only to the server
 //! under test and to the sandbox.
 
+pub mod acked;
 pub mod conn;
 pub mod drive;
 pub mod report;
@@ -20,7 +21,7 @@ use clap::{Parser, ValueEnum};
 
 use conn::Target;
 use drive::{LoadSpec, Mode};
-use report::{Report, Timing};
+use report::{CheckReport, DeliveryReport, Report, Timing};
 
 /// Command-line arguments.
 #[derive(Debug, Clone, Parser)]
@@ -33,8 +34,12 @@ pub struct Args {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub target: String,
     /// API key (`Authorization: Bearer`).
-    #[arg(long, env = "SIGNALPOST_API_KEY")]
-    pub key: String,
+    #[arg(
+        long,
+        env = "SIGNALPOST_API_KEY",
+        required_unless_present = "check_acked"
+    )]
+    pub key: Option<String>,
     /// The sandbox the server delivers to; without it nothing is verified.
     #[arg(long)]
     pub sandbox: Option<String>,
@@ -66,6 +71,19 @@ pub struct Args {
     /// rate is measured draining a backlog rather than keeping up with ingest.
     #[arg(long)]
     pub hold_delivery: bool,
+    /// The sandbox fault played while delivery is held (`--hold-delivery`): http_500, http_502, hang,
+    /// rate_limit, server_error, ...
+    #[arg(long, default_value = "http_500")]
+    pub hold_fault: String,
+    /// Also write every acknowledged conversion to this file (`pixel<TAB>event<TAB>event_id` lines),
+    /// for a later `--check-acked` spanning several runs.
+    #[arg(long)]
+    pub acked_out: Option<PathBuf>,
+    /// Send no load: check that the conversions listed in these files (written by `--acked-out`)
+    /// arrived at `--sandbox` exactly once per event_id. `--run-id` is the common prefix of their
+    /// event ids.
+    #[arg(long, num_args = 1.., requires_all = ["sandbox", "run_id"])]
+    pub check_acked: Vec<PathBuf>,
     /// How long to wait for deliveries, seconds.
     #[arg(long, default_value_t = 300.0)]
     pub verify_timeout: f64,
@@ -89,7 +107,11 @@ pub enum ModeArg {
 
 /// Runs the load and the check; `Ok(false)` when the delivery check failed.
 pub async fn run(args: &Args) -> anyhow::Result<(Report, bool)> {
-    let target = Target::parse(&args.target, Some(&args.key))?;
+    let key = args
+        .key
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("--key (or SIGNALPOST_API_KEY) is needed to send load"))?;
+    let target = Target::parse(&args.target, Some(key))?;
     anyhow::ensure!(
         (1..=1000).contains(&args.batch_size),
         "--batch-size must be 1 to 1000"
@@ -132,7 +154,7 @@ pub async fn run(args: &Args) -> anyhow::Result<(Report, bool)> {
     if args.hold_delivery
         && let Some(s) = sandbox.as_mut()
     {
-        s.inject_fault("http_500", 86_400).await?;
+        s.inject_fault(&args.hold_fault, 86_400).await?;
     }
 
     let outcome = drive::run(&spec).await;
@@ -170,6 +192,9 @@ pub async fn run(args: &Args) -> anyhow::Result<(Report, bool)> {
             waited,
         },
     );
+    if let Some(path) = &args.acked_out {
+        acked::write(path, &outcome.acked)?;
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, text + "\n")
@@ -179,4 +204,37 @@ pub async fn run(args: &Args) -> anyhow::Result<(Report, bool)> {
         .as_ref()
         .is_none_or(verify::Verification::passed);
     Ok((report, passed))
+}
+
+/// `--check-acked`: the delivery check alone, over acknowledgement files of earlier runs; `Ok(false)`
+/// when it failed.
+pub async fn check(args: &Args) -> anyhow::Result<(CheckReport, bool)> {
+    let (Some(url), Some(run_id)) = (&args.sandbox, &args.run_id) else {
+        anyhow::bail!("--check-acked needs --sandbox and --run-id");
+    };
+    let mut expected = Vec::new();
+    for path in &args.check_acked {
+        expected.extend(acked::read(path)?);
+    }
+    let mut sandbox = verify::Sandbox::new(Target::parse(url, None)?);
+    let (v, waited) = verify::verify(
+        &mut sandbox,
+        &expected,
+        run_id,
+        0,
+        Duration::from_secs_f64(args.verify_timeout.max(0.0)),
+        Duration::from_secs_f64(args.verify_stall.max(1.0)),
+    )
+    .await?;
+    let report = CheckReport {
+        run_id: run_id.clone(),
+        files: args.check_acked.len(),
+        delivery: DeliveryReport::of(&v, v.first_received, None, false, waited),
+    };
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok((report, v.passed()))
 }

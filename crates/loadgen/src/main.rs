@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use signalpost_loadgen::{Args, run};
+use signalpost_loadgen::{Args, check, run};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -19,9 +19,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(&args)) {
-        Ok((report, passed)) => {
-            print!("{}", report.table());
+    let result = if args.check_acked.is_empty() {
+        runtime
+            .block_on(run(&args))
+            .map(|(report, passed)| (report.table(), passed))
+    } else {
+        runtime.block_on(check(&args)).map(|(report, passed)| {
+            let text = format!(
+                "check of {} file(s), run id {}\n{}\n",
+                report.files,
+                report.run_id,
+                report.delivery.summary()
+            );
+            (text, passed)
+        })
+    };
+    match result {
+        Ok((text, passed)) => {
+            print!("{text}");
             if passed {
                 ExitCode::SUCCESS
             } else {

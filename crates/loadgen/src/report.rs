@@ -1,5 +1,5 @@
 //! The run's figures: a summary table for people and the same numbers as JSON for scripts
-//! (`bench/ingest.sh` reads the JSON). Latencies are in milliseconds with microsecond precision.
+//! (the `bench/` scripts read the JSON). Latencies are in milliseconds with microsecond precision.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -65,6 +65,9 @@ pub struct DeliveryReport {
     pub drain_after_load_secs: Option<f64>,
     /// Whether delivery was held (sandbox failing) during the load and released after it.
     pub held: bool,
+    /// First and last arrival of this run's events at the sandbox, Unix seconds.
+    pub first_received_unix: Option<f64>,
+    pub last_received_unix: Option<f64>,
     pub passed: bool,
     pub waited_secs: f64,
 }
@@ -95,6 +98,10 @@ pub struct Report {
     pub delivery: Option<DeliveryReport>,
 }
 
+fn unix_secs(t: SystemTime) -> Option<f64> {
+    secs_between(SystemTime::UNIX_EPOCH, t)
+}
+
 fn secs_between(a: SystemTime, b: SystemTime) -> Option<f64> {
     b.duration_since(a).ok().map(|d| d.as_secs_f64())
 }
@@ -106,6 +113,65 @@ pub struct Timing {
     pub released: Option<SystemTime>,
     pub load_end: SystemTime,
     pub waited: Duration,
+}
+
+impl DeliveryReport {
+    /// The figures of `v`, the window running from `start` to the last arrival.
+    pub fn of(
+        v: &Verification,
+        start: Option<SystemTime>,
+        load_end: Option<SystemTime>,
+        held: bool,
+        waited: Duration,
+    ) -> Self {
+        let window = match (start, v.last_received) {
+            (Some(s), Some(l)) => secs_between(s, l),
+            _ => None,
+        };
+        DeliveryReport {
+            expected: v.expected,
+            delivered: v.delivered,
+            missing: v.missing,
+            missing_sample: v.missing_sample.clone(),
+            duplicate_deliveries: v.duplicate_deliveries,
+            conflicting: v.conflicting,
+            unacknowledged_arrivals: v.unacknowledged_arrivals,
+            window_secs: window,
+            events_per_second: window.filter(|w| *w > 0.0).map(|w| v.delivered as f64 / w),
+            // Zero when everything had arrived before the load ended.
+            drain_after_load_secs: match (load_end, v.last_received) {
+                (Some(end), Some(l)) => Some(secs_between(end, l).unwrap_or(0.0)),
+                _ => None,
+            },
+            held,
+            first_received_unix: v.first_received.and_then(unix_secs),
+            last_received_unix: v.last_received.and_then(unix_secs),
+            passed: v.passed(),
+            waited_secs: waited.as_secs_f64(),
+        }
+    }
+
+    /// One line for people: counts and the verdict.
+    pub fn summary(&self) -> String {
+        format!(
+            "delivery: {}/{} acknowledged conversions arrived, {} missing, {} duplicate deliveries (same payload), {} conflicting payloads, {} unacknowledged arrivals -> {}",
+            self.delivered,
+            self.expected,
+            self.missing,
+            self.duplicate_deliveries,
+            self.conflicting,
+            self.unacknowledged_arrivals,
+            if self.passed { "PASS" } else { "FAIL" }
+        )
+    }
+}
+
+/// What `--check-acked` found: no load, only the delivery check over acknowledgement files.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub run_id: String,
+    pub files: usize,
+    pub delivery: DeliveryReport,
 }
 
 impl Report {
@@ -133,29 +199,13 @@ impl Report {
             })
             .collect();
         let delivery = verification.map(|v| {
-            let start = timing.released.or(out.first_ack);
-            let window = match (start, v.last_received) {
-                (Some(s), Some(l)) => secs_between(s, l),
-                _ => None,
-            };
-            DeliveryReport {
-                expected: v.expected,
-                delivered: v.delivered,
-                missing: v.missing,
-                missing_sample: v.missing_sample.clone(),
-                duplicate_deliveries: v.duplicate_deliveries,
-                conflicting: v.conflicting,
-                unacknowledged_arrivals: v.unacknowledged_arrivals,
-                window_secs: window,
-                events_per_second: window.filter(|w| *w > 0.0).map(|w| v.delivered as f64 / w),
-                // Zero when everything had arrived before the load ended.
-                drain_after_load_secs: v
-                    .last_received
-                    .map(|l| secs_between(timing.load_end, l).unwrap_or(0.0)),
-                held: timing.released.is_some(),
-                passed: v.passed(),
-                waited_secs: timing.waited.as_secs_f64(),
-            }
+            DeliveryReport::of(
+                v,
+                timing.released.or(out.first_ack),
+                Some(timing.load_end),
+                timing.released.is_some(),
+                timing.waited,
+            )
         });
         Report {
             run_id: spec.run_id.clone(),
@@ -237,17 +287,7 @@ impl Report {
             let _ = writeln!(t, "first error: {e}");
         }
         if let Some(d) = &self.delivery {
-            let _ = writeln!(
-                t,
-                "delivery: {}/{} acknowledged conversions arrived, {} missing, {} duplicate deliveries (same payload), {} conflicting payloads, {} unacknowledged arrivals -> {}",
-                d.delivered,
-                d.expected,
-                d.missing,
-                d.duplicate_deliveries,
-                d.conflicting,
-                d.unacknowledged_arrivals,
-                if d.passed { "PASS" } else { "FAIL" }
-            );
+            let _ = writeln!(t, "{}", d.summary());
             if let (Some(w), Some(r)) = (d.window_secs, d.events_per_second) {
                 let _ = writeln!(
                     t,

@@ -1,5 +1,5 @@
 //! Store errors, shaped for the HTTP layer: each variant maps to one answer (503 + Retry-After for
-//! backpressure, 404 for an unknown lead, 507 for a full disk, 500 otherwise).
+//! backpressure and for a full disk, 404 for an unknown lead, 500 otherwise).
 
 use std::time::Duration;
 

@@ -42,8 +42,7 @@ pub fn router() -> Router<AppState> {
         (status = 413, description = "Body over 1 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 400, description = "Body is not JSON, or not a JSON object", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Write queue full (Retry-After) or shutting down", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 507, description = "Disk full; nothing stored", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Write queue full or disk full (both with Retry-After; nothing stored), or shutting down", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -42,11 +42,15 @@ pub(super) async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
         Ok(Err(e)) => tracing::warn!(error = %e, "metrics: queue depth query failed"),
         Err(_) => tracing::warn!("metrics: queue depth query timed out"),
     }
+    // The engine keeps its own counters and latency buckets; publish them as of this scrape.
+    metrics::set_delivery_stats(&state.delivery_stats);
+    let mut text = metrics::render();
+    metrics::render_tiktok_latency(&state.delivery_stats, &mut text);
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics::render(),
+        text,
     )
 }

@@ -98,7 +98,8 @@ pub enum ApiError {
     /// The writer's queue is full; the client should retry. 503 with `Retry-After`.
     #[error("overloaded")]
     Overloaded { retry_after_secs: u32 },
-    /// The disk is full: nothing was written. 507.
+    /// The disk is full: nothing was written. 503 with `Retry-After` (the client keeps the lead and
+    /// retries; freeing space is the operator's job, and the writer logs it).
     #[error("insufficient storage")]
     InsufficientStorage,
     /// A dependency (the store) does not answer. 503.
@@ -132,10 +133,9 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Overloaded { .. } | ApiError::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Overloaded { .. }
+            | ApiError::Unavailable { .. }
+            | ApiError::InsufficientStorage => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -283,7 +283,7 @@ impl ApiError {
                 ApiError::InsufficientStorage => (
                     "insufficient-storage",
                     "Insufficient storage",
-                    "the disk is full; nothing was stored, retry later".to_owned(),
+                    "the server's disk is full; nothing was stored, retry later".to_owned(),
                     None,
                     Vec::new(),
                 ),
@@ -334,6 +334,9 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+/// `Retry-After` when the disk is full: freeing space takes an operator, not a second.
+const DISK_FULL_RETRY_SECS: u32 = 30;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(context) = &self {
@@ -361,6 +364,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Overloaded { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            ApiError::InsufficientStorage => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(DISK_FULL_RETRY_SECS));
             }
             _ => {}
         }
@@ -526,7 +532,7 @@ mod tests {
     }
 
     #[test]
-    fn store_backpressure_is_503_with_retry_after_and_disk_full_is_507() {
+    fn store_backpressure_and_disk_full_are_503_with_retry_after() {
         let err: ApiError = GatewayError::Store(StoreError::Backpressure {
             retry_after: std::time::Duration::from_millis(200),
         })
@@ -535,8 +541,10 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
         assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
-        let full: ApiError = StoreError::DiskFull("SQLITE_FULL".into()).into();
-        assert_eq!(full.status(), StatusCode::INSUFFICIENT_STORAGE);
+        let full = ApiError::from(StoreError::DiskFull("SQLITE_FULL".into())).into_response();
+        assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(full.headers()[header::RETRY_AFTER], "30");
+        assert_eq!(full.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
         let lost: ApiError = GatewayError::LeadNotFound("t-9".into()).into();
         assert_eq!(lost.status(), StatusCode::NOT_FOUND);
         let io: ApiError = StoreError::Io("disk I/O error at /srv/db".into()).into();

@@ -200,6 +200,16 @@ async fn health_and_metrics_need_no_key() {
         text.contains("signalpost_queue_depth{pixel=\"CTESTPIXEL0001\"}"),
         "{text}"
     );
+    // The delivery engine's own counters and latency are published too.
+    assert!(
+        text.contains("signalpost_conversions_delivered_total"),
+        "{text}"
+    );
+    assert!(text.contains("signalpost_conversions_dead_total"), "{text}");
+    assert!(
+        text.contains("signalpost_tiktok_request_duration_seconds_count"),
+        "{text}"
+    );
     assert!(
         !text.contains("t-metrics"),
         "transaction ids never become labels"

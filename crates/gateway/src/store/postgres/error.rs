@@ -1,5 +1,5 @@
 //! PostgreSQL errors as [`StoreError`]s, so the HTTP layer answers the same way for both stores: a full
-//! disk is 507, an unreachable or overloaded server and a lost deadlock race are 503 (the client retries),
+//! disk, an unreachable or overloaded server and a lost deadlock race are 503 (the client retries),
 //! a refused constraint is a conflict, anything else a 500 that names no internals.
 
 use deadpool_postgres::PoolError;

@@ -9,10 +9,11 @@
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use super::episode::Episode;
 use super::schema;
 use crate::store::StoreError;
 
@@ -60,16 +61,25 @@ impl Drop for Checkpointer {
 }
 
 fn run(conn: &Connection, stopped: &mpsc::Receiver<()>) {
+    // A failing checkpoint (a full disk) fails every tick: logged per episode, not per tick.
+    let mut failing = Episode::new(
+        "WAL checkpoint failed; will retry every tick",
+        "WAL checkpoints succeed again",
+    );
     // Nothing is ever sent: the sender is dropped to stop, which ends the wait at once.
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
-        match checkpoint(conn, "PASSIVE") {
+        let result = checkpoint(conn, "PASSIVE");
+        match &result {
+            Ok(_) => failing.succeeded(Instant::now()),
+            Err(e) => failing.failed(&e.to_string(), Instant::now()),
+        };
+        match result {
             Ok((_, frames, _)) if frames >= RESTART_FRAMES => {
                 if let Err(e) = checkpoint(conn, "RESTART") {
                     tracing::debug!(error = %e, "WAL restart checkpoint did not complete; will retry");
                 }
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
+            Ok(_) | Err(_) => {}
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod caps;
 mod checkpoint;
+mod episode;
 mod insights;
 mod read;
 mod replay;

@@ -2,14 +2,17 @@
 //! a bounded channel and wait on a oneshot; the thread takes everything queued (up to a cap), runs it in
 //! ONE transaction with cached prepared statements, commits once (one fsync), and only then answers
 //! every waiter. A full channel is backpressure, never a drop. If a group's transaction fails, each
-//! command is retried alone so one bad command cannot fail its neighbours.
+//! command is retried alone so one bad command cannot fail its neighbours (and, on a nearly full disk,
+//! the small ones still fit). A full disk is logged when it starts, while it lasts and when it ends,
+//! not once per refused write.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::caps;
+use super::episode::Episode;
 use super::rows::{self, CLAIM_COLUMNS};
 use crate::domain::{Conversion, ConversionState, Lead, LifecycleEvent};
 use crate::store::{
@@ -147,6 +150,7 @@ pub(crate) fn spawn(
 }
 
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, max_group: usize) {
+    let mut disk = disk_episode();
     let mut group = Vec::with_capacity(max_group);
     let mut stop = None;
     while let Some(first) = rx.blocking_recv() {
@@ -161,7 +165,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, max_group: usize) 
                 next = rx.try_recv().ok();
             }
         }
-        commit_group(&mut conn, std::mem::take(&mut group));
+        commit_group(&mut conn, std::mem::take(&mut group), &mut disk);
         if stop.is_some() {
             break;
         }
@@ -177,23 +181,54 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, max_group: usize) 
     tracing::debug!("store writer stopped");
 }
 
-fn commit_group(conn: &mut Connection, group: Vec<Command>) {
+/// A full disk, as the writer logs it.
+fn disk_episode() -> Episode {
+    Episode::new(
+        "the disk holding the database is full: writes are refused (clients get 503) until space is freed",
+        "disk space available again: the store accepts writes",
+    )
+}
+
+/// Feeds a commit's outcome to the disk-full episode.
+fn watch_disk(disk: &mut Episode, outcome: Result<(), &StoreError>) {
+    match outcome {
+        Ok(()) => {
+            disk.succeeded(Instant::now());
+        }
+        Err(StoreError::DiskFull(detail)) => {
+            disk.failed(detail, Instant::now());
+        }
+        Err(_) => {}
+    }
+}
+
+fn commit_group(conn: &mut Connection, group: Vec<Command>, disk: &mut Episode) {
     match execute_all(conn, &group) {
         Ok(done) => {
+            watch_disk(disk, Ok(()));
             for (command, done) in group.into_iter().zip(done) {
                 answer(command, Ok(done));
             }
         }
         Err(e) if group.len() == 1 => {
+            watch_disk(disk, Err(&e));
             for command in group {
                 answer(command, Err(e.clone()));
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, size = group.len(), "group commit failed; retrying each command alone");
+            if matches!(e, StoreError::DiskFull(_)) {
+                // Logged by the disk episode when the single commands fail too.
+                tracing::debug!(
+                    size = group.len(),
+                    "group commit hit a full disk; retrying each command alone"
+                );
+            } else {
+                tracing::warn!(error = %e, size = group.len(), "group commit failed; retrying each command alone");
+            }
             for command in group {
                 let single = vec![command];
-                commit_group(conn, single);
+                commit_group(conn, single, disk);
             }
         }
     }
@@ -593,4 +628,140 @@ fn record(conn: &Connection, results: &[DeliveryResult]) -> Result<(), StoreErro
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{NewLead, Trigger};
+    use crate::gateway::lead_from;
+    use crate::store::sqlite::schema;
+
+    /// A form submission with a bulky custom field, so a few of them fill a page.
+    fn unit(n: usize) -> IngestUnit {
+        let lead = lead_from(
+            NewLead {
+                transaction_id: Some(format!("full-{n}")),
+                ip: Some("203.0.113.7".into()),
+                fields: serde_json::json!({ "note": "x".repeat(1500) }),
+                ..NewLead::default()
+            },
+            1_700_000_000,
+        )
+        .unwrap();
+        let event = LifecycleEvent {
+            id: 0,
+            transaction_id: lead.transaction_id.clone(),
+            trigger: Trigger::FormSubmit,
+            name: None,
+            buyer: None,
+            offer: None,
+            revenue: None,
+            payout: None,
+            currency: None,
+            occurred_at: lead.created_at,
+            idempotency_key: Some("form_submit".into()),
+        };
+        IngestUnit {
+            lead: Some(lead),
+            event,
+            conversions: Vec::new(),
+            queued_at_ms: None,
+        }
+    }
+
+    /// A database that may grow only a few pages past its schema: SQLite answers SQLITE_FULL exactly
+    /// as on a full disk, deterministically and without a special filesystem.
+    fn capped_writer(path: &std::path::Path) -> (WriterHandle, std::thread::JoinHandle<()>) {
+        let mut conn = Connection::open(path).unwrap();
+        schema::configure(&conn, true).unwrap();
+        schema::migrate(&mut conn).unwrap();
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        conn.query_row(
+            &format!("PRAGMA max_page_count = {}", pages + 12),
+            [],
+            |_| Ok(()),
+        )
+        .unwrap();
+        spawn(conn, WriterConfig::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_refuses_writes_as_disk_full_and_keeps_the_writer_and_store_sound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full.db");
+        let (writer, join) = capped_writer(&path);
+
+        // Concurrent callers, so whole groups hit the limit, not just single commands.
+        let mut calls = Vec::new();
+        for n in 0..200 {
+            let writer = writer.clone();
+            calls.push(tokio::spawn(async move {
+                let answer = writer
+                    .call(|reply| Command::Ingest {
+                        units: vec![unit(n)],
+                        reply,
+                    })
+                    .await;
+                (n, answer)
+            }));
+        }
+        let mut stored = Vec::new();
+        let mut refused = 0;
+        for call in calls {
+            match call.await.unwrap() {
+                (n, Ok(mut answers)) => {
+                    assert!(answers.pop().unwrap().is_ok());
+                    stored.push(format!("full-{n}"));
+                }
+                (_, Err(StoreError::DiskFull(_))) => refused += 1,
+                (_, Err(other)) => panic!("a full disk must read as DiskFull, got {other:?}"),
+            }
+        }
+        assert!(refused > 0, "the cap was never reached");
+        assert!(!stored.is_empty(), "nothing fitted before the cap");
+
+        // The writer still answers: a claim that finds nothing writes nothing and succeeds.
+        let claimed = writer
+            .call(|reply| Command::Claim {
+                pixel: "P".into(),
+                now_ms: 0,
+                limit: 10,
+                lease_ms: 1000,
+                reply,
+            })
+            .await
+            .unwrap();
+        assert!(claimed.is_empty());
+        writer.call(|reply| Command::Stop { reply }).await.unwrap();
+        join.join().unwrap();
+
+        // Every acknowledged lead is there, nothing refused is, and the file is sound.
+        let conn = Connection::open(&path).unwrap();
+        let mut ids: Vec<String> = conn
+            .prepare("SELECT transaction_id FROM leads")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        ids.sort();
+        stored.sort();
+        assert_eq!(ids, stored);
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+
+    #[test]
+    fn sqlite_full_maps_to_disk_full() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        );
+        assert!(matches!(StoreError::from(full), StoreError::DiskFull(_)));
+    }
 }
