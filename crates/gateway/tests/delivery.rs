@@ -454,4 +454,47 @@ both_stores!(
     graceful_shutdown_finishes_and_records_in_flight_requests,
     a_pixels_test_event_code_is_sent_top_level,
     many_leads_are_all_delivered_in_batches,
+    when_a_failing_destination_recovers_waiting_retries_are_sent_at_once,
 );
+
+async fn when_a_failing_destination_recovers_waiting_retries_are_sent_at_once(db: TestDb) {
+    // Backoff of up to 10 hours: without being brought forward, the failed event would not be
+    // retried during this test (the chance of a full-jitter delay under a minute is 1 in 600).
+    let policy = DeliveryPolicy {
+        retry: RetryPolicy {
+            base: Duration::from_secs(10 * 3600),
+            cap: Duration::from_secs(10 * 3600),
+            max_age: Duration::from_secs(24 * 3600),
+        },
+        ..fast_policy()
+    };
+    let mut h = Harness::new(db, SandboxConfig::default(), policy).await;
+    h.sandbox.inject(Fault::requests(FaultKind::Http500, 1));
+    h.start_engine();
+    h.gateway.submit_lead(lead("tx-outage")).await.unwrap();
+    let waiting = h
+        .wait_for_states("tx-outage", 1, ConversionState::Retrying)
+        .await;
+    let scheduled = waiting.conversions[0]
+        .conversion
+        .next_attempt_at_ms
+        .unwrap();
+
+    // The destination is back: the next event is accepted, and the waiting one follows at once.
+    h.gateway.submit_lead(lead("tx-after")).await.unwrap();
+    h.wait_for_states("tx-after", 1, ConversionState::Delivered)
+        .await;
+    let view = h
+        .wait_for_states("tx-outage", 1, ConversionState::Delivered)
+        .await;
+    let log = &view.conversions[0].attempt_log;
+    assert_eq!(log.len(), 2, "{log:#?}");
+    assert_eq!(log[0].http_status, Some(500));
+    assert_eq!(log[1].outcome, AttemptOutcome::Delivered);
+    assert!(
+        log[1].at_ms < scheduled,
+        "sent at {} although its backoff ran to {scheduled}",
+        log[1].at_ms
+    );
+    h.stop_engine().await;
+}

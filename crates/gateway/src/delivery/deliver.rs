@@ -27,6 +27,9 @@ pub(crate) struct Ctx {
     pub policy: DeliveryPolicy,
     pub clients: Clients,
     pub stats: Arc<DeliveryStats>,
+    /// Pixels whose destination last answered with a retryable failure. The first accepted request
+    /// after that brings the pixel's waiting retries forward (see `Store::expedite_retries`).
+    pub failing: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// Sends `batch` for `pixel` and records the results.
@@ -78,10 +81,46 @@ pub(crate) async fn deliver(
         results.append(&mut round.results);
     }
 
+    let retried = results.iter().any(|r| r.counts_as_retry);
+    let delivered = results
+        .iter()
+        .any(|r| r.state == ConversionState::Delivered);
     record(&ctx, results).await;
 
     if let Some(reason) = auth_failure {
         pause(&ctx, &pixel, &reason).await;
+    }
+    note_health(&ctx, &pixel, retried, delivered).await;
+}
+
+/// Remembers a pixel whose destination fails; when it accepts a request again, the conversions
+/// waiting out their backoff are made due now, so a backlog built up during an outage drains at
+/// full speed instead of trickling in over the next retry cap.
+async fn note_health(ctx: &Ctx, pixel: &str, retried: bool, delivered: bool) {
+    let recovered = {
+        let mut failing = match ctx.failing.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if retried {
+            failing.insert(pixel.to_owned());
+            false
+        } else {
+            delivered && failing.remove(pixel)
+        }
+    };
+    if recovered {
+        match ctx.store.expedite_retries(pixel, now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                pixel,
+                expedited = n,
+                "the destination accepts events again: waiting retries are due now"
+            ),
+            Err(e) => {
+                tracing::warn!(pixel, error = %e, "could not bring waiting retries forward; they keep their schedule")
+            }
+        }
     }
 }
 

@@ -87,6 +87,7 @@ impl DeliveryEngine {
             clients: Clients::new(policy.request_timeout, policy.connect_timeout),
             policy,
             stats: stats.clone(),
+            failing: Default::default(),
         });
         // Aborting the supervisor must abort its workers too (crash simulation), so they live in a
         // JoinSet the supervisor owns.

@@ -172,6 +172,12 @@ pub trait Store: Insights + Send + Sync + 'static {
     /// Moves the pixel's paused conversions back to `pending`, due now; returns how many.
     fn resume_pixel<'a>(&'a self, pixel: &'a str) -> StoreFuture<'a, u64>;
 
+    /// Makes the pixel's `retrying` conversions that are due later than `now_ms` due at `now_ms`
+    /// (their retry counts and budgets unchanged); returns how many. The engine calls it when a
+    /// destination that was failing accepts a request again, so a backlog built up during an outage
+    /// drains at once instead of each conversion waiting out its own backoff.
+    fn expedite_retries<'a>(&'a self, pixel: &'a str, now_ms: i64) -> StoreFuture<'a, u64>;
+
     /// How many conversions of `rule` count toward a cap whose window starts at `window_start_ms`:
     /// those with `created_at_ms >= window_start_ms` and a state other than `suppressed` (the count
     /// [`crate::domain::CapCheck`] compares with its limit). For previews; ingest checks caps itself.

@@ -199,3 +199,24 @@ pub(crate) async fn resume(
     }
     Ok(n)
 }
+
+/// Retrying conversions of `pixel` due after `now_ms` become due now; other nodes are told.
+pub(crate) async fn expedite(
+    tx: &impl GenericClient,
+    pixel: &str,
+    now_ms: i64,
+    channel: &str,
+) -> Result<u64, StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE conversions SET next_attempt_at_ms = $2 \
+             WHERE pixel = $1 AND state = 'retrying' AND next_attempt_at_ms > $2",
+        )
+        .await?;
+    let n = tx.execute(&stmt, &[&pixel, &now_ms]).await?;
+    if n > 0 {
+        let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        tx.execute(&notify, &[&channel, &pixel]).await?;
+    }
+    Ok(n)
+}

@@ -300,6 +300,16 @@ impl Store for PostgresStore {
         })
     }
 
+    fn expedite_retries<'a>(&'a self, pixel: &'a str, now_ms: i64) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            let n = delivery::expedite(&tx, pixel, now_ms, &self.channel).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
     fn cap_usage<'a>(&'a self, rule: &'a str, window_start_ms: i64) -> StoreFuture<'a, u64> {
         Box::pin(async move {
             let client = self.pool.get().await?;

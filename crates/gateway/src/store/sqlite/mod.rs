@@ -202,6 +202,18 @@ impl Store for SqliteStore {
         })
     }
 
+    fn expedite_retries<'a>(&'a self, pixel: &'a str, now_ms: i64) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            self.writer
+                .call(|reply| Command::Expedite {
+                    pixel: pixel.to_owned(),
+                    now_ms,
+                    reply,
+                })
+                .await
+        })
+    }
+
     fn cap_usage<'a>(&'a self, rule: &'a str, window_start_ms: i64) -> StoreFuture<'a, u64> {
         let rule = rule.to_owned();
         Box::pin(async move {

@@ -50,6 +50,12 @@ pub(crate) enum Command {
         now_ms: i64,
         reply: Reply<u64>,
     },
+    /// Retrying conversions of a pixel due later become due now (see `Store::expedite_retries`).
+    Expedite {
+        pixel: String,
+        now_ms: i64,
+        reply: Reply<u64>,
+    },
     /// One chunk of a replay (see `Store::replay`).
     Replay {
         filter: ReplayFilter,
@@ -277,7 +283,9 @@ fn answer(command: Command, result: Result<Done, StoreError>) {
                 _ => Err(mismatch()),
             }));
         }
-        Command::Pause { reply, .. } | Command::Resume { reply, .. } => {
+        Command::Pause { reply, .. }
+        | Command::Resume { reply, .. }
+        | Command::Expedite { reply, .. } => {
             let _ = reply.send(result.and_then(|d| match d {
                 Done::Count(n) => Ok(n),
                 _ => Err(mismatch()),
@@ -327,6 +335,15 @@ fn execute(conn: &Connection, command: &Command, now: i64) -> Result<Done, Store
                 .prepare_cached(
                     "UPDATE conversions SET state = 'pending', next_attempt_at_ms = ?2, last_error = NULL \
                      WHERE pixel = ?1 AND state = 'paused'",
+                )?
+                .execute(params![pixel, now_ms])?;
+            Ok(Done::Count(n as u64))
+        }
+        Command::Expedite { pixel, now_ms, .. } => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE conversions SET next_attempt_at_ms = ?2 \
+                     WHERE pixel = ?1 AND state = 'retrying' AND next_attempt_at_ms > ?2",
                 )?
                 .execute(params![pixel, now_ms])?;
             Ok(Done::Count(n as u64))
