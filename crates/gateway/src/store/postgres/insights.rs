@@ -9,7 +9,6 @@ use super::PostgresStore;
 use super::rows::{self, CONVERSION_COLUMNS, LEAD_COLUMNS};
 use crate::domain::{Conversion, ConversionState, Lead};
 use crate::store::insights::{MAX_REPLAY_IDS, contains_pattern};
-use crate::store::replay::replay_message;
 use crate::store::{
     DeadLetterFilter, Insights, LeadQuery, MatchQuality, MinuteCount, ReasonCount, ReplayFrom,
     ReplayOutcome, StoreError, StoreFuture,
@@ -201,48 +200,7 @@ async fn requeue_ids(
         .await?;
     let ids_param: Vec<i64> = ids.to_vec();
     let rows = tx.query(&select, &[&ids_param]).await?;
-    let mut picked = Vec::with_capacity(rows.len());
-    let mut messages = Vec::with_capacity(rows.len());
-    let mut pixels: Vec<String> = Vec::new();
-    for row in &rows {
-        picked.push(column::<i64>(row, 0)?);
-        let previous: Option<String> = column(row, 1)?;
-        messages.push(replay_message(from, previous.as_deref()));
-        let pixel: String = column(row, 2)?;
-        if !pixels.contains(&pixel) {
-            pixels.push(pixel);
-        }
-    }
-    let Some(&last_id) = picked.last() else {
-        return Ok(ReplayOutcome::default());
-    };
-    let log = tx
-        .prepare_cached(
-            "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
-             latency_ms, outcome, batch_size) \
-             SELECT id, $3, NULL, NULL, message, NULL, 0, 'replayed', 0 \
-             FROM unnest($1::bigint[], $2::text[]) AS r(id, message)",
-        )
-        .await?;
-    tx.execute(&log, &[&picked, &messages, &now_ms]).await?;
-    let update = tx
-        .prepare_cached(&format!(
-            "UPDATE conversions SET state = 'pending', next_attempt_at_ms = $2, claim = NULL, \
-             retries = 0, first_attempt_at_ms = NULL, last_error = NULL \
-             WHERE id = ANY($1::bigint[]) AND state = '{}'",
-            from.as_str()
-        ))
-        .await?;
-    let requeued = tx.execute(&update, &[&picked, &now_ms]).await?;
-    let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
-    for pixel in &pixels {
-        tx.execute(&notify, &[&channel, pixel]).await?;
-    }
-    Ok(ReplayOutcome {
-        matched: picked.len() as u64,
-        requeued,
-        last_id: Some(last_id),
-    })
+    super::replay::requeue_rows(tx, from, &rows, now_ms, channel).await
 }
 
 impl Insights for PostgresStore {

@@ -7,7 +7,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
 use crate::store::replay::replay_message;
-use crate::store::{ReplayChunk, ReplayFilter, ReplayOutcome, StoreError};
+use crate::store::{ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome, StoreError};
 
 /// `SELECT <columns> FROM conversions WHERE <filter> AND id > $1 ORDER BY id LIMIT $n` and its
 /// parameters. The state is a literal (from an enum) so the planner can use the partial index.
@@ -91,13 +91,26 @@ pub(crate) async fn requeue(
     // Locked (not skipped): only another replay touches parked rows, and it must not be passed by.
     let stmt = tx.prepare_cached(&format!("{sql} FOR UPDATE")).await?;
     let rows = tx.query(&stmt, &refs(&params)).await?;
+    requeue_rows(tx, filter.from, &rows, now_ms, channel).await
+}
+
+/// Re-queues locked rows selected as `(id, last_error, pixel)` in id order (still in state `from`):
+/// one `replayed` attempt-log entry each, back to pending with a fresh retry budget, and a NOTIFY per
+/// pixel. Shared by filtered replays and the console's replay of chosen ids.
+pub(crate) async fn requeue_rows(
+    tx: &impl GenericClient,
+    from: ReplayFrom,
+    rows: &[tokio_postgres::Row],
+    now_ms: i64,
+    channel: &str,
+) -> Result<ReplayOutcome, StoreError> {
     let mut ids = Vec::with_capacity(rows.len());
     let mut messages = Vec::with_capacity(rows.len());
     let mut pixels: Vec<String> = Vec::new();
-    for row in &rows {
+    for row in rows {
         ids.push(column::<i64>(row, 0)?);
         let previous: Option<String> = column(row, 1)?;
-        messages.push(replay_message(filter.from, previous.as_deref()));
+        messages.push(replay_message(from, previous.as_deref()));
         let pixel: String = column(row, 2)?;
         if !pixels.contains(&pixel) {
             pixels.push(pixel);
@@ -120,7 +133,7 @@ pub(crate) async fn requeue(
             "UPDATE conversions SET state = 'pending', next_attempt_at_ms = $2, claim = NULL, \
              retries = 0, first_attempt_at_ms = NULL, last_error = NULL \
              WHERE id = ANY($1::bigint[]) AND state = '{}'",
-            filter.from.as_str()
+            from.as_str()
         ))
         .await?;
     let requeued = tx.execute(&update, &[&ids, &now_ms]).await?;

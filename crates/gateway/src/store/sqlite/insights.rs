@@ -10,7 +10,6 @@ use super::rows::{self, CONVERSION_COLUMNS, CONVERSIONS_WITH_PAYLOAD, LEAD_COLUM
 use super::writer::Command;
 use crate::domain::{Conversion, ConversionState, Lead};
 use crate::store::insights::{MAX_REPLAY_IDS, contains_pattern};
-use crate::store::replay::replay_message;
 use crate::store::{
     DeadLetterFilter, Insights, LeadQuery, MatchQuality, MinuteCount, ReasonCount, ReplayFrom,
     ReplayOutcome, StoreError, StoreFuture,
@@ -163,35 +162,7 @@ pub(crate) fn requeue_ids(
             picked.push((row.get(0)?, row.get(1)?));
         }
     }
-    let Some(last_id) = picked.last().map(|(id, _)| *id) else {
-        return Ok(ReplayOutcome::default());
-    };
-    let mut log = conn.prepare_cached(
-        "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
-         latency_ms, outcome, batch_size) VALUES (?1, ?2, NULL, NULL, ?3, NULL, 0, 'replayed', 0)",
-    )?;
-    for (id, previous) in &picked {
-        log.execute(params![
-            id,
-            now_ms,
-            replay_message(from, previous.as_deref())
-        ])?;
-    }
-    let chosen = serde_json::to_string(&picked.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-        .map_err(|e| StoreError::Io(e.to_string()))?;
-    let requeued = conn
-        .prepare_cached(&format!(
-            "UPDATE conversions SET state = 'pending', next_attempt_at_ms = ?2, claim = NULL, \
-             retries = 0, first_attempt_at_ms = NULL, last_error = NULL \
-             WHERE id IN (SELECT value FROM json_each(?1)) AND state = '{}'",
-            from.as_str()
-        ))?
-        .execute(params![chosen, now_ms])?;
-    Ok(ReplayOutcome {
-        matched: picked.len() as u64,
-        requeued: requeued as u64,
-        last_id: Some(last_id),
-    })
+    super::replay::requeue_picked(conn, from, &picked, now_ms)
 }
 
 impl Insights for SqliteStore {

@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
 use crate::store::replay::replay_message;
-use crate::store::{ReplayChunk, ReplayFilter, ReplayOutcome, StoreError};
+use crate::store::{ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome, StoreError};
 
 /// `SELECT <columns> FROM conversions WHERE <filter> AND id > ? ORDER BY id LIMIT ?` and its values.
 /// The state is inlined as a literal (it comes from an enum) so the planner can use the partial index.
@@ -72,6 +72,18 @@ pub(crate) fn requeue(
             picked.push((row.get(0)?, row.get(1)?));
         }
     }
+    requeue_picked(conn, filter.from, &picked, now_ms)
+}
+
+/// Re-queues conversions already picked as `(id, last_error)` in id order (still in state `from`):
+/// one `replayed` attempt-log entry each, then back to pending with a fresh retry budget. Shared by
+/// filtered replays and the console's replay of chosen ids.
+pub(crate) fn requeue_picked(
+    conn: &Connection,
+    from: ReplayFrom,
+    picked: &[(i64, Option<String>)],
+    now_ms: i64,
+) -> Result<ReplayOutcome, StoreError> {
     let Some(last_id) = picked.last().map(|(id, _)| *id) else {
         return Ok(ReplayOutcome::default());
     };
@@ -79,11 +91,11 @@ pub(crate) fn requeue(
         "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
          latency_ms, outcome, batch_size) VALUES (?1, ?2, NULL, NULL, ?3, NULL, 0, 'replayed', 0)",
     )?;
-    for (id, previous) in &picked {
+    for (id, previous) in picked {
         log.execute(params![
             id,
             now_ms,
-            replay_message(filter.from, previous.as_deref())
+            replay_message(from, previous.as_deref())
         ])?;
     }
     let ids = serde_json::to_string(&picked.iter().map(|(id, _)| *id).collect::<Vec<_>>())
@@ -93,7 +105,7 @@ pub(crate) fn requeue(
             "UPDATE conversions SET state = 'pending', next_attempt_at_ms = ?2, claim = NULL, \
              retries = 0, first_attempt_at_ms = NULL, last_error = NULL \
              WHERE id IN (SELECT value FROM json_each(?1)) AND state = '{}'",
-            filter.from.as_str()
+            from.as_str()
         ))?
         .execute(params![ids, now_ms])?;
     Ok(ReplayOutcome {
