@@ -59,6 +59,8 @@ pub async fn list_keys(State(state): State<AppState>) -> Result<Json<Vec<KeyView
     responses(
         (status = 201, description = "Created; `key` is shown only now", body = NewKeyView),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON, or not a JSON object", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as application/json", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
     ),
