@@ -20,5 +20,5 @@ pub use error::GatewayError;
 pub use gateway::{BatchItem, Gateway};
 pub use rules::{Rule, RuleConfig, RuleSet};
 pub use store::postgres::PostgresStore;
-pub use store::sqlite::SqliteStore;
+pub use store::sqlite::{SqliteStore, WriterConfig};
 pub use store::{IngestResult, IngestUnit, LeadView, Store, StoreError};

@@ -15,7 +15,8 @@ mod settings;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -71,8 +72,10 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         // Checkpoints happen on their own thread, never inside a commit the requests wait for.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpointer = Checkpointer::start(&path)?;
-        let (writer, join) = writer::spawn(conn, config)?;
+        let restart_wal = Arc::new(AtomicBool::new(false));
+        let checkpointer =
+            Checkpointer::start(&path, config.wal_restart_frames, restart_wal.clone())?;
+        let (writer, join) = writer::spawn(conn, config, restart_wal)?;
         Ok(SqliteStore {
             checkpointer: Mutex::new(Some(checkpointer)),
             reads: ReadPool::new(path.clone()),

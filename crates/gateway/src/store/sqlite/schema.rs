@@ -167,11 +167,14 @@ CREATE INDEX IF NOT EXISTS conversions_created ON conversions(created_at_ms);
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// How long a connection waits for a lock another connection holds.
+pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Applies the pragmas every connection needs.
 pub fn configure(conn: &Connection, write: bool) -> Result<(), StoreError> {
     // WAL: readers never block the writer. FULL: every commit is fsynced, so an acknowledged lead
     // survives power loss.
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     // Foreign keys are declared (documentation, and for tools) but not enforced: the writer checks the
     // lead exists before writing its events, and enforcement would make SQLite keep a statement
     // journal for every insert (it measured as a third of the writer's time).

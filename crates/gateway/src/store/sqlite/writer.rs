@@ -6,6 +6,8 @@
 //! the small ones still fit). A full disk is logged when it starts, while it lasts and when it ends,
 //! not once per refused write.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -14,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::caps;
 use super::episode::Episode;
 use super::rows::{self, CLAIM_COLUMNS};
+use super::schema;
 use crate::domain::{Conversion, ConversionState, Lead, LifecycleEvent};
 use crate::store::{
     ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, ReplayChunk, ReplayFilter,
@@ -90,6 +93,9 @@ pub struct WriterConfig {
     pub max_group: usize,
     /// How long a caller waits for queue space before [`StoreError::Backpressure`].
     pub enqueue_timeout: Duration,
+    /// WAL frames (pages) past which the WAL is started over from its beginning between two
+    /// commits; bounds the WAL file at about this many pages (see `checkpoint`).
+    pub wal_restart_frames: i64,
 }
 
 impl Default for WriterConfig {
@@ -98,6 +104,7 @@ impl Default for WriterConfig {
             queue_capacity: 16_384,
             max_group: 2_048,
             enqueue_timeout: Duration::from_secs(2),
+            wal_restart_frames: super::checkpoint::RESTART_FRAMES,
         }
     }
 }
@@ -136,15 +143,17 @@ impl WriterHandle {
 }
 
 /// Starts the writer thread on `conn`.
+/// `restart_wal` is raised by the checkpointer when the WAL should start over (see [`restart_wal`]).
 pub(crate) fn spawn(
     conn: Connection,
     config: WriterConfig,
+    restart_wal: Arc<AtomicBool>,
 ) -> Result<(WriterHandle, std::thread::JoinHandle<()>), StoreError> {
     let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
     let max_group = config.max_group.max(1);
     let join = std::thread::Builder::new()
         .name("signalpost-writer".into())
-        .spawn(move || run(conn, rx, max_group))
+        .spawn(move || run(conn, rx, max_group, &restart_wal))
         .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
     Ok((
         WriterHandle {
@@ -155,7 +164,12 @@ pub(crate) fn spawn(
     ))
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, max_group: usize) {
+fn run(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Command>,
+    max_group: usize,
+    restart: &AtomicBool,
+) {
     let mut disk = disk_episode();
     let mut group = Vec::with_capacity(max_group);
     let mut stop = None;
@@ -175,6 +189,9 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, max_group: usize) 
         if stop.is_some() {
             break;
         }
+        if restart.swap(false, Ordering::Relaxed) {
+            restart_wal(&conn);
+        }
     }
     rx.close();
     while let Ok(command) = rx.try_recv() {
@@ -185,6 +202,29 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, max_group: usize) 
         let _ = reply.send(Ok(()));
     }
     tracing::debug!("store writer stopped");
+}
+
+/// How long a WAL restart waits for readers still using the WAL before it gives up until the
+/// checkpointer asks again; the writer answers nobody meanwhile, so this bounds the stall.
+const RESTART_WAIT: Duration = Duration::from_millis(20);
+
+/// Starts the WAL over from its beginning, between two commits. The checkpointer has already copied
+/// nearly all of the WAL into the database; this copies the rest, fsyncs the database file, and waits
+/// (at most [`RESTART_WAIT`]) for readers to leave the WAL, so that the next commit writes at the start
+/// of the file again instead of growing it. A reader that stays longer (a long console query) only
+/// postpones the restart to the checkpointer's next request.
+fn restart_wal(conn: &Connection) {
+    let restarted = conn.busy_timeout(RESTART_WAIT).and_then(|()| {
+        conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
+    });
+    match restarted {
+        Ok(0) => tracing::debug!("WAL restarted"),
+        Ok(_) => tracing::debug!("WAL restart postponed: readers are still using it"),
+        Err(e) => tracing::debug!(error = %e, "WAL restart failed; will retry"),
+    }
+    if let Err(e) = conn.busy_timeout(schema::BUSY_TIMEOUT) {
+        tracing::warn!(error = %e, "could not restore the writer's busy timeout");
+    }
 }
 
 /// A full disk, as the writer logs it.
@@ -702,7 +742,7 @@ mod tests {
             |_| Ok(()),
         )
         .unwrap();
-        spawn(conn, WriterConfig::default()).unwrap()
+        spawn(conn, WriterConfig::default(), Arc::default()).unwrap()
     }
 
     #[tokio::test]
