@@ -22,7 +22,7 @@ pub const CONVERSION_COLUMNS: &str = "id, transaction_id, lifecycle_id, rule, pi
 pub const CONVERSIONS_WITH_PAYLOAD: &str =
     "conversions JOIN payloads ON payloads.conversion_id = conversions.id";
 
-/// Returned by the claim's UPDATE; the payload is read separately ([`payload`]).
+/// Returned by the claim's UPDATE; the payloads are read separately ([`fill_payloads`]).
 pub const CLAIM_COLUMNS: &str = "id, claim, pixel, event_name, event_id, test_event_code, event_time, \
      attempts, retries, first_attempt_at_ms";
 
@@ -117,11 +117,33 @@ pub fn claimed(row: &Row<'_>) -> RowResult<ClaimedConversion> {
 }
 
 /// The event JSON of one conversion.
-pub fn payload(conn: &Connection, conversion_id: i64) -> RowResult<String> {
-    let mut stmt = conn.prepare_cached("SELECT payload FROM payloads WHERE conversion_id = ?1")?;
-    stmt.query_row(params![conversion_id], |row| row.get(0))
-        .optional()?
-        .ok_or_else(|| corrupt(format!("conversion {conversion_id} has no payload")))
+/// Fills in the payload of each claimed conversion (sorted by id) with one statement.
+pub fn fill_payloads(conn: &Connection, claimed: &mut [ClaimedConversion]) -> RowResult<()> {
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let ids = serde_json::to_string(&claimed.iter().map(|c| c.id).collect::<Vec<_>>())
+        .map_err(|e| StoreError::Io(e.to_string()))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT conversion_id, payload FROM payloads \
+         WHERE conversion_id IN (SELECT value FROM json_each(?1)) ORDER BY conversion_id",
+    )?;
+    let mut rows = stmt.query(params![ids])?;
+    let mut next = claimed.iter_mut();
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let Some(conversion) = next.by_ref().find(|c| c.id == id) else {
+            return Err(corrupt(format!("payload of conversion {id} was not asked for")));
+        };
+        conversion.payload = row.get(1)?;
+    }
+    match claimed.iter().find(|c| c.payload.is_empty()) {
+        Some(missing) => Err(corrupt(format!(
+            "conversion {} has no payload",
+            missing.id
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub fn attempt(row: &Row<'_>) -> RowResult<Attempt> {
