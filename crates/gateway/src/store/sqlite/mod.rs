@@ -12,6 +12,7 @@ mod replay;
 mod rows;
 pub mod schema;
 mod settings;
+mod wal_sync;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -75,7 +76,7 @@ impl SqliteStore {
         let restart_wal = Arc::new(AtomicBool::new(false));
         let checkpointer =
             Checkpointer::start(&path, config.wal_restart_frames, restart_wal.clone())?;
-        let (writer, join) = writer::spawn(conn, config, restart_wal)?;
+        let (writer, join) = writer::spawn(conn, &path, config, restart_wal)?;
         Ok(SqliteStore {
             checkpointer: Mutex::new(Some(checkpointer)),
             reads: ReadPool::new(path.clone()),

@@ -172,8 +172,9 @@ pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 
 /// Applies the pragmas every connection needs.
 pub fn configure(conn: &Connection, write: bool) -> Result<(), StoreError> {
-    // WAL: readers never block the writer. FULL: every commit is fsynced, so an acknowledged lead
-    // survives power loss.
+    // WAL: readers never block the writer. FULL: every commit is fsynced, so an acknowledged write
+    // survives power loss. (The store's writer then lowers its own connection to NORMAL and fsyncs
+    // the WAL itself before it answers: see `wal_sync`.)
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // Foreign keys are declared (documentation, and for tools) but not enforced: the writer checks the
     // lead exists before writing its events, and enforcement would make SQLite keep a statement

@@ -1,11 +1,13 @@
 //! The group-commit writer: one OS thread owns the only write connection. Callers send commands through
 //! a bounded channel and wait on a oneshot; the thread takes everything queued (up to a cap), runs it in
-//! ONE transaction with cached prepared statements, commits once (one fsync), and only then answers
-//! every waiter. A full channel is backpressure, never a drop. If a group's transaction fails, each
+//! ONE transaction with cached prepared statements and commits once. The answers wait for the fsync
+//! of the WAL that makes the commit durable, done by the `wal_sync` thread while this one goes on
+//! with the next group; one fsync covers every group committed meanwhile. A full channel is backpressure, never a drop. If a group's transaction fails, each
 //! command is retried alone so one bad command cannot fail its neighbours (and, on a nearly full disk,
 //! the small ones still fit). A full disk is logged when it starts, while it lasts and when it ends,
 //! not once per refused write.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ use super::caps;
 use super::episode::Episode;
 use super::rows::{self, CLAIM_COLUMNS};
 use super::schema;
+use super::wal_sync::{self, WalSync};
 use crate::domain::{Conversion, ConversionState, Lead, LifecycleEvent};
 use crate::store::{
     ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, ReplayChunk, ReplayFilter,
@@ -143,17 +146,30 @@ impl WriterHandle {
 }
 
 /// Starts the writer thread on `conn`.
-/// `restart_wal` is raised by the checkpointer when the WAL should start over (see [`restart_wal`]).
+/// Starts the writer thread on `conn`, the database at `db_path`. The connection's commits are not
+/// fsynced by SQLite (`synchronous=NORMAL`): a [`WalSync`] thread fsyncs the WAL and only then
+/// answers. `restart_wal` is raised by the checkpointer when the WAL should start over (see
+/// [`restart_wal`]).
 pub(crate) fn spawn(
     conn: Connection,
+    db_path: &Path,
     config: WriterConfig,
     restart_wal: Arc<AtomicBool>,
 ) -> Result<(WriterHandle, std::thread::JoinHandle<()>), StoreError> {
     let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
     let max_group = config.max_group.max(1);
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let mut wal = db_path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    // The WAL file exists from the connection's first access; make its directory entry durable.
+    wal_sync::sync_dir_of(&wal)?;
+    let sync = WalSync::start(wal, |(command, done): (Command, Done), synced| {
+        answer(command, synced.map(|()| done));
+    })?;
     let join = std::thread::Builder::new()
         .name("signalpost-writer".into())
-        .spawn(move || run(conn, rx, max_group, &restart_wal))
+        .spawn(move || run(conn, rx, max_group, &restart_wal, sync))
         .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
     Ok((
         WriterHandle {
@@ -169,6 +185,7 @@ fn run(
     mut rx: mpsc::Receiver<Command>,
     max_group: usize,
     restart: &AtomicBool,
+    mut sync: WalSync<(Command, Done)>,
 ) {
     let mut disk = disk_episode();
     let mut group = Vec::with_capacity(max_group);
@@ -185,7 +202,16 @@ fn run(
                 next = rx.try_recv().ok();
             }
         }
-        commit_group(&mut conn, std::mem::take(&mut group), &mut disk);
+        let mut committed = Vec::with_capacity(group.len());
+        commit_group(
+            &mut conn,
+            std::mem::take(&mut group),
+            &mut committed,
+            &mut disk,
+        );
+        sync.after_sync(committed, |(command, done), synced| {
+            answer(command, synced.map(|()| done));
+        });
         if stop.is_some() {
             break;
         }
@@ -197,6 +223,8 @@ fn run(
     while let Ok(command) = rx.try_recv() {
         answer(command, Err(StoreError::Closed));
     }
+    // Every committed answer is released before the connection (and with it the WAL) is closed.
+    sync.finish();
     drop(conn);
     if let Some(reply) = stop {
         let _ = reply.send(Ok(()));
@@ -248,13 +276,18 @@ fn watch_disk(disk: &mut Episode, outcome: Result<(), &StoreError>) {
     }
 }
 
-fn commit_group(conn: &mut Connection, group: Vec<Command>, disk: &mut Episode) {
+/// Runs `group` in one transaction. What committed goes to `committed`, to be answered once the WAL
+/// is fsynced; a failure is answered at once.
+fn commit_group(
+    conn: &mut Connection,
+    group: Vec<Command>,
+    committed: &mut Vec<(Command, Done)>,
+    disk: &mut Episode,
+) {
     match execute_all(conn, &group) {
         Ok(done) => {
             watch_disk(disk, Ok(()));
-            for (command, done) in group.into_iter().zip(done) {
-                answer(command, Ok(done));
-            }
+            committed.extend(group.into_iter().zip(done));
         }
         Err(e) if group.len() == 1 => {
             watch_disk(disk, Err(&e));
@@ -274,7 +307,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Command>, disk: &mut Episode) 
             }
             for command in group {
                 let single = vec![command];
-                commit_group(conn, single, disk);
+                commit_group(conn, single, committed, disk);
             }
         }
     }
@@ -760,7 +793,7 @@ mod tests {
             |_| Ok(()),
         )
         .unwrap();
-        spawn(conn, WriterConfig::default(), Arc::default()).unwrap()
+        spawn(conn, path, WriterConfig::default(), Arc::default()).unwrap()
     }
 
     #[tokio::test]
