@@ -97,6 +97,53 @@ pub fn from_value<T: DeserializeOwned>(
     serde_path_to_error::deserialize(value).map_err(|e| classify(e, prefix))
 }
 
+/// `#[serde(default, deserialize_with = "object_only")]` for an optional struct nested in a body
+/// (`lead`, `event`): null or absent is `None`, an object is read by name, and anything else, an
+/// array in particular, is refused at the field's path. A derived struct would otherwise accept an
+/// array and read its fields by position.
+pub fn object_only<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use std::marker::PhantomData;
+
+    use serde::de::{MapAccess, Visitor, value::MapAccessDeserializer};
+
+    struct Object<T>(PhantomData<T>);
+
+    impl<'de, T: serde::Deserialize<'de>> Visitor<'de> for Object<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D2: serde::Deserializer<'de>>(
+            self,
+            deserializer: D2,
+        ) -> Result<Self::Value, D2::Error> {
+            deserializer.deserialize_map(self)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            // The map access keeps the caller's path tracking, so a bad field inside is still
+            // named in full (`lead.email`).
+            T::deserialize(MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+
+    deserializer.deserialize_option(Object(PhantomData))
+}
+
 /// The body (a 400: no field to name) or the value at `prefix` (a 422 naming it) is not an object.
 fn not_an_object(prefix: &str, found: &str) -> ApiError {
     if prefix.is_empty() {

@@ -23,14 +23,14 @@ use crate::http::problem::ApiError;
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
     /// A lead in the shape of `POST /v1/leads`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::json::object_only")]
     pub lead: Option<LeadRequest>,
     /// Instead of `lead`: preview against the stored lead with this transaction id.
     #[serde(default)]
     pub transaction_id: Option<String>,
     /// A lifecycle event in the shape of `POST /v1/leads/{transaction_id}/events`; absent: the
     /// lead's own `form_submit`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::json::object_only")]
     pub event: Option<EventRequest>,
 }
 

@@ -42,7 +42,7 @@ pub struct TestPostbackRequest {
     #[serde(default)]
     pub test_event_code: Option<String>,
     /// A lead in the shape of `POST /v1/leads`; a built-in sample lead when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::json::object_only")]
     pub lead: Option<LeadRequest>,
     /// `properties.value`.
     #[serde(default)]

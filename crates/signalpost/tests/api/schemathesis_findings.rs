@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{KEY, spawn_app};
+use crate::common::{KEY, PIXEL, spawn_app};
 
 #[tokio::test]
 async fn an_array_body_is_400_and_never_read_as_a_lead_by_position() {
@@ -154,4 +154,47 @@ async fn every_operation_with_a_json_body_documents_400_and_415() {
             .await;
         not_json.problem(400);
     }
+}
+
+/// A lead or event nested in an operator body (preview, test postback) is refused at its field when
+/// it is an array, instead of being read by position; a wrong field inside is still named in full.
+#[tokio::test]
+async fn a_nested_lead_or_event_given_as_an_array_is_refused_at_its_field() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            "/v1/preview",
+            json!({"lead": ["t-nested", "a@b.co"]}),
+            "lead",
+        ),
+        (
+            "/v1/preview",
+            json!({"lead": {"transaction_id": "t-nested"}, "event": ["lead_sold", "buyer-1"]}),
+            "event",
+        ),
+        (
+            "/v1/preview",
+            json!({"lead": {"transaction_id": "t-nested", "email": 5}}),
+            "lead.email",
+        ),
+        (
+            "/v1/test-postback",
+            json!({"pixel": PIXEL, "lead": ["t-nested", "a@b.co"]}),
+            "lead",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let answer = app.post(path, &body).await;
+        let problem = answer.problem(422);
+        assert_eq!(problem["field"], field, "{path} {body}: {problem:#}");
+    }
+    // null is the same as absent.
+    let answer = app
+        .post(
+            "/v1/preview",
+            &json!({"lead": {"transaction_id": "t-nested"}, "event": null}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    assert_eq!(answer.body["lead"]["transaction_id"], "t-nested");
 }

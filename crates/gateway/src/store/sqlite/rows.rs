@@ -133,15 +133,14 @@ pub fn fill_payloads(conn: &Connection, claimed: &mut [ClaimedConversion]) -> Ro
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
         let Some(conversion) = next.by_ref().find(|c| c.id == id) else {
-            return Err(corrupt(format!("payload of conversion {id} was not asked for")));
+            return Err(corrupt(format!(
+                "payload of conversion {id} was not asked for"
+            )));
         };
         conversion.payload = row.get(1)?;
     }
     match claimed.iter().find(|c| c.payload.is_empty()) {
-        Some(missing) => Err(corrupt(format!(
-            "conversion {} has no payload",
-            missing.id
-        ))),
+        Some(missing) => Err(corrupt(format!("conversion {} has no payload", missing.id))),
         None => Ok(()),
     }
 }

@@ -151,7 +151,9 @@ mod tests {
         let seen = released.clone();
         // No WAL file: the sync cannot happen, so nothing may be answered as durable.
         let mut sync = WalSync::start(dir.path().join("missing-wal"), move |item: u32, result| {
-            seen.lock().unwrap().push((item, result.err().map(|e| e.to_string())));
+            seen.lock()
+                .unwrap()
+                .push((item, result.err().map(|e| e.to_string())));
         })
         .unwrap();
         sync.after_sync(vec![7], |_, _| unreachable!());
@@ -160,7 +162,11 @@ mod tests {
         assert_eq!(released.len(), 1);
         assert_eq!(released[0].0, 7);
         assert!(
-            released[0].1.as_deref().unwrap_or("").contains("cannot fsync"),
+            released[0]
+                .1
+                .as_deref()
+                .unwrap_or("")
+                .contains("cannot fsync"),
             "{released:?}"
         );
     }
