@@ -71,8 +71,12 @@ fresh_server() {
 # sets LOAD_PID.
 load_bg() {
     local run_id=$1 secs=$2 mode=$3; shift 3
-    local extra=()
-    [[ "$mode" == batch ]] && extra=(--batch-size 50)
+    # A fixed rate (4,000 items/s either way), not flat out: the point is load at the moment of a
+    # kill or a fault, and flat out on a fast machine the kill loop alone sent more events than the
+    # sandbox keeps (1,000,000; loadgen then refuses to call the oldest ones missing), and the
+    # disk-full scenario refilled its tmpfs after the filler was removed.
+    local extra=(--rate 4000)
+    [[ "$mode" == batch ]] && extra=(--batch-size 50 --rate 80)
     loadgen --mode "$mode" --connections 16 --threads 1 --duration "$secs" --run-id "$run_id" \
         --acked-out "$out/$run_id.acked" --json "$out/$run_id.json" "${extra[@]}" "$@" \
         >"$out/$run_id.txt" 2>&1 &

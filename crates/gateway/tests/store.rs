@@ -659,3 +659,32 @@ postgres_only!(
     work_queued_through_one_node_wakes_the_other_nodes_workers,
     nodes_starting_at_once_migrate_a_fresh_schema_once,
 );
+
+/// SQLite has one serving process per file: batches a killed process left in flight are due again
+/// as soon as the file is opened, not when their leases (two minutes by default) expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reopened_after_a_crash_makes_the_batches_left_in_flight_due_at_once() {
+    let db = TestDb::create(common::backend::Backend::Sqlite)
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(3_600);
+    {
+        let (store, gw) = gateway(&db).await;
+        for i in 0..3 {
+            gw.submit_lead(lead(&format!("orphan-{i}"))).await.unwrap();
+        }
+        let now = signalpost_gateway::time::now_ms();
+        let claimed = store.claim_due("PIX1", now, 10, lease).await.unwrap();
+        assert_eq!(claimed.len(), 3);
+        // No result is ever recorded: the process "dies" with the batch in flight.
+        drop(gw);
+        store.close().await;
+    }
+    let (store, _gw) = gateway(&db).await;
+    let now = signalpost_gateway::time::now_ms();
+    let again = store.claim_due("PIX1", now, 10, lease).await.unwrap();
+    let mut ids: Vec<_> = again.iter().map(|c| c.event_id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids.iter().all(|id| id.starts_with("orphan-")), "{ids:?}");
+}

@@ -128,11 +128,20 @@ impl Sandbox {
 
     /// `accepted_events` of `GET /sandbox/stats` (duplicates included).
     pub async fn accepted_events(&mut self) -> anyhow::Result<u64> {
+        self.stat("accepted_events").await
+    }
+
+    /// `evicted_events` of `GET /sandbox/stats`: events it no longer holds (beyond its cap).
+    pub async fn evicted_events(&mut self) -> anyhow::Result<u64> {
+        self.stat("evicted_events").await
+    }
+
+    async fn stat(&mut self, name: &str) -> anyhow::Result<u64> {
         let reply = self.conn.send(Method::GET, "/sandbox/stats", None).await?;
         let stats: serde_json::Value = serde_json::from_slice(&reply.body)?;
-        stats["accepted_events"]
+        stats[name]
             .as_u64()
-            .ok_or_else(|| anyhow::anyhow!("/sandbox/stats has no accepted_events"))
+            .ok_or_else(|| anyhow::anyhow!("/sandbox/stats has no {name}"))
     }
 
     /// Plays a fault: `{"kind": kind, "seconds": seconds}`.
@@ -224,6 +233,17 @@ pub async fn verify(
             }
             let v = compare(acked, &arrivals);
             if v.missing == 0 || start.elapsed() >= timeout || last_change.elapsed() >= stall {
+                // The sandbox keeps a bounded number of events and drops the oldest: what it
+                // dropped would read as "missing", so the check cannot tell lost from evicted.
+                let evicted = sandbox.evicted_events().await?;
+                anyhow::ensure!(
+                    v.missing == 0 || evicted == 0,
+                    "cannot check delivery: {} acknowledged conversions are not in the sandbox, \
+                     but it dropped its {evicted} oldest events (it keeps at most \
+                     max_stored_events, 1,000,000 by default); send fewer events per check or \
+                     clear the sandbox (DELETE /sandbox/events) between checks",
+                    v.missing
+                );
                 return Ok((v, start.elapsed()));
             }
         }

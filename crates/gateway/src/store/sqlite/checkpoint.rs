@@ -26,10 +26,12 @@ use crate::store::StoreError;
 /// How often the checkpointer runs.
 const TICK: Duration = Duration::from_millis(100);
 /// WAL frames (pages) past which the writer is asked, by default, to start the WAL over from its
-/// beginning: 256 MiB with 4 KiB pages. Each restart stalls the writer for the copy of what the last
-/// passive checkpoint had not reached yet plus an fsync; a bound four times smaller doubled the
-/// single-lead p99 under load.
-pub(crate) const RESTART_FRAMES: i64 = 65_536;
+/// beginning: 32 MiB with 4 KiB pages. Each restart stalls the writer for the copy of what the last
+/// passive checkpoint had not reached yet plus an fsync, so a larger bound means fewer stalls; but the
+/// WAL must stay well inside the free disk space, or on a small, nearly full disk it fills the rest,
+/// and a checkpoint can then no longer grow the database to empty it (`bench/reliability.sh
+/// diskfull`, a 128 MB tmpfs, stayed full after the filler was removed with a 256 MiB bound).
+pub(crate) const RESTART_FRAMES: i64 = 8_192;
 
 /// The running checkpointer; dropping the handle's sender stops it.
 pub(crate) struct Checkpointer {

@@ -71,6 +71,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Io(format!("cannot open database {}: {e}", path.display())))?;
         schema::configure(&conn, true)?;
         schema::migrate(&mut conn)?;
+        release_orphaned_leases(&conn)?;
         // Checkpoints happen on their own thread, never inside a commit the requests wait for.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let restart_wal = Arc::new(AtomicBool::new(false));
@@ -105,6 +106,27 @@ impl SqliteStore {
             let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
         }
     }
+}
+
+/// Makes the batches a previous process had claimed and not settled (it was killed, or crashed, while
+/// they were in flight) due at once, instead of when their leases expire (two minutes by default).
+/// The file has one serving process, so no live lease is cut short; were a second process using the
+/// same file, its batch would only be sent twice, with its event_id, which TikTok deduplicates, and
+/// its late result would be ignored (results are matched to their claim).
+fn release_orphaned_leases(conn: &Connection) -> Result<(), StoreError> {
+    let now = crate::time::now_ms();
+    let released = conn.execute(
+        "UPDATE conversions SET next_attempt_at_ms = ?1 \
+         WHERE state = 'in_flight' AND next_attempt_at_ms > ?1",
+        [now],
+    )?;
+    if released > 0 {
+        tracing::info!(
+            released,
+            "conversions in flight when the previous process stopped are due again now"
+        );
+    }
+    Ok(())
 }
 
 impl Store for SqliteStore {
