@@ -24,7 +24,7 @@ fn bytes_written_by_this_process() -> u64 {
 async fn under_continuous_load_the_wal_is_started_over_and_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let config = WriterConfig {
-        wal_restart_frames: 256,
+        wal_restart_frames: Some(256),
         ..WriterConfig::default()
     };
     let store = Arc::new(SqliteStore::open_with(dir.path(), config).unwrap());

@@ -97,8 +97,9 @@ pub struct WriterConfig {
     /// How long a caller waits for queue space before [`StoreError::Backpressure`].
     pub enqueue_timeout: Duration,
     /// WAL frames (pages) past which the WAL is started over from its beginning between two
-    /// commits; bounds the WAL file at about this many pages (see `checkpoint`).
-    pub wal_restart_frames: i64,
+    /// commits, bounding the WAL file at about this many pages. None (the default): an eighth of the
+    /// disk's free space, between 32 and 256 MiB (see `checkpoint::wal_bound_bytes`).
+    pub wal_restart_frames: Option<i64>,
 }
 
 impl Default for WriterConfig {
@@ -107,7 +108,7 @@ impl Default for WriterConfig {
             queue_capacity: 16_384,
             max_group: 2_048,
             enqueue_timeout: Duration::from_secs(2),
-            wal_restart_frames: super::checkpoint::RESTART_FRAMES,
+            wal_restart_frames: None,
         }
     }
 }
