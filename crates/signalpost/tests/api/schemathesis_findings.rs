@@ -86,6 +86,24 @@ async fn the_document_allows_the_answers_the_api_gives() {
     }
 }
 
+/// POST `path` without a Content-Type is a 415 problem, and with a body that is not JSON a 400.
+async fn answers_body_errors_as_problems(app: &crate::common::TestApp, path: &str) {
+    let no_type = app
+        .send(app.client.post(app.url(path)).bearer_auth(KEY).body("{}"))
+        .await;
+    no_type.problem(415);
+    let not_json = app
+        .send(
+            app.client
+                .post(app.url(path))
+                .bearer_auth(KEY)
+                .header("content-type", "application/json")
+                .body("\u{0}"),
+        )
+        .await;
+    not_json.problem(400);
+}
+
 #[tokio::test]
 async fn operator_routes_document_and_answer_their_body_errors() {
     let app = spawn_app().await;
@@ -98,20 +116,7 @@ async fn operator_routes_document_and_answer_their_body_errors() {
                 "{path} does not document {status}"
             );
         }
-        let no_type = app
-            .send(app.client.post(app.url(path)).bearer_auth(KEY).body("{}"))
-            .await;
-        no_type.problem(415);
-        let not_json = app
-            .send(
-                app.client
-                    .post(app.url(path))
-                    .bearer_auth(KEY)
-                    .header("content-type", "application/json")
-                    .body("\u{0}"),
-            )
-            .await;
-        not_json.problem(400);
+        answers_body_errors_as_problems(&app, path).await;
     }
 }
 
@@ -139,20 +144,7 @@ async fn every_operation_with_a_json_body_documents_400_and_415() {
     assert!(checked >= 12, "only {checked} operations with a body");
 
     for path in ["/v1/keys", "/v1/pixels", "/v1/rules"] {
-        let no_type = app
-            .send(app.client.post(app.url(path)).bearer_auth(KEY).body("{}"))
-            .await;
-        no_type.problem(415);
-        let not_json = app
-            .send(
-                app.client
-                    .post(app.url(path))
-                    .bearer_auth(KEY)
-                    .header("content-type", "application/json")
-                    .body("\u{0}"),
-            )
-            .await;
-        not_json.problem(400);
+        answers_body_errors_as_problems(&app, path).await;
     }
 }
 
