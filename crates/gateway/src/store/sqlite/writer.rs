@@ -146,7 +146,6 @@ impl WriterHandle {
     }
 }
 
-/// Starts the writer thread on `conn`.
 /// Starts the writer thread on `conn`, the database at `db_path`. The connection's commits are not
 /// fsynced by SQLite (`synchronous=NORMAL`): a [`WalSync`] thread fsyncs the WAL and only then
 /// answers. `restart_wal` is raised by the checkpointer when the WAL should start over (see
@@ -234,7 +233,7 @@ fn run(
 }
 
 /// How long a WAL restart waits for readers still using the WAL before it gives up until the
-/// checkpointer asks again; the writer answers nobody meanwhile, so this bounds the stall.
+/// checkpointer asks again; the writer commits nothing meanwhile, so this bounds the stall.
 const RESTART_WAIT: Duration = Duration::from_millis(20);
 
 /// Starts the WAL over from its beginning, between two commits. The checkpointer has already copied
