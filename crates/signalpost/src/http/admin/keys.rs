@@ -13,6 +13,7 @@ use signalpost_gateway::store::settings::KeyScope;
 use super::super::json::ApiJson;
 use super::super::problem::{ApiError, Problem};
 use super::super::{AppState, Json};
+use super::{AdminAccessProblems, JsonBodyProblems};
 use crate::admin::views::{KeyView, NewKeyView};
 
 /// Routes of this resource.
@@ -41,8 +42,7 @@ pub struct CreateKey {
     tag = "admin",
     responses(
         (status = 200, description = "The keys", body = [KeyView]),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
@@ -59,10 +59,8 @@ pub async fn list_keys(State(state): State<AppState>) -> Result<Json<Vec<KeyView
     responses(
         (status = 201, description = "Created; `key` is shown only now", body = NewKeyView),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        JsonBodyProblems,
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
@@ -89,8 +87,7 @@ pub async fn create_key(
         (status = 204, description = "Revoked"),
         (status = 404, description = "No such key", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already revoked", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]

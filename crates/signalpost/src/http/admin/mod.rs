@@ -6,10 +6,33 @@ pub mod pixels;
 pub mod rules;
 
 use axum::Router;
+use utoipa::IntoResponses;
 
 use super::AppState;
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
 use crate::admin::AdminError;
+
+/// The problems every admin route can answer, for its OpenAPI `responses(...)`.
+#[derive(IntoResponses)]
+pub enum AdminAccessProblems {
+    /// No or wrong API key
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// Not an admin key
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+}
+
+/// The problems of a JSON request body refused before it is read, for `responses(...)`.
+#[derive(IntoResponses)]
+pub enum JsonBodyProblems {
+    /// Body is not JSON, or not a JSON object
+    #[response(status = 400, content_type = "application/problem+json")]
+    NotJson(Problem),
+    /// Body not sent as application/json
+    #[response(status = 415, content_type = "application/problem+json")]
+    NotSentAsJson(Problem),
+}
 
 /// Routes of the admin API (authenticated by the caller's admin layer).
 pub fn router() -> Router<AppState> {

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::super::json::ApiJson;
 use super::super::problem::{ApiError, Problem};
 use super::super::{AppState, Json};
+use super::{AdminAccessProblems, JsonBodyProblems};
 use crate::admin::views::{PixelView, TokenRotated};
 use crate::admin::{NewPixel, PixelPatch};
 
@@ -81,8 +82,7 @@ pub struct SetToken {
     tag = "admin",
     responses(
         (status = 200, description = "The pixels", body = [PixelView]),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
@@ -100,10 +100,8 @@ pub async fn list_pixels(State(state): State<AppState>) -> Result<Json<Vec<Pixel
         (status = 201, description = "Added", body = PixelView),
         (status = 409, description = "A pixel with this code exists", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        JsonBodyProblems,
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
@@ -132,8 +130,7 @@ pub async fn create_pixel(
     responses(
         (status = 200, description = "The pixel", body = PixelView),
         (status = 404, description = "No such pixel", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
@@ -156,10 +153,8 @@ pub async fn get_pixel(
         (status = 200, description = "Updated", body = PixelView),
         (status = 404, description = "No such pixel", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        JsonBodyProblems,
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
@@ -188,10 +183,8 @@ pub async fn update_pixel(
         (status = 200, description = "Replaced", body = TokenRotated),
         (status = 404, description = "No such pixel", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The token is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        JsonBodyProblems,
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
@@ -216,8 +209,7 @@ pub async fn set_token(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such pixel", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Rules still use it", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]

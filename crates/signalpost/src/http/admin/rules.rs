@@ -14,6 +14,7 @@ use signalpost_gateway::RuleConfig;
 use super::super::json::ApiJson;
 use super::super::problem::{ApiError, Problem};
 use super::super::{AppState, Json};
+use super::{AdminAccessProblems, JsonBodyProblems};
 use crate::admin::views::RuleView;
 
 /// Routes of this resource.
@@ -44,8 +45,7 @@ pub struct UpdateRule {
     tag = "admin",
     responses(
         (status = 200, description = "The rules", body = [RuleView]),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
@@ -63,10 +63,8 @@ pub async fn list_rules(State(state): State<AppState>) -> Result<Json<Vec<RuleVi
         (status = 201, description = "Added", body = RuleView),
         (status = 409, description = "A rule with this name exists", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The rule is invalid (every problem at its path)", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        JsonBodyProblems,
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
@@ -87,8 +85,7 @@ pub async fn create_rule(
     responses(
         (status = 200, description = "The rule", body = RuleView),
         (status = 404, description = "No such rule", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
@@ -110,10 +107,8 @@ pub async fn get_rule(
     responses(
         (status = 200, description = "Replaced or created", body = RuleView),
         (status = 422, description = "The rule is invalid (every problem at its path)", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        JsonBodyProblems,
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
@@ -137,10 +132,8 @@ pub async fn replace_rule(
         (status = 200, description = "Updated", body = RuleView),
         (status = 404, description = "No such rule", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        JsonBodyProblems,
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
@@ -164,8 +157,7 @@ pub async fn update_rule(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such rule", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        AdminAccessProblems,
     ),
     security(("bearer" = []))
 )]
