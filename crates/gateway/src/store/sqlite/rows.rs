@@ -116,7 +116,6 @@ pub fn claimed(row: &Row<'_>) -> RowResult<ClaimedConversion> {
     })
 }
 
-/// The event JSON of one conversion.
 /// Fills in the payload of each claimed conversion (sorted by id) with one statement.
 pub fn fill_payloads(conn: &Connection, claimed: &mut [ClaimedConversion]) -> RowResult<()> {
     if claimed.is_empty() {
