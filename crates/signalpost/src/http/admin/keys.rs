@@ -28,9 +28,12 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// `ingest` (leads, events, postbacks, lead lookups) or `admin` (everything).
+    #[schema(pattern = "^(ingest|admin)$")]
     pub scope: String,
-    /// What the key is for (e.g. the lead platform using it).
+    /// What the key is for (e.g. the lead platform using it); at most 100 characters, no control
+    /// characters.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub label: Option<String>,
 }
 

@@ -32,14 +32,19 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreatePixel {
     /// The pixel code from TikTok Events Manager (`event_source_id`).
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub code: String,
     /// The pixel's Events API access token. Stored encrypted; never shown again.
+    #[schema(pattern = "^[^\\s\\x00-\\x1f\\x7f]{1,512}$")]
     pub access_token: String,
-    /// Destination; TikTok's production API when absent.
+    /// Destination; TikTok's production API when absent. An absolute http(s) URL without query or
+    /// fragment.
     #[serde(default)]
+    #[schema(format = "uri")]
     pub base_url: Option<String>,
     /// Events Manager test code applied to conversions whose rule sets none.
     #[serde(default)]
+    #[schema(pattern = "^[^\\s\\x00-\\x1f\\x7f]{1,64}$")]
     pub test_event_code: Option<String>,
 }
 
@@ -71,6 +76,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 #[serde(deny_unknown_fields)]
 pub struct SetToken {
     /// The new Events API access token. Stored encrypted; never shown again.
+    #[schema(pattern = "^[^\\s\\x00-\\x1f\\x7f]{1,512}$")]
     pub access_token: String,
 }
 
