@@ -21,17 +21,18 @@
 //! this thread after a later fsync.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use crate::store::StoreError;
 
 /// What the sync thread does with each item once its fate is known.
-type Release<T> = Box<dyn Fn(T, Result<(), StoreError>) + Send>;
+type Release<T> = Arc<dyn Fn(T, Result<(), StoreError>) + Send + Sync>;
 
 /// The running sync thread.
 pub(crate) struct WalSync<T: Send + 'static> {
     wal: PathBuf,
+    release: Release<T>,
     tx: Option<mpsc::Sender<Vec<T>>>,
     join: Option<JoinHandle<()>>,
 }
@@ -40,24 +41,26 @@ impl<T: Send + 'static> WalSync<T> {
     /// Starts the thread that fsyncs `wal` and then calls `release` on what was handed to it.
     pub fn start(
         wal: PathBuf,
-        release: impl Fn(T, Result<(), StoreError>) + Send + 'static,
+        release: impl Fn(T, Result<(), StoreError>) + Send + Sync + 'static,
     ) -> Result<WalSync<T>, StoreError> {
         let (tx, rx) = mpsc::channel::<Vec<T>>();
-        let release: Release<T> = Box::new(release);
+        let release: Release<T> = Arc::new(release);
         let path = wal.clone();
+        let thread_release = release.clone();
         let join = std::thread::Builder::new()
             .name("signalpost-walsync".into())
-            .spawn(move || run(&path, &rx, &release))
+            .spawn(move || run(&path, &rx, &thread_release))
             .map_err(|e| StoreError::Io(format!("cannot start the WAL sync thread: {e}")))?;
         Ok(WalSync {
             wal,
+            release,
             tx: Some(tx),
             join: Some(join),
         })
     }
 
     /// Releases `items` after the next fsync of the WAL. If the thread is gone, syncs here instead.
-    pub fn after_sync(&self, items: Vec<T>, release: impl Fn(T, Result<(), StoreError>)) {
+    pub fn after_sync(&self, items: Vec<T>) {
         if items.is_empty() {
             return;
         }
@@ -70,7 +73,7 @@ impl<T: Send + 'static> WalSync<T> {
         };
         let synced = sync(&self.wal);
         for item in items {
-            release(item, synced.clone());
+            (self.release)(item, synced.clone());
         }
     }
 
@@ -136,7 +139,7 @@ mod tests {
         })
         .unwrap();
         for n in 0..100 {
-            sync.after_sync(vec![n * 2, n * 2 + 1], |_, _| unreachable!());
+            sync.after_sync(vec![n * 2, n * 2 + 1]);
         }
         sync.finish();
         let mut released = released.lock().unwrap().clone();
@@ -156,7 +159,7 @@ mod tests {
                 .push((item, result.err().map(|e| e.to_string())));
         })
         .unwrap();
-        sync.after_sync(vec![7], |_, _| unreachable!());
+        sync.after_sync(vec![7]);
         sync.finish();
         let released = released.lock().unwrap().clone();
         assert_eq!(released.len(), 1);

@@ -209,9 +209,7 @@ fn run(
             &mut committed,
             &mut disk,
         );
-        sync.after_sync(committed, |(command, done), synced| {
-            answer(command, synced.map(|()| done));
-        });
+        sync.after_sync(committed);
         if stop.is_some() {
             break;
         }
