@@ -10,6 +10,7 @@ pub mod event_name;
 pub mod identity;
 mod json;
 pub mod model;
+pub mod rejection;
 
 pub use classify::{Classified, Outcome, classify, classify_transport_error};
 pub use client::{Answer, Client, ClientConfig, ClientError};

@@ -1,15 +1,21 @@
 //! Delivers one request batch: drop what is too old, send the rest, and turn TikTok's answer into
 //! per-conversion results under the delivery policy (delivered · retry with backoff · pause the pixel
-//! on a rejected token · bisect an invalid batch down to the offending events). Results are recorded in
-//! one store call; if that fails the lease expires and the batch is sent again (TikTok dedups by
-//! event_id, so at-least-once here is exactly-once there).
+//! on a rejected token · set aside the events an invalid batch was refused for, see [`super::isolate`]).
+//! Each part's result is recorded the moment it settles, and the batch's lease is renewed while the
+//! work goes on, so a slow destination never lets another worker or node reclaim a batch mid-way.
+//! If recording fails the lease expires and the events are sent again (TikTok dedups by event_id, so
+//! at-least-once here is exactly-once there).
 
-use std::ops::Range;
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use signalpost_tiktok::rejection::rejected_event_index;
+use tokio::task::JoinSet;
+
 use super::batch::{RequestBatch, track_body};
-use super::bisect::Bisection;
+use super::isolate::{Isolation, Part};
 use super::pixels::PixelRegistry;
 use super::policy::DeliveryPolicy;
 use super::retry::NextStep;
@@ -32,13 +38,22 @@ pub(crate) struct Ctx {
     pub failing: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
+/// What one batch's delivery came to, for the caller's own decisions (the probe of a paused pixel).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Settled {
+    /// The destination accepted the pixel's token: it delivered events or judged their content.
+    pub token_accepted: bool,
+    /// The destination refused the pixel's token.
+    pub token_refused: bool,
+}
+
 /// Sends `batch` for `pixel` and records the results.
 pub(crate) async fn deliver(
     ctx: Arc<Ctx>,
     pixel: String,
     batch: RequestBatch,
     bucket: SharedBucket,
-) {
+) -> Settled {
     let now = now_ms();
     let max_age_secs = i64::try_from(ctx.policy.max_event_age.as_secs()).unwrap_or(i64::MAX);
     let (fresh, too_old): (Vec<_>, Vec<_>) = batch
@@ -46,7 +61,7 @@ pub(crate) async fn deliver(
         .into_iter()
         .partition(|c| now / 1000 - c.event_time <= max_age_secs);
 
-    let mut results: Vec<DeliveryResult> = too_old
+    let results: Vec<DeliveryResult> = too_old
         .iter()
         .map(|c| DeliveryResult {
             conversion_id: c.id,
@@ -64,33 +79,85 @@ pub(crate) async fn deliver(
     DeliveryStats::add(&ctx.stats.too_old, too_old.len());
     DeliveryStats::add(&ctx.stats.dead, too_old.len());
 
-    let mut auth_failure = None;
-    if !fresh.is_empty() {
-        let mut round = Round {
-            ctx: &ctx,
-            pixel: &pixel,
-            test_event_code: batch.test_event_code.as_deref(),
-            conversions: &fresh,
-            bucket: &bucket,
-            log: vec![Vec::new(); fresh.len()],
-            results: Vec::with_capacity(fresh.len()),
-            auth_failure: None,
-        };
-        round.run().await;
-        auth_failure = round.auth_failure.take();
-        results.append(&mut round.results);
+    record(&ctx, results).await;
+    if fresh.is_empty() {
+        return Settled::default();
     }
 
-    let retried = results.iter().any(|r| r.counts_as_retry);
-    let delivered = results
-        .iter()
-        .any(|r| r.state == ConversionState::Delivered);
-    record(&ctx, results).await;
-
-    if let Some(reason) = auth_failure {
+    let open = Mutex::new(fresh.iter().map(|c| c.id).collect::<BTreeSet<i64>>());
+    let lost = AtomicBool::new(false);
+    let mut round = Round {
+        ctx: &ctx,
+        pixel: &pixel,
+        test_event_code: batch.test_event_code.as_deref(),
+        conversions: &fresh,
+        bucket: &bucket,
+        log: vec![Vec::new(); fresh.len()],
+        open: &open,
+        lost: &lost,
+        auth_failure: None,
+        retried: false,
+        delivered: false,
+        judged: false,
+    };
+    let claim = fresh[0].claim;
+    tokio::select! {
+        () = round.run() => {}
+        () = keep_lease(&ctx, claim, &open, &lost) => {}
+    }
+    if lost.load(Ordering::Relaxed) {
+        tracing::warn!(
+            pixel = %pixel,
+            "a batch's lease was taken by another claim while it was being delivered; its unsettled events are left to that claim"
+        );
+    }
+    let settled = Settled {
+        token_accepted: round.delivered || round.judged,
+        token_refused: round.auth_failure.is_some(),
+    };
+    if let Some(reason) = round.auth_failure.take() {
         pause(&ctx, &pixel, &reason).await;
     }
-    note_health(&ctx, &pixel, retried, delivered).await;
+    note_health(&ctx, &pixel, round.retried, round.delivered).await;
+    settled
+}
+
+/// Renews the lease of the batch's unsettled conversions every third of a lease for as long as the
+/// delivery runs (the caller drops this future when the round ends). Sets `lost` if some of them are
+/// no longer held under `claim`: another worker or node took them after the lease ran out (the
+/// process stalled longer than a lease), so this round must stop sending them.
+async fn keep_lease(ctx: &Ctx, claim: i64, open: &Mutex<BTreeSet<i64>>, lost: &AtomicBool) {
+    let lease = ctx.policy.lease;
+    let every = (lease / 3).max(Duration::from_millis(10));
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+    loop {
+        tokio::time::sleep(every).await;
+        let ids: Vec<i64> = match open.lock() {
+            Ok(open) => open.iter().copied().collect(),
+            Err(_) => continue,
+        };
+        if ids.is_empty() {
+            continue;
+        }
+        match ctx
+            .store
+            .renew_lease(claim, ids.clone(), now_ms() + lease_ms)
+            .await
+        {
+            Ok(renewed) => {
+                let still_open = match open.lock() {
+                    Ok(open) => ids.iter().filter(|id| open.contains(id)).count(),
+                    Err(_) => 0,
+                };
+                if (renewed as usize) < still_open {
+                    lost.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not renew a delivery lease; will try again");
+            }
+        }
+    }
 }
 
 /// Remembers a pixel whose destination fails; when it accepts a request again, the conversions
@@ -124,86 +191,126 @@ async fn note_health(ctx: &Ctx, pixel: &str, retried: bool, delivered: bool) {
     }
 }
 
+/// The delivery of one request batch's fresh conversions: the whole batch first, then, if TikTok
+/// refused it as invalid, the parts [`Isolation`] plans, up to `max_in_flight` requests at once.
+/// Each part's result is recorded as soon as it settles, so progress survives a crash.
 struct Round<'a> {
-    ctx: &'a Ctx,
+    ctx: &'a Arc<Ctx>,
     pixel: &'a str,
     test_event_code: Option<&'a str>,
     conversions: &'a [ClaimedConversion],
     bucket: &'a SharedBucket,
-    /// Attempts per conversion (bisection sends some several times).
+    /// Attempts per conversion not settled yet (a refused batch carries an event several times).
     log: Vec<Vec<NewAttempt>>,
-    results: Vec<DeliveryResult>,
+    /// Ids of the conversions not settled yet, shared with the lease keeper.
+    open: &'a Mutex<BTreeSet<i64>>,
+    /// Set by the lease keeper when another claim took some of the batch: send nothing more.
+    lost: &'a AtomicBool,
     auth_failure: Option<String>,
+    retried: bool,
+    delivered: bool,
+    /// TikTok refused some content as invalid (so it accepted the token).
+    judged: bool,
 }
 
 impl Round<'_> {
     async fn run(&mut self) {
-        let all = 0..self.conversions.len();
-        let first = self.send(all.clone()).await;
-        if first.outcome != AttemptOutcome::Invalid || all.len() == 1 {
-            self.settle(all, &first);
-            return;
-        }
-        DeliveryStats::add(&self.ctx.stats.bisections, 1);
-        tracing::info!(
-            pixel = self.pixel,
-            events = all.len(),
-            message = %first.attempt.message,
-            "TikTok refused a batch as invalid; bisecting to find the offending events"
-        );
-        let mut bisection = Bisection::after_rejected_batch(all.len());
-        while let Some(slice) = bisection.next_slice() {
-            let answer = self.send(slice.clone()).await;
-            if answer.outcome == AttemptOutcome::Invalid {
-                if slice.len() == 1 {
-                    self.settle(slice.clone(), &answer);
-                }
-                bisection.rejected(slice);
-            } else {
-                self.settle(slice, &answer);
+        let mut plan = Isolation::new(self.conversions.len());
+        let mut sending: JoinSet<(Part, Answer)> = JoinSet::new();
+        let mut isolating = false;
+        let limit = self.ctx.policy.max_in_flight.max(1);
+        loop {
+            while sending.len() < limit && !self.lost.load(Ordering::Relaxed) {
+                let Some(part) = plan.next_part() else {
+                    break;
+                };
+                sending.spawn(self.send(part));
             }
-        }
-    }
-
-    async fn send(&mut self, slice: Range<usize>) -> Answer {
-        let events = &self.conversions[slice.clone()];
-        let answer = match self.ctx.pixels.get(self.pixel) {
-            None => local_failure(
-                format!("pixel {} is no longer configured", self.pixel),
-                events.len(),
-            ),
-            Some(pixel) => {
-                let body = track_body(
-                    self.pixel,
-                    self.test_event_code,
-                    events.iter().map(|c| c.payload.as_str()),
+            let Some(joined) = sending.join_next().await else {
+                break;
+            };
+            let Ok((part, answer)) = joined else {
+                // A send task panicked or was cancelled: its events stay in flight and are
+                // reclaimed when the lease expires.
+                continue;
+            };
+            for &i in &part {
+                self.log[i].push(answer.attempt.clone());
+            }
+            if answer.outcome != AttemptOutcome::Invalid {
+                self.settle(&part, &answer).await;
+                continue;
+            }
+            self.judged = true;
+            if !isolating {
+                isolating = true;
+                DeliveryStats::add(&self.ctx.stats.bisections, 1);
+                tracing::info!(
+                    pixel = self.pixel,
+                    events = part.len(),
+                    message = %answer.attempt.message,
+                    "TikTok refused a batch as invalid; setting the events it names aside and resending the rest"
                 );
-                self.bucket.acquire().await;
-                let answer = self
-                    .ctx
-                    .clients
-                    .send(
-                        &pixel.config.base_url,
-                        pixel.config.access_token.expose(),
-                        body,
-                        events.len(),
-                    )
-                    .await;
-                self.ctx.stats.observe_latency(answer.latency);
-                answer
             }
-        };
-        for entry in &mut self.log[slice] {
-            entry.push(answer.attempt.clone());
+            let named = rejected_event_index(&answer.attempt.message);
+            if let Some(bad) = plan.refused(part, named) {
+                self.settle(&[bad], &answer).await;
+            }
         }
-        answer
     }
 
-    fn settle(&mut self, slice: Range<usize>, answer: &Answer) {
+    /// A task that sends `part` (after the pixel's rate limit allows) and hands back its answer.
+    fn send(&self, part: Part) -> impl Future<Output = (Part, Answer)> + Send + 'static {
+        let ctx = self.ctx.clone();
+        let pixel = self.pixel.to_owned();
+        let bucket = self.bucket.clone();
+        let body = track_body(
+            self.pixel,
+            self.test_event_code,
+            part.iter().map(|&i| self.conversions[i].payload.as_str()),
+        );
+        async move {
+            let answer = match ctx.pixels.get(&pixel) {
+                None => local_failure(format!("pixel {pixel} is no longer configured"), part.len()),
+                Some(snapshot) => {
+                    bucket.acquire().await;
+                    let answer = ctx
+                        .clients
+                        .send(
+                            &snapshot.config.base_url,
+                            snapshot.config.access_token.expose(),
+                            body,
+                            part.len(),
+                        )
+                        .await;
+                    ctx.stats.observe_latency(answer.latency);
+                    answer
+                }
+            };
+            (part, answer)
+        }
+    }
+
+    /// Settles the events `indices` on `answer` and records them at once.
+    async fn settle(&mut self, indices: &[usize], answer: &Answer) {
+        let results = self.results_for(indices, answer);
+        // Out of the lease keeper's hands before the write, so a renewal racing the write never
+        // reads the settled rows as a lost lease.
+        if let Ok(mut open) = self.open.lock() {
+            for r in &results {
+                open.remove(&r.conversion_id);
+            }
+        }
+        record(self.ctx, results).await;
+    }
+
+    /// What becomes of the events `indices` after `answer` (the retry policy's decision).
+    fn results_for(&mut self, indices: &[usize], answer: &Answer) -> Vec<DeliveryResult> {
         let now = now_ms();
         let mut rng = rand::rng();
         let message = describe(&answer.attempt);
-        for i in slice {
+        let mut results = Vec::with_capacity(indices.len());
+        for &i in indices {
             let c = &self.conversions[i];
             let attempts = std::mem::take(&mut self.log[i]);
             let first_attempt = c
@@ -223,6 +330,7 @@ impl Round<'_> {
             let (state, next, error) = match step {
                 NextStep::Delivered => {
                     DeliveryStats::add(&self.ctx.stats.delivered, 1);
+                    self.delivered = true;
                     (ConversionState::Delivered, None, None)
                 }
                 NextStep::RetryAt(at) => {
@@ -235,14 +343,12 @@ impl Round<'_> {
                 }
                 NextStep::Pause => {
                     DeliveryStats::add(&self.ctx.stats.paused, 1);
-                    let why = format!(
-                        "paused: TikTok rejected the pixel's access token ({message}); replace the token to resume"
-                    );
                     self.auth_failure.get_or_insert_with(|| message.clone());
-                    (ConversionState::Paused, None, Some(why))
+                    (ConversionState::Paused, None, Some(pause_reason(&message)))
                 }
             };
-            self.results.push(DeliveryResult {
+            self.retried |= retryable;
+            results.push(DeliveryResult {
                 conversion_id: c.id,
                 claim: c.claim,
                 state,
@@ -252,7 +358,15 @@ impl Round<'_> {
                 counts_as_retry: retryable,
             });
         }
+        results
     }
+}
+
+/// The `last_error` of a conversion held because its pixel is paused.
+fn pause_reason(message: &str) -> String {
+    format!(
+        "paused: TikTok rejected the pixel's access token ({message}); replace the token to resume"
+    )
 }
 
 /// `40002: Invalid value for event_id` / `HTTP 503: ...` / `timeout`.
@@ -306,10 +420,7 @@ async fn record(ctx: &Ctx, results: Vec<DeliveryResult>) {
 
 async fn pause(ctx: &Ctx, pixel: &str, reason: &str) {
     let newly = ctx.pixels.pause(pixel, reason);
-    let held = ctx
-        .store
-        .pause_pixel(pixel, &format!("paused: TikTok rejected the pixel's access token ({reason}); replace the token to resume"))
-        .await;
+    let held = ctx.store.pause_pixel(pixel, &pause_reason(reason)).await;
     if newly {
         let token = ctx
             .pixels

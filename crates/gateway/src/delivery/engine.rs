@@ -10,7 +10,9 @@ use std::sync::Arc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use super::batch::plan_requests;
+use tokio::time::Instant;
+
+use super::batch::{RequestBatch, plan_requests};
 use super::deliver::{Ctx, deliver};
 use super::pixels::{PixelRegistry, PixelState};
 use super::policy::DeliveryPolicy;
@@ -135,6 +137,8 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
     let mut in_flight: JoinSet<()> = JoinSet::new();
     // A (re)start probes a paused pixel's token once: its paused rows go back to pending.
     let mut resume_store = true;
+    // When a paused pixel is next probed (set while it is paused).
+    let mut next_probe: Option<Instant> = None;
     tracing::debug!(pixel = %code, "delivery worker started");
     loop {
         if shutdown.is_cancelled() {
@@ -152,13 +156,19 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
         };
         if matches!(pixel.state, PixelState::Paused { .. }) {
             resume_store = true;
+            let probe_at = *next_probe.get_or_insert_with(|| Instant::now() + policy.pause_probe);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = changes.changed() => resume_store = true,
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                _ = tokio::time::sleep_until(probe_at) => {
+                    next_probe = None;
+                    probe_paused_pixel(&ctx, &code, &bucket).await;
+                }
             }
             continue;
         }
+        next_probe = None;
         if resume_store {
             match ctx.store.resume_pixel(&code).await {
                 Ok(0) => resume_store = false,
@@ -218,12 +228,53 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
             policy.max_batch_bytes,
         );
         for request in requests {
-            in_flight.spawn(deliver(ctx.clone(), code.clone(), request, bucket.clone()));
+            let delivery = deliver(ctx.clone(), code.clone(), request, bucket.clone());
+            in_flight.spawn(async move {
+                delivery.await;
+            });
         }
     }
     // Graceful stop: no more claims; finish and record what is in flight.
     while in_flight.join_next().await.is_some() {}
     tracing::debug!(pixel = %code, "delivery worker stopped");
+}
+
+/// Sends one held conversion of a paused pixel alone, to learn whether the destination accepts the
+/// pixel again: a pause can come from a refusal that heals by itself (a permission granted late, a
+/// token restored on TikTok's side). If TikTok delivers the event or judges its content, the token
+/// works and the pixel resumes; a refused token keeps it paused until the next probe or a new token;
+/// a transient failure leaves the event to retry once the pixel resumes.
+async fn probe_paused_pixel(ctx: &Arc<Ctx>, code: &str, bucket: &SharedBucket) {
+    let claimed = match ctx
+        .store
+        .claim_probe(code, now_ms(), ctx.policy.lease)
+        .await
+    {
+        Ok(Some(claimed)) => claimed,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(pixel = %code, error = %e, "could not claim an event to probe a paused pixel");
+            return;
+        }
+    };
+    let Some(pixel) = ctx.pixels.get(code) else {
+        return;
+    };
+    let test_event_code = claimed
+        .test_event_code
+        .clone()
+        .or_else(|| pixel.config.test_event_code.clone());
+    let batch = RequestBatch {
+        test_event_code,
+        conversions: vec![claimed],
+    };
+    DeliveryStats::add(&ctx.stats.probes, 1);
+    let settled = deliver(ctx.clone(), code.to_owned(), batch, bucket.clone()).await;
+    if settled.token_accepted && ctx.pixels.resume(code) {
+        tracing::info!(pixel = %code, "a probe of the paused pixel was accepted: delivery resumes");
+    } else if settled.token_refused {
+        tracing::info!(pixel = %code, "a probe of the paused pixel was refused again: it stays paused");
+    }
 }
 
 /// Sleeps for `d` unless shutdown comes first; returns `true` on shutdown.

@@ -3,12 +3,12 @@
 //! a rejected token, bisect an invalid batch, drop what is too old).
 //!
 //! `engine` runs the workers, `deliver` handles one request batch, `batch` plans requests and builds
-//! bodies, `retry`/`bisect`/`token_bucket` are the pure policy pieces, `pixels` the pixel registry.
+//! bodies, `retry`/`isolate`/`token_bucket` are the pure policy pieces, `pixels` the pixel registry.
 
 pub mod batch;
-pub mod bisect;
 mod deliver;
 pub mod engine;
+pub mod isolate;
 pub mod pixels;
 pub mod policy;
 pub mod retry;

@@ -29,6 +29,8 @@ pub struct DeliveryPolicy {
     /// Whole-request timeout (a hang counts as retryable).
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
+    /// How often a paused pixel sends one held event to learn whether it is accepted again.
+    pub pause_probe: Duration,
 }
 
 impl Default for DeliveryPolicy {
@@ -46,6 +48,7 @@ impl Default for DeliveryPolicy {
             burst: 20,
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
+            pause_probe: Duration::from_secs(5 * 60),
         }
     }
 }

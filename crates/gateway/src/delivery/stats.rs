@@ -22,8 +22,11 @@ pub struct DeliveryStats {
     pub paused: AtomicU64,
     /// Of `dead`: events older than the maximum age, never sent.
     pub too_old: AtomicU64,
-    /// Invalid batches that were bisected.
+    /// Batches refused as invalid whose offending events were isolated (set aside by TikTok's
+    /// index, or bisected).
     pub bisections: AtomicU64,
+    /// Probes of a paused pixel (one held event sent alone).
+    pub probes: AtomicU64,
     latency_buckets: [AtomicU64; 12],
     latency_sum_ms: AtomicU64,
 }

@@ -163,8 +163,26 @@ pub trait Store: Insights + Send + Sync + 'static {
         lease: Duration,
     ) -> StoreFuture<'a, Vec<ClaimedConversion>>;
 
-    /// Records delivery results and their attempts in one transaction.
+    /// Records delivery results and their attempts in one transaction. A result whose claim is
+    /// stale (the lease expired and another claim holds the row) still has its attempts logged, and
+    /// its state applied when it is final (delivered or dead) and the row is not final yet: TikTok's
+    /// verdict on an event does not depend on which claim sent it.
     fn record_results(&self, results: Vec<DeliveryResult>) -> StoreFuture<'_, ()>;
+
+    /// Extends to `until_ms` the lease of those of `ids` still `in_flight` under `claim`; returns how
+    /// many it extended. A delivery that takes longer than a lease (bisection against a slow
+    /// destination) renews while it works, so no other worker or node reclaims its batch.
+    fn renew_lease(&self, claim: i64, ids: Vec<i64>, until_ms: i64) -> StoreFuture<'_, u64>;
+
+    /// Claims one held conversion of `pixel` alone (in_flight until `now_ms + lease`): the oldest
+    /// `paused` one, else the oldest `pending` one (queued while the pixel was paused), so the engine
+    /// can probe whether the destination accepts the pixel again; `None` when it holds nothing.
+    fn claim_probe<'a>(
+        &'a self,
+        pixel: &'a str,
+        now_ms: i64,
+        lease: Duration,
+    ) -> StoreFuture<'a, Option<ClaimedConversion>>;
 
     /// Moves the pixel's pending and retrying conversions to `paused`; returns how many.
     fn pause_pixel<'a>(&'a self, pixel: &'a str, reason: &'a str) -> StoreFuture<'a, u64>;

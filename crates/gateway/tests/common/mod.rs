@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 pub mod backend;
+pub mod harness;
 
 use signalpost_gateway::rules::{RuleConfig, RuleSet};
 use signalpost_gateway::{NewLead, NewLifecycleEvent, Trigger};

@@ -19,7 +19,9 @@ pub struct DeliveryConfig {
     /// A conversion that keeps failing goes dead this long after its first attempt (default 86,400 s).
     pub retry_max_age_secs: Option<u64>,
     /// How long a claimed batch stays reserved; after a crash its conversions are sent again once it
-    /// expires (default 120,000 ms). Keep it above `request_timeout_ms`.
+    /// expires (default 120,000 ms). A delivery that takes longer (a refused batch being resolved
+    /// against a slow destination) renews it every third of a lease. Keep it above
+    /// `request_timeout_ms`.
     pub lease_ms: Option<u64>,
     /// Whole-request timeout towards TikTok (default 10,000 ms).
     pub request_timeout_ms: Option<u64>,
@@ -31,6 +33,9 @@ pub struct DeliveryConfig {
     pub requests_per_second: Option<f64>,
     /// How long a worker woken by new work waits for more before claiming (default 20 ms).
     pub linger_ms: Option<u64>,
+    /// How often a paused pixel sends one held event alone to learn whether the destination accepts
+    /// it again (default 300,000 ms = 5 minutes).
+    pub pause_probe_ms: Option<u64>,
 }
 
 impl DeliveryConfig {
@@ -66,6 +71,9 @@ impl DeliveryConfig {
         if let Some(v) = self.linger_ms {
             p.linger = ms(v);
         }
+        if let Some(v) = self.pause_probe_ms {
+            p.pause_probe = ms(v);
+        }
         p
     }
 
@@ -82,6 +90,7 @@ impl DeliveryConfig {
         positive("retry_cap_ms", self.retry_cap_ms)?;
         positive("lease_ms", self.lease_ms)?;
         positive("request_timeout_ms", self.request_timeout_ms)?;
+        positive("pause_probe_ms", self.pause_probe_ms)?;
         if self.max_in_flight == Some(0) {
             return Err((
                 "delivery.max_in_flight".into(),

@@ -10,8 +10,24 @@
 use deadpool_postgres::GenericClient;
 
 use super::rows::{self, CLAIM_COLUMNS};
-use crate::domain::{AttemptOutcome, NewAttempt};
+use crate::domain::{AttemptOutcome, ConversionState, NewAttempt};
 use crate::store::{ClaimedConversion, DeliveryResult, StoreError};
+
+/// A fresh claim id (positive).
+fn new_claim_id() -> i64 {
+    i64::try_from(rand::random::<u64>() >> 1)
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// The claim columns qualified with the `c.` alias of the UPDATE's target.
+fn qualified_claim_columns() -> String {
+    CLAIM_COLUMNS
+        .split(", ")
+        .map(|col| format!("c.{col}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Claims up to `limit` due conversions of `pixel`, oldest due first.
 pub(crate) async fn claim(
@@ -21,9 +37,7 @@ pub(crate) async fn claim(
     limit: usize,
     lease_ms: i64,
 ) -> Result<Vec<ClaimedConversion>, StoreError> {
-    let claim_id = i64::try_from(rand::random::<u64>() >> 1)
-        .unwrap_or(1)
-        .max(1);
+    let claim_id = new_claim_id();
     let stmt = client
         .prepare_cached(&format!(
             "UPDATE conversions AS c SET state = 'in_flight', next_attempt_at_ms = $4, claim = $5 \
@@ -34,11 +48,7 @@ pub(crate) async fn claim(
                    FOR UPDATE SKIP LOCKED) AS due \
              WHERE c.id = due.id \
              RETURNING {}",
-            CLAIM_COLUMNS
-                .split(", ")
-                .map(|col| format!("c.{col}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            qualified_claim_columns()
         ))
         .await?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -56,10 +66,53 @@ pub(crate) async fn claim(
     Ok(claimed)
 }
 
+/// Claims one held conversion of `pixel` alone (the oldest paused one, else the oldest pending one
+/// queued while the pixel was paused), to probe the pixel; `None` when it holds nothing (or another
+/// node holds the rows right now).
+pub(crate) async fn claim_probe(
+    client: &impl GenericClient,
+    pixel: &str,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<Option<ClaimedConversion>, StoreError> {
+    let stmt = client
+        .prepare_cached(&format!(
+            "UPDATE conversions AS c SET state = 'in_flight', next_attempt_at_ms = $2, claim = $3 \
+             FROM (SELECT id FROM conversions WHERE pixel = $1 AND state IN ('paused', 'pending') \
+                   ORDER BY state, id LIMIT 1 FOR UPDATE SKIP LOCKED) AS probe \
+             WHERE c.id = probe.id \
+             RETURNING {}",
+            qualified_claim_columns()
+        ))
+        .await?;
+    let found = client
+        .query(&stmt, &[&pixel, &(now_ms + lease_ms), &new_claim_id()])
+        .await?;
+    found.first().map(rows::claimed).transpose()
+}
+
+/// Extends the lease of those of `ids` still in flight under `claim`; returns how many.
+pub(crate) async fn renew(
+    client: &impl GenericClient,
+    claim: i64,
+    ids: &[i64],
+    until_ms: i64,
+) -> Result<u64, StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE conversions SET next_attempt_at_ms = $3 \
+             WHERE id = ANY($1::bigint[]) AND state = 'in_flight' AND claim = $2",
+        )
+        .await?;
+    Ok(client.execute(&stmt, &[&ids, &claim, &until_ms]).await?)
+}
+
 /// Records results and their attempts in the caller's transaction: one UPDATE for every result and
 /// one INSERT for every attempt, as arrays. A result whose claim is no longer the row's (its lease
-/// expired and another worker took it) changes nothing, but its attempts are still logged: the
-/// request did happen.
+/// expired and another worker took it) still has its attempts logged (the request did happen), and
+/// a final answer (delivered, or dead on TikTok's refusal) is applied unless the row is final
+/// already: TikTok's verdict does not depend on the claim that sent the event. A retry or pause
+/// from a stale claim is left to the current claim.
 pub(crate) async fn record(
     tx: &impl GenericClient,
     results: &[DeliveryResult],
@@ -101,9 +154,33 @@ pub(crate) async fn record(
         )
         .await?;
     if changed < results.len() as u64 {
+        let final_ids: Vec<i64> = results
+            .iter()
+            .filter(|r| matches!(r.state, ConversionState::Delivered | ConversionState::Dead))
+            .map(|r| r.conversion_id)
+            .collect();
+        let late = if final_ids.is_empty() {
+            0
+        } else {
+            // Rows the statement above settled are final now, so this touches only the others.
+            let late = tx
+                .prepare_cached(
+                    "UPDATE conversions AS c SET state = r.state, next_attempt_at_ms = NULL, \
+                     last_error = r.error, attempts = c.attempts + r.tries, \
+                     first_attempt_at_ms = COALESCE(c.first_attempt_at_ms, r.first_at), claim = NULL \
+                     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::bigint[]) \
+                          AS r(id, state, error, tries, first_at) \
+                     WHERE c.id = r.id AND c.id = ANY($6::bigint[]) \
+                       AND c.state IN ('pending', 'retrying', 'in_flight', 'paused')",
+                )
+                .await?;
+            tx.execute(&late, &[&id, &state, &error, &tries, &first_at, &final_ids])
+                .await?
+        };
         tracing::debug!(
             stale = results.len() as u64 - changed,
-            "results for stale claims (lease expired and reclaimed); their state is left to the new claim"
+            applied = late,
+            "results for stale claims (lease expired and reclaimed): final answers applied, others left to the new claim"
         );
     }
 

@@ -283,6 +283,29 @@ impl Store for PostgresStore {
         })
     }
 
+    fn renew_lease(&self, claim: i64, ids: Vec<i64>, until_ms: i64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let client = self.pool.get().await?;
+            delivery::renew(&client, claim, &ids, until_ms).await
+        })
+    }
+
+    fn claim_probe<'a>(
+        &'a self,
+        pixel: &'a str,
+        now_ms: i64,
+        lease: Duration,
+    ) -> StoreFuture<'a, Option<ClaimedConversion>> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            delivery::claim_probe(&client, pixel, now_ms, lease_ms).await
+        })
+    }
+
     fn pause_pixel<'a>(&'a self, pixel: &'a str, reason: &'a str) -> StoreFuture<'a, u64> {
         Box::pin(async move {
             let client = self.pool.get().await?;

@@ -5,6 +5,7 @@
 
 mod caps;
 mod checkpoint;
+mod delivery;
 mod episode;
 mod insights;
 mod read;
@@ -201,6 +202,43 @@ impl Store for SqliteStore {
             self.writer
                 .call(|reply| Command::Record { results, reply })
                 .await
+        })
+    }
+
+    fn renew_lease(&self, claim: i64, ids: Vec<i64>, until_ms: i64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            self.writer
+                .call(|reply| Command::Renew {
+                    claim,
+                    ids,
+                    until_ms,
+                    reply,
+                })
+                .await
+        })
+    }
+
+    fn claim_probe<'a>(
+        &'a self,
+        pixel: &'a str,
+        now_ms: i64,
+        lease: Duration,
+    ) -> StoreFuture<'a, Option<ClaimedConversion>> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        Box::pin(async move {
+            let claimed = self
+                .writer
+                .call(|reply| Command::ClaimProbe {
+                    pixel: pixel.to_owned(),
+                    now_ms,
+                    lease_ms,
+                    reply,
+                })
+                .await?;
+            Ok(claimed.into_iter().next())
         })
     }
 

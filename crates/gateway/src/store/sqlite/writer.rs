@@ -16,8 +16,9 @@ use rusqlite::{CachedStatement, Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::caps;
+use super::delivery;
 use super::episode::Episode;
-use super::rows::{self, CLAIM_COLUMNS};
+use super::rows;
 use super::schema;
 use super::wal_sync::{self, WalSync};
 use crate::domain::{Conversion, ConversionState, Lead, LifecycleEvent};
@@ -45,6 +46,20 @@ pub(crate) enum Command {
     Record {
         results: Vec<DeliveryResult>,
         reply: Reply<()>,
+    },
+    /// Extends the lease of conversions still held under a claim (see `Store::renew_lease`).
+    Renew {
+        claim: i64,
+        ids: Vec<i64>,
+        until_ms: i64,
+        reply: Reply<u64>,
+    },
+    /// Claims one paused conversion to probe its pixel (see `Store::claim_probe`).
+    ClaimProbe {
+        pixel: String,
+        now_ms: i64,
+        lease_ms: i64,
+        reply: Reply<Vec<ClaimedConversion>>,
     },
     Pause {
         pixel: String,
@@ -333,7 +348,7 @@ fn answer(command: Command, result: Result<Done, StoreError>) {
                 _ => Err(mismatch()),
             }));
         }
-        Command::Claim { reply, .. } => {
+        Command::Claim { reply, .. } | Command::ClaimProbe { reply, .. } => {
             let _ = reply.send(result.and_then(|d| match d {
                 Done::Claim(r) => Ok(r),
                 _ => Err(mismatch()),
@@ -355,6 +370,7 @@ fn answer(command: Command, result: Result<Done, StoreError>) {
             }));
         }
         Command::Pause { reply, .. }
+        | Command::Renew { reply, .. }
         | Command::Resume { reply, .. }
         | Command::Expedite { reply, .. } => {
             let _ = reply.send(result.and_then(|d| match d {
@@ -381,11 +397,23 @@ fn execute(conn: &Connection, command: &Command, now: i64) -> Result<Done, Store
             limit,
             lease_ms,
             ..
-        } => claim(conn, pixel, *now_ms, *limit, *lease_ms).map(Done::Claim),
+        } => delivery::claim(conn, pixel, *now_ms, *limit, *lease_ms).map(Done::Claim),
+        Command::ClaimProbe {
+            pixel,
+            now_ms,
+            lease_ms,
+            ..
+        } => delivery::claim_probe(conn, pixel, *now_ms, *lease_ms).map(Done::Claim),
         Command::Record { results, .. } => {
-            record(conn, results)?;
+            delivery::record(conn, results)?;
             Ok(Done::Record)
         }
+        Command::Renew {
+            claim,
+            ids,
+            until_ms,
+            ..
+        } => delivery::renew(conn, *claim, ids, *until_ms).map(Done::Count),
         Command::Pause { pixel, reason, .. } => {
             let n = conn
                 .prepare_cached(
@@ -626,114 +654,6 @@ impl<'c> Inserts<'c> {
                 .prepare_cached("INSERT INTO payloads (conversion_id, payload) VALUES (?1, ?2)")?,
         })
     }
-}
-
-fn claim(
-    conn: &Connection,
-    pixel: &str,
-    now_ms: i64,
-    limit: usize,
-    lease_ms: i64,
-) -> Result<Vec<ClaimedConversion>, StoreError> {
-    let claim_id = i64::try_from(rand::random::<u64>() >> 1)
-        .unwrap_or(1)
-        .max(1);
-    // Expired leases first (a crashed worker's batch), then due retries, then new work, oldest first;
-    // each branch walks the (pixel, state, next_attempt_at_ms) index.
-    let mut stmt = conn.prepare_cached(&format!(
-        "UPDATE conversions SET state = 'in_flight', next_attempt_at_ms = ?4, claim = ?5 \
-         WHERE id IN ( \
-           SELECT id FROM (SELECT id FROM conversions WHERE pixel = ?1 AND state = 'in_flight' \
-                           AND next_attempt_at_ms <= ?2 ORDER BY next_attempt_at_ms LIMIT ?3) \
-           UNION ALL \
-           SELECT id FROM (SELECT id FROM conversions WHERE pixel = ?1 AND state = 'retrying' \
-                           AND next_attempt_at_ms <= ?2 ORDER BY next_attempt_at_ms LIMIT ?3) \
-           UNION ALL \
-           SELECT id FROM (SELECT id FROM conversions WHERE pixel = ?1 AND state = 'pending' \
-                           AND next_attempt_at_ms <= ?2 ORDER BY next_attempt_at_ms LIMIT ?3) \
-           LIMIT ?3) \
-         RETURNING {CLAIM_COLUMNS}"
-    ))?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut rows_out = stmt.query(params![pixel, now_ms, limit, now_ms + lease_ms, claim_id])?;
-    let mut claimed = Vec::new();
-    while let Some(row) = rows_out.next()? {
-        claimed.push(rows::claimed(row)?);
-    }
-    drop(rows_out);
-    claimed.sort_by_key(|c| c.id);
-    rows::fill_payloads(conn, &mut claimed)?;
-    Ok(claimed)
-}
-
-/// Whether two results differ only in their conversion id (one request's answer, settled alike).
-fn same_outcome(a: &DeliveryResult, b: &DeliveryResult) -> bool {
-    a.claim == b.claim
-        && a.state == b.state
-        && a.next_attempt_at_ms == b.next_attempt_at_ms
-        && a.last_error == b.last_error
-        && a.counts_as_retry == b.counts_as_retry
-        && a.attempts == b.attempts
-}
-
-/// Records results: each run of results settled alike (typically a whole delivered batch) is
-/// acknowledged with one UPDATE and one INSERT per attempt, over the run's ids as a JSON array.
-fn record(conn: &Connection, results: &[DeliveryResult]) -> Result<(), StoreError> {
-    let mut start = 0;
-    while start < results.len() {
-        let first = &results[start];
-        let len = results[start..]
-            .iter()
-            .take_while(|r| same_outcome(first, r))
-            .count();
-        let run = &results[start..start + len];
-        start += len;
-        let ids = serde_json::to_string(&run.iter().map(|r| r.conversion_id).collect::<Vec<_>>())
-            .map_err(|e| StoreError::Io(e.to_string()))?;
-        let first_at = first.attempts.iter().map(|a| a.at_ms).min();
-        let changed = conn
-            .prepare_cached(
-                "UPDATE conversions SET state = ?2, next_attempt_at_ms = ?3, last_error = ?4, \
-                 attempts = attempts + ?5, retries = retries + ?6, \
-                 first_attempt_at_ms = COALESCE(first_attempt_at_ms, ?7), claim = NULL \
-                 WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'in_flight' AND claim = ?8",
-            )?
-            .execute(params![
-                ids,
-                first.state.as_str(),
-                first.next_attempt_at_ms,
-                first.last_error,
-                first.attempts.len() as i64,
-                i64::from(first.counts_as_retry),
-                first_at,
-                first.claim,
-            ])?;
-        if changed < run.len() {
-            tracing::debug!(
-                stale = run.len() - changed,
-                "results for stale claims (lease expired and reclaimed); their state is left to the new claim"
-            );
-        }
-        let mut insert_attempts = conn.prepare_cached(
-            "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
-             latency_ms, outcome, batch_size) \
-             SELECT value, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM json_each(?1)",
-        )?;
-        for a in &first.attempts {
-            insert_attempts.execute(params![
-                ids,
-                a.at_ms,
-                a.http_status,
-                a.code,
-                a.message,
-                a.request_id,
-                i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
-                a.outcome.as_str(),
-                a.batch_size,
-            ])?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

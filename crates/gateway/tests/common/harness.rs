@@ -1,0 +1,147 @@
+//! The delivery test harness: a store of either kind, the strict sandbox over HTTP on 127.0.0.1, a
+//! gateway with the demo rules and a delivery engine that can be started, stopped or killed.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::backend::{TestDb, TestStore};
+use super::demo_rules;
+use signalpost_gateway::delivery::{
+    AccessToken, DeliveryEngine, DeliveryPolicy, EngineHandle, PixelConfig, PixelRegistry,
+    RetryPolicy,
+};
+use signalpost_gateway::{ConversionState, Gateway, LeadView};
+use signalpost_sandbox::{RunningSandbox, SandboxConfig};
+use tokio_util::sync::CancellationToken;
+
+pub const PIXEL: &str = "PIXTEST01";
+pub const TOKEN: &str = "sandbox-token-0001";
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A policy with short delays so retries happen quickly (correctness never depends on them).
+pub fn fast_policy() -> DeliveryPolicy {
+    DeliveryPolicy {
+        linger: Duration::from_millis(5),
+        poll_interval: Duration::from_millis(50),
+        lease: Duration::from_secs(30),
+        retry: RetryPolicy {
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(200),
+            max_age: Duration::from_secs(3600),
+        },
+        request_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(2),
+        requests_per_second: 0.0,
+        ..DeliveryPolicy::default()
+    }
+}
+
+pub struct Harness {
+    pub store: TestStore,
+    pub gateway: Gateway,
+    pub pixels: PixelRegistry,
+    pub sandbox: RunningSandbox,
+    pub policy: DeliveryPolicy,
+    pub engine: Option<(EngineHandle, CancellationToken)>,
+    // Last: the database outlives the store's connections.
+    _db: TestDb,
+}
+
+impl Harness {
+    pub async fn new(db: TestDb, sandbox: SandboxConfig, policy: DeliveryPolicy) -> Harness {
+        let store = db.open().await;
+        let sandbox_config = SandboxConfig {
+            pixels: vec![(PIXEL.into(), TOKEN.into())],
+            ..sandbox
+        };
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let sandbox = signalpost_sandbox::spawn(sandbox_config, addr)
+            .await
+            .unwrap();
+        let pixels = PixelRegistry::new([PixelConfig {
+            code: PIXEL.into(),
+            access_token: AccessToken::new(TOKEN),
+            base_url: sandbox.base_url(),
+            test_event_code: None,
+        }]);
+        let gateway = Gateway::new(store.shared(), demo_rules(PIXEL));
+        Harness {
+            store,
+            gateway,
+            pixels,
+            sandbox,
+            policy,
+            engine: None,
+            _db: db,
+        }
+    }
+
+    pub fn start_engine(&mut self) {
+        let shutdown = CancellationToken::new();
+        let engine = DeliveryEngine::start(
+            self.store.shared(),
+            self.pixels.clone(),
+            self.policy.clone(),
+            shutdown.clone(),
+        );
+        let rules = (*self.gateway.rules()).clone();
+        self.gateway =
+            Gateway::new(self.store.shared(), rules).with_work_signal(engine.work_signal());
+        self.engine = Some((engine, shutdown));
+    }
+
+    pub async fn stop_engine(&mut self) {
+        if let Some((engine, shutdown)) = self.engine.take() {
+            shutdown.cancel();
+            engine.join().await;
+        }
+    }
+
+    pub async fn view(&self, tx: &str) -> LeadView {
+        self.store.get_lead(tx).await.unwrap().unwrap()
+    }
+
+    /// Polls until every conversion of `tx` is in `state` (and there is at least `count`).
+    pub async fn wait_for_states(
+        &self,
+        tx: &str,
+        count: usize,
+        state: ConversionState,
+    ) -> LeadView {
+        wait_until(|| async {
+            let v = self.view(tx).await;
+            (v.conversions.len() >= count
+                && v.conversions.iter().all(|c| c.conversion.state == state))
+            .then_some(v)
+        })
+        .await
+    }
+
+    pub fn sandbox_events(&self) -> Vec<serde_json::Value> {
+        self.sandbox
+            .events(Some(PIXEL))
+            .iter()
+            .map(|e| e.payload_json())
+            .collect()
+    }
+}
+
+pub async fn wait_until<T, F, Fut>(mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached within {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
