@@ -255,7 +255,8 @@ async fn claims_lease_rows_and_expired_leases_are_claimed_again(db: TestDb) {
             .all(|c| first.iter().chain(&second).all(|o| o.claim != c.claim))
     );
 
-    // A late result under the stale claim is ignored; the live claim's result counts.
+    // A late final answer under the stale claim is recorded, not thrown away (TikTok gave it); the
+    // live claim's delivered answer then wins over it.
     let stale = &first[0];
     let live = reclaimed.iter().find(|c| c.id == stale.id).unwrap();
     let result = |claim, state| DeliveryResult {
@@ -288,7 +289,7 @@ async fn claims_lease_rows_and_expired_leases_are_claimed_again(db: TestDb) {
     let view = store.get_lead(&tx).await.unwrap().unwrap();
     let c = &view.conversions[0];
     assert_eq!(c.conversion.state, ConversionState::Delivered);
-    assert_eq!(c.conversion.attempts, 1);
+    assert_eq!(c.conversion.attempts, 2);
     assert_eq!(
         c.attempt_log.len(),
         2,

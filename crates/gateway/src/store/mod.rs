@@ -165,8 +165,9 @@ pub trait Store: Insights + Send + Sync + 'static {
 
     /// Records delivery results and their attempts in one transaction. A result whose claim is
     /// stale (the lease expired and another claim holds the row) still has its attempts logged, and
-    /// its state applied when it is final (delivered or dead) and the row is not final yet: TikTok's
-    /// verdict on an event does not depend on which claim sent it.
+    /// its state applied when it is final (delivered or dead) and the row is not final yet (or is
+    /// dead and the answer is delivered): TikTok's verdict on an event does not depend on which
+    /// claim sent it.
     fn record_results(&self, results: Vec<DeliveryResult>) -> StoreFuture<'_, ()>;
 
     /// Extends to `until_ms` the lease of those of `ids` still `in_flight` under `claim`; returns how

@@ -111,8 +111,8 @@ pub(crate) async fn renew(
 /// one INSERT for every attempt, as arrays. A result whose claim is no longer the row's (its lease
 /// expired and another worker took it) still has its attempts logged (the request did happen), and
 /// a final answer (delivered, or dead on TikTok's refusal) is applied unless the row is final
-/// already: TikTok's verdict does not depend on the claim that sent the event. A retry or pause
-/// from a stale claim is left to the current claim.
+/// already: TikTok's verdict does not depend on the claim that sent the event. Delivered wins over
+/// dead. A retry or pause from a stale claim is left to the current claim.
 pub(crate) async fn record(
     tx: &impl GenericClient,
     results: &[DeliveryResult],
@@ -171,7 +171,8 @@ pub(crate) async fn record(
                      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::bigint[]) \
                           AS r(id, state, error, tries, first_at) \
                      WHERE c.id = r.id AND c.id = ANY($6::bigint[]) \
-                       AND c.state IN ('pending', 'retrying', 'in_flight', 'paused')",
+                       AND (c.state IN ('pending', 'retrying', 'in_flight', 'paused') \
+                            OR (r.state = 'delivered' AND c.state = 'dead'))",
                 )
                 .await?;
             tx.execute(&late, &[&id, &state, &error, &tries, &first_at, &final_ids])

@@ -114,7 +114,8 @@ fn same_outcome(a: &DeliveryResult, b: &DeliveryResult) -> bool {
 /// has its attempts logged, since the request did happen. If TikTok's answer was final (delivered,
 /// or refused as invalid), it is applied too unless the row is already final: TikTok's verdict does
 /// not depend on which claim sent the event, and discarding it would only make the new claim send
-/// the event again. A retry or a pause from a stale claim is left to the current claim.
+/// the event again. Delivered wins over dead (an event TikTok accepted once is delivered, whatever
+/// another request said). A retry or a pause from a stale claim is left to the current claim.
 pub(super) fn record(conn: &Connection, results: &[DeliveryResult]) -> Result<(), StoreError> {
     let mut start = 0;
     while start < results.len() {
@@ -157,7 +158,8 @@ pub(super) fn record(conn: &Connection, results: &[DeliveryResult]) -> Result<()
                      attempts = attempts + ?4, first_attempt_at_ms = COALESCE(first_attempt_at_ms, ?5), \
                      claim = NULL \
                      WHERE id IN (SELECT value FROM json_each(?1)) \
-                       AND state IN ('pending', 'retrying', 'in_flight', 'paused')",
+                       AND (state IN ('pending', 'retrying', 'in_flight', 'paused') \
+                            OR (?2 = 'delivered' AND state = 'dead'))",
                 )?
                 .execute(params![
                     ids,
