@@ -147,6 +147,65 @@ async fn a_revoked_token_pauses_the_pixel_and_a_new_token_resumes_with_nothing_l
     h.stop_engine().await;
 }
 
+/// Probes every 100 ms instead of every 5 minutes.
+fn probing_policy() -> DeliveryPolicy {
+    DeliveryPolicy {
+        pause_probe: Duration::from_millis(100),
+        ..fast_policy()
+    }
+}
+
+async fn a_pause_from_a_passing_refusal_heals_by_probe_without_a_new_token(db: TestDb) {
+    let mut h = Harness::new(db, SandboxConfig::default(), probing_policy()).await;
+    // TikTok refuses the token once (a permission granted late, say), then accepts it again.
+    h.sandbox
+        .inject(Fault::requests(FaultKind::NoPermission, 1));
+    h.start_engine();
+    h.gateway.submit_lead(lead("tx-heal-1")).await.unwrap();
+    h.gateway.submit_lead(lead("tx-heal-2")).await.unwrap();
+
+    let first = h
+        .wait_for_states("tx-heal-1", 1, ConversionState::Delivered)
+        .await;
+    h.wait_for_states("tx-heal-2", 1, ConversionState::Delivered)
+        .await;
+    let log = &first.conversions[0].attempt_log;
+    assert_eq!(log[0].code, Some(40001), "{log:#?}");
+    assert_eq!(log.last().unwrap().outcome, AttemptOutcome::Delivered);
+    assert_eq!(h.pixels.get(PIXEL).unwrap().state, PixelState::Active);
+    assert_eq!(h.sandbox.stats().accepted_events, 2);
+    h.stop_engine().await;
+}
+
+async fn a_refused_probe_keeps_the_pixel_paused_until_the_token_changes(db: TestDb) {
+    let mut h = Harness::new(db, SandboxConfig::default(), probing_policy()).await;
+    h.sandbox.set_token(PIXEL, "rotated-token-0003").unwrap();
+    h.start_engine();
+    h.gateway.submit_lead(lead("tx-probe-1")).await.unwrap();
+    // The first refusal pauses the pixel; each probe sends the held event alone and is refused.
+    let view = wait_until(|| async {
+        let v = h.view("tx-probe-1").await;
+        let c = &v.conversions[0];
+        (c.attempt_log.len() >= 3 && c.conversion.state == ConversionState::Paused).then_some(v)
+    })
+    .await;
+    let log = &view.conversions[0].attempt_log;
+    assert!(log.iter().all(|a| a.code == Some(40105)), "{log:#?}");
+    assert!(log.iter().skip(1).all(|a| a.batch_size == 1), "{log:#?}");
+    assert!(matches!(
+        h.pixels.get(PIXEL).unwrap().state,
+        PixelState::Paused { .. }
+    ));
+    assert_eq!(h.sandbox.stats().accepted_events, 0);
+
+    h.pixels
+        .set_token(PIXEL, AccessToken::new("rotated-token-0003"))
+        .unwrap();
+    h.wait_for_states("tx-probe-1", 1, ConversionState::Delivered)
+        .await;
+    h.stop_engine().await;
+}
+
 async fn an_invalid_batch_sets_the_named_event_aside_and_delivers_the_rest(db: TestDb) {
     // The engine keeps events for 30 days; the sandbox (like TikTok) refuses those older than 7.
     let policy = DeliveryPolicy {
@@ -327,6 +386,8 @@ both_stores!(
     a_lead_and_its_sale_arrive_as_two_events_with_the_right_fields,
     server_errors_hangs_and_rate_limits_end_delivered_after_retries,
     a_revoked_token_pauses_the_pixel_and_a_new_token_resumes_with_nothing_lost,
+    a_pause_from_a_passing_refusal_heals_by_probe_without_a_new_token,
+    a_refused_probe_keeps_the_pixel_paused_until_the_token_changes,
     an_invalid_batch_sets_the_named_event_aside_and_delivers_the_rest,
     events_older_than_the_maximum_age_go_dead_unsent,
     a_crashed_engines_claimed_batch_is_delivered_after_the_lease_expires,
