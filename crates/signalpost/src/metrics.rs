@@ -36,6 +36,10 @@ pub const CONVERSIONS_RETRIED: &str = "signalpost_conversions_retried_total";
 pub const CONVERSIONS_DEAD: &str = "signalpost_conversions_dead_total";
 /// Conversions held because the pixel's token was refused (engine total).
 pub const CONVERSIONS_PAUSED: &str = "signalpost_conversions_paused_total";
+/// Batches TikTok refused as invalid whose offending events were then isolated.
+pub const REFUSED_BATCHES: &str = "signalpost_refused_batches_total";
+/// Probes of a paused pixel (one held event sent alone).
+pub const PAUSE_PROBES: &str = "signalpost_pause_probes_total";
 /// Conversions waiting to be delivered (pending, retrying or paused), by `pixel`.
 pub const QUEUE_DEPTH: &str = "signalpost_queue_depth";
 
@@ -96,6 +100,14 @@ fn describe() {
     );
     describe_counter!(CONVERSIONS_DEAD, "Conversions given up on, by pixel.");
     describe_counter!(CONVERSIONS_PAUSED, "Conversions paused by a refused token.");
+    describe_counter!(
+        REFUSED_BATCHES,
+        "Batches refused as invalid whose offending events were set aside (by TikTok's index, or by bisection)."
+    );
+    describe_counter!(
+        PAUSE_PROBES,
+        "Probes of a paused pixel: one held event sent alone to learn whether it is accepted again."
+    );
     describe_gauge!(QUEUE_DEPTH, "Conversions waiting for delivery, by pixel.");
     describe_gauge!(
         PIXEL_PAUSED,
@@ -187,6 +199,8 @@ pub fn set_delivery_stats(stats: &DeliveryStats) {
     counter!(CONVERSIONS_RETRIED).absolute(get(&stats.retried));
     counter!(CONVERSIONS_DEAD).absolute(get(&stats.dead));
     counter!(CONVERSIONS_PAUSED).absolute(get(&stats.paused));
+    counter!(REFUSED_BATCHES).absolute(get(&stats.bisections));
+    counter!(PAUSE_PROBES).absolute(get(&stats.probes));
     counter!(TIKTOK_REQUESTS).absolute(get(&stats.requests));
 }
 
