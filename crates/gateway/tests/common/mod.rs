@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod harness;
+pub mod refusals;
 
 use signalpost_gateway::rules::{RuleConfig, RuleSet};
 use signalpost_gateway::{NewLead, NewLifecycleEvent, Trigger};

@@ -1,0 +1,69 @@
+//! A batch that only the destination refuses: `n` form-submit conversions of one pixel, written to the
+//! store as ingest queues them, where the events at `bad` carry a numeric `event_id` (TikTok answers
+//! `40002 Invalid value for data.K.event_id: not a valid string.`). Ingest's own check would catch
+//! that, so the units are built here, to put the delivery engine in front of a refusal it could not
+//! foresee. Shared by the refusal tests and the `refused_batch` benchmark (included by path).
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::collections::BTreeSet;
+
+use signalpost_gateway::domain::{LifecycleEvent, NewConversion, Trigger};
+use signalpost_gateway::gateway::lead_from;
+use signalpost_gateway::{IngestUnit, NewLead};
+
+/// The units to pass to `Store::ingest_many`, in order (ids follow it).
+pub fn refusable_units(pixel: &str, n: usize, bad: &BTreeSet<usize>) -> Vec<IngestUnit> {
+    let now = signalpost_gateway::time::now_secs();
+    (0..n)
+        .map(|i| {
+            let transaction_id = format!("rf-{i:05}");
+            let lead = lead_from(
+                NewLead {
+                    transaction_id: Some(transaction_id.clone()),
+                    ip: Some("203.0.113.7".into()),
+                    occurred_at: Some(now - 60),
+                    ..NewLead::default()
+                },
+                now,
+            )
+            .unwrap();
+            let event_id = if bad.contains(&i) {
+                i.to_string()
+            } else {
+                format!("\"{transaction_id}\"")
+            };
+            let payload = format!(
+                r#"{{"event":"CompleteRegistration","event_time":{},"event_id":{event_id},"user":{{"ip":"203.0.113.7"}},"page":{{"url":"https://lp.example.com/form"}}}}"#,
+                now - 60
+            );
+            IngestUnit {
+                event: LifecycleEvent {
+                    id: 0,
+                    transaction_id: transaction_id.clone(),
+                    trigger: Trigger::FormSubmit,
+                    name: None,
+                    buyer: None,
+                    offer: None,
+                    revenue: None,
+                    payout: None,
+                    currency: None,
+                    occurred_at: now - 60,
+                    idempotency_key: Some("form_submit".into()),
+                },
+                lead: Some(lead),
+                conversions: vec![NewConversion {
+                    rule: "registration".into(),
+                    pixel: pixel.into(),
+                    event_name: "CompleteRegistration".into(),
+                    event_id: transaction_id,
+                    test_event_code: None,
+                    event_time: now - 60,
+                    payload,
+                    caps: Vec::new(),
+                    suppressed: None,
+                }],
+                queued_at_ms: None,
+            }
+        })
+        .collect()
+}
