@@ -250,14 +250,13 @@ impl Faults {
             .iter_mut()
             .find(|f| !f.is_slow())
             .map(Active::spend);
-        let slow = self
-            .active
-            .iter_mut()
-            .find(|f| f.is_slow())
-            .and_then(|f| match f.spend() {
-                FaultKind::Slow(latency) => Some(latency),
-                _ => None,
-            });
+        let slow = self.active.iter_mut().find_map(|f| match f.kind {
+            FaultKind::Slow(latency) => {
+                f.spend();
+                Some(latency)
+            }
+            _ => None,
+        });
         self.active.retain(|f| f.live(now));
         Drawn { answer, slow }
     }

@@ -1,6 +1,6 @@
 //! What every track request (2.0 and 1.0) passes before its body is read: injected faults, the
-//! latency, the `Access-Token` header, the rate limit and the `Content-Type`. Also the one place a finished
-//! request is counted and rendered, so stats and answers cannot drift apart.
+//! latency, the `Access-Token` header, the rate limit and the `Content-Type`. Also the one place a
+//! finished request is counted and rendered, so stats and answers cannot drift apart.
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +26,7 @@ where
     let drawn = sandbox.take_fault();
     let mut hold = sandbox.draw_delay(drawn.slow);
     let refusal = match drawn.answer {
+        // A `slow` fault is drawn as `drawn.slow`, never as the answer.
         None | Some(FaultKind::Slow(_)) => None,
         Some(FaultKind::Hang) => {
             hold = hold.saturating_add(sandbox.inner.hang);
