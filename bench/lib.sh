@@ -3,7 +3,12 @@
 # however it exits (the EXIT trap), as well as any PostgreSQL schema it created.
 #
 # Variables the caller may read: ROOT, BIN (release binaries), WORK (temp dir), SANDBOX (URL),
-# SANDBOX_PID, SERVER (URL), SERVER_PID, PIXEL, TOKEN, KEY.
+# SANDBOX_PID, SERVER (URL), SERVER_PID, PIXEL, TOKEN, KEY, SANDBOX_LATENCY_MS.
+#
+# SANDBOX_LATENCY_MS (environment, default 150): how long the sandbox holds every Events API answer,
+# `P50[:P99]` in milliseconds (`signalpost sandbox --latency-ms`); 0 turns it off. Real TikTok
+# answers in 100–300 ms, and whatever depends on time (leases, batching, drains, shutdown) must be
+# measured against that, not against a 1 ms loopback.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/target/release"
@@ -16,6 +21,7 @@ BENCH_PIDS=()
 BENCH_SCHEMAS=()
 BENCH_CLEANUP_HOOKS=()
 SERVER_PID=""
+SANDBOX_LATENCY_MS="${SANDBOX_LATENCY_MS:-150}"
 
 bench_cleanup() {
     local pid hook schema
@@ -55,16 +61,35 @@ rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
 now() { date +%s.%N; }
 
-# start_sandbox LOG [ARGS...]: the sandbox with the bench pixel; sets SANDBOX and SANDBOX_PID.
+# sandbox_latency_label: SANDBOX_LATENCY_MS as a report reads it ("150 ms", "p50 100 ms / p99
+# 300 ms", "off").
+sandbox_latency_label() {
+    case "$SANDBOX_LATENCY_MS" in
+        0 | 0:0) echo "off" ;;
+        *:*) echo "p50 ${SANDBOX_LATENCY_MS%%:*} ms / p99 ${SANDBOX_LATENCY_MS#*:} ms" ;;
+        *) echo "$SANDBOX_LATENCY_MS ms" ;;
+    esac
+}
+
+# start_sandbox LOG [ARGS...]: the sandbox with the bench pixel and SANDBOX_LATENCY_MS; sets SANDBOX
+# and SANDBOX_PID. A sandbox that exits at once (e.g. a bad SANDBOX_LATENCY_MS) fails the script
+# with its own message.
 start_sandbox() {
     local logfile=$1; shift
+    [[ "$SANDBOX_LATENCY_MS" =~ ^[0-9]+(:[0-9]+)?$ ]] \
+        || die "SANDBOX_LATENCY_MS must be P50 or P50:P99 in milliseconds (e.g. 150 or 100:300; 0 = off), got '$SANDBOX_LATENCY_MS'"
     local port; port=$(free_port)
     SANDBOX="http://127.0.0.1:$port"
-    RUST_LOG=warn "$BIN/signalpost" sandbox --listen "127.0.0.1:$port" --pixel "$PIXEL=$TOKEN" "$@" \
-        >"$logfile" 2>&1 &
+    RUST_LOG=warn "$BIN/signalpost" sandbox --listen "127.0.0.1:$port" --pixel "$PIXEL=$TOKEN" \
+        --latency-ms "$SANDBOX_LATENCY_MS" "$@" >"$logfile" 2>&1 &
     SANDBOX_PID=$!
     BENCH_PIDS+=("$SANDBOX_PID")
-    wait_http "$SANDBOX/sandbox/stats" || die "the sandbox did not start (see $logfile)"
+    local deadline=$((SECONDS + 60))
+    until curl -fs -o /dev/null "$SANDBOX/sandbox/stats"; do
+        kill -0 "$SANDBOX_PID" 2>/dev/null || die "the sandbox exited: $(tail -3 "$logfile")"
+        ((SECONDS < deadline)) || die "the sandbox did not start (see $logfile)"
+        sleep 0.05
+    done
 }
 
 # sandbox_fault KIND SECONDS | sandbox_clear_faults | sandbox_clear_events | sandbox_rotate TOKEN

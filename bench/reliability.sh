@@ -20,6 +20,8 @@
 # Usage: bench/reliability.sh [-k KILLS] [-o DIR] [--no-build] [SCENARIO...]   (default: all)
 # Results (per scenario: loadgen JSON, acknowledgement files, server logs, summary.md) go to DIR
 # (default target/bench/reliability-YYYYmmdd-HHMMSS). Exit code 0 only if every scenario passed.
+# Environment: SANDBOX_LATENCY_MS (default 150): the sandbox holds every answer P50[:P99] ms, like
+# TikTok; 0 = off. The summary's first line says which latency was used.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -41,7 +43,7 @@ done
 out="${out:-$ROOT/target/bench/reliability-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$out"
 ((build)) && build_release
-log "results in $out (load average $(load_avg))"
+log "sandbox latency $(sandbox_latency_label), results in $out (load average $(load_avg))"
 # A hung request is held 2 s by the sandbox; signalpost gives up after 1 s and retries.
 start_sandbox "$out/sandbox.log" --hang-secs 2
 
@@ -249,7 +251,7 @@ for s in "${scenarios[@]}"; do
     "scenario_$s" || overall=1
 done
 {
-    echo "_reliability run $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(load_avg)_"
+    echo "_reliability run $(date -u +%Y-%m-%dT%H:%MZ), sandbox latency $(sandbox_latency_label) (SANDBOX_LATENCY_MS=$SANDBOX_LATENCY_MS), $(nproc) cores, load average $(load_avg)_"
     echo
     echo "| scenario | result | details |"
     echo "|---|---|---|"

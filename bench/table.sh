@@ -25,14 +25,16 @@
 #   -o DIR       results dir (default target/bench/STORE-YYYYmmdd-HHMMSS): table.md, table.json, each
 #                phase's loadgen JSON and text, server and sandbox logs
 #   --no-build   use the binaries already in target/release
-# Environment: PG_URL (default postgres://postgres@127.0.0.1:5432/test), RUST_LOG (server, default warn).
+# Environment: PG_URL (default postgres://postgres@127.0.0.1:5432/test), RUST_LOG (server, default warn),
+#   SANDBOX_LATENCY_MS (default 150): the sandbox holds every answer P50[:P99] ms, like TikTok; 0 = off.
+#   The table's first line says which latency was used.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 store="${1:-}"
 case "$store" in
     sqlite|postgres) shift ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "usage: bench/table.sh sqlite|postgres [-n N] [-d SECONDS] [-c CONNS] [-o DIR] [--no-build]" >&2; exit 2 ;;
 esac
 backlog=1000000
@@ -47,7 +49,7 @@ while [[ $# -gt 0 ]]; do
         -c) connections="$2"; shift 2 ;;
         -o) out="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
@@ -57,7 +59,7 @@ mkdir -p "$out"
 ((build)) && build_release
 
 load_start=$(load_avg)
-log "store $store, backlog $backlog, results in $out (load average $load_start)"
+log "store $store, backlog $backlog, sandbox latency $(sandbox_latency_label), results in $out (load average $load_start)"
 start_sandbox "$out/sandbox.log"
 DB_URL=""
 [[ "$store" == postgres ]] && pg_fresh_url
@@ -112,10 +114,10 @@ dead=$(metric signalpost_conversions_dead_total)
 stop_server
 
 python3 - "$out" "$store" "$backlog" "$released" "$outage_start" "$rss_idle" "$rss_queued" "$rss_after" \
-    "$queued" "$store_mb" "$dead" "$load_start" "$(load_avg)" <<'PY'
+    "$queued" "$store_mb" "$dead" "$load_start" "$(load_avg)" "$(sandbox_latency_label)" "$SANDBOX_LATENCY_MS" <<'PY'
 import json, os, platform, subprocess, sys
 (out, store, backlog, released, outage_start, rss_idle, rss_queued, rss_after, queued, store_mb,
- dead, load_start, load_end) = sys.argv[1:14]
+ dead, load_start, load_end, latency_label, latency_ms) = sys.argv[1:16]
 backlog, released, outage_start = int(backlog), float(released), float(outage_start)
 runs = {n: json.load(open(f"{out}/{n}.json")) for n in ("lead", "batch", "backlog", "drain")}
 lead, batch, ingest, drain = runs["lead"], runs["batch"], runs["backlog"], runs["drain"]["delivery"]
@@ -149,8 +151,8 @@ rows = [
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
 mem_gb = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 1024 / 1024
 machine = f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GB RAM"
-head = (f"signalpost {store}: {machine}; server, sandbox and loadgen share the cores; "
-        f"load average {load_start} before, {load_end} after")
+head = (f"signalpost {store}, sandbox latency {latency_label} (SANDBOX_LATENCY_MS={latency_ms}): {machine}; "
+        f"server, sandbox and loadgen share the cores; load average {load_start} before, {load_end} after")
 md = [f"_{head}_", "", "| measure | result | target | |", "|---|---|---|---|"]
 md += [f"| {m} | {r} | {t} | {v} |" for m, r, t, v in rows]
 extra = (f"outage lasted {released - outage_start:.0f} s (ingest of the backlog at "
@@ -159,7 +161,7 @@ extra = (f"outage lasted {released - outage_start:.0f} s (ingest of the backlog 
 md += ["", extra]
 text = "\n".join(md) + "\n"
 open(f"{out}/table.md", "w").write(text)
-json.dump({"store": store, "machine": machine, "load_average_before": load_start, "load_average_after": load_end,
+json.dump({"store": store, "sandbox_latency_ms": latency_ms, "machine": machine, "load_average_before": load_start, "load_average_after": load_end,
            "backlog": backlog, "single_lead_rps": lead_rps, "single_lead_p50_ms": lead["latency"]["p50_ms"],
            "single_lead_p99_ms": p99, "batch_events_per_second": batch["items_per_second"],
            "delivery_events_per_second": drain_rate, "rss_idle_mb": float(rss_idle),

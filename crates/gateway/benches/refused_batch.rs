@@ -77,7 +77,10 @@ fn main() {
                 "| {backend} | {label} | {} | {fewest} | {:.1} | {} | {} |",
                 outcome.requests, outcome.seconds, outcome.delivered, outcome.dead,
             );
-            assert!(outcome.attempts_logged >= EVENTS, "every event's answers are logged");
+            assert!(
+                outcome.attempts_logged >= EVENTS,
+                "every event's answers are logged"
+            );
             assert_eq!(outcome.dead, bad.len());
             assert_eq!(outcome.delivered, EVENTS - bad.len());
         }
@@ -143,7 +146,11 @@ async fn run(
     engine.join().await;
     let mut attempts_logged = 0;
     for i in 0..EVENTS {
-        let view = store.get_lead(&format!("rf-{i:05}")).await.unwrap().unwrap();
+        let view = store
+            .get_lead(&format!("rf-{i:05}"))
+            .await
+            .unwrap()
+            .unwrap();
         attempts_logged += view.conversions[0].attempt_log.len();
     }
     Outcome {

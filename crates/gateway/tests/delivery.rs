@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::backend::TestDb;
 use common::harness::{Harness, PIXEL, fast_policy, wait_until};
-use common::{demo_rules, hex64, lead, now_secs, sold};
+use common::{demo_rules, hex64, lead, now_secs, slow_sandbox, sold};
 use signalpost_gateway::delivery::{AccessToken, DeliveryPolicy, PixelState, RetryPolicy};
 use signalpost_gateway::{AttemptOutcome, ConversionState, Gateway, NewLead};
 use signalpost_sandbox::{Fault, FaultKind, SandboxConfig};
@@ -394,6 +394,7 @@ both_stores!(
     graceful_shutdown_finishes_and_records_in_flight_requests,
     a_pixels_test_event_code_is_sent_top_level,
     many_leads_are_all_delivered_in_batches,
+    through_a_slow_destination_every_lead_arrives_exactly_once,
     when_a_failing_destination_recovers_waiting_retries_are_sent_at_once,
 );
 
@@ -436,5 +437,33 @@ async fn when_a_failing_destination_recovers_waiting_retries_are_sent_at_once(db
         "sent at {} although its backoff ran to {scheduled}",
         log[1].at_ms
     );
+    h.stop_engine().await;
+}
+
+/// With TikTok-like latency (100 ms median, 300 ms p99) requests overlap with claiming and
+/// batching: no event may be sent twice or lost because an answer took its time.
+async fn through_a_slow_destination_every_lead_arrives_exactly_once(db: TestDb) {
+    let mut h = Harness::new(db, slow_sandbox("100:300"), fast_policy()).await;
+    h.start_engine();
+    for i in 0..100 {
+        h.gateway
+            .submit_lead(lead(&format!("slow-{i}")))
+            .await
+            .unwrap();
+    }
+    wait_until(|| async {
+        let depth = h.store.queue_depth().await.unwrap();
+        let delivered: u64 = depth
+            .iter()
+            .filter(|d| d.state == ConversionState::Delivered)
+            .map(|d| d.count)
+            .sum();
+        (delivered == 100).then_some(())
+    })
+    .await;
+    let stats = h.sandbox.stats();
+    assert_eq!(stats.accepted_events, 100);
+    assert_eq!(stats.duplicates, 0, "an event was sent twice");
+    assert_eq!(stats.rejected_requests, 0);
     h.stop_engine().await;
 }

@@ -12,16 +12,9 @@ use std::time::Duration;
 use common::backend::TestDb;
 use common::harness::{Harness, PIXEL, fast_policy, wait_until};
 use common::refusals::refusable_units;
+use common::slow_sandbox;
 use signalpost_gateway::delivery::DeliveryPolicy;
 use signalpost_gateway::{AttemptOutcome, ConversionState};
-use signalpost_sandbox::{Latency, SandboxConfig};
-
-fn slow_sandbox(ms: u64) -> SandboxConfig {
-    SandboxConfig {
-        latency: Latency::constant(ms).unwrap(),
-        ..SandboxConfig::default()
-    }
-}
 
 /// Seeds `n` conversions (those at `bad` refused by the destination), runs the engine until every
 /// one is settled, and returns the final states by transaction id.
@@ -49,7 +42,7 @@ async fn settle(h: &mut Harness, n: usize, bad: &BTreeSet<usize>) -> Vec<Convers
 }
 
 async fn events_tiktok_names_are_set_aside_and_the_rest_delivered_in_one_request_each(db: TestDb) {
-    let mut h = Harness::new(db, slow_sandbox(50), fast_policy()).await;
+    let mut h = Harness::new(db, slow_sandbox("50"), fast_policy()).await;
     let bad = BTreeSet::from([17, 50, 99, 150, 180]);
     let states = settle(&mut h, 200, &bad).await;
     for (i, state) in states.iter().enumerate() {
@@ -87,7 +80,7 @@ async fn a_refused_batch_that_outlasts_its_lease_is_never_reclaimed_nor_resent(d
         max_in_flight: 2,
         ..fast_policy()
     };
-    let mut h = Harness::new(db, slow_sandbox(100), policy).await;
+    let mut h = Harness::new(db, slow_sandbox("100"), policy).await;
     let bad: BTreeSet<usize> = (0..24).collect();
     let states = settle(&mut h, 24, &bad).await;
     assert!(states.iter().all(|s| *s == ConversionState::Dead));

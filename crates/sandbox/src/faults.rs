@@ -1,6 +1,11 @@
 //! Injected failures and the automatic rate limit. Owns which failure the next track request gets;
 //! it never applies to the inspection endpoints. Time is passed in (`Instant`), so expiry and the
 //! per-second window are tested without sleeping.
+//!
+//! Two kinds of fault are drawn independently for each request: the first live *answer* fault (every
+//! kind but `slow`) decides what the request gets, and the first live `slow` fault decides how long it
+//! waits for it. So "slow and then a 502" can be played, and a long timed `slow` fault does not hold
+//! back a `rate_limit` injected after it. Within each kind, faults apply in injection order.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
+
+use crate::latency::Latency;
 
 /// A failure the sandbox can play, each one a way TikTok (or the path to it) is known to fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,10 +33,13 @@ pub enum FaultKind {
     NoPermission,
     /// Code 50002, a transient server error.
     ServerError,
+    /// Answer after a delay drawn from this distribution, overriding the sandbox's `--latency-ms`.
+    /// Combines with the other kinds: it delays whatever answer the request gets.
+    Slow(Latency),
 }
 
 impl FaultKind {
-    /// Every kind, in documentation order.
+    /// Every kind named without parameters (all but `slow`), in documentation order.
     pub const ALL: [FaultKind; 7] = [
         FaultKind::Http500,
         FaultKind::Http502,
@@ -50,6 +60,7 @@ impl FaultKind {
             FaultKind::TokenRevoked => "token_revoked",
             FaultKind::NoPermission => "no_permission",
             FaultKind::ServerError => "server_error",
+            FaultKind::Slow(_) => "slow",
         }
     }
 }
@@ -60,13 +71,15 @@ impl fmt::Display for FaultKind {
     }
 }
 
-/// The name is not a fault kind.
+/// The name is not a fault kind without parameters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown fault kind {0:?}; expected one of: http_500, http_502, hang, rate_limit, token_revoked, no_permission, server_error"
+    "unknown fault kind {0:?}; expected one of: http_500, http_502, hang, rate_limit, token_revoked, no_permission, server_error, or slow (which takes latency_ms)"
 )]
 pub struct UnknownFaultKind(pub String);
 
+/// Parses the kinds named without parameters; `slow` needs its latency and is built as
+/// `FaultKind::Slow(latency)`.
 impl FromStr for FaultKind {
     type Err = UnknownFaultKind;
 
@@ -129,6 +142,9 @@ pub struct FaultStatus {
     /// When it stops (time-based faults).
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "rfc3339")]
     pub until: Option<DateTime<Utc>>,
+    /// The delay of a `slow` fault, `P50[:P99]` in milliseconds (the `kind` field is only its name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<Latency>,
 }
 
 fn rfc3339<S: Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -152,13 +168,39 @@ impl Active {
     }
 
     fn status(&self) -> FaultStatus {
+        let latency_ms = match self.kind {
+            FaultKind::Slow(latency) => Some(latency),
+            _ => None,
+        };
         FaultStatus {
             id: self.id,
             kind: self.kind,
             remaining: self.remaining,
             until: self.until.map(|(_, at)| at),
+            latency_ms,
         }
     }
+
+    fn is_slow(&self) -> bool {
+        matches!(self.kind, FaultKind::Slow(_))
+    }
+
+    /// Uses the fault for one request (count-based faults count down).
+    fn spend(&mut self) -> FaultKind {
+        if let Some(n) = self.remaining.as_mut() {
+            *n = n.saturating_sub(1);
+        }
+        self.kind
+    }
+}
+
+/// What one track request drew from the active faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Drawn {
+    /// The answer fault it gets (never `Slow`), if any.
+    pub(crate) answer: Option<FaultKind>,
+    /// The delay of the `slow` fault it gets, if any; it replaces the configured latency.
+    pub(crate) slow: Option<Latency>,
 }
 
 /// Active faults, applied in the order they were injected.
@@ -196,16 +238,27 @@ impl Faults {
         status
     }
 
-    /// The fault the next track request gets, if any; count-based faults are used up one per call.
-    pub(crate) fn take(&mut self, now: Instant) -> Option<FaultKind> {
+    /// The faults the next track request gets: the first live answer fault and the first live `slow`
+    /// fault, each used up by one request if count-based.
+    pub(crate) fn take(&mut self, now: Instant) -> Drawn {
         self.active.retain(|f| f.live(now));
-        let first = self.active.first_mut()?;
-        if let Some(n) = first.remaining.as_mut() {
-            *n -= 1;
+        if self.active.is_empty() {
+            return Drawn::default();
         }
-        let kind = first.kind;
+        let answer = self
+            .active
+            .iter_mut()
+            .find(|f| !f.is_slow())
+            .map(Active::spend);
+        let slow = self.active.iter_mut().find_map(|f| match f.kind {
+            FaultKind::Slow(latency) => {
+                f.spend();
+                Some(latency)
+            }
+            _ => None,
+        });
         self.active.retain(|f| f.live(now));
-        Some(kind)
+        Drawn { answer, slow }
     }
 
     pub(crate) fn list(&mut self, now: Instant) -> Vec<FaultStatus> {
@@ -268,7 +321,7 @@ mod tests {
         let mut faults = Faults::default();
         faults.inject(Fault::requests(FaultKind::Http502, 2), t);
         faults.inject(Fault::requests(FaultKind::RateLimit, 1), t);
-        let seen: Vec<_> = (0..4).map(|_| faults.take(t)).collect();
+        let seen: Vec<_> = (0..4).map(|_| faults.take(t).answer).collect();
         assert_eq!(
             seen,
             [
@@ -291,11 +344,11 @@ mod tests {
         assert!(status.until.is_some() && status.remaining.is_none());
         for s in 0..5 {
             assert_eq!(
-                faults.take(t + Duration::from_secs(s)),
+                faults.take(t + Duration::from_secs(s)).answer,
                 Some(FaultKind::ServerError)
             );
         }
-        assert_eq!(faults.take(t + Duration::from_secs(5)), None);
+        assert_eq!(faults.take(t + Duration::from_secs(5)), Drawn::default());
         assert!(faults.list(t + Duration::from_secs(5)).is_empty());
     }
 
@@ -309,7 +362,65 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].remaining, Some(2));
         faults.clear();
-        assert_eq!(faults.take(t), None);
+        assert_eq!(faults.take(t), Drawn::default());
+    }
+
+    fn slow(p50: u64, p99: u64) -> FaultKind {
+        FaultKind::Slow(Latency::new(p50, p99).unwrap())
+    }
+
+    #[test]
+    fn slow_faults_combine_with_answer_faults_and_count_down_separately() {
+        let t = Instant::now();
+        let mut faults = Faults::default();
+        faults.inject(Fault::requests(slow(200, 200), 2), t);
+        faults.inject(Fault::requests(FaultKind::Http502, 1), t);
+        let latency = Latency::constant(200).unwrap();
+        assert_eq!(
+            faults.take(t),
+            Drawn {
+                answer: Some(FaultKind::Http502),
+                slow: Some(latency)
+            }
+        );
+        assert_eq!(
+            faults.take(t),
+            Drawn {
+                answer: None,
+                slow: Some(latency)
+            }
+        );
+        assert_eq!(faults.take(t), Drawn::default());
+        assert!(faults.list(t).is_empty());
+    }
+
+    #[test]
+    fn the_first_injected_slow_fault_applies_until_it_expires() {
+        let t = Instant::now();
+        let mut faults = Faults::default();
+        faults.inject(Fault::lasting(slow(100, 300), Duration::from_secs(2)), t);
+        faults.inject(Fault::requests(slow(500, 500), 1), t);
+        assert_eq!(faults.take(t).slow, Latency::new(100, 300).ok());
+        let later = t + Duration::from_secs(2);
+        assert_eq!(faults.take(later).slow, Latency::constant(500).ok());
+        assert_eq!(faults.take(later).slow, None);
+    }
+
+    #[test]
+    fn a_listed_slow_fault_shows_its_latency() {
+        let t = Instant::now();
+        let mut faults = Faults::default();
+        faults.inject(Fault::requests(slow(100, 300), 3), t);
+        faults.inject(Fault::requests(FaultKind::Hang, 1), t);
+        let listed = serde_json::to_value(faults.list(t)).unwrap();
+        assert_eq!(
+            listed,
+            serde_json::json!([
+                {"id": 1, "kind": "slow", "latency_ms": "100:300", "remaining": 3},
+                {"id": 2, "kind": "hang", "remaining": 1}
+            ])
+        );
+        assert!("slow".parse::<FaultKind>().is_err());
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! - `POST /open_api/v1.3/event/track/`: Events API 2.0.
 //! - `POST /open_api/v1.3/pixel/track/`, `POST /open_api/v1.3/pixel/batch/`: legacy Events API 1.0.
 //! - `GET /sandbox/events[?pixel=CODE]`, `DELETE /sandbox/events`, `GET /sandbox/stats`.
-//! - `GET|POST|DELETE /sandbox/faults` (`{"kind":K,"count":N}` or `{"kind":K,"seconds":S}`).
+//! - `GET|POST|DELETE /sandbox/faults` (`{"kind":K,"count":N}` or `{"kind":K,"seconds":S}`;
+//!   `{"kind":"slow","latency_ms":"P50[:P99]",...}` delays answers instead of replacing them).
 //! - `GET|POST /sandbox/pixels` (`{"code":C,"token":T}` rotates or adds; listing shows codes only).
 //!
 //! Decisions where TikTok's documentation leaves room (see `shared/tiktok-events-api.md`):
@@ -28,9 +29,14 @@
 //!   treats `[A-Fa-f0-9]{64}` as hashed).
 //! - The `hang` fault sleeps, then processes the request normally: like a slow TikTok, the event may be
 //!   recorded although the client gave up, which is what makes stable `event_id`s matter.
+//! - Latency ([`SandboxConfig::latency`], `--latency-ms`, the `slow` fault) is played the same way:
+//!   the request is held, then processed, so a client that times out may still have been recorded.
+//!   It applies to every answer of the track endpoints (faults and rejections too), never to the
+//!   `/sandbox/` endpoints.
 
 mod faults;
 mod http;
+mod latency;
 mod response;
 mod store;
 mod validate;
@@ -46,6 +52,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultKind, FaultSpan, FaultStatus, UnknownFaultKind};
+pub use latency::{InvalidLatency, Latency, MAX_LATENCY_MS};
 pub use response::{
     BAD_TOKEN_MESSAGE, CODE_BAD_TOKEN, CODE_INVALID, CODE_NO_PERMISSION, CODE_OK,
     CODE_RATE_LIMITED, CODE_SERVER_ERROR, RATE_LIMIT_MESSAGE, SERVER_ERROR_MESSAGE,
@@ -53,7 +60,7 @@ pub use response::{
 };
 pub use store::{ApiVersion, BucketStats, DEDUP_WINDOW_SECS, PixelStats, ReceivedEvent, Stats};
 
-use faults::{Faults, RateWindow};
+use faults::{Drawn, Faults, RateWindow};
 use store::Store;
 
 /// How the sandbox behaves. `Default` is the strict sandbox with no pixels.
@@ -73,6 +80,10 @@ pub struct SandboxConfig {
     pub max_rps: Option<u32>,
     /// How long the `hang` fault sleeps before answering (default 60 s).
     pub hang: Duration,
+    /// How long every track request is held before it is answered (`--latency-ms`). Default
+    /// [`Latency::NONE`], so tests stay fast; switch it on to test anything whose behaviour depends
+    /// on time. A `slow` fault overrides it while active.
+    pub latency: Latency,
     /// Events kept for inspection; the oldest are dropped beyond it (counters keep counting), so a
     /// long load test cannot exhaust memory. Default 1,000,000.
     pub max_stored_events: usize,
@@ -89,6 +100,7 @@ impl fmt::Debug for SandboxConfig {
             .field("max_future", &self.max_future)
             .field("max_rps", &self.max_rps)
             .field("hang", &self.hang)
+            .field("latency", &format_args!("{}", self.latency))
             .field("max_stored_events", &self.max_stored_events)
             .finish()
     }
@@ -103,6 +115,7 @@ impl Default for SandboxConfig {
             max_future: Duration::from_secs(300),
             max_rps: None,
             hang: Duration::from_secs(60),
+            latency: Latency::NONE,
             max_stored_events: 1_000_000,
         }
     }
@@ -165,6 +178,7 @@ struct Inner {
     max_future: Duration,
     max_rps: Option<u32>,
     hang: Duration,
+    latency: Latency,
     /// pixel code → its one valid token.
     pixels: RwLock<HashMap<String, String>>,
     store: Mutex<Store>,
@@ -190,6 +204,7 @@ impl Sandbox {
                 max_future: config.max_future,
                 max_rps: config.max_rps,
                 hang: config.hang,
+                latency: config.latency,
                 pixels: RwLock::new(pixels),
                 store: Mutex::new(Store::new(config.max_stored_events)),
                 faults: Mutex::new(Faults::default()),
@@ -284,6 +299,11 @@ impl Sandbox {
         self.inner.strict
     }
 
+    /// The latency every track request gets when no `slow` fault applies.
+    pub fn latency(&self) -> Latency {
+        self.inner.latency
+    }
+
     fn read_pixels(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, String>> {
         self.inner
             .pixels
@@ -301,8 +321,18 @@ impl Sandbox {
         self.read_pixels().get(pixel).is_some_and(|t| t == token)
     }
 
-    fn take_fault(&self) -> Option<FaultKind> {
+    fn take_fault(&self) -> Drawn {
         lock(&self.inner.faults).take(Instant::now())
+    }
+
+    /// How long to hold one request: a draw from the `slow` fault's latency when one applies (the
+    /// fault wins), from the configured latency otherwise.
+    fn draw_delay(&self, slow: Option<Latency>) -> Duration {
+        let latency = slow.unwrap_or(self.inner.latency);
+        if latency.is_none() {
+            return Duration::ZERO;
+        }
+        latency.sample(&mut rand::rng())
     }
 
     fn admit_rate(&self) -> bool {

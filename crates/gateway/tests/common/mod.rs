@@ -7,6 +7,7 @@ pub mod refusals;
 
 use signalpost_gateway::rules::{RuleConfig, RuleSet};
 use signalpost_gateway::{NewLead, NewLifecycleEvent, Trigger};
+use signalpost_sandbox::SandboxConfig;
 
 /// Parses `[[rules]]` tables.
 pub fn rules(toml_src: &str) -> RuleSet {
@@ -36,6 +37,16 @@ pub fn demo_rules(pixel: &str) -> RuleSet {
         value = "revenue"
         "#
     ))
+}
+
+/// A default sandbox that holds every answer like a remote TikTok would (`latency` is
+/// `"P50[:P99]"` in milliseconds), for tests whose behaviour depends on time (leases, batching,
+/// bisection, drains). The other tests keep the sandbox's default of no latency, so they stay fast.
+pub fn slow_sandbox(latency: &str) -> SandboxConfig {
+    SandboxConfig {
+        latency: latency.parse().unwrap(),
+        ..SandboxConfig::default()
+    }
 }
 
 /// A stand-in SHA-256 hex (the HTTP layer does the real hashing).

@@ -1,6 +1,6 @@
 //! What every track request (2.0 and 1.0) passes before its body is read: injected faults, the
-//! `Access-Token` header, the rate limit and the `Content-Type`. Also the one place a finished
-//! request is counted and rendered, so stats and answers cannot drift apart.
+//! latency, the `Access-Token` header, the rate limit and the `Content-Type`. Also the one place a
+//! finished request is counted and rendered, so stats and answers cannot drift apart.
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,39 +13,52 @@ use crate::validate::{BodyError, parse_top};
 /// The header TikTok reads the token from (raw token, no `Bearer ` prefix).
 const ACCESS_TOKEN: &str = "access-token";
 
-/// Plays the injected fault, if any, around `process` (the request's normal handling). An answering
-/// fault replaces it. A hang delays it in a detached task, so the request completes even when the
-/// client gives up first, as with a slow TikTok: the event may be recorded although the client saw a
-/// timeout, which is why clients need stable `event_id`s.
+/// Plays the injected faults and the latency around `process` (the request's normal handling). An
+/// answering fault replaces it. A delay (the latency, a `slow` fault, a `hang`) holds it in a
+/// detached task, so the request completes even when the client gives up first, as with a slow
+/// TikTok: the event may be recorded although the client saw a timeout, which is why clients need
+/// stable `event_id`s. Faults are drawn when the request arrives, so count-based faults go to
+/// requests in arrival order whatever their delays.
 pub(crate) async fn with_faults<F>(sandbox: &Sandbox, body: &[u8], process: F) -> Response
 where
     F: FnOnce() -> Response + Send + 'static,
 {
-    let reply = match sandbox.take_fault() {
-        None => return process(),
+    let drawn = sandbox.take_fault();
+    let mut hold = sandbox.draw_delay(drawn.slow);
+    let refusal = match drawn.answer {
+        // A `slow` fault is drawn as `drawn.slow`, never as the answer.
+        None | Some(FaultKind::Slow(_)) => None,
         Some(FaultKind::Hang) => {
-            let hang = sandbox.inner.hang;
-            let task = tokio::spawn(async move {
-                tokio::time::sleep(hang).await;
-                process()
-            });
-            return match task.await {
-                Ok(response) => response,
-                Err(_) => refuse(
-                    sandbox,
-                    None,
-                    Reply::Html(StatusCode::INTERNAL_SERVER_ERROR),
-                ),
-            };
+            hold = hold.saturating_add(sandbox.inner.hang);
+            None
         }
-        Some(FaultKind::Http500) => Reply::Html(StatusCode::INTERNAL_SERVER_ERROR),
-        Some(FaultKind::Http502) => Reply::Html(StatusCode::BAD_GATEWAY),
-        Some(FaultKind::RateLimit) => Reply::rate_limited(),
-        Some(FaultKind::TokenRevoked) => Reply::bad_token(),
-        Some(FaultKind::NoPermission) => Reply::no_permission(&pixel_hint(body)),
-        Some(FaultKind::ServerError) => Reply::server_error(),
+        Some(FaultKind::Http500) => Some(Reply::Html(StatusCode::INTERNAL_SERVER_ERROR)),
+        Some(FaultKind::Http502) => Some(Reply::Html(StatusCode::BAD_GATEWAY)),
+        Some(FaultKind::RateLimit) => Some(Reply::rate_limited()),
+        Some(FaultKind::TokenRevoked) => Some(Reply::bad_token()),
+        Some(FaultKind::NoPermission) => Some(Reply::no_permission(&pixel_hint(body))),
+        Some(FaultKind::ServerError) => Some(Reply::server_error()),
     };
-    refuse(sandbox, None, reply)
+    let state = sandbox.clone();
+    let answer = move || match refusal {
+        None => process(),
+        Some(reply) => refuse(&state, None, reply),
+    };
+    if hold.is_zero() {
+        return answer();
+    }
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(hold).await;
+        answer()
+    });
+    match task.await {
+        Ok(response) => response,
+        Err(_) => refuse(
+            sandbox,
+            None,
+            Reply::Html(StatusCode::INTERNAL_SERVER_ERROR),
+        ),
+    }
 }
 
 /// The checks after faults and before the body: token, rate limit, content type. `Ok` carries the

@@ -41,7 +41,7 @@ pub(crate) async fn batch(
 }
 
 async fn handle(sandbox: Sandbox, headers: HeaderMap, body: Bytes, kind: Kind) -> Response {
-    // The closure owns its own handles: under a hang it outlives this request.
+    // The closure owns its own handles: when the answer is delayed it outlives this request.
     let (state, bytes) = (sandbox.clone(), body.clone());
     with_faults(&sandbox, &body, move || {
         process(&state, &headers, &bytes, kind)

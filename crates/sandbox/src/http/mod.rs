@@ -1,6 +1,7 @@
 //! The sandbox's HTTP surface: TikTok's track endpoints (2.0 and legacy 1.0) and the `/sandbox/`
 //! inspection and control endpoints. Owns routing and the JSON error shape of inspection endpoints.
 
+mod fault_body;
 mod gate;
 mod inspect;
 mod legacy;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use signalpost_sandbox::{RunningSandbox, SandboxConfig};
+use signalpost_sandbox::{Latency, RunningSandbox, SandboxConfig};
 
 pub const PIXEL: &str = "C4PIXEL0001";
 pub const TOKEN: &str = "tok-0001-abcdef";
@@ -33,6 +33,16 @@ pub fn config() -> SandboxConfig {
 
 pub async fn start() -> RunningSandbox {
     start_with(config()).await
+}
+
+/// [`start`] with every track answer held for `latency` (`"P50[:P99]"` in milliseconds): for tests of
+/// behaviour that depends on time. The other helpers leave latency off, so they stay fast.
+pub async fn start_with_latency(latency: &str) -> RunningSandbox {
+    start_with(SandboxConfig {
+        latency: latency.parse::<Latency>().unwrap(),
+        ..config()
+    })
+    .await
 }
 
 pub async fn start_with(config: SandboxConfig) -> RunningSandbox {

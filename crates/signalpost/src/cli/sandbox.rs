@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use signalpost_sandbox::SandboxConfig;
+use signalpost_sandbox::{Latency, SandboxConfig};
 
 use super::usage_error;
 
@@ -32,6 +32,11 @@ pub struct SandboxArgs {
     /// How long the `hang` fault holds a request, in seconds.
     #[arg(long, default_value_t = 60)]
     hang_secs: u64,
+    /// Hold every Events API answer for a delay drawn from a log-normal distribution with this
+    /// median and 99th percentile, in milliseconds (`150`: always 150 ms; `100:300`: median 100 ms,
+    /// 1 % above 300 ms; `0`: no delay). Real TikTok answers in 100–300 ms.
+    #[arg(long = "latency-ms", value_name = "P50[:P99]", default_value_t = Latency::NONE)]
+    latency: Latency,
 }
 
 /// Starts the sandbox and serves until interrupted.
@@ -53,6 +58,7 @@ pub async fn run(args: SandboxArgs) -> ExitCode {
         max_future: Duration::from_secs(args.max_future_secs),
         max_rps: args.max_rps,
         hang: Duration::from_secs(args.hang_secs),
+        latency: args.latency,
         ..SandboxConfig::default()
     };
     let running = match signalpost_sandbox::spawn(config, args.listen).await {
@@ -64,6 +70,7 @@ pub async fn run(args: SandboxArgs) -> ExitCode {
     };
     tracing::info!(
         addr = %running.addr,
+        latency_ms = %args.latency,
         "SANDBOX: strict TikTok Events API sandbox listening; POST {}/open_api/v1.3/event/track/",
         running.base_url()
     );
@@ -99,5 +106,54 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SandboxArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<SandboxArgs, String> {
+        Cli::try_parse_from(std::iter::once("sandbox").chain(args.iter().copied()))
+            .map(|cli| cli.args)
+            .map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn latency_is_off_unless_asked_for() {
+        assert_eq!(parse(&[]).map(|a| a.latency), Ok(Latency::NONE));
+    }
+
+    #[test]
+    fn latency_takes_a_median_and_an_optional_p99() {
+        for (flag, p50, p99) in [("150", 150, 150), ("100:300", 100, 300), ("0", 0, 0)] {
+            let latency = parse(&["--latency-ms", flag]).map(|a| a.latency);
+            assert_eq!(
+                latency,
+                Latency::new(p50, p99).map_err(|e| e.to_string()),
+                "{flag}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_latencies_are_usage_errors_naming_the_flag() {
+        for (flag, reason) in [
+            ("300:100", "P99 (100 ms) is below P50 (300 ms)"),
+            ("fast", "expected P50 or P50:P99"),
+            ("150ms", "expected P50 or P50:P99"),
+            ("999999", "at most 60000 ms"),
+        ] {
+            let err = parse(&["--latency-ms", flag]).unwrap_err();
+            assert!(err.contains("--latency-ms"), "{flag}: {err}");
+            assert!(err.contains(reason), "{flag}: {err}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::spawn_app;
+use crate::common::{spawn_app, spawn_app_with_latency};
 
 #[tokio::test]
 async fn lead_and_sale_arrive_at_the_sandbox_with_every_field() {
@@ -109,5 +109,26 @@ async fn the_lead_record_shows_every_attempt_with_tiktoks_answer() {
         record["lead"]["landing_url"],
         "https://lp.example.com/?ttclid=E.C.P.log"
     );
+    app.stop().await;
+}
+
+/// The attempt log's latency is the destination's: with the sandbox holding every answer 200 ms,
+/// the recorded latency is at least that (a lower bound on the delay the test injected).
+#[tokio::test]
+async fn an_attempt_records_the_latency_of_a_slow_destination() {
+    let app = spawn_app_with_latency("200").await;
+    app.lead(json!({
+        "transaction_id": "e2e-slow",
+        "email": "slow@example.com",
+        "landing_url": "https://lp.example.com/?ttclid=E.C.P.slow",
+    }))
+    .await;
+    let record = app
+        .wait_for_lead("e2e-slow", |r| r["conversions"][0]["state"] == "delivered")
+        .await;
+    let attempt = &record["conversions"][0]["attempts"][0];
+    assert_eq!(attempt["outcome"], "delivered", "{attempt:#}");
+    let latency = attempt["latency_ms"].as_u64().unwrap();
+    assert!(latency >= 195, "recorded {latency} ms: {attempt:#}");
     app.stop().await;
 }

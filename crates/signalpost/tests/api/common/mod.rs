@@ -1,5 +1,6 @@
 //! `spawn_app()`: starts signalpost exactly as `serve` does (from a config file), on port 0, with a
-//! fresh data dir and its own sandbox, and returns handles to both.
+//! fresh data dir and its own sandbox, and returns handles to both. The sandbox answers at once
+//! unless a test asks for TikTok-like latency ([`spawn_app_with_latency`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use signalpost::app::{AppOptions, Application};
 use signalpost::config::Config;
-use signalpost_sandbox::{ReceivedEvent, RunningSandbox, SandboxConfig};
+use signalpost_sandbox::{Latency, ReceivedEvent, RunningSandbox, SandboxConfig};
 use tokio::sync::oneshot;
 
 /// The API key every test app accepts.
@@ -106,9 +107,26 @@ pub async fn spawn_app_with_options(
     extra: &str,
     options: AppOptions,
 ) -> TestApp {
+    start_app(server_extra, extra, options, Latency::NONE).await
+}
+
+/// Starts an app whose sandbox holds every answer like a remote TikTok would (`latency` is
+/// `"P50[:P99]"` in milliseconds), for tests whose behaviour depends on time.
+pub async fn spawn_app_with_latency(latency: &str) -> TestApp {
+    let latency = latency.parse().unwrap();
+    start_app("", "", AppOptions::default(), latency).await
+}
+
+async fn start_app(
+    server_extra: &str,
+    extra: &str,
+    options: AppOptions,
+    latency: Latency,
+) -> TestApp {
     let sandbox = signalpost_sandbox::spawn(
         SandboxConfig {
             pixels: vec![(PIXEL.to_owned(), TOKEN.to_owned())],
+            latency,
             ..SandboxConfig::default()
         },
         SocketAddr::from(([127, 0, 0, 1], 0)),
