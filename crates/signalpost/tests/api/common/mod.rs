@@ -106,15 +106,22 @@ pub async fn spawn_app_with_options(
     extra: &str,
     options: AppOptions,
 ) -> TestApp {
-    let sandbox = signalpost_sandbox::spawn(
-        SandboxConfig {
-            pixels: vec![(PIXEL.to_owned(), TOKEN.to_owned())],
-            ..SandboxConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap();
+    spawn_app_with_sandbox(SandboxConfig::default(), server_extra, extra, options).await
+}
+
+/// [`spawn_app_with_options`] with the sandbox configured as given (e.g. how long a `hang` fault
+/// holds a request); the test pixel is added to its pixels.
+pub async fn spawn_app_with_sandbox(
+    sandbox: SandboxConfig,
+    server_extra: &str,
+    extra: &str,
+    options: AppOptions,
+) -> TestApp {
+    let mut sandbox = sandbox;
+    sandbox.pixels.push((PIXEL.to_owned(), TOKEN.to_owned()));
+    let sandbox = signalpost_sandbox::spawn(sandbox, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         r#"
