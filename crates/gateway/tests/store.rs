@@ -654,6 +654,7 @@ both_stores!(
     a_group_settles_repeats_in_arrival_order,
     two_stores_on_one_database_never_claim_the_same_conversion,
     the_same_leads_posted_through_two_stores_at_once_are_created_once,
+    a_tool_opened_beside_a_server_leaves_its_leases_alone,
 );
 
 postgres_only!(
@@ -661,31 +662,135 @@ postgres_only!(
     nodes_starting_at_once_migrate_a_fresh_schema_once,
 );
 
-/// SQLite has one serving process per file: batches a killed process left in flight are due again
-/// as soon as the file is opened, not when their leases (two minutes by default) expire.
+/// What an operator tool does to a running server's store: opens it (as `keys`, `import` or `replay`
+/// do), works, closes it. The server's claimed batches must stay leased to it, or its engine would
+/// claim and send them a second time while the first request is still in flight.
+async fn a_tool_opened_beside_a_server_leaves_its_leases_alone(db: TestDb) {
+    let (server, gw) = serving_gateway(&db).await;
+    for i in 0..3 {
+        gw.submit_lead(lead(&format!("leased-{i}"))).await.unwrap();
+    }
+    let lease = Duration::from_secs(3_600);
+    let now = signalpost_gateway::time::now_ms();
+    assert_eq!(
+        server
+            .claim_due("PIX1", now, 10, lease)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let tool = db.open().await;
+    let tool_gw = Gateway::new(tool.shared(), demo_rules("PIX1"));
+    tool_gw.submit_lead(lead("from-the-tool")).await.unwrap();
+    tool.close().await;
+    drop(tool_gw);
+
+    let now = signalpost_gateway::time::now_ms();
+    let claimable: Vec<_> = server
+        .claim_due("PIX1", now, 10, lease)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.event_id)
+        .collect();
+    assert_eq!(
+        claimable,
+        ["from-the-tool"],
+        "only the tool's new lead is due; the leased batch is still the server's"
+    );
+}
+
+/// The server's store and a gateway over it.
+async fn serving_gateway(db: &TestDb) -> (TestStore, Gateway) {
+    let store = db.open_for_serving().await;
+    let gw = Gateway::new(store.shared(), demo_rules("PIX1"));
+    (store, gw)
+}
+
+/// SQLite has one serving process per file, proven by the serve lock: batches a killed server left in
+/// flight are due again as soon as the next server opens the file, not when their leases (two minutes
+/// by default) expire. A tool opened in between recovers nothing: it cannot know that no server runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_reopened_after_a_crash_makes_the_batches_left_in_flight_due_at_once() {
+async fn sqlite_a_server_started_after_a_crash_makes_the_batches_left_in_flight_due_at_once() {
     let db = TestDb::create(common::backend::Backend::Sqlite)
         .await
         .unwrap();
     let lease = Duration::from_secs(3_600);
     {
-        let (store, gw) = gateway(&db).await;
+        let (store, gw) = serving_gateway(&db).await;
         for i in 0..3 {
             gw.submit_lead(lead(&format!("orphan-{i}"))).await.unwrap();
         }
         let now = signalpost_gateway::time::now_ms();
         let claimed = store.claim_due("PIX1", now, 10, lease).await.unwrap();
         assert_eq!(claimed.len(), 3);
-        // No result is ever recorded: the process "dies" with the batch in flight.
+        // No result is ever recorded: the process "dies" with the batch in flight (and the OS
+        // releases its serve lock, as closing does).
         drop(gw);
         store.close().await;
     }
-    let (store, _gw) = gateway(&db).await;
+    let tool = db.open().await;
+    let now = signalpost_gateway::time::now_ms();
+    assert!(
+        tool.claim_due("PIX1", now, 10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a tool must not release leases"
+    );
+    tool.close().await;
+
+    let (store, _gw) = serving_gateway(&db).await;
     let now = signalpost_gateway::time::now_ms();
     let again = store.claim_due("PIX1", now, 10, lease).await.unwrap();
     let mut ids: Vec<_> = again.iter().map(|c| c.event_id.clone()).collect();
     ids.sort();
     assert_eq!(ids.len(), 3, "{ids:?}");
     assert!(ids.iter().all(|id| id.starts_with("orphan-")), "{ids:?}");
+}
+
+/// A second server on a directory another one serves is refused, names the first, and releases
+/// nothing; once the first has stopped, the next one starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_second_server_on_the_same_directory_is_refused_and_releases_nothing() {
+    let db = TestDb::create(common::backend::Backend::Sqlite)
+        .await
+        .unwrap();
+    let (first, gw) = serving_gateway(&db).await;
+    gw.submit_lead(lead("held")).await.unwrap();
+    let lease = Duration::from_secs(3_600);
+    let now = signalpost_gateway::time::now_ms();
+    assert_eq!(
+        first.claim_due("PIX1", now, 10, lease).await.unwrap().len(),
+        1
+    );
+
+    let refused = signalpost_gateway::SqliteStore::open_for_serving(db.dir())
+        .err()
+        .expect("a second server must not open the directory");
+    let message = refused.to_string();
+    assert!(
+        message.contains("already serving")
+            && message.contains(&format!("process {}", std::process::id()))
+            && message.contains(signalpost_gateway::store::sqlite::SERVE_LOCK_FILE),
+        "{message}"
+    );
+    let now = signalpost_gateway::time::now_ms();
+    assert!(
+        first
+            .claim_due("PIX1", now, 10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the refused server released the live lease"
+    );
+
+    drop(gw);
+    first.close().await;
+    let next = signalpost_gateway::SqliteStore::open_for_serving(db.dir()).unwrap();
+    assert!(next.is_serving());
+    next.close().await;
+    assert!(!next.is_serving(), "closing releases the serve lock");
 }

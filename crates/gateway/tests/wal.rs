@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{demo_rules, lead};
+use signalpost_gateway::store::sqlite::OpenMode;
 use signalpost_gateway::{Gateway, SqliteStore, WriterConfig};
 
 /// Bytes this process has written through write syscalls so far (`/proc/self/io`).
@@ -27,7 +28,7 @@ async fn under_continuous_load_the_wal_is_started_over_and_stays_bounded() {
         wal_restart_frames: Some(256),
         ..WriterConfig::default()
     };
-    let store = Arc::new(SqliteStore::open_with(dir.path(), config).unwrap());
+    let store = Arc::new(SqliteStore::open_with(dir.path(), config, OpenMode::Tool).unwrap());
     let gateway = Arc::new(Gateway::new(store.clone(), demo_rules("PIXWAL")));
     let before = bytes_written_by_this_process();
 

@@ -621,3 +621,29 @@ async fn an_old_token_still_serving_another_pixel_gets_40001_after_rotation() {
         &delivered(),
     );
 }
+
+/// A `base_url` with a path the destination does not serve (a proxy prefix that is not there, a
+/// typo) gets the sandbox's 404 page, not TikTok's envelope: that is retried with backoff, like
+/// any answer from something other than TikTok, and never pauses the pixel as a refused token would.
+#[tokio::test]
+async fn a_404_without_tiktoks_envelope_is_retried_not_a_pause() {
+    let sandbox = start().await;
+    let client = Client::new(ClientConfig {
+        base_url: format!("{}/not-a-tiktok-prefix", sandbox.base_url()),
+        timeout: Duration::from_secs(30),
+        connect_timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let answer = client
+        .track(TOKEN, &request(vec![lead_event("lead-404")]))
+        .await;
+    assert_eq!(answer.http_status, Some(404), "{answer:?}");
+    assert_eq!(answer.classified.code, None, "{answer:?}");
+    assert_eq!(answer.classified.outcome, Outcome::Retryable, "{answer:?}");
+    assert!(
+        answer.classified.message.starts_with("HTTP 404"),
+        "{}",
+        answer.classified.message
+    );
+    assert!(sandbox.events(None).is_empty());
+}

@@ -24,7 +24,8 @@ use signalpost_gateway::rules::RuleEnv;
 use signalpost_gateway::store::Store;
 use signalpost_gateway::store::postgres::is_postgres_url;
 use signalpost_gateway::store::settings::SharedSettings;
-use signalpost_gateway::{Gateway, PostgresStore, RuleConfig, RuleSet, SqliteStore};
+use signalpost_gateway::store::sqlite::OpenMode;
+use signalpost_gateway::{Gateway, PostgresStore, RuleConfig, RuleSet, SqliteStore, WriterConfig};
 use signalpost_sandbox::{RunningSandbox, SandboxConfig};
 use signalpost_tiktok::identity::Region;
 use tokio::net::TcpListener;
@@ -93,9 +94,18 @@ pub(crate) enum AppStore {
 
 impl AppStore {
     /// `database_url` when set (it must be a PostgreSQL URL), else SQLite in `data_dir`.
+    ///
+    /// `mode` says who is opening it. [`OpenMode::Serve`] is for `serve` alone: with SQLite it takes
+    /// the data directory's serve lock (a second server on the same directory fails here, naming
+    /// the first) and then frees the leases a killed server left in flight. [`OpenMode::Tool`] is
+    /// for every operator command: it never touches leases, so running one beside `serve` cannot
+    /// make it send a batch twice. PostgreSQL has no start-up recovery to guard (several nodes
+    /// share it, so a starting node cannot tell a dead node's leases from a live one's; they are
+    /// taken over when they expire), and opens the same way in both modes.
     pub(crate) async fn open(
         database_url: Option<&str>,
         data_dir: &Path,
+        mode: OpenMode,
     ) -> anyhow::Result<AppStore> {
         match database_url {
             Some(url) if is_postgres_url(url) => {
@@ -108,7 +118,7 @@ impl AppStore {
                 "server.database_url: expected a postgres:// or postgresql:// URL (leave it unset to use SQLite under data_dir)"
             ),
             None => {
-                let store = SqliteStore::open(data_dir)
+                let store = SqliteStore::open_with(data_dir, WriterConfig::default(), mode)
                     .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
                 Ok(AppStore::Sqlite(Arc::new(store)))
             }
@@ -204,6 +214,9 @@ impl Application {
         let data_dir = server.data_dir.clone();
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("server.data_dir: cannot create {}", data_dir.display()))?;
+        // First, so that a second server on the same data_dir stops here, before it creates anything.
+        let store =
+            AppStore::open(server.database_url.as_deref(), &data_dir, OpenMode::Serve).await?;
 
         // Keys: configured ones, or one generated once and kept in data_dir (admin bootstrap keys);
         // keys created through the API live in the database and are added by the live view.
@@ -237,7 +250,6 @@ impl Application {
             (None, None)
         };
 
-        let store = AppStore::open(server.database_url.as_deref(), &data_dir).await?;
         // Tokens are sealed at rest; a node with another master key refuses to start.
         let (vault, key_source) = Vault::load(&data_dir, &|name| std::env::var(name).ok())?;
         vault.verify(store.settings().as_ref()).await?;
@@ -521,14 +533,16 @@ mod tests {
             "mysql://root@127.0.0.1/db",
             "postgres://nobody@127.0.0.1:1/none",
         ] {
-            let err = AppStore::open(Some(url), dir.path())
+            let err = AppStore::open(Some(url), dir.path(), OpenMode::Tool)
                 .await
                 .err()
                 .unwrap()
                 .to_string();
             assert!(err.starts_with("server.database_url:"), "{url}: {err}");
         }
-        let sqlite = AppStore::open(None, dir.path()).await.unwrap();
+        let sqlite = AppStore::open(None, dir.path(), OpenMode::Tool)
+            .await
+            .unwrap();
         assert!(sqlite.describe().starts_with("sqlite:"));
         sqlite.close().await;
     }

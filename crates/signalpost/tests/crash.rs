@@ -76,6 +76,17 @@ impl Drop for Server {
 }
 
 fn write_config(dir: &Path, sandbox: &RunningSandbox) -> std::path::PathBuf {
+    // Short schedule so the test converges quickly: retries within half a second, a hung request
+    // given up after 400 ms, and a killed process's claims free again 1.5 s after they were taken.
+    write_config_with(
+        dir,
+        sandbox,
+        "retry_base_ms = 50\nretry_cap_ms = 500\nrequest_timeout_ms = 400\nlease_ms = 1500\nlinger_ms = 5",
+    )
+}
+
+/// The test config with `delivery` as its `[delivery]` section.
+fn write_config_with(dir: &Path, sandbox: &RunningSandbox, delivery: &str) -> std::path::PathBuf {
     let text = format!(
         r#"
 [server]
@@ -101,14 +112,8 @@ pixel = "{PIXEL}"
 event = "Purchase"
 value = "revenue"
 
-# Short schedule so the test converges quickly: retries within half a second, a hung request given
-# up after 400 ms, and a killed process's claims free again 1.5 s after they were taken.
 [delivery]
-retry_base_ms = 50
-retry_cap_ms = 500
-request_timeout_ms = 400
-lease_ms = 1500
-linger_ms = 5
+{delivery}
 "#,
         data = dir.join("data").display(),
         sandbox = sandbox.base_url(),
@@ -335,4 +340,122 @@ async fn killing_the_server_mid_delivery_and_restarting_delivers_everything_ackn
         "{} acknowledged, {sales} sales",
         expected.len()
     );
+}
+
+/// Crash recovery happens when `serve` starts: a batch the killed server left in flight is sent by
+/// the next server at once, although its lease (ten minutes here) has far to run. Only a server that
+/// takes the data directory's serve lock may do this (see `SqliteStore`'s `OpenMode`): holding it
+/// proves that no live server still owns the lease. An operator command run in between, with no
+/// server, releases nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_after_a_kill_sends_the_batch_left_in_flight_without_waiting_for_its_lease()
+ {
+    let sandbox = signalpost_sandbox::spawn(
+        SandboxConfig {
+            pixels: vec![(PIXEL.to_owned(), TOKEN.to_owned())],
+            // Longer than the whole test: the held request never completes.
+            hang: Duration::from_secs(3_600),
+            ..SandboxConfig::default()
+        },
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Neither the lease nor the request timeout runs out during the test: only the restart's
+    // recovery can send the held batch again.
+    let config = write_config_with(
+        dir.path(),
+        &sandbox,
+        "lease_ms = 600000\nrequest_timeout_ms = 590000\nlinger_ms = 5",
+    );
+    let client = reqwest::Client::new();
+
+    let server = Server::start(&config);
+    sandbox
+        .sandbox()
+        .inject(Fault::requests(FaultKind::Hang, 1));
+    let posted = client
+        .post(format!("{}/v1/leads", server.base))
+        .bearer_auth(KEY)
+        .json(&json!({"transaction_id": "left-in-flight", "landing_url": "https://lp.example/"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), reqwest::StatusCode::ACCEPTED);
+    // The request carrying it has used up the hang fault: the sandbox holds it, the lease is stored.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let record: Value = client
+            .get(format!("{}/v1/leads/left-in-flight", server.base))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if record["conversions"][0]["state"] == "in_flight" && sandbox.sandbox().faults().is_empty()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lead never went in flight: {record:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    let config_arg = config.to_str().unwrap().to_owned();
+    let tool = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_signalpost"))
+            .args(["keys", "list", "--config", &config_arg])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        tool.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tool.stderr)
+    );
+    assert!(
+        arrived(&sandbox).is_empty(),
+        "nothing can have been delivered yet"
+    );
+
+    let server = Server::start(&config);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while arrived(&sandbox).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted server did not send the batch left in flight (its lease has ten minutes to run)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let record: Value = client
+        .get(format!("{}/v1/leads/left-in-flight", server.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    drop(server);
+    let received = arrived(&sandbox);
+    assert_eq!(
+        received.keys().collect::<Vec<_>>(),
+        [&(
+            "CompleteRegistration".to_owned(),
+            "left-in-flight".to_owned()
+        )]
+    );
+    assert_eq!(received.values().map(Vec::len).sum::<usize>(), 1);
+    // The killed server never recorded its attempt; the restarted one recorded the delivery.
+    let attempts = record["conversions"][0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{record:#}");
+    assert_eq!(attempts[0]["outcome"], "delivered", "{record:#}");
 }

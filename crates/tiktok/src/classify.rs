@@ -5,6 +5,15 @@
 //! TikTok reports business errors as HTTP 200 with a nonzero `code`, so the JSON `code` decides
 //! whenever there is one; the HTTP status decides only when the body is not TikTok's envelope
 //! (a gateway's HTML 502, an empty 504, a proxy's 429).
+//!
+//! Only TikTok's own words can pause a pixel: codes 40001 (no permission on the pixel) and 40105
+//! (token incorrect or revoked) in its JSON envelope. A bare HTTP 401, 403, 404 or 405 comes from
+//! whatever stands between us and TikTok (a corporate proxy, a CDN, a load balancer mid-deploy, a
+//! captive portal), says nothing about the pixel's token, and is usually over in minutes; pausing on
+//! it would hold every event of the pixel until an operator replaced a token that was never wrong.
+//! So those are retried with backoff, bounded by the retry schedule like any transient failure.
+//!
+//! README.md ("Delivery: what each TikTok answer does") lists every code and what the gateway does.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -17,8 +26,9 @@ pub enum Outcome {
     /// A transient problem (rate limit, server error, timeout, gateway page): send again later
     /// with backoff. Safe because `event_id` stays stable and TikTok deduplicates.
     Retryable,
-    /// The pixel's token or endpoint is refused (40001 no permission, 40105 bad token, HTTP
-    /// 401/403/404): pause the pixel and keep its events until the configuration is fixed.
+    /// TikTok refused the pixel's token (40105: incorrect or revoked) or its permission on the
+    /// pixel (40001), in its JSON envelope: pause the pixel and keep its events until the token is
+    /// replaced. Never from the HTTP status alone (see the module docs).
     Auth,
     /// TikTok rejected the content (40002 and other 4xxxx codes): sending it again cannot help.
     /// For a batch, bisect to find the offending events.
@@ -115,11 +125,15 @@ pub fn classify_transport_error(description: impl Into<String>) -> Classified {
     }
 }
 
-/// The outcome when the body is not TikTok's envelope.
+/// The outcome when the body is not TikTok's envelope (or carries no `code`).
 fn by_status(http_status: u16) -> Outcome {
     match http_status {
-        401 | 403 | 404 | 405 => Outcome::Auth,
+        // Not TikTok speaking: a proxy's or CDN's refusal says nothing about the token, so it must
+        // not pause the pixel (module docs). Retrying is bounded by the schedule and safe for dedup.
+        401 | 403 | 404 | 405 => Outcome::Retryable,
         408 | 425 | 429 => Outcome::Retryable,
+        // The request itself was refused (malformed, too large): sending it unchanged cannot help,
+        // and for a batch bisection finds the events that cause it.
         400..=499 => Outcome::Invalid,
         // 2xx with garbage is a gateway problem, as are 1xx/3xx (redirects are not followed)
         // and 5xx.
@@ -227,23 +241,34 @@ mod tests {
             .into_bytes()
     }
 
+    /// Every code of shared/tiktok-events-api.md §4.2 and the families around them, in TikTok's
+    /// envelope over HTTP 200 (as TikTok sends business errors). Mirrors README.md's table.
     #[test]
     fn classifies_every_documented_code() {
         for (code, outcome) in [
             (0, Outcome::Delivered),
             (20001, Outcome::Delivered),
             (40001, Outcome::Auth),
+            (40105, Outcome::Auth),
             (40002, Outcome::Invalid),
             (40007, Outcome::Invalid),
-            (40100, Outcome::Retryable),
+            (40000, Outcome::Invalid),
+            (41000, Outcome::Invalid),
+            (49999, Outcome::Invalid),
             (40016, Outcome::Retryable),
+            (40100, Outcome::Retryable),
             (40133, Outcome::Retryable),
-            (40105, Outcome::Auth),
             (40700, Outcome::Retryable),
             (50000, Outcome::Retryable),
             (50002, Outcome::Retryable),
             (50999, Outcome::Retryable),
-            (41000, Outcome::Invalid),
+            // Outside every documented family: retried within the schedule, never dropped.
+            (1, Outcome::Retryable),
+            (-1, Outcome::Retryable),
+            (20002, Outcome::Retryable),
+            (39999, Outcome::Retryable),
+            (51000, Outcome::Retryable),
+            (60000, Outcome::Retryable),
         ] {
             let c = classify(200, &answer(code));
             assert_eq!(c.outcome, outcome, "code {code}");
@@ -256,6 +281,7 @@ mod tests {
         }
     }
 
+    /// Answers without TikTok's envelope (or without a `code` in it): the HTTP status decides.
     #[test]
     fn classifies_gateway_answers_by_status() {
         let html = b"<html><head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>";
@@ -266,17 +292,38 @@ mod tests {
             (503, &b"{}"[..], Outcome::Retryable),
             (429, &b"Too Many Requests"[..], Outcome::Retryable),
             (408, &b""[..], Outcome::Retryable),
+            (425, &b""[..], Outcome::Retryable),
             (200, &b"<html>maintenance</html>"[..], Outcome::Retryable),
             (200, &b""[..], Outcome::Retryable),
             (301, &b""[..], Outcome::Retryable),
-            (401, &b"unauthorized"[..], Outcome::Auth),
-            (403, &b""[..], Outcome::Auth),
-            (404, &b"not found"[..], Outcome::Auth),
+            (101, &b""[..], Outcome::Retryable),
+            // A proxy's, CDN's or load balancer's refusal is not TikTok refusing the token.
+            (401, &b"unauthorized"[..], Outcome::Retryable),
+            (
+                401,
+                &br#"{"message":"Unauthorized"}"#[..],
+                Outcome::Retryable,
+            ),
+            (403, &b""[..], Outcome::Retryable),
+            (
+                403,
+                &b"<html><body>Access denied by the corporate proxy</body></html>"[..],
+                Outcome::Retryable,
+            ),
+            (404, &b"not found"[..], Outcome::Retryable),
+            (404, &br#"{"error":"no route"}"#[..], Outcome::Retryable),
+            (405, &b"method not allowed"[..], Outcome::Retryable),
             (400, &b"bad request"[..], Outcome::Invalid),
             (413, &b""[..], Outcome::Invalid),
+            (422, &b"unprocessable"[..], Outcome::Invalid),
         ] {
             let c = classify(status, body);
-            assert_eq!(c.outcome, outcome, "HTTP {status}");
+            assert_eq!(
+                c.outcome,
+                outcome,
+                "HTTP {status} {:?}",
+                String::from_utf8_lossy(body)
+            );
             assert_eq!(c.code, None);
             assert!(
                 c.message.starts_with(&format!("HTTP {status}")),
@@ -289,6 +336,53 @@ mod tests {
             "HTTP 502: 502 Bad Gateway 502 Bad Gateway nginx"
         );
         assert_eq!(classify(504, b"").message, "HTTP 504 (empty body)");
+        assert_eq!(
+            classify(403, b"<h1>Forbidden</h1>").message,
+            "HTTP 403: Forbidden"
+        );
+    }
+
+    /// Only TikTok's own 40001/40105 pause, whatever the HTTP status around them; a proxy that
+    /// answers with a JSON `code` of its own (an HTTP status as a code) is not TikTok either.
+    #[test]
+    fn only_tiktoks_own_codes_pause_the_pixel() {
+        for (status, body, outcome, code) in [
+            (401, answer(40105), Outcome::Auth, Some(40105)),
+            (403, answer(40001), Outcome::Auth, Some(40001)),
+            (200, answer(40105), Outcome::Auth, Some(40105)),
+            (
+                401,
+                br#"{"code":401,"message":"Unauthorized"}"#.to_vec(),
+                Outcome::Retryable,
+                Some(401),
+            ),
+            (
+                403,
+                br#"{"code":"403","message":"Forbidden"}"#.to_vec(),
+                Outcome::Retryable,
+                Some(403),
+            ),
+            (
+                404,
+                br#"{"code":404}"#.to_vec(),
+                Outcome::Retryable,
+                Some(404),
+            ),
+            (
+                401,
+                br#"{"code":null,"message":"x"}"#.to_vec(),
+                Outcome::Retryable,
+                None,
+            ),
+        ] {
+            let c = classify(status, &body);
+            assert_eq!(
+                (c.outcome, c.code),
+                (outcome, code),
+                "HTTP {status} {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
     }
 
     #[test]
@@ -357,6 +451,26 @@ mod tests {
             let c = classify(200, body.to_string().as_bytes());
             prop_assert_eq!(c.outcome, Outcome::Delivered);
             prop_assert_eq!(c.request_id, request_id);
+        }
+
+        #[test]
+        fn nothing_but_40001_or_40105_pauses(
+            status in 100u16..600,
+            code in proptest::option::of(prop_oneof![
+                Just(40001i64), Just(40105), Just(401), Just(403), Just(404), Just(0),
+                40000i64..50000, any::<i64>(),
+            ]),
+            body in "\\PC{0,40}",
+            json in any::<bool>(),
+        ) {
+            let body = match (json, code) {
+                (true, Some(code)) => serde_json::json!({"code": code, "message": body}).to_string(),
+                (true, None) => serde_json::json!({"message": body}).to_string(),
+                (false, _) => body,
+            };
+            let c = classify(status, body.as_bytes());
+            let tiktok_auth_code = matches!(c.code, Some(40001 | 40105));
+            prop_assert_eq!(c.outcome == Outcome::Auth, tiktok_auth_code, "HTTP {} {}", status, body);
         }
 
         #[test]

@@ -235,6 +235,78 @@ async fn classifies_business_errors_sent_with_http_200() {
     }
 }
 
+/// What stands between signalpost and TikTok (a corporate proxy, a CDN, a load balancer) may refuse
+/// a request with 401, 403, 404 or 405 and a page of its own. That is not TikTok refusing the token,
+/// so it is retried with backoff and never pauses the pixel; TikTok's own 40105 still does, even when
+/// it comes with an HTTP 401.
+#[tokio::test]
+async fn a_proxys_401_403_404_or_405_page_is_retried_not_a_pause() {
+    let server = serve(|r| {
+        let (status, body, content_type) = match r.header("access-token") {
+            Some("proxy-401") => (401, "<html><body><h1>401 Authorization Required</h1></body></html>", "text/html"),
+            Some("proxy-403") => (403, "<html><body>Access denied by policy</body></html>", "text/html"),
+            Some("cdn-404") => (404, r#"{"error":"Not Found"}"#, "application/json"),
+            Some("lb-405") => (405, "", "text/plain"),
+            _ => (401, r#"{"code":40105,"message":"Access token is incorrect or has been revoked","request_id":"r9"}"#, "application/json"),
+        };
+        Reply {
+            status,
+            body: body.as_bytes().to_vec(),
+            headers: vec![("Content-Type", content_type.into())],
+            delay: Duration::ZERO,
+        }
+    })
+    .await;
+    let client = client(&server.base_url);
+    for (token, status, outcome, code, message) in [
+        (
+            "proxy-401",
+            401,
+            Outcome::Retryable,
+            None,
+            "HTTP 401: 401 Authorization Required",
+        ),
+        (
+            "proxy-403",
+            403,
+            Outcome::Retryable,
+            None,
+            "HTTP 403: Access denied by policy",
+        ),
+        (
+            "cdn-404",
+            404,
+            Outcome::Retryable,
+            None,
+            r#"HTTP 404: {"error":"Not Found"}"#,
+        ),
+        (
+            "lb-405",
+            405,
+            Outcome::Retryable,
+            None,
+            "HTTP 405 (empty body)",
+        ),
+        (
+            "tiktok",
+            401,
+            Outcome::Auth,
+            Some(40105),
+            "Access token is incorrect or has been revoked",
+        ),
+    ] {
+        let answer = client.track(token, &request()).await;
+        assert_eq!(answer.http_status, Some(status), "{token}");
+        assert_eq!(
+            (answer.classified.outcome, answer.classified.code),
+            (outcome, code),
+            "{token}: {answer:?}"
+        );
+        assert_eq!(answer.classified.message, message, "{token}");
+    }
+    assert_eq!(server.requests.lock().unwrap().len(), 5);
+}
+
 #[tokio::test]
 async fn an_html_gateway_error_is_retryable_with_an_excerpt() {
     let server = serve(|_| Reply {

@@ -53,6 +53,18 @@ impl TestDb {
         }
     }
 
+    /// Opens a store the way the serving process does: SQLite takes the serve lock and recovers the
+    /// leases a dead server left (PostgreSQL opens as always: it has no start-up recovery).
+    #[allow(dead_code)]
+    pub async fn open_for_serving(&self) -> TestStore {
+        match &self.schema {
+            None => TestStore::Sqlite(Arc::new(
+                SqliteStore::open_for_serving(self.dir.path()).unwrap(),
+            )),
+            Some(_) => self.open().await,
+        }
+    }
+
     /// The PostgreSQL URL (with the schema's search_path) of a PostgreSQL database.
     pub fn url(&self) -> Option<&str> {
         self.schema.as_ref().map(|s| s.url.as_str())

@@ -1,13 +1,16 @@
 //! What the operator commands (`test-postback`, `preview`, `replay`, `import`) load from a config
 //! file: pixels, rules, the identifier policy and — for those that need it — the same store `serve`
 //! uses. Without a config file they use what `serve` would in demo mode: the default data dir and the
-//! demo rules. Opening the store while `serve` runs is safe: SQLite in WAL mode lets both read, the
-//! writers take turns on the database lock, and the engine's claims keep a row from being sent twice;
+//! demo rules. Opening the store while `serve` runs is safe: the tools open it with
+//! [`OpenMode::Tool`], which never touches the server's leases (only `serve`, holding the data
+//! directory's serve lock, recovers leases at start); SQLite in WAL mode lets both read, the writers
+//! take turns on the database lock, and the engine's claims keep a row from being sent twice;
 //! PostgreSQL is shared by design.
 
 use std::path::Path;
 
 use signalpost_gateway::delivery::{AccessToken, PixelConfig as DeliveryPixel, PixelRegistry};
+use signalpost_gateway::store::sqlite::OpenMode;
 use signalpost_gateway::{Gateway, RuleSet};
 use signalpost_tiktok::identity::Region;
 
@@ -131,7 +134,12 @@ impl OpsContext {
     /// and a gateway over it with these rules. Close the store when done, so its writes commit.
     pub(crate) async fn open_gateway(&self) -> anyhow::Result<(AppStore, Gateway)> {
         let server = &self.config.server;
-        let store = AppStore::open(server.database_url.as_deref(), &server.data_dir).await?;
+        let store = AppStore::open(
+            server.database_url.as_deref(),
+            &server.data_dir,
+            OpenMode::Tool,
+        )
+        .await?;
         let gateway = Gateway::new(store.shared(), self.rules.clone());
         Ok((store, gateway))
     }
@@ -144,7 +152,12 @@ pub(crate) async fn open_catalog(
     config: &Config,
 ) -> anyhow::Result<(AppStore, crate::admin::Catalog)> {
     let server = &config.server;
-    let store = AppStore::open(server.database_url.as_deref(), &server.data_dir).await?;
+    let store = AppStore::open(
+        server.database_url.as_deref(),
+        &server.data_dir,
+        OpenMode::Tool,
+    )
+    .await?;
     let (vault, _) =
         crate::admin::vault::Vault::load(&server.data_dir, &|name| std::env::var(name).ok())?;
     vault.verify(store.settings().as_ref()).await?;

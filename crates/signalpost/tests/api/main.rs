@@ -19,4 +19,5 @@ mod problems;
 mod replay;
 mod rules;
 mod schemathesis_findings;
+mod serve_lock;
 mod test_postback;

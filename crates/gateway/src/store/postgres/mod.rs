@@ -92,6 +92,11 @@ pub fn is_postgres_url(url: &str) -> bool {
 impl PostgresStore {
     /// Connects to `url`, applies migrations (safe when several nodes start at once) and starts the
     /// writer and the LISTEN connection.
+    ///
+    /// Connecting never touches leases, whoever connects (a node, or an operator tool beside
+    /// running nodes): unlike the SQLite store's single server, a starting node cannot tell the
+    /// leases of a node that died from those of a node still sending, so a dead node's claims are
+    /// taken over by any node once their lease (`[delivery] lease_ms`) expires.
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         Self::connect_with(url, PostgresOptions::default()).await
     }

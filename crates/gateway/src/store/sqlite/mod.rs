@@ -2,6 +2,11 @@
 //! through the group-commit [`writer`]; lookups through a small pool of read-only connections
 //! ([`read`]). Claims and results are writes, so they go through the writer too: SQLite has exactly one
 //! writer, and this way it never waits on a lock.
+//!
+//! Two kinds of process open the file: the one server that delivers (`signalpost serve`, opened with
+//! [`OpenMode::Serve`]) and any number of operator tools beside it (`keys`, `pixels`, `import`,
+//! `replay`, `apply`…, opened with [`OpenMode::Tool`]). Only the server may decide that leases are
+//! orphaned; see [`serve_lock`].
 
 mod caps;
 mod checkpoint;
@@ -12,6 +17,7 @@ mod read;
 mod replay;
 mod rows;
 pub mod schema;
+mod serve_lock;
 mod settings;
 mod wal_sync;
 mod writer;
@@ -23,6 +29,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use serve_lock::SERVE_LOCK_FILE;
 pub use writer::WriterConfig;
 
 use crate::domain::Lead;
@@ -34,10 +41,26 @@ use crate::store::{
 use crate::time::now_ms;
 use checkpoint::Checkpointer;
 use read::ReadPool;
+use serve_lock::ServeLock;
 use writer::{Command, WriterHandle};
 
 /// File name of the database inside `data_dir`.
 pub const DB_FILE: &str = "signalpost.db";
+
+/// Why a process opens the store, which decides whether it may recover leases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenMode {
+    /// An operator tool, a test or a benchmark: reads and writes like any client, never takes the
+    /// serve lock and never touches leases, so it can run beside a live server without making it
+    /// send a batch twice. The default, because only one caller is a server.
+    #[default]
+    Tool,
+    /// The serving process (`signalpost serve`): takes the data directory's serve lock for the life
+    /// of the store, refusing to open (with [`StoreError::Busy`]) when another server holds it, and
+    /// then makes the batches a dead server left in flight due at once. Holding the lock is what
+    /// proves those leases are orphaned rather than another live server's.
+    Serve,
+}
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -47,18 +70,28 @@ pub struct SqliteStore {
     settings: settings::SettingsWriter,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<Checkpointer>>,
+    /// Held while a serving store is open ([`OpenMode::Serve`]); `None` for tools.
+    serve_lock: Mutex<Option<ServeLock>>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `data_dir/signalpost.db`, applies migrations and starts the writer.
+    /// Opens (creating if needed) `data_dir/signalpost.db` as a tool ([`OpenMode::Tool`]): applies
+    /// migrations and starts the writer, and leaves every lease alone.
     pub fn open(data_dir: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
-        Self::open_with(data_dir, WriterConfig::default())
+        Self::open_with(data_dir, WriterConfig::default(), OpenMode::Tool)
     }
 
-    /// [`SqliteStore::open`] with explicit writer tuning.
+    /// Opens the store for the process that delivers ([`OpenMode::Serve`]): fails if another server
+    /// serves `data_dir`, otherwise recovers the leases a killed server left behind.
+    pub fn open_for_serving(data_dir: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        Self::open_with(data_dir, WriterConfig::default(), OpenMode::Serve)
+    }
+
+    /// [`SqliteStore::open`] or [`SqliteStore::open_for_serving`], with explicit writer tuning.
     pub fn open_with(
         data_dir: impl AsRef<Path>,
         config: WriterConfig,
+        mode: OpenMode,
     ) -> Result<SqliteStore, StoreError> {
         let dir = data_dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -67,12 +100,19 @@ impl SqliteStore {
                 dir.display()
             ))
         })?;
+        // The lock comes first: a second server must not even migrate under a live one.
+        let serve_lock = match mode {
+            OpenMode::Serve => Some(ServeLock::acquire(dir)?),
+            OpenMode::Tool => None,
+        };
         let path = dir.join(DB_FILE);
         let mut conn = Connection::open(&path)
             .map_err(|e| StoreError::Io(format!("cannot open database {}: {e}", path.display())))?;
         schema::configure(&conn, true)?;
         schema::migrate(&mut conn)?;
-        release_orphaned_leases(&conn)?;
+        if let Some(lock) = &serve_lock {
+            release_orphaned_leases(&conn, lock)?;
+        }
         // Checkpoints happen on their own thread, never inside a commit the requests wait for.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let restart_wal = Arc::new(AtomicBool::new(false));
@@ -86,6 +126,7 @@ impl SqliteStore {
             path,
             writer,
             writer_thread: Mutex::new(Some(join)),
+            serve_lock: Mutex::new(serve_lock),
         })
     }
 
@@ -94,8 +135,15 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Whether this store was opened for serving and still holds the serve lock.
+    pub fn is_serving(&self) -> bool {
+        self.serve_lock.lock().is_ok_and(|lock| lock.is_some())
+    }
+
     /// Commits every write queued so far, stops the writer and waits for it to close the file.
-    /// Later writes fail with [`StoreError::Closed`]; reads keep working.
+    /// Later writes fail with [`StoreError::Closed`]; reads keep working. A serving store then
+    /// releases the serve lock: with the writer stopped it can claim nothing more, so the next
+    /// server may start (a restart in the same process included).
     pub async fn close(&self) {
         let _ = self.writer.call(|reply| Command::Stop { reply }).await;
         let join = self.writer_thread.lock().ok().and_then(|mut j| j.take());
@@ -106,15 +154,17 @@ impl SqliteStore {
         if let Some(mut checkpointer) = checkpointer {
             let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
         }
+        let lock = self.serve_lock.lock().ok().and_then(|mut l| l.take());
+        drop(lock);
     }
 }
 
-/// Makes the batches a previous process had claimed and not settled (it was killed, or crashed, while
+/// Makes the batches a previous server had claimed and not settled (it was killed, or crashed, while
 /// they were in flight) due at once, instead of when their leases expire (two minutes by default).
-/// The file has one serving process, so no live lease is cut short; were a second process using the
-/// same file, its batch would only be sent twice, with its event_id, which TikTok deduplicates, and
-/// its late result would be ignored (results are matched to their claim).
-fn release_orphaned_leases(conn: &Connection) -> Result<(), StoreError> {
+/// Taking `lock` is the proof that no live server holds these leases: tools never claim, and the
+/// only process that does (a server) would still hold the lock. Without it this would cut a live
+/// server's leases short and make it send those batches twice.
+fn release_orphaned_leases(conn: &Connection, lock: &ServeLock) -> Result<(), StoreError> {
     let now = crate::time::now_ms();
     let released = conn.execute(
         "UPDATE conversions SET next_attempt_at_ms = ?1 \
@@ -124,7 +174,8 @@ fn release_orphaned_leases(conn: &Connection) -> Result<(), StoreError> {
     if released > 0 {
         tracing::info!(
             released,
-            "conversions in flight when the previous process stopped are due again now"
+            lock = %lock.path().display(),
+            "conversions in flight when the previous server stopped are due again now"
         );
     }
     Ok(())

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use signalpost::app::{AppOptions, Application};
 use signalpost::config::Config;
-use signalpost_sandbox::{Latency, ReceivedEvent, RunningSandbox, SandboxConfig};
+use signalpost_sandbox::{ReceivedEvent, RunningSandbox, SandboxConfig};
 use tokio::sync::oneshot;
 
 /// The API key every test app accepts.
@@ -107,32 +107,32 @@ pub async fn spawn_app_with_options(
     extra: &str,
     options: AppOptions,
 ) -> TestApp {
-    start_app(server_extra, extra, options, Latency::NONE).await
+    spawn_app_with_sandbox(SandboxConfig::default(), server_extra, extra, options).await
 }
 
 /// Starts an app whose sandbox holds every answer like a remote TikTok would (`latency` is
 /// `"P50[:P99]"` in milliseconds), for tests whose behaviour depends on time.
 pub async fn spawn_app_with_latency(latency: &str) -> TestApp {
-    let latency = latency.parse().unwrap();
-    start_app("", "", AppOptions::default(), latency).await
+    let sandbox = SandboxConfig {
+        latency: latency.parse().unwrap(),
+        ..SandboxConfig::default()
+    };
+    spawn_app_with_sandbox(sandbox, "", "", AppOptions::default()).await
 }
 
-async fn start_app(
+/// [`spawn_app_with_options`] with the sandbox configured as given (e.g. how long a `hang` fault
+/// holds a request); the test pixel is added to its pixels.
+pub async fn spawn_app_with_sandbox(
+    sandbox: SandboxConfig,
     server_extra: &str,
     extra: &str,
     options: AppOptions,
-    latency: Latency,
 ) -> TestApp {
-    let sandbox = signalpost_sandbox::spawn(
-        SandboxConfig {
-            pixels: vec![(PIXEL.to_owned(), TOKEN.to_owned())],
-            latency,
-            ..SandboxConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap();
+    let mut sandbox = sandbox;
+    sandbox.pixels.push((PIXEL.to_owned(), TOKEN.to_owned()));
+    let sandbox = signalpost_sandbox::spawn(sandbox, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         r#"
