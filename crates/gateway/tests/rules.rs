@@ -8,12 +8,12 @@
 
 mod common;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::backend::{TestDb, TestStore};
+use common::harness::wait_until;
 use common::{lead, now_secs, sold};
 use serde_json::json;
 use signalpost_gateway::delivery::{
@@ -25,8 +25,6 @@ use signalpost_gateway::time::FixedClock;
 use signalpost_gateway::{BatchItem, ConversionState, Gateway, NewLead, Store, Trigger};
 use signalpost_sandbox::{RunningSandbox, SandboxConfig};
 use tokio_util::sync::CancellationToken;
-
-const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Parses `[[rules]]` tables in the operator zone `tz`.
 fn rules_in(toml_src: &str, tz: &str) -> RuleSet {
@@ -69,24 +67,6 @@ async fn states(store: &dyn Store, txs: &[String]) -> (usize, usize, Vec<String>
         }
     }
     (live, suppressed, reasons)
-}
-
-async fn wait_until<T, F, Fut>(mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not reached within {DEADLINE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A store, a sandbox with `pixels`, and a running engine delivering to it.

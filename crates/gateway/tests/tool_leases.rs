@@ -12,11 +12,11 @@
 
 mod common;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::backend::{TestDb, TestStore};
+use common::harness::wait_for;
 use common::{demo_rules, lead};
 use signalpost_gateway::delivery::{
     AccessToken, DeliveryEngine, DeliveryPolicy, PixelConfig, PixelRegistry,
@@ -27,27 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 const PIXEL: &str = "PIXLEASE01";
 const TOKEN: &str = "sandbox-token-lease-01";
-const DEADLINE: Duration = Duration::from_secs(60);
 /// How long the sandbox holds the hung request before it answers (and records the event).
 const HANG: Duration = Duration::from_secs(10);
-
-async fn wait_until<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not reached within {DEADLINE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 async fn view(store: &TestStore, tx: &str) -> LeadView {
     store.get_lead(tx).await.unwrap().unwrap()
@@ -93,7 +74,7 @@ async fn a_tool_run_while_a_batch_is_in_flight_does_not_make_the_server_send_it_
     sandbox.inject(Fault::requests(FaultKind::Hang, 1));
     gateway.submit_lead(lead("held")).await.unwrap();
     // The hang fault is used up by the request that carries the lead: it is at the sandbox, held.
-    wait_until("the held request reaches the sandbox", || async {
+    wait_for("the held request reaches the sandbox", || async {
         sandbox.faults().is_empty().then_some(())
     })
     .await;
@@ -109,7 +90,7 @@ async fn a_tool_run_while_a_batch_is_in_flight_does_not_make_the_server_send_it_
 
     // The server's next claim (it finds the tool's lead by polling) is the one that would take the
     // held batch again had the tool released its lease.
-    wait_until("the tool's lead is delivered", || async {
+    wait_for("the tool's lead is delivered", || async {
         (state_of(&server, "from-the-tool").await == ConversionState::Delivered).then_some(())
     })
     .await;
@@ -132,7 +113,7 @@ async fn a_tool_run_while_a_batch_is_in_flight_does_not_make_the_server_send_it_
     );
 
     // The held request completes: the event was delivered once, by its one request.
-    wait_until("the held request completes", || async {
+    wait_for("the held request completes", || async {
         (state_of(&server, "held").await == ConversionState::Delivered).then_some(())
     })
     .await;

@@ -128,7 +128,17 @@ impl Harness {
     }
 }
 
-pub async fn wait_until<T, F, Fut>(mut probe: F) -> T
+pub async fn wait_until<T, F, Fut>(probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    wait_for("condition", probe).await
+}
+
+/// Polls `probe` every 20 ms until it returns a value; fails the test naming `what` after
+/// [`DEADLINE`].
+pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -140,7 +150,7 @@ where
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "condition not reached within {DEADLINE:?}"
+            "{what}: not reached within {DEADLINE:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
