@@ -98,7 +98,52 @@ async fn a_refused_batch_that_outlasts_its_lease_is_never_reclaimed_nor_resent(d
     assert!(carried >= 24, "{carried}");
 }
 
+async fn a_token_refused_while_a_batch_is_resolved_holds_the_parts_not_yet_sent(db: TestDb) {
+    // One request at a time: the whole batch (refused at data.0), then the first half of the rest,
+    // while the second half waits. The token is revoked while the first half is held by the
+    // sandbox's latency, so that half is refused with 40105 and the waiting half is held, not sent.
+    let policy = DeliveryPolicy {
+        max_in_flight: 1,
+        ..fast_policy()
+    };
+    let mut h = Harness::new(db, slow_sandbox("200"), policy).await;
+    let bad: BTreeSet<usize> = (0..20).collect();
+    for answer in h
+        .store
+        .ingest_many(refusable_units(PIXEL, 20, &bad))
+        .await
+        .unwrap()
+    {
+        answer.unwrap();
+    }
+    h.start_engine();
+    wait_until(|| async { (h.sandbox.stats().by_code.get("40002") == Some(&1)).then_some(()) })
+        .await;
+    h.sandbox.set_token(PIXEL, "revoked-meanwhile-01").unwrap();
+    let paused = wait_until(|| async {
+        let mut paused = 0;
+        for i in 0..20 {
+            let state = h.view(&format!("rf-{i:05}")).await.conversions[0]
+                .conversion
+                .state;
+            match state {
+                ConversionState::Paused => paused += 1,
+                ConversionState::Dead => {}
+                _ => return None,
+            }
+        }
+        Some(paused)
+    })
+    .await;
+    h.stop_engine().await;
+    assert_eq!(paused, 19, "the first event is dead, every other one held");
+    let stats = h.sandbox.stats();
+    assert_eq!(stats.requests, 2, "{stats:#?}");
+    assert_eq!(stats.by_code.get("40105"), Some(&1));
+}
+
 both_stores!(
     events_tiktok_names_are_set_aside_and_the_rest_delivered_in_one_request_each,
     a_refused_batch_that_outlasts_its_lease_is_never_reclaimed_nor_resent,
+    a_token_refused_while_a_batch_is_resolved_holds_the_parts_not_yet_sent,
 );

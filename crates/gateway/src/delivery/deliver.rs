@@ -237,6 +237,16 @@ impl Round<'_> {
             for &i in &part {
                 self.log[i].push(answer.attempt.clone());
             }
+            if answer.outcome == AttemptOutcome::Auth {
+                // The token is refused: every waiting part would be refused the same way, so they
+                // are held with this answer instead of being sent (requests in flight finish).
+                let mut held = part;
+                while let Some(waiting) = plan.next_part() {
+                    held.extend(waiting);
+                }
+                self.settle(&held, &answer).await;
+                continue;
+            }
             if answer.outcome != AttemptOutcome::Invalid {
                 self.settle(&part, &answer).await;
                 continue;
