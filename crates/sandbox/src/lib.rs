@@ -33,7 +33,9 @@ mod faults;
 mod http;
 mod response;
 mod store;
-mod validate;
+
+// The validation rules live in the tiktok crate, shared with the gateway's ingest check.
+use signalpost_tiktok::validate;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -3,14 +3,18 @@
 //! refused and typed field access. It never touches the store, the clock or HTTP: the caller passes
 //! `now` in, so every rule is a pure function and unit-testable.
 //!
+//! It lives here, beside the model, so the sandbox (whole requests: [`track`], [`legacy`]) and the
+//! gateway (one planned event at ingest: [`validate_event_payload`]) apply the very same rules: a
+//! conversion the gateway accepts is one the strict sandbox accepts.
+//!
 //! Error messages follow TikTok's style, which is marshmallow's (the schema library behind the API):
 //! Events API 2.0 says `Invalid value for data.3.properties.value: not a valid number.`, the legacy 1.0
 //! API says `Batch.0.properties.contents.0.content_id: Not a valid string`.
 
 pub(crate) mod event;
-pub(crate) mod legacy;
+pub mod legacy;
 pub(crate) mod properties;
-pub(crate) mod track;
+pub mod track;
 pub(crate) mod user;
 
 use std::collections::HashMap;
@@ -23,11 +27,11 @@ use serde_json::{Map, Value};
 pub(crate) type Object = Map<String, Value>;
 
 /// The top level of a body, each value left unparsed so the events can be stored exactly as sent.
-pub(crate) type TopLevel<'a> = HashMap<String, &'a RawValue>;
+pub type TopLevel<'a> = HashMap<String, &'a RawValue>;
 
 /// The knobs one request is validated against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Rules {
+pub struct Rules {
     /// `false` relaxes only what TikTok's own examples contradict (see the crate docs).
     pub strict: bool,
     /// Unix seconds at which the request was received.
@@ -40,7 +44,7 @@ pub(crate) struct Rules {
 
 /// Why a field is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Reason {
+pub enum Reason {
     Missing,
     Null,
     NotString,
@@ -59,7 +63,9 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
-    fn text(&self) -> String {
+    /// The reason in TikTok's words, lower case, without a final period (`missing data for
+    /// required field`).
+    pub fn text(&self) -> String {
         match self {
             Reason::Missing => "missing data for required field".to_owned(),
             Reason::Null => "field may not be null".to_owned(),
@@ -76,9 +82,15 @@ impl Reason {
     }
 }
 
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
 /// A refused field: where, and why. The whole request is rejected with the first one found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Invalid {
+pub struct Invalid {
     /// Dotted path, array indexes included (`data.3.user.email.0`); empty for the body itself.
     pub path: String,
     pub reason: Reason,
@@ -86,7 +98,7 @@ pub(crate) struct Invalid {
 
 impl Invalid {
     /// Events API 2.0 wording: `Invalid value for data.0.event_id: not a valid string.`
-    pub(crate) fn v2_message(&self) -> String {
+    pub fn v2_message(&self) -> String {
         if self.path.is_empty() {
             format!("Invalid request body: {}.", self.reason.text())
         } else {
@@ -95,7 +107,7 @@ impl Invalid {
     }
 
     /// Legacy 1.0 wording: `Batch.0.properties.contents.0.content_id: Not a valid string`.
-    pub(crate) fn v1_message(&self) -> String {
+    pub fn v1_message(&self) -> String {
         let reason = capitalize(&self.reason.text());
         if self.path.is_empty() {
             format!("Request body: {reason}")
@@ -103,6 +115,33 @@ impl Invalid {
             capitalize(&format!("{}: {reason}", self.path))
         }
     }
+}
+
+/// Validates ONE `data[]` event of an Events API 2.0 request from `source`, under `rules`, exactly
+/// as the sandbox validates each event of a whole request. The gateway calls it on every conversion
+/// it plans, so one TikTok would refuse is reported at ingest instead of going dead at delivery.
+///
+/// The path of the refusal is relative to the event (`page.url`, `user.email`), without the
+/// `data.N.` prefix a request would add. One difference from the whole-request check: a strict web
+/// event with no `page` object at all is reported as `page.url` (missing), because the object only
+/// exists to carry that URL and the URL is what the caller has to supply.
+pub fn validate_event_payload(
+    event: &Value,
+    source: crate::model::EventSource,
+    rules: &Rules,
+) -> Result<(), Invalid> {
+    event::validate_event(event, &Path::Root, source, rules)
+        .map(|_| ())
+        .map_err(|invalid| match invalid {
+            Invalid {
+                path,
+                reason: Reason::Missing,
+            } if path == "page" => Invalid {
+                path: "page.url".to_owned(),
+                reason: Reason::Missing,
+            },
+            other => other,
+        })
 }
 
 fn capitalize(text: &str) -> String {
@@ -310,7 +349,7 @@ pub(crate) fn opt_one_of<'v>(
 }
 
 /// Parses the body as a JSON object whose values stay raw. Returns a 40002-ready message on failure.
-pub(crate) fn parse_top(body: &[u8]) -> Result<TopLevel<'_>, BodyError> {
+pub fn parse_top(body: &[u8]) -> Result<TopLevel<'_>, BodyError> {
     serde_json::from_slice::<TopLevel<'_>>(body).map_err(|err| {
         if err.is_data() {
             BodyError::NotObject
@@ -381,13 +420,13 @@ pub(crate) fn item_value(raw: &RawValue, path: &Path) -> Result<Value, Invalid> 
 
 /// Why the body is not even a JSON object.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum BodyError {
+pub enum BodyError {
     Malformed(String),
     NotObject,
 }
 
 impl BodyError {
-    pub(crate) fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
             BodyError::Malformed(detail) => format!("Invalid JSON in request body: {detail}."),
             BodyError::NotObject => "Invalid request body: expected a JSON object.".to_owned(),
@@ -508,6 +547,55 @@ mod tests {
         assert_eq!(
             top_list(&top, "missing", 2).unwrap_err().reason,
             Reason::Missing
+        );
+    }
+
+    fn payload_rules() -> Rules {
+        Rules {
+            strict: true,
+            now: 1_700_000_000,
+            max_past: 7 * 86_400,
+            max_future: 300,
+        }
+    }
+
+    #[test]
+    fn one_event_payload_is_refused_with_a_path_relative_to_the_event() {
+        use crate::model::EventSource;
+        let ok = json!({"event":"Lead","event_time":1_700_000_000,"event_id":"t1",
+                        "page":{"url":"https://a.example/"}});
+        assert_eq!(
+            validate_event_payload(&ok, EventSource::Web, &payload_rules()),
+            Ok(())
+        );
+        let no_page = json!({"event":"Lead","event_time":1_700_000_000,"event_id":"t1"});
+        let err = validate_event_payload(&no_page, EventSource::Web, &payload_rules()).unwrap_err();
+        assert_eq!(err.path, "page.url");
+        assert_eq!(err.reason.to_string(), "missing data for required field");
+        let no_url = json!({"event":"Lead","event_time":1_700_000_000,
+                            "page":{"referrer":"https://r.example/"}});
+        let err = validate_event_payload(&no_url, EventSource::Web, &payload_rules()).unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.reason),
+            ("page.url", Reason::Missing)
+        );
+        let raw_email = json!({"event":"Lead","event_time":1_700_000_000,
+                               "user":{"email":"a@b.example"},"page":{"url":"https://a.example/"}});
+        let err =
+            validate_event_payload(&raw_email, EventSource::Web, &payload_rules()).unwrap_err();
+        assert_eq!(err.path, "user.email");
+    }
+
+    #[test]
+    fn lenient_rules_accept_a_web_event_without_a_page() {
+        let no_page = json!({"event":"Lead","event_time":1_700_000_000});
+        let lenient = Rules {
+            strict: false,
+            ..payload_rules()
+        };
+        assert_eq!(
+            validate_event_payload(&no_page, crate::model::EventSource::Web, &lenient),
+            Ok(())
         );
     }
 

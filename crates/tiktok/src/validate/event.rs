@@ -2,8 +2,8 @@
 //! legacy API shares. Field order follows TikTok's parameter table, so the first error reported is
 //! the one TikTok would report first.
 
-use signalpost_tiktok::event_name::{self, EventKind};
-use signalpost_tiktok::model::EventSource;
+use crate::event_name::{self, EventKind};
+use crate::model::EventSource;
 
 use super::properties::{Api, validate_properties};
 use super::user::validate_user;
