@@ -106,6 +106,17 @@ pub async fn spawn_app_with_options(
     extra: &str,
     options: AppOptions,
 ) -> TestApp {
+    spawn_app_configured(server_extra, "", extra, options).await
+}
+
+/// [`spawn_app_with_options`] with `pixel_extra` added to the test pixel's `[[pixels]]` table (e.g.
+/// `site_url = "https://shop.example/"`).
+pub async fn spawn_app_configured(
+    server_extra: &str,
+    pixel_extra: &str,
+    extra: &str,
+    options: AppOptions,
+) -> TestApp {
     let sandbox = signalpost_sandbox::spawn(
         SandboxConfig {
             pixels: vec![(PIXEL.to_owned(), TOKEN.to_owned())],
@@ -128,6 +139,7 @@ api_keys = ["{KEY}"]
 code = "{PIXEL}"
 access_token = "{TOKEN}"
 base_url = "{sandbox}"
+{pixel_extra}
 {RULES}
 {extra}
 "#,
