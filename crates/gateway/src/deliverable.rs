@@ -38,33 +38,68 @@ pub fn check_planned(
             return true;
         }
         let rule = rules.iter().find(|r| r.name == c.rule);
-        if let Some(rule) = rule
-            && rule.event_id.render_lead_specific(lead, event).is_none()
-        {
-            refused.push(refusal(
-                c,
-                "event_id",
-                format!(
-                    "event_id template {:?} of rule {:?} rendered {:?}: nothing of this lead is in it, \
-                     so it would dedup unrelated leads' conversions; not queued (use a template with \
-                     a value every lead has, such as {{transaction_id}})",
-                    rule.event_id.source(),
-                    rule.name,
-                    c.event_id
-                ),
-                false,
-            ));
-            return false;
+        match problem_of(rule, lead, event, &c.event_id, &c.payload, now_secs) {
+            None => true,
+            Some(Problem { field, text, keep }) => {
+                refused.push(refusal(c, &field, text.clone(), keep));
+                if keep {
+                    c.undeliverable = Some(text);
+                    c.caps.clear();
+                }
+                keep
+            }
         }
-        if let Err(invalid) = check_payload(&c.payload, now_secs) {
-            let problem = describe(&invalid);
-            refused.push(refusal(c, &invalid.path, problem.clone(), true));
-            c.undeliverable = Some(problem);
-            c.caps.clear();
-        }
-        true
     });
     refused
+}
+
+/// Why TikTok would refuse a conversion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The TikTok field at fault (`page.url`, `event_id`).
+    pub field: String,
+    /// One line, field first, with what to do.
+    pub text: String,
+    /// Whether the conversion is kept (as undeliverable) or must not be stored at all.
+    pub keep: bool,
+}
+
+/// What is wrong with the conversion `rule` built for `event` of `lead` (its `event_id` and event
+/// JSON `payload`), if anything: the check of [`check_planned`], shared with previews.
+pub fn problem_of(
+    rule: Option<&Rule>,
+    lead: &Lead,
+    event: &LifecycleEvent,
+    event_id: &str,
+    payload: &str,
+    now_secs: i64,
+) -> Option<Problem> {
+    if let Some(rule) = rule
+        && rule.event_id.render_lead_specific(lead, event).is_none()
+    {
+        return Some(Problem {
+            field: "event_id".to_owned(),
+            text: format!(
+                "event_id template {:?} of rule {:?} rendered {event_id:?}: nothing of this lead is \
+                 in it, so it would dedup unrelated leads' conversions; not queued (use a template \
+                 with a value every lead has, such as {{transaction_id}})",
+                rule.event_id.source(),
+                rule.name,
+            ),
+            keep: false,
+        });
+    }
+    check_payload(payload, now_secs)
+        .err()
+        .map(|invalid| Problem {
+            field: if invalid.path.is_empty() {
+                "event".to_owned()
+            } else {
+                invalid.path.clone()
+            },
+            text: describe(&invalid),
+            keep: true,
+        })
 }
 
 /// Validates one stored event object as a strict web event (every signalpost event is `web`).
@@ -101,7 +136,7 @@ fn refusal(c: &NewConversion, field: &str, problem: String, stored: bool) -> Ref
         rule: c.rule.clone(),
         pixel: c.pixel.clone(),
         event: c.event_name.clone(),
-        field: if field.is_empty() { "event" } else { field }.to_owned(),
+        field: field.to_owned(),
         problem,
         stored,
     }

@@ -310,3 +310,27 @@ async fn without_strict_delivery_every_ingest_route_lists_the_refusal_under_warn
     assert_eq!(postback.body["warnings"][0]["rule"], "sale");
     assert_eq!(postback.body["conversions"][0]["state"], "undeliverable");
 }
+
+#[tokio::test]
+async fn preview_says_which_conversion_ingest_would_keep_as_undeliverable() {
+    let app = spawn_app().await;
+    let answer = app
+        .post("/v1/preview", &json!({"lead": pageless("pv-1")}))
+        .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    let registration = &answer.body["rules"][0];
+    assert_eq!(registration["rule"], "registration");
+    assert_eq!(
+        registration["conversion"]["undeliverable"],
+        "page.url missing: set the pixel's site_url or send landing_url"
+    );
+    let mut fine = pageless("pv-2");
+    fine["referrer"] = json!("https://www.tiktok.com/");
+    let answer = app.post("/v1/preview", &json!({"lead": fine})).await;
+    let conversion = &answer.body["rules"][0]["conversion"];
+    assert!(conversion.get("undeliverable").is_none(), "{conversion:#}");
+    assert_eq!(
+        conversion["tiktok_event"]["page"]["url"],
+        "https://www.tiktok.com/"
+    );
+}
