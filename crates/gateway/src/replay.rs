@@ -3,6 +3,8 @@
 //! delivery workers. Each chunk is its own transaction, so a large replay never blocks ingest for
 //! long and an interrupted one leaves every finished chunk re-queued.
 
+use std::borrow::Cow;
+
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::store::{ReplayChunk, ReplayFilter, ReplayFrom};
@@ -35,14 +37,16 @@ impl Gateway {
         chunk: usize,
         mut progress: impl FnMut(ReplayTotals),
     ) -> Result<ReplayTotals, GatewayError> {
-        let mut filled;
-        let filter = if filter.from == ReplayFrom::Undeliverable && filter.site_urls.is_empty() {
-            filled = filter.clone();
-            filled.site_urls = self.rules().site_urls().clone();
-            &filled
-        } else {
-            filter
-        };
+        let filter: Cow<'_, ReplayFilter> =
+            if filter.from == ReplayFrom::Undeliverable && filter.site_urls.is_empty() {
+                Cow::Owned(ReplayFilter {
+                    site_urls: self.rules().site_urls().clone(),
+                    ..filter.clone()
+                })
+            } else {
+                Cow::Borrowed(filter)
+            };
+        let filter = filter.as_ref();
         let mut totals = ReplayTotals::default();
         let mut after_id = 0;
         loop {

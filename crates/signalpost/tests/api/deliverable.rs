@@ -334,3 +334,23 @@ async fn preview_says_which_conversion_ingest_would_keep_as_undeliverable() {
         "https://www.tiktok.com/"
     );
 }
+
+#[tokio::test]
+async fn test_postback_of_a_lead_without_landing_url_uses_the_site_url_and_is_accepted() {
+    let pixel_extra = format!("site_url = \"{SITE}\"");
+    let app = spawn_app_configured("", &pixel_extra, "", AppOptions::default()).await;
+    let answer = app
+        .post(
+            "/v1/test-postback",
+            &json!({"pixel": PIXEL, "lead": {"email": "a@b.com", "ip": "203.0.113.1",
+                                             "user_agent": "UA"}}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    assert_eq!(answer.body["request_body"]["data"][0]["page"]["url"], SITE);
+    assert_eq!(
+        answer.body["code"], 0,
+        "the strict sandbox accepts it: {:#}",
+        answer.body
+    );
+}
