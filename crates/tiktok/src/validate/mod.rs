@@ -17,6 +17,8 @@ pub(crate) mod properties;
 pub mod track;
 pub(crate) mod user;
 
+pub use event::validate_event_payload;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -115,33 +117,6 @@ impl Invalid {
             capitalize(&format!("{}: {reason}", self.path))
         }
     }
-}
-
-/// Validates ONE `data[]` event of an Events API 2.0 request from `source`, under `rules`, exactly
-/// as the sandbox validates each event of a whole request. The gateway calls it on every conversion
-/// it plans, so one TikTok would refuse is reported at ingest instead of going dead at delivery.
-///
-/// The path of the refusal is relative to the event (`page.url`, `user.email`), without the
-/// `data.N.` prefix a request would add. One difference from the whole-request check: a strict web
-/// event with no `page` object at all is reported as `page.url` (missing), because the object only
-/// exists to carry that URL and the URL is what the caller has to supply.
-pub fn validate_event_payload(
-    event: &Value,
-    source: crate::model::EventSource,
-    rules: &Rules,
-) -> Result<(), Invalid> {
-    event::validate_event(event, &Path::Root, source, rules)
-        .map(|_| ())
-        .map_err(|invalid| match invalid {
-            Invalid {
-                path,
-                reason: Reason::Missing,
-            } if path == "page" => Invalid {
-                path: "page.url".to_owned(),
-                reason: Reason::Missing,
-            },
-            other => other,
-        })
 }
 
 fn capitalize(text: &str) -> String {
@@ -547,55 +522,6 @@ mod tests {
         assert_eq!(
             top_list(&top, "missing", 2).unwrap_err().reason,
             Reason::Missing
-        );
-    }
-
-    fn payload_rules() -> Rules {
-        Rules {
-            strict: true,
-            now: 1_700_000_000,
-            max_past: 7 * 86_400,
-            max_future: 300,
-        }
-    }
-
-    #[test]
-    fn one_event_payload_is_refused_with_a_path_relative_to_the_event() {
-        use crate::model::EventSource;
-        let ok = json!({"event":"Lead","event_time":1_700_000_000,"event_id":"t1",
-                        "page":{"url":"https://a.example/"}});
-        assert_eq!(
-            validate_event_payload(&ok, EventSource::Web, &payload_rules()),
-            Ok(())
-        );
-        let no_page = json!({"event":"Lead","event_time":1_700_000_000,"event_id":"t1"});
-        let err = validate_event_payload(&no_page, EventSource::Web, &payload_rules()).unwrap_err();
-        assert_eq!(err.path, "page.url");
-        assert_eq!(err.reason.to_string(), "missing data for required field");
-        let no_url = json!({"event":"Lead","event_time":1_700_000_000,
-                            "page":{"referrer":"https://r.example/"}});
-        let err = validate_event_payload(&no_url, EventSource::Web, &payload_rules()).unwrap_err();
-        assert_eq!(
-            (err.path.as_str(), err.reason),
-            ("page.url", Reason::Missing)
-        );
-        let raw_email = json!({"event":"Lead","event_time":1_700_000_000,
-                               "user":{"email":"a@b.example"},"page":{"url":"https://a.example/"}});
-        let err =
-            validate_event_payload(&raw_email, EventSource::Web, &payload_rules()).unwrap_err();
-        assert_eq!(err.path, "user.email");
-    }
-
-    #[test]
-    fn lenient_rules_accept_a_web_event_without_a_page() {
-        let no_page = json!({"event":"Lead","event_time":1_700_000_000});
-        let lenient = Rules {
-            strict: false,
-            ..payload_rules()
-        };
-        assert_eq!(
-            validate_event_payload(&no_page, crate::model::EventSource::Web, &lenient),
-            Ok(())
         );
     }
 
