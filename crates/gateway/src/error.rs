@@ -1,6 +1,7 @@
 //! The gateway facade's error: what the HTTP layer maps to problem+json answers (422 naming the field,
 //! 404 for an unknown lead, 503 + Retry-After for backpressure and for a full disk).
 
+use crate::domain::RefusedConversion;
 use crate::store::StoreError;
 
 /// Why the gateway refused or could not store a request.
@@ -12,6 +13,10 @@ pub enum GatewayError {
         field: &'static str,
         problem: String,
     },
+    /// Under `strict_delivery`: conversions of the request TikTok would refuse (each names its TikTok
+    /// field, e.g. `page.url`); nothing was stored.
+    #[error("{}", .0.first().map(|r| r.problem.as_str()).unwrap_or("a conversion would be refused"))]
+    Undeliverable(Vec<RefusedConversion>),
     /// A lifecycle event names a lead that was never submitted.
     #[error("no lead with transaction_id {0:?}")]
     LeadNotFound(String),

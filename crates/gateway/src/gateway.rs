@@ -1,6 +1,7 @@
 //! The facade the HTTP layer calls: validate what the edge handed over, resolve defaults (generated
-//! transaction id, ttclid from the landing URL, times), run the rules, store everything in one atomic
-//! unit, and wake the delivery workers. It never sees a raw email or phone: identifiers must arrive as
+//! transaction id, ttclid from the landing URL, times), run the rules, check that TikTok would take
+//! each planned conversion (see [`crate::deliverable`]), store everything in one atomic unit, and
+//! wake the delivery workers. It never sees a raw email or phone: identifiers must arrive as
 //! SHA-256 hex, and anything else is refused rather than stored.
 
 use std::collections::{HashMap, HashSet};
@@ -8,8 +9,11 @@ use std::sync::{Arc, RwLock};
 
 use signalpost_tiktok::currency::Currency;
 
+use crate::deliverable::check_planned;
 use crate::delivery::WorkSignal;
-use crate::domain::{Lead, LifecycleEvent, NewLead, NewLifecycleEvent, Trigger, is_sha256_hex};
+use crate::domain::{
+    Lead, LifecycleEvent, NewLead, NewLifecycleEvent, RefusedConversion, Trigger, is_sha256_hex,
+};
 use crate::error::GatewayError;
 use crate::rules::{Explanation, RuleSet, explain, plan};
 use crate::store::{IngestResult, IngestUnit, LeadView, Store};
@@ -39,6 +43,13 @@ pub struct Gateway {
     rules: RwLock<Arc<RuleSet>>,
     signal: WorkSignal,
     clock: Arc<dyn Clock>,
+    strict_delivery: bool,
+}
+
+/// A unit ready for the store, and the conversions the ingest check refused while planning it.
+struct Planned {
+    unit: IngestUnit,
+    refused: Vec<RefusedConversion>,
 }
 
 impl Gateway {
@@ -49,7 +60,16 @@ impl Gateway {
             rules: RwLock::new(Arc::new(rules)),
             signal: WorkSignal::new(),
             clock: Arc::new(SystemClock),
+            strict_delivery: false,
         }
+    }
+
+    /// `[server] strict_delivery`: refuse a whole request (422 naming the field) when one of its
+    /// conversions would be refused by TikTok, instead of accepting it and keeping that conversion
+    /// as `undeliverable` with a warning (the default).
+    pub fn with_strict_delivery(mut self, strict: bool) -> Self {
+        self.strict_delivery = strict;
+        self
     }
 
     /// Reads "now" from `clock` (default: the system clock): default event times, cap windows and
@@ -89,10 +109,10 @@ impl Gateway {
     /// A form submission: stores the lead, fires `form_submit`, queues its conversions. Re-posting a
     /// `transaction_id` returns the first answer and queues nothing.
     pub async fn submit_lead(&self, new: NewLead) -> Result<IngestResult, GatewayError> {
-        let unit = self.lead_unit(new)?;
-        let result = self.store.ingest(unit).await?;
+        let planned = self.plan_lead(new)?;
+        let result = self.store.ingest(planned.unit).await?;
         self.wake(&result);
-        Ok(result)
+        Ok(with_refused(result, planned.refused))
     }
 
     /// A later lifecycle event of a stored lead. A repeated idempotency key returns the first answer.
@@ -107,10 +127,10 @@ impl Gateway {
             .find_lead(&transaction_id)
             .await?
             .ok_or_else(|| GatewayError::LeadNotFound(transaction_id.clone()))?;
-        let unit = self.event_unit(&lead, new)?;
-        let result = self.store.ingest(unit).await?;
+        let planned = self.plan_event(&lead, new)?;
+        let result = self.store.ingest(planned.unit).await?;
         self.wake(&result);
-        Ok(result)
+        Ok(with_refused(result, planned.refused))
     }
 
     /// Up to a thousand leads and events in one commit; each item is answered on its own, in order.
@@ -124,9 +144,10 @@ impl Gateway {
         let mut stored_leads: HashMap<String, Option<Lead>> = HashMap::new();
         let mut answers: Vec<Option<Result<IngestResult, GatewayError>>> = Vec::new();
         let mut units = Vec::new();
+        let mut refusals = Vec::new();
         for item in items {
-            let unit = match item {
-                BatchItem::Lead(new) => self.lead_unit(new).inspect(|unit| {
+            let planned = match item {
+                BatchItem::Lead(new) => self.plan_lead(new).inspect(|Planned { unit, .. }| {
                     if let Some(lead) = &unit.lead {
                         batch_leads
                             .entry(lead.transaction_id.clone())
@@ -148,37 +169,39 @@ impl Gateway {
                             .and_then(Option::as_ref)
                             .or_else(|| batch_leads.get(&id));
                         match lead {
-                            Some(lead) => self.event_unit(lead, event),
+                            Some(lead) => self.plan_event(lead, event),
                             None => Err(GatewayError::LeadNotFound(id)),
                         }
                     }
                 },
             };
-            match unit {
-                Ok(unit) => {
+            match planned {
+                Ok(Planned { unit, refused }) => {
                     units.push(unit);
+                    refusals.push(refused);
                     answers.push(None);
                 }
                 Err(e) => answers.push(Some(Err(e))),
             }
         }
         let mut stored = self.store.ingest_many(units).await?.into_iter();
+        let mut refusals = refusals.into_iter();
         let mut woken = HashSet::new();
         let out = answers
             .into_iter()
             .map(|answer| match answer {
                 Some(refused) => refused,
-                None => match stored.next() {
-                    Some(Ok(result)) => {
+                None => match (stored.next(), refusals.next().unwrap_or_default()) {
+                    (Some(Ok(result)), refused) => {
                         for c in &result.conversions {
                             if woken.insert(c.pixel.clone()) {
                                 self.signal.notify(&c.pixel);
                             }
                         }
-                        Ok(result)
+                        Ok(with_refused(result, refused))
                     }
-                    Some(Err(e)) => Err(e.into()),
-                    None => Err(GatewayError::Store(crate::store::StoreError::Io(
+                    (Some(Err(e)), _) => Err(e.into()),
+                    (None, _) => Err(GatewayError::Store(crate::store::StoreError::Io(
                         "the store answered fewer items than it was given".into(),
                     ))),
                 },
@@ -218,19 +241,38 @@ impl Gateway {
         Ok(explanations)
     }
 
+    /// The conversions the rules plan for `event`, checked (see [`crate::deliverable`]): those TikTok
+    /// would refuse are marked undeliverable or dropped and listed; under `strict_delivery` any
+    /// refusal fails the whole request instead.
     fn conversions(
         &self,
         lead: &Lead,
         event: &LifecycleEvent,
         now_ms: i64,
-    ) -> Result<Vec<crate::domain::NewConversion>, GatewayError> {
+    ) -> Result<(Vec<crate::domain::NewConversion>, Vec<RefusedConversion>), GatewayError> {
         let rules = self.rules();
-        plan(lead, event, rules.rules(), now_ms)
-            .map_err(|e| GatewayError::invalid("payload", e.to_string()))
+        let mut planned = plan(lead, event, rules.rules(), now_ms)
+            .map_err(|e| GatewayError::invalid("payload", e.to_string()))?;
+        let refused = check_planned(
+            &mut planned,
+            rules.rules(),
+            lead,
+            event,
+            now_ms.div_euclid(1000),
+        );
+        if self.strict_delivery && !refused.is_empty() {
+            return Err(GatewayError::Undeliverable(refused));
+        }
+        Ok((planned, refused))
     }
 
-    /// Validates a lead and plans its `form_submit` conversions.
+    /// Validates a lead and plans its `form_submit` conversions (refused ones are left out or
+    /// marked undeliverable; see [`Gateway::submit_lead`] for the answer that lists them).
     pub fn lead_unit(&self, new: NewLead) -> Result<IngestUnit, GatewayError> {
+        self.plan_lead(new).map(|planned| planned.unit)
+    }
+
+    fn plan_lead(&self, new: NewLead) -> Result<Planned, GatewayError> {
         let now_ms = self.clock.now_ms();
         let lead = lead_from(new, now_ms.div_euclid(1000))?;
         let event = LifecycleEvent {
@@ -246,12 +288,15 @@ impl Gateway {
             occurred_at: lead.created_at,
             idempotency_key: Some(FORM_SUBMIT_KEY.to_owned()),
         };
-        let conversions = self.conversions(&lead, &event, now_ms)?;
-        Ok(IngestUnit {
-            lead: Some(lead),
-            event,
-            conversions,
-            queued_at_ms: Some(now_ms),
+        let (conversions, refused) = self.conversions(&lead, &event, now_ms)?;
+        Ok(Planned {
+            unit: IngestUnit {
+                lead: Some(lead),
+                event,
+                conversions,
+                queued_at_ms: Some(now_ms),
+            },
+            refused,
         })
     }
 
@@ -261,14 +306,21 @@ impl Gateway {
         lead: &Lead,
         new: NewLifecycleEvent,
     ) -> Result<IngestUnit, GatewayError> {
+        self.plan_event(lead, new).map(|planned| planned.unit)
+    }
+
+    fn plan_event(&self, lead: &Lead, new: NewLifecycleEvent) -> Result<Planned, GatewayError> {
         let now_ms = self.clock.now_ms();
         let event = event_from(&lead.transaction_id, new, now_ms.div_euclid(1000))?;
-        let conversions = self.conversions(lead, &event, now_ms)?;
-        Ok(IngestUnit {
-            lead: None,
-            event,
-            conversions,
-            queued_at_ms: Some(now_ms),
+        let (conversions, refused) = self.conversions(lead, &event, now_ms)?;
+        Ok(Planned {
+            unit: IngestUnit {
+                lead: None,
+                event,
+                conversions,
+                queued_at_ms: Some(now_ms),
+            },
+            refused,
         })
     }
 
@@ -287,6 +339,15 @@ impl Gateway {
             }
         }
     }
+}
+
+/// The store's answer with the refusals of this request's planning attached. A repeated request
+/// (nothing new stored) gets the first answer as stored: what this one planned does not apply.
+fn with_refused(mut result: IngestResult, refused: Vec<RefusedConversion>) -> IngestResult {
+    if result.event_created {
+        result.refused = refused.into_iter().filter(|r| !r.stored).collect();
+    }
+    result
 }
 
 /// Resolves a validated lead as ingest would store it (generated transaction id, ttclid from the

@@ -1,7 +1,9 @@
 //! signalpost's domain and engine: leads and lifecycle events come in through [`Gateway`], rules
-//! ([`rules`]) turn them into conversions, the [`store`] keeps them durably (group commit), and the
-//! [`delivery`] engine sends them to TikTok's Events API.
+//! ([`rules`]) turn them into conversions, [`deliverable`] checks TikTok would take each one, the
+//! [`store`] keeps them durably (group commit), and the [`delivery`] engine sends them to TikTok's
+//! Events API.
 
+pub mod deliverable;
 pub mod delivery;
 pub mod domain;
 pub mod error;
@@ -14,7 +16,7 @@ pub mod ttclid;
 
 pub use domain::{
     Attempt, AttemptOutcome, Conversion, ConversionState, Lead, LifecycleEvent, NewLead,
-    NewLifecycleEvent, Trigger, Warning,
+    NewLifecycleEvent, RefusedConversion, Trigger, Warning,
 };
 pub use error::GatewayError;
 pub use gateway::{BatchItem, Gateway};

@@ -23,6 +23,7 @@ fn pixel(code: &str, set_at: i64) -> StoredPixel {
         token_set_at_ms: set_at,
         base_url: Some("http://127.0.0.1:9".into()),
         test_event_code: None,
+        site_url: Some("https://shop.example/landing".into()),
         paused_reason: None,
         paused_at_ms: None,
         config_digest: Some("d1".into()),
@@ -74,6 +75,12 @@ async fn pixels_upsert_pause_and_delete_with_the_version_moving_on_edits_only(db
         .unwrap();
     let b = &s.list_pixels().await.unwrap()[1];
     assert_eq!(b, &rotated);
+    // An upsert replaces the site_url too (clearing it included).
+    let mut no_site = rotated.clone();
+    no_site.site_url = None;
+    s.put_pixel(no_site.clone()).await.unwrap();
+    assert_eq!(s.list_pixels().await.unwrap()[1], no_site);
+    s.put_pixel(rotated.clone()).await.unwrap();
     // Clearing.
     s.set_pixel_paused("A", 100, None, 779).await.unwrap();
     let a = &s.list_pixels().await.unwrap()[0];

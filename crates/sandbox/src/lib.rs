@@ -39,7 +39,9 @@ mod http;
 mod latency;
 mod response;
 mod store;
-mod validate;
+
+// The validation rules live in the tiktok crate, shared with the gateway's ingest check.
+use signalpost_tiktok::validate;
 
 use std::collections::HashMap;
 use std::fmt;

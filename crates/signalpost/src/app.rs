@@ -44,6 +44,9 @@ pub const SETTINGS_POLL: Duration = Duration::from_secs(2);
 pub const API_KEY_FILE: &str = "api_key";
 /// Pixel code of the demo pixel (delivered to the in-process sandbox only).
 pub const DEMO_PIXEL: &str = "SIGNALPOSTDEMOPIXEL";
+/// The demo pixel's `site_url` (a documentation domain), so a demo lead without a landing URL is
+/// delivered rather than kept as undeliverable.
+pub const DEMO_SITE_URL: &str = "https://example.com/signalpost-demo";
 
 /// How to build the application beyond the config.
 #[derive(Debug, Clone, Default)]
@@ -189,7 +192,8 @@ fn log_apply(report: &ApplyReport) {
     }
 }
 
-/// Validates rules (in the operator's time zone) and checks that each names a configured pixel.
+/// Validates rules (in the operator's time zone), checks that each names a configured pixel, and
+/// binds them to the pixels' `site_url`s.
 pub(crate) fn build_rules(
     configs: Vec<RuleConfig>,
     pixels: &[PixelConfig],
@@ -202,7 +206,15 @@ pub(crate) fn build_rules(
     rules
         .check_pixels(|code| pixels.iter().any(|p| p.code == code))
         .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
-    Ok(rules)
+    Ok(rules.with_site_urls(site_urls(pixels)))
+}
+
+/// Pixel code → `site_url` of the config's pixels that have one.
+pub(crate) fn site_urls(pixels: &[PixelConfig]) -> std::collections::BTreeMap<String, String> {
+    pixels
+        .iter()
+        .filter_map(|p| Some((p.code.clone(), p.site_url.clone()?)))
+        .collect()
 }
 
 impl Application {
@@ -244,6 +256,7 @@ impl Application {
                 access_token: token,
                 test_event_code: None,
                 base_url: Some(sandbox.base_url()),
+                site_url: Some(DEMO_SITE_URL.to_owned()),
             };
             (Some(sandbox), Some((pixel, demo_rules())))
         } else {
@@ -281,7 +294,9 @@ impl Application {
             stop_delivery.clone(),
         );
         let gateway = Arc::new(
-            Gateway::new(store.shared(), empty_rules).with_work_signal(engine.work_signal()),
+            Gateway::new(store.shared(), empty_rules)
+                .with_work_signal(engine.work_signal())
+                .with_strict_delivery(server.strict_delivery),
         );
         let live = Arc::new(Live::new(
             catalog,
@@ -554,6 +569,7 @@ mod tests {
             access_token: "t".repeat(20),
             test_event_code: None,
             base_url: None,
+            site_url: None,
         };
         assert_eq!(
             delivery_pixel(&p).base_url,

@@ -41,6 +41,10 @@ pub struct ServerConfig {
     pub default_region: String,
     pub timezone: String,
     pub strict_identifiers: bool,
+    /// Refuse a whole request (422 naming the field) when TikTok would refuse one of its
+    /// conversions, instead of accepting it with a warning and keeping that conversion as
+    /// `undeliverable` (default false).
+    pub strict_delivery: bool,
     /// Age in days after which a pixel's access token health says "rotate soon" (default 90).
     pub token_rotation_days: u32,
 }
@@ -55,6 +59,7 @@ impl Default for ServerConfig {
             default_region: "US".into(),
             timezone: "UTC".into(),
             strict_identifiers: false,
+            strict_delivery: false,
             token_rotation_days: 90,
         }
     }
@@ -70,6 +75,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("default_region", &self.default_region)
             .field("timezone", &self.timezone)
             .field("strict_identifiers", &self.strict_identifiers)
+            .field("strict_delivery", &self.strict_delivery)
             .field("token_rotation_days", &self.token_rotation_days)
             .finish()
     }
@@ -85,6 +91,9 @@ pub struct PixelConfig {
     pub test_event_code: Option<String>,
     #[serde(default)]
     pub base_url: Option<String>,
+    /// The advertiser's site: `page.url` of events whose lead has no landing URL or referrer.
+    #[serde(default)]
+    pub site_url: Option<String>,
 }
 
 impl std::fmt::Debug for PixelConfig {
@@ -94,6 +103,7 @@ impl std::fmt::Debug for PixelConfig {
             .field("access_token", &redact_token(&self.access_token))
             .field("test_event_code", &self.test_event_code)
             .field("base_url", &self.base_url)
+            .field("site_url", &self.site_url)
             .finish()
     }
 }
@@ -277,6 +287,9 @@ impl Config {
             }
             if pixel.access_token.trim().is_empty() {
                 problems.push(invalid(format!("{key}.access_token"), "must not be empty"));
+            }
+            if let Err(e) = crate::admin::catalog::validate_site_url(pixel.site_url.as_deref()) {
+                problems.push(invalid(format!("{key}.site_url"), e.detail));
             }
             if let Some(prev) = seen.insert(pixel.code.clone(), i) {
                 problems.push(invalid(
@@ -557,6 +570,27 @@ mod tests {
     }
 
     #[test]
+    fn a_pixel_site_url_must_be_an_absolute_http_url_named_by_its_key() {
+        let text = "[[pixels]]\ncode = \"P\"\naccess_token = \"t\"\nsite_url = \"shop.example\"\n";
+        let err = Config::parse(text, &env)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("pixels[0].site_url: "), "{err}");
+        let ok = text.replace("shop.example", "https://shop.example/");
+        let config = Config::parse(&ok, &env).unwrap();
+        config.validate().unwrap();
+        assert_eq!(
+            config.pixels[0].site_url.as_deref(),
+            Some("https://shop.example/")
+        );
+        let strict = Config::parse("[server]\nstrict_delivery = true\n", &env).unwrap();
+        assert!(strict.server.strict_delivery);
+        assert!(!Config::default().server.strict_delivery);
+    }
+
+    #[test]
     fn unknown_default_region_is_refused_at_load() {
         let err = Config::parse("[server]\ndefault_region = \"XX\"\n", &env)
             .unwrap()
@@ -578,6 +612,7 @@ mod tests {
             access_token: "abcdefghijklmnop1234".into(),
             test_event_code: None,
             base_url: None,
+            site_url: None,
         };
         let shown = format!("{pixel:?}");
         assert!(!shown.contains("abcdefghijklmnop"), "{shown}");

@@ -26,6 +26,9 @@ pub const EVENTS_INGESTED: &str = "signalpost_events_ingested_total";
 pub const CONVERSIONS_QUEUED: &str = "signalpost_conversions_queued_total";
 /// Identifiers dropped at ingest because they could not be normalized, by `field`.
 pub const IDENTIFIER_WARNINGS: &str = "signalpost_identifier_warnings_total";
+/// Conversions refused at ingest because TikTok would reject them, by `pixel` and TikTok `field`
+/// (`page.url`, `event_id`): kept as undeliverable, or not stored (`event_id`).
+pub const CONVERSIONS_REFUSED: &str = "signalpost_conversions_refused_total";
 /// Request latency, by matched `route` template and `status`.
 pub const HTTP_REQUEST_DURATION: &str = "signalpost_http_request_duration_seconds";
 /// Conversions TikTok accepted (engine total).
@@ -84,6 +87,10 @@ fn describe() {
     describe_counter!(
         IDENTIFIER_WARNINGS,
         "Identifiers dropped at ingest because they could not be normalized, by field."
+    );
+    describe_counter!(
+        CONVERSIONS_REFUSED,
+        "Conversions refused at ingest because TikTok would reject them, by pixel and field."
     );
     describe_histogram!(
         HTTP_REQUEST_DURATION,
@@ -144,6 +151,12 @@ pub fn event_ingested(kind: &str) {
 /// Counts one conversion queued for `pixel`.
 pub fn conversion_queued(pixel: &str) {
     counter!(CONVERSIONS_QUEUED, "pixel" => pixel.to_owned()).increment(1);
+}
+
+/// Counts one conversion of `pixel` refused at ingest for its TikTok `field`.
+pub fn conversion_refused(pixel: &str, field: &str) {
+    counter!(CONVERSIONS_REFUSED, "pixel" => pixel.to_owned(), "field" => field.to_owned())
+        .increment(1);
 }
 
 /// Counts one identifier dropped at ingest (`email`, `phone`, `external_id`).

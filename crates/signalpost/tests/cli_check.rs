@@ -28,11 +28,13 @@ timezone = "America/New_York"
 [[pixels]]
 code = "PIXA"
 access_token = "${CHECK_TOKEN}"
+site_url = "https://shop.example/"
 
 [[pixels]]
 code = "PIXB"
 access_token = "another-token-0123456789"
 test_event_code = "TEST123"
+site_url = "https://shop.example/b"
 
 [[rules]]
 name = "registration"
@@ -88,6 +90,43 @@ fn rules_sharing_a_dedup_key_are_a_warning_not_an_error() {
         text(&out.stdout).contains(
             "warning: rules \"sold_auto\" and \"sold_again\" both send Purchase to PIXB with event_id {transaction_id}"
         ),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_pixel_without_site_url_is_a_warning_and_a_bad_one_an_error() {
+    let config = VALID.replacen("site_url = \"https://shop.example/\"\n", "", 1);
+    let out = check(&config);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("warning: pixels[0] \"PIXA\": site_url: no site_url: "),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("pixels[1]"), "PIXB has one: {stdout}");
+
+    let bad = VALID.replacen("https://shop.example/b", "shop.example/b", 1);
+    let out = check(&bad);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr)
+            .contains("pixels[1].site_url: must be an absolute http:// or https:// URL"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn an_event_id_without_a_placeholder_is_a_warning() {
+    let config = format!(
+        "{VALID}\n[[rules]]\nname = \"fixed\"\ntrigger = \"lead_sold\"\npixel = \"PIXA\"\nevent = \"Purchase\"\nevent_id = \"sale\"\n"
+    );
+    let out = check(&config);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("warning: rule \"fixed\": event_id \"sale\" has no placeholder"),
         "{}",
         text(&out.stdout)
     );

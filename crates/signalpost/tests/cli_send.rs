@@ -189,3 +189,48 @@ async fn sends_to_the_sandbox_and_reports_tiktoks_answer() {
         "the token must never be printed"
     );
 }
+
+#[test]
+fn dry_run_takes_page_url_from_the_referrer_then_the_site_url() {
+    let base = ["send", "--pixel", "P", "--event", "Lead", "--dry-run"];
+    let body = |extra: &[&str]| -> serde_json::Value {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let out = signalpost(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let site = body(&["--site-url", "https://shop.example/"]);
+    assert_eq!(
+        site["data"][0]["page"],
+        serde_json::json!({"url": "https://shop.example/"})
+    );
+    let referred = body(&[
+        "--site-url",
+        "https://shop.example/",
+        "--referrer",
+        "https://www.tiktok.com/",
+    ]);
+    assert_eq!(
+        referred["data"][0]["page"],
+        serde_json::json!({"url": "https://www.tiktok.com/", "referrer": "https://www.tiktok.com/"})
+    );
+    let landing = body(&[
+        "--page-url",
+        "https://lp.example/",
+        "--site-url",
+        "https://shop.example/",
+    ]);
+    assert_eq!(landing["data"][0]["page"]["url"], "https://lp.example/");
+    let bad = signalpost(&[
+        "send",
+        "--pixel",
+        "P",
+        "--event",
+        "Lead",
+        "--dry-run",
+        "--site-url",
+        "shop.example",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--site-url"), "{}", stderr(&bad));
+}

@@ -1,6 +1,7 @@
 //! TikTok Events API 2.0 (`POST /open_api/v1.3/event/track/`): the model signalpost builds and the
-//! sandbox validates, identifier normalization and hashing, response classification and the HTTP
-//! client. No storage and no HTTP server here.
+//! sandbox validates, the validation itself (shared by the sandbox and the gateway's ingest check),
+//! identifier normalization and hashing, response classification and the HTTP client. No storage and
+//! no HTTP server here.
 
 pub mod classify;
 pub mod client;
@@ -11,6 +12,7 @@ pub mod identity;
 mod json;
 pub mod model;
 pub mod rejection;
+pub mod validate;
 
 pub use classify::{Classified, Outcome, classify, classify_transport_error};
 pub use client::{Answer, Client, ClientConfig, ClientError};

@@ -70,7 +70,9 @@ impl FromStr for CapPeriod {
 ///
 /// Store semantics (every [`crate::store::Store`] implements exactly this): inside the transaction
 /// that inserts the conversion, count the conversions already stored with the same `rule`, a
-/// `created_at_ms >= window_start_ms`, and a state other than `suppressed`. When that count is
+/// `created_at_ms >= window_start_ms`, and a state other than `suppressed` or `undeliverable` (those
+/// are never sent, so they use no capacity; an undeliverable conversion is not checked against the
+/// caps either). When that count is
 /// `>= limit`, the conversion is inserted with state `suppressed` and `last_error =`
 /// [`CapCheck::reason`] and is never sent; otherwise it is queued as usual. A conversion with several
 /// caps is suppressed by the first (in order) that is reached.

@@ -26,6 +26,11 @@ pub enum ConversionState {
     Paused,
     /// Kept but never sent (cap or schedule).
     Suppressed,
+    /// Refused at ingest: TikTok would reject its event (`last_error` names the field and why,
+    /// e.g. `page.url missing: …`), so it is kept out of the queue instead of going dead at
+    /// delivery. Never claimed; an operator replays it once the cause is fixed (a pixel's
+    /// `site_url` set), and the replay fills what it can (see `Store::replay`).
+    Undeliverable,
 }
 
 /// Every state, for metrics.
@@ -37,6 +42,7 @@ pub const ALL_STATES: &[ConversionState] = &[
     ConversionState::Dead,
     ConversionState::Paused,
     ConversionState::Suppressed,
+    ConversionState::Undeliverable,
 ];
 
 impl ConversionState {
@@ -50,14 +56,18 @@ impl ConversionState {
             ConversionState::Dead => "dead",
             ConversionState::Paused => "paused",
             ConversionState::Suppressed => "suppressed",
+            ConversionState::Undeliverable => "undeliverable",
         }
     }
 
-    /// Whether the conversion will never be sent again.
+    /// Whether the conversion will never be sent again without an operator (a replay).
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            ConversionState::Delivered | ConversionState::Dead | ConversionState::Suppressed
+            ConversionState::Delivered
+                | ConversionState::Dead
+                | ConversionState::Suppressed
+                | ConversionState::Undeliverable
         )
     }
 }
@@ -137,6 +147,64 @@ pub struct NewConversion {
     /// schedule): the store keeps it as `suppressed` with this as `last_error` (`schedule: …`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppressed: Option<String>,
+    /// Set when the gateway's ingest check found TikTok would refuse the event: the store keeps it
+    /// as `undeliverable` with this as `last_error` (the field first: `page.url missing: …`), never
+    /// claims it, and does not count it against the rule's caps. Ignored when `suppressed` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undeliverable: Option<String>,
+}
+
+/// A conversion the rules planned but the gateway's ingest check found TikTok would refuse (see
+/// `crate::deliverable`): kept as `undeliverable` (`stored`), or not stored at all when keeping it
+/// would do harm (an `event_id` that would dedup unrelated leads' conversions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedConversion {
+    pub rule: String,
+    pub pixel: String,
+    /// TikTok event name.
+    pub event: String,
+    /// The TikTok field at fault, relative to the event: `page.url`, `event_id`, `user.ip`.
+    pub field: String,
+    /// One line for people, field first, with what to do: `page.url missing: set the pixel's
+    /// site_url or send landing_url`. Stored as the conversion's `last_error`.
+    pub problem: String,
+    /// Whether it was kept as `undeliverable` (replayable) rather than dropped.
+    pub stored: bool,
+}
+
+impl RefusedConversion {
+    /// The warning the ingest answer lists for it.
+    pub fn warning(&self) -> super::Warning {
+        super::Warning {
+            field: self.field.clone(),
+            problem: self.problem.clone(),
+            rule: Some(self.rule.clone()),
+            pixel: Some(self.pixel.clone()),
+            event: Some(self.event.clone()),
+        }
+    }
+
+    /// The refusal of a stored `undeliverable` conversion, read back from its `last_error` (the
+    /// field is its first word): how a repeated request's answer lists what the first one refused.
+    pub fn of_stored(c: &Conversion) -> Option<RefusedConversion> {
+        if c.state != ConversionState::Undeliverable {
+            return None;
+        }
+        let problem = c.last_error.clone().unwrap_or_default();
+        let field = problem
+            .split([' ', ':'])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Some(RefusedConversion {
+            rule: c.rule.clone(),
+            pixel: c.pixel.clone(),
+            event: c.event_name.clone(),
+            field,
+            problem,
+            stored: true,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -153,5 +221,9 @@ mod tests {
             assert_eq!(st.as_str().parse::<ConversionState>(), Ok(*st));
         }
         assert_eq!(ConversionState::InFlight.as_str(), "in_flight");
+        assert_eq!(
+            "undeliverable".parse::<ConversionState>(),
+            Ok(ConversionState::Undeliverable)
+        );
     }
 }

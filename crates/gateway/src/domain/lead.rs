@@ -37,13 +37,25 @@ pub struct Lead {
     pub warnings: Vec<Warning>,
 }
 
-/// A field the edge could not use, and why; the lead was accepted without it.
+/// A field the edge could not use, and why; the lead was accepted without it. The same shape says
+/// why a conversion of the request will not be delivered (TikTok would refuse it): then `field` is
+/// the TikTok field at fault (`page.url`, `event_id`) and `rule`, `pixel` and `event` name the
+/// conversion, so the caller knows what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
-    /// The request field, e.g. `email`.
+    /// The request field, e.g. `email`; or the TikTok field of a refused conversion (`page.url`).
     pub field: String,
     /// What was wrong, e.g. `not an email address (no '@')`.
     pub problem: String,
+    /// The rule whose conversion is refused (conversion warnings only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// That conversion's pixel code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel: Option<String>,
+    /// That conversion's TikTok event name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 impl Warning {
@@ -52,6 +64,9 @@ impl Warning {
         Self {
             field: field.into(),
             problem: problem.into(),
+            rule: None,
+            pixel: None,
+            event: None,
         }
     }
 }

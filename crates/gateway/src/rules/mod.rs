@@ -22,7 +22,7 @@ pub mod schedule;
 pub mod settings;
 pub mod template;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod transform;
 
 /// IANA time zones (rules run in the operator's zone).

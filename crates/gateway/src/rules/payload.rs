@@ -62,12 +62,43 @@ pub fn build_event(
         event_id: Some(rule.event_id.render(lead, event)),
         user: (user != User::default()).then_some(user),
         properties: has_properties.then_some(properties),
-        page: lead.landing_url.as_ref().map(|url| Page {
-            url: url.clone(),
+        page: page_url(lead, rule).map(|url| Page {
+            url: url.to_owned(),
             referrer: lead.referrer.clone(),
         }),
         ..Default::default()
     }
+}
+
+/// `page.url` per DESIGN.md's field mapping: the lead's landing URL; without one, its referrer; then
+/// the `site_url` of the rule's pixel. Lead platforms often send no landing URL at all, and TikTok
+/// requires a page URL for web events, so the pixel's site stands in rather than the event failing.
+pub fn page_url<'a>(lead: &'a Lead, rule: &'a Rule) -> Option<&'a str> {
+    lead.landing_url
+        .as_deref()
+        .or(lead.referrer.as_deref())
+        .or(rule.site_url.as_deref())
+}
+
+/// `payload` (a stored event object) with `page.url` set to `site_url` when it has none; `None` when
+/// it already has one or is not an object. A replay of `undeliverable` conversions uses it: their
+/// payload was built before the pixel had a `site_url`, and the new one is what ingest would use now
+/// (the lead had neither a landing URL nor a referrer, or its payload would carry one).
+pub fn fill_page_url(payload: &str, site_url: &str) -> Option<String> {
+    let Ok(Value::Object(mut event)) = serde_json::from_str::<Value>(payload) else {
+        return None;
+    };
+    let page = event
+        .entry("page")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    let Value::Object(page) = page else {
+        return None;
+    };
+    if page.get("url").is_some_and(Value::is_string) {
+        return None;
+    }
+    page.insert("url".into(), Value::String(site_url.to_owned()));
+    serde_json::to_string(&event).ok()
 }
 
 /// The event JSON with the rule's settings applied.
@@ -127,6 +158,7 @@ pub fn build_conversion(
         payload,
         caps: Vec::new(),
         suppressed: None,
+        undeliverable: None,
     })
 }
 

@@ -125,6 +125,61 @@ fn no_page_without_a_landing_url_and_no_user_without_signals() {
 }
 
 #[test]
+fn page_url_falls_back_to_the_referrer_then_the_pixels_site_url() {
+    let mut site = rule("");
+    site.site_url = Some("https://shop.example/".into());
+    let no_landing = Lead {
+        landing_url: None,
+        ..lead()
+    };
+    let (got, _) = json_of(&no_landing, &sold(None, None), &site);
+    assert_eq!(got["page"], json!({"url": "https://shop.example/"}));
+
+    let with_referrer = Lead {
+        referrer: Some("https://www.tiktok.com/".into()),
+        ..no_landing.clone()
+    };
+    let (got, _) = json_of(&with_referrer, &sold(None, None), &site);
+    assert_eq!(
+        got["page"],
+        json!({"url": "https://www.tiktok.com/", "referrer": "https://www.tiktok.com/"})
+    );
+
+    let (got, _) = json_of(&lead(), &sold(None, None), &site);
+    assert_eq!(
+        got["page"]["url"], "https://lp.example.com/?ttclid=E.C.P.click",
+        "a landing URL wins"
+    );
+}
+
+#[test]
+fn fill_page_url_sets_only_a_missing_url_and_keeps_the_referrer() {
+    let filled = fill_page_url(r#"{"event":"Lead","event_time":1}"#, "https://s.example/").unwrap();
+    let got: Value = serde_json::from_str(&filled).unwrap();
+    assert_eq!(got["page"], json!({"url": "https://s.example/"}));
+    assert_eq!(got["event"], "Lead");
+    let filled = fill_page_url(
+        r#"{"event":"Lead","page":{"referrer":"https://r.example/"}}"#,
+        "https://s.example/",
+    )
+    .unwrap();
+    let got: Value = serde_json::from_str(&filled).unwrap();
+    assert_eq!(
+        got["page"],
+        json!({"url": "https://s.example/", "referrer": "https://r.example/"})
+    );
+    assert_eq!(
+        fill_page_url(
+            r#"{"page":{"url":"https://a.example/"}}"#,
+            "https://s.example/"
+        ),
+        None,
+        "an existing page.url is kept"
+    );
+    assert_eq!(fill_page_url("[1]", "https://s.example/"), None);
+}
+
+#[test]
 fn a_numeric_transaction_id_stays_a_json_string() {
     let mut l = lead();
     l.transaction_id = "12345".into();

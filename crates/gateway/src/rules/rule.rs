@@ -3,6 +3,8 @@
 //! (`when.all[1].gt`), so a bad config never starts a server that would later send TikTok something it
 //! refuses, and `signalpost check` can list everything wrong at once.
 
+use std::collections::BTreeMap;
+
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::Value;
@@ -66,6 +68,10 @@ pub struct Rule {
     pub timezone: Tz,
     /// `[rules.properties]`, `[rules.page]`, `limited_data_use`.
     pub settings: Settings,
+    /// The `site_url` of the rule's pixel, the last resort for `page.url` (see
+    /// [`super::payload::page_url`]). Not part of the rule's config: [`RuleSet::with_site_urls`]
+    /// binds it from the pixels when the rules are loaded.
+    pub site_url: Option<String>,
 }
 
 /// A rule problem.
@@ -215,6 +221,7 @@ impl Rule {
                 schedule,
                 timezone,
                 settings,
+                site_url: None,
             }),
             _ => Err(issues
                 .into_vec()
@@ -260,10 +267,12 @@ fn parse_value(v: &ValueConfig, issues: &mut Issues) -> Option<Expr> {
     }
 }
 
-/// The validated rules of one config, in config order.
+/// The validated rules of one config, in config order, bound to the `site_url`s of their pixels.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// Pixel code → its `site_url`, for pixels that have one.
+    site_urls: BTreeMap<String, String>,
 }
 
 impl RuleSet {
@@ -290,7 +299,10 @@ impl RuleSet {
             }
         }
         if errors.is_empty() {
-            Ok(RuleSet { rules })
+            Ok(RuleSet {
+                rules,
+                site_urls: BTreeMap::new(),
+            })
         } else {
             Err(errors)
         }
@@ -303,7 +315,31 @@ impl RuleSet {
                 return Err(duplicate(&rule.name));
             }
         }
-        Ok(RuleSet { rules })
+        Ok(RuleSet {
+            rules,
+            site_urls: BTreeMap::new(),
+        })
+    }
+
+    /// Binds every rule to its pixel's `site_url` (pixel code → URL; pixels without one are absent),
+    /// so events of leads without a landing URL or referrer still carry `page.url`. Loaders call it
+    /// with the pixels they load the rules against; replacing the map rebinds every rule.
+    pub fn with_site_urls(mut self, site_urls: BTreeMap<String, String>) -> RuleSet {
+        for rule in &mut self.rules {
+            rule.site_url = site_urls.get(&rule.pixel).cloned();
+        }
+        self.site_urls = site_urls;
+        self
+    }
+
+    /// The `site_url` of pixel `code`, if it has one.
+    pub fn site_url(&self, code: &str) -> Option<&str> {
+        self.site_urls.get(code).map(String::as_str)
+    }
+
+    /// Every pixel's `site_url` (pixel code → URL).
+    pub fn site_urls(&self) -> &BTreeMap<String, String> {
+        &self.site_urls
     }
 
     /// Checks that every rule's pixel is configured; the first problem is the error.

@@ -145,6 +145,29 @@ impl Template {
         out
     }
 
+    /// Renders like [`Template::render`], or `None` when nothing of the lead or its event made it
+    /// into the text: every placeholder rendered empty, or there is none, so every lead gets the
+    /// same text. As an `event_id` that would make the store and TikTok dedup unrelated leads'
+    /// conversions into one (`{fields.order_id}` on leads without an order id renders `""` for all
+    /// of them), so ingest refuses such a conversion instead of queueing it.
+    pub fn render_lead_specific(&self, lead: &Lead, event: &LifecycleEvent) -> Option<String> {
+        let mut out = String::with_capacity(self.source.len() + event.transaction_id.len());
+        let mut specific = false;
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Value(field) => {
+                    if let Some(v) = field.resolve(lead, event) {
+                        let text = v.text();
+                        specific |= !text.is_empty();
+                        out.push_str(&text);
+                    }
+                }
+            }
+        }
+        specific.then_some(out)
+    }
+
     /// Renders, or names the first placeholder the lead and event lack (for properties, where a
     /// half-filled value is worse than none).
     pub fn render_complete(&self, lead: &Lead, event: &LifecycleEvent) -> Result<String, String> {
@@ -203,6 +226,25 @@ mod tests {
         assert_eq!(t.render(&l, &e), "tx-1:");
         assert_eq!(t.render_complete(&l, &e), Err("offer".to_owned()));
         assert_eq!(Template::parse("{name}").unwrap().render(&l, &e), "");
+    }
+
+    #[test]
+    fn a_template_is_lead_specific_only_when_a_placeholder_rendered_something() {
+        let (l, mut e) = (lead(), event());
+        e.offer = None;
+        let cases = [
+            ("{transaction_id}", Some("tx-1")),
+            ("{transaction_id}:{offer}", Some("tx-1:")),
+            ("order-{fields.order_id}", None),
+            ("{fields.order_id}", None),
+            ("{fields.empty}:{offer}", None),
+            ("sale", None),
+            ("{offer}{fields.vertical}", Some("auto")),
+        ];
+        for (src, want) in cases {
+            let t = Template::parse(src).unwrap();
+            assert_eq!(t.render_lead_specific(&l, &e).as_deref(), want, "{src}");
+        }
     }
 
     #[test]

@@ -62,6 +62,11 @@ pub struct IngestResult {
     /// Conversions the rules asked for that were already queued by an earlier event with the same
     /// (pixel, event name, event_id): TikTok would dedup them anyway, so nothing was queued.
     pub duplicates: Vec<Conversion>,
+    /// Conversions the rules planned that the gateway's ingest check refused to store at all (an
+    /// `event_id` that would dedup unrelated leads). Filled by the gateway for a new event; the
+    /// store always answers it empty. Those kept as `undeliverable` are in `conversions`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<crate::domain::RefusedConversion>,
 }
 
 /// Everything known about one lead, for `GET /v1/leads/{transaction_id}`.
@@ -198,7 +203,8 @@ pub trait Store: Insights + Send + Sync + 'static {
     fn expedite_retries<'a>(&'a self, pixel: &'a str, now_ms: i64) -> StoreFuture<'a, u64>;
 
     /// How many conversions of `rule` count toward a cap whose window starts at `window_start_ms`:
-    /// those with `created_at_ms >= window_start_ms` and a state other than `suppressed` (the count
+    /// those with `created_at_ms >= window_start_ms` and a state other than `suppressed` or
+    /// `undeliverable` (neither is ever sent without an operator; the count
     /// [`crate::domain::CapCheck`] compares with its limit). For previews; ingest checks caps itself.
     fn cap_usage<'a>(&'a self, rule: &'a str, window_start_ms: i64) -> StoreFuture<'a, u64>;
 
@@ -210,7 +216,9 @@ pub trait Store: Insights + Send + Sync + 'static {
 
     /// Re-queues one chunk of the conversions `filter` selects (see [`replay`]): of those in state
     /// `filter.from` with an id above `chunk.after_id`, the first `chunk.limit` in id order become
-    /// `pending`, due now, with their event_id, payload and attempt log unchanged, a fresh retry
+    /// `pending`, due now, with their event_id, payload and attempt log unchanged (except: replaying
+    /// `undeliverable` ones sets `page.url` from [`ReplayFilter::site_urls`] in a payload that has
+    /// none, see [`crate::rules::payload::fill_page_url`]), a fresh retry
     /// budget (`retries` 0, no first-attempt time, no claim, no `last_error`), and one attempt-log
     /// entry with outcome `replayed` whose message is [`replay::replay_message`] (it keeps the old
     /// `last_error`); the attempt counter is not incremented (no request was made). The whole chunk

@@ -1,8 +1,13 @@
-//! Replay: the types of the one store operation that moves parked conversions (dead, or paused by a
-//! rejected token) back to `pending`. A replay keeps everything TikTok dedups on — the original
-//! `event_id`, event name and payload — and the whole attempt log; it adds a `replayed` entry to that
-//! log, and gives the conversion a fresh retry budget. It works in chunks (ids ascending), so
-//! re-queuing a million dead letters never holds one giant write transaction.
+//! Replay: the types of the one store operation that moves parked conversions (dead, paused by a
+//! rejected token, or undeliverable: refused at ingest) back to `pending`. A replay keeps everything
+//! TikTok dedups on — the original `event_id` and event name — and the whole attempt log; it adds a
+//! `replayed` entry to that log, and gives the conversion a fresh retry budget. The payload is kept
+//! too, with one repair: an undeliverable conversion whose payload still has no `page.url` gets its
+//! pixel's current `site_url` ([`ReplayFilter::site_urls`]), since a missing `site_url` is what the
+//! operator fixes before replaying them. It works in chunks (ids ascending), so re-queuing a million
+//! dead letters never holds one giant write transaction.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +20,8 @@ use crate::domain::ConversionState;
 pub enum ReplayFrom {
     Dead,
     Paused,
+    /// Refused at ingest (TikTok would reject them); replayed once the cause is fixed.
+    Undeliverable,
 }
 
 impl ReplayFrom {
@@ -23,21 +30,23 @@ impl ReplayFrom {
         match self {
             ReplayFrom::Dead => ConversionState::Dead,
             ReplayFrom::Paused => ConversionState::Paused,
+            ReplayFrom::Undeliverable => ConversionState::Undeliverable,
         }
     }
 
-    /// The state's name (`dead` | `paused`).
+    /// The state's name (`dead` | `paused` | `undeliverable`).
     pub fn as_str(self) -> &'static str {
         self.state().as_str()
     }
 
-    /// Parses `dead` or `paused`, with an error listing both.
+    /// Parses `dead`, `paused` or `undeliverable`, with an error listing them.
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw.trim() {
             "dead" => Ok(ReplayFrom::Dead),
             "paused" => Ok(ReplayFrom::Paused),
+            "undeliverable" => Ok(ReplayFrom::Undeliverable),
             other => Err(format!(
-                "{other:?} cannot be replayed; expected \"dead\" or \"paused\""
+                "{other:?} cannot be replayed; expected \"dead\", \"paused\" or \"undeliverable\""
             )),
         }
     }
@@ -55,6 +64,10 @@ pub struct ReplayFilter {
     pub rule: Option<String>,
     /// Only this lead's conversions.
     pub transaction_id: Option<String>,
+    /// Pixel code → its current `site_url`. Replaying `undeliverable` conversions sets `page.url`
+    /// from it in payloads that have none; other replays ignore it. [`crate::Gateway::replay`] fills
+    /// it from the pixels it knows when left empty.
+    pub site_urls: BTreeMap<String, String>,
 }
 
 impl ReplayFilter {
@@ -66,6 +79,16 @@ impl ReplayFilter {
             queued_since_ms: None,
             rule: None,
             transaction_id: None,
+            site_urls: BTreeMap::new(),
+        }
+    }
+
+    /// The `site_url` to put into a replayed payload of `pixel` that lacks `page.url`: only when
+    /// replaying undeliverable conversions.
+    pub fn page_url_for(&self, pixel: &str) -> Option<&str> {
+        match self.from {
+            ReplayFrom::Undeliverable => self.site_urls.get(pixel).map(String::as_str),
+            ReplayFrom::Dead | ReplayFrom::Paused => None,
         }
     }
 }

@@ -22,6 +22,9 @@ pub struct StoredPixel {
     pub token_set_at_ms: i64,
     pub base_url: Option<String>,
     pub test_event_code: Option<String>,
+    /// The advertiser's site (absolute http(s) URL): `page.url` of this pixel's events when a lead
+    /// brings neither a landing URL nor a referrer (DESIGN.md field mapping).
+    pub site_url: Option<String>,
     /// Set while TikTok rejects the token: its answer, and since when.
     pub paused_reason: Option<String>,
     pub paused_at_ms: Option<i64>,

@@ -61,6 +61,7 @@ pub fn refusable_units(pixel: &str, n: usize, bad: &BTreeSet<usize>) -> Vec<Inge
                     payload,
                     caps: Vec::new(),
                     suppressed: None,
+                    undeliverable: None,
                 }],
                 queued_at_ms: None,
             }

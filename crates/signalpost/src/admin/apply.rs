@@ -67,12 +67,18 @@ fn digest(parts: &[&str]) -> String {
 }
 
 fn pixel_digest(p: &PixelConfig) -> String {
-    digest(&[
-        &p.code,
-        &p.access_token,
+    let mut parts = vec![
+        p.code.as_str(),
+        p.access_token.as_str(),
         p.base_url.as_deref().unwrap_or("\u{0}"),
         p.test_event_code.as_deref().unwrap_or("\u{0}"),
-    ])
+    ];
+    // Only when set, so an entry without one keeps the digest it had before site_url existed (a
+    // changed digest would reapply the file over edits made through the API).
+    if let Some(site_url) = &p.site_url {
+        parts.push(site_url);
+    }
+    digest(&parts)
 }
 
 /// Applies `config`'s pixels and rules (already validated by [`Config::load`]).
@@ -104,6 +110,7 @@ pub async fn apply(catalog: &Catalog, config: &Config) -> Result<ApplyReport, Ad
                     },
                     base_url: p.base_url.clone(),
                     test_event_code: p.test_event_code.clone(),
+                    site_url: p.site_url.clone(),
                     paused_reason: existing
                         .filter(|_| same_token)
                         .and_then(|s| s.paused_reason.clone()),

@@ -52,6 +52,8 @@ pub struct NewPixel {
     pub access_token: String,
     pub base_url: Option<String>,
     pub test_event_code: Option<String>,
+    /// The advertiser's site: `page.url` of events whose lead has no landing URL or referrer.
+    pub site_url: Option<String>,
 }
 
 /// Changes to a pixel's settings (absent = unchanged; `Some(None)` clears).
@@ -59,6 +61,7 @@ pub struct NewPixel {
 pub struct PixelPatch {
     pub base_url: Option<Option<String>>,
     pub test_event_code: Option<Option<String>>,
+    pub site_url: Option<Option<String>>,
 }
 
 /// A key just created: the only time the plain key exists outside the client.
@@ -138,6 +141,7 @@ impl Catalog {
             &mut errors,
             validate_test_code(new.test_event_code.as_deref()),
         );
+        collect(&mut errors, validate_site_url(new.site_url.as_deref()));
         if !errors.is_empty() {
             return Err(AdminError::Invalid(errors));
         }
@@ -157,6 +161,7 @@ impl Catalog {
             code: new.code,
             base_url: new.base_url,
             test_event_code: new.test_event_code,
+            site_url: new.site_url,
             paused_reason: None,
             paused_at_ms: None,
             config_digest: None,
@@ -167,13 +172,17 @@ impl Catalog {
         Ok(pixel)
     }
 
-    /// Changes a pixel's destination or default test code.
+    /// Changes a pixel's destination, default test code or site URL.
     pub async fn update_pixel(
         &self,
         code: &str,
         patch: PixelPatch,
     ) -> Result<StoredPixel, AdminError> {
         let mut pixel = self.pixel(code).await?;
+        if let Some(site_url) = patch.site_url {
+            validate_site_url(site_url.as_deref()).map_err(|e| AdminError::Invalid(vec![e]))?;
+            pixel.site_url = site_url;
+        }
         if let Some(base_url) = patch.base_url {
             validate_base_url(base_url.as_deref()).map_err(|e| AdminError::Invalid(vec![e]))?;
             pixel.base_url = base_url;
@@ -503,6 +512,39 @@ pub fn validate_base_url(base_url: Option<&str>) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Longest `site_url` accepted (the same bound as a lead's `landing_url`).
+pub const MAX_SITE_URL_LEN: usize = crate::http::dto::lead::MAX_URL_LEN;
+
+/// A pixel's site: an absolute http(s) URL with a host, since it becomes TikTok's `page.url` as is.
+pub fn validate_site_url(site_url: Option<&str>) -> Result<(), FieldError> {
+    let Some(raw) = site_url else {
+        return Ok(());
+    };
+    let bad = |detail: &str| FieldError::new("site_url", detail);
+    if raw.len() > MAX_SITE_URL_LEN {
+        return Err(bad("must be at most 4096 bytes"));
+    }
+    match url::Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(()),
+        _ => Err(bad(
+            "must be an absolute http:// or https:// URL such as https://shop.example/ (it is sent as page.url when a lead has no landing_url)",
+        )),
+    }
+}
+
+/// Why a pixel should be looked at although it is valid: a (web) pixel without `site_url` sends
+/// leads that bring no landing URL or referrer to `undeliverable`, since TikTok requires
+/// `page.url`. Not an error: leads with a landing URL are fine. Each names the field.
+pub fn pixel_warnings(site_url: Option<&str>) -> Vec<FieldError> {
+    match site_url {
+        Some(_) => Vec::new(),
+        None => vec![FieldError::new("site_url", SITE_URL_WARNING)],
+    }
+}
+
+/// The warning for a pixel without `site_url` (API answers, `signalpost check`, the console).
+pub const SITE_URL_WARNING: &str = "no site_url: events of leads without landing_url or referrer have no page.url, which TikTok requires for web events, so they are kept as undeliverable; set site_url to the advertiser's site";
+
 /// A test event code: 1–64 printable characters without spaces.
 pub fn validate_test_code(code: Option<&str>) -> Result<(), FieldError> {
     match code {
@@ -539,6 +581,15 @@ mod tests {
         }
         assert!(validate_test_code(Some("TEST123")).is_ok());
         assert!(validate_test_code(Some("")).is_err());
+        assert!(validate_site_url(Some("https://shop.example/lp?a=1")).is_ok());
+        assert!(validate_site_url(None).is_ok());
+        for bad in ["shop.example", "ftp://shop.example/", "https://", "/lp", ""] {
+            assert_eq!(
+                validate_site_url(Some(bad)).unwrap_err().field,
+                "site_url",
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

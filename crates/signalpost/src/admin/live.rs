@@ -84,6 +84,11 @@ impl Live {
         &self.registry
     }
 
+    /// The ingest gateway this view keeps in line (its rules carry the pixels' `site_url`s).
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
     /// One pass: record pause changes, reload everything if the settings moved, publish health.
     pub async fn refresh(&self) -> Result<(), AdminError> {
         let mut seen = self.seen.lock().await;
@@ -153,6 +158,10 @@ impl Live {
                 paused_at_start.push((p.code.clone(), reason.clone()));
             }
         }
+        let mut site_urls: BTreeMap<String, String> = stored
+            .iter()
+            .filter_map(|p| Some((p.code.clone(), p.site_url.clone()?)))
+            .collect();
         let mut rule_configs: Vec<RuleConfig> = Vec::new();
         let env = *self.catalog.rule_env();
         for (rule, cfg) in self.catalog.rule_configs().await? {
@@ -176,14 +185,19 @@ impl Live {
         if let Some((pixel, rules)) = &self.demo {
             pixels.push(delivery_pixel(pixel));
             rule_configs.extend(rules.iter().cloned());
+            if let Some(site_url) = &pixel.site_url {
+                site_urls.insert(pixel.code.clone(), site_url.clone());
+            }
         }
-        let rules = RuleSet::load(rule_configs, &env).map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            AdminError::Invalid(vec![crate::http::problem::FieldError::new(
-                "rules",
-                lines.join("; "),
-            )])
-        })?;
+        let rules = RuleSet::load(rule_configs, &env)
+            .map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                AdminError::Invalid(vec![crate::http::problem::FieldError::new(
+                    "rules",
+                    lines.join("; "),
+                )])
+            })?
+            .with_site_urls(site_urls);
         for (code, change) in self.registry.sync(pixels) {
             if let signalpost_gateway::delivery::Upsert::TokenReplaced { resumed } = change {
                 tracing::info!(pixel = %code, resumed, "pixel token replaced");

@@ -64,9 +64,13 @@ impl Admin {
                 )
             })
             .collect();
+        let rules = self.live.gateway().rules();
         for snapshot in registry.snapshot() {
             if !out.iter().any(|p| p.code == snapshot.config.code) {
-                out.push(PixelView::demo(&snapshot));
+                out.push(PixelView::demo(
+                    &snapshot,
+                    rules.site_url(&snapshot.config.code),
+                ));
             }
         }
         Ok(out)
@@ -89,7 +93,7 @@ impl Admin {
         self.get_pixel(&code).await
     }
 
-    /// Changes a pixel's destination or default test code.
+    /// Changes a pixel's destination, default test code or site URL.
     pub async fn update_pixel(
         &self,
         code: &str,

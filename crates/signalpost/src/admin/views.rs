@@ -8,8 +8,9 @@ use signalpost_gateway::RuleConfig;
 use signalpost_gateway::delivery::{PixelSnapshot, PixelState};
 use signalpost_gateway::store::settings::{StoredKey, StoredPixel, StoredRule};
 
-use super::catalog::{CreatedKey, redacted};
+use super::catalog::{CreatedKey, pixel_warnings, redacted};
 use super::live::token_age;
+use crate::http::problem::FieldError;
 
 /// RFC 3339 UTC time of a unix-ms instant.
 pub fn rfc3339(ms: i64) -> String {
@@ -41,6 +42,13 @@ pub struct PixelView {
     pub base_url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_event_code: Option<String>,
+    /// The advertiser's site: `page.url` of events whose lead has no landing URL or referrer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_url: Option<String>,
+    /// What to look at although the pixel is valid, each naming its field (a missing `site_url`:
+    /// leads without a landing URL or referrer would be undeliverable).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<FieldError>,
     /// The token, redacted: `tt_…` and its last four characters.
     pub token: String,
     /// When the token was set (RFC 3339, UTC).
@@ -99,6 +107,8 @@ impl PixelView {
                 .clone()
                 .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
             test_event_code: p.test_event_code.clone(),
+            site_url: p.site_url.clone(),
+            warnings: pixel_warnings(p.site_url.as_deref()),
             token: redacted(&p.token_last4),
             token_set_at: Some(rfc3339(p.token_set_at_ms)),
             token_age_days: Some(age.as_secs() / 86_400),
@@ -109,8 +119,8 @@ impl PixelView {
         }
     }
 
-    /// A pixel that exists only in the running server (the demo pixel).
-    pub fn demo(s: &PixelSnapshot) -> Self {
+    /// A pixel that exists only in the running server (the demo pixel), with its `site_url`.
+    pub fn demo(s: &PixelSnapshot, site_url: Option<&str>) -> Self {
         let (health, health_detail) = match &s.state {
             PixelState::Paused { reason } => (Health::Paused, Some(reason.clone())),
             PixelState::Active => (Health::Ok, None),
@@ -120,6 +130,8 @@ impl PixelView {
             source: "demo",
             base_url: s.config.base_url.clone(),
             test_event_code: s.config.test_event_code.clone(),
+            site_url: site_url.map(str::to_owned),
+            warnings: pixel_warnings(site_url),
             token: s.config.access_token.redacted(),
             token_set_at: None,
             token_age_days: None,
@@ -229,6 +241,7 @@ mod tests {
             token_set_at_ms: set_at_ms,
             base_url: None,
             test_event_code: None,
+            site_url: None,
             paused_reason: paused.map(str::to_owned),
             paused_at_ms: None,
             config_digest: None,
@@ -238,6 +251,24 @@ mod tests {
     }
 
     const DAY_MS: i64 = 86_400_000;
+
+    #[test]
+    fn a_pixel_without_site_url_carries_a_warning_naming_the_field() {
+        let rotation = Duration::from_secs(90 * 86_400);
+        let bare = PixelView::stored(&stored(0, None), None, rotation, 0);
+        assert_eq!(bare.warnings.len(), 1);
+        assert_eq!(bare.warnings[0].field, "site_url");
+        let json = serde_json::to_value(&bare).unwrap();
+        assert!(json.get("site_url").is_none());
+        assert_eq!(json["warnings"][0]["field"], "site_url");
+        let mut with_site = stored(0, None);
+        with_site.site_url = Some("https://shop.example/".into());
+        let view = PixelView::stored(&with_site, None, rotation, 0);
+        assert!(view.warnings.is_empty());
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["site_url"], "https://shop.example/");
+        assert!(json.get("warnings").is_none());
+    }
 
     #[test]
     fn health_is_ok_then_rotate_soon_past_the_rotation_age_and_paused_wins() {

@@ -1,8 +1,10 @@
 //! `signalpost check --config FILE`: validates a configuration without starting anything and prints
 //! every problem (not just the first), each naming its key or its rule, e.g.
 //! `rules[2] "sold_auto": when.all[1].gt: expected a number`. Exit 0 with a summary of pixels and
-//! rules when it is valid, 2 otherwise. Like `serve`, it reads `${VAR}` and `SIGNALPOST_*` from the
-//! environment; access tokens are never printed.
+//! rules when it is valid, 2 otherwise. What is valid but likely a mistake is a `warning:` line (a
+//! pixel without `site_url`, rules sharing a dedup key, an event_id the same for every lead). Like
+//! `serve`, it reads `${VAR}` and `SIGNALPOST_*` from the environment; access tokens are never
+//! printed.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -11,6 +13,7 @@ use std::process::ExitCode;
 use clap::Args;
 use signalpost_gateway::rules::{Rule, RuleSet};
 
+use crate::admin::catalog::pixel_warnings;
 use crate::config::Config;
 
 #[derive(Debug, Args)]
@@ -80,10 +83,46 @@ fn summary(config: &Config) -> Result<String, String> {
     for rule in rules.rules() {
         let _ = writeln!(out, "  {}", describe(rule));
     }
-    for warning in dedup_warnings(rules.rules()) {
+    for warning in site_url_warnings(config)
+        .into_iter()
+        .chain(dedup_warnings(rules.rules()))
+        .chain(literal_event_id_warnings(rules.rules()))
+    {
         let _ = writeln!(out, "warning: {warning}");
     }
     Ok(out)
+}
+
+/// Pixels without `site_url`: valid (leads with a landing URL are fine), but a lead without a
+/// landing URL or referrer would make their conversions undeliverable (TikTok requires `page.url`).
+fn site_url_warnings(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, pixel) in config.pixels.iter().enumerate() {
+        for warning in pixel_warnings(pixel.site_url.as_deref()) {
+            out.push(format!(
+                "pixels[{i}] {:?}: {}: {}",
+                pixel.code, warning.field, warning.detail
+            ));
+        }
+    }
+    out
+}
+
+/// Rules whose event_id template has no placeholder: every lead would get the same event_id, so
+/// ingest refuses each of their conversions (it would dedup unrelated leads' conversions), which is
+/// certainly not what the operator meant.
+fn literal_event_id_warnings(rules: &[Rule]) -> Vec<String> {
+    rules
+        .iter()
+        .filter(|r| r.event_id.is_literal())
+        .map(|r| {
+            format!(
+                "rule {:?}: event_id {:?} has no placeholder, so every lead would get the same                  event_id; ingest refuses its conversions (they would dedup unrelated leads):                  use {{transaction_id}} in it",
+                r.name,
+                r.event_id.source()
+            )
+        })
+        .collect()
 }
 
 /// Rules that share TikTok's dedup key (pixel, event name, event_id template): for one lead only the

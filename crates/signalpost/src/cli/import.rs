@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use signalpost_gateway::domain::RefusedConversion;
 use signalpost_gateway::store::StoreError;
 use signalpost_gateway::{BatchItem, Gateway, GatewayError, IngestResult};
 
@@ -73,6 +74,9 @@ struct Tally {
     queued: u64,
     already_queued: u64,
     warnings: u64,
+    /// Conversions TikTok would refuse (kept as undeliverable, or not stored): listed in the error
+    /// file with their field.
+    undeliverable: u64,
 }
 
 /// A valid row waiting for its batch's commit.
@@ -374,8 +378,28 @@ impl Import {
                         self.tally.duplicates += 1;
                     }
                     for r in results.into_iter().filter(|r| r.event_created) {
-                        self.tally.queued += r.conversions.len() as u64;
+                        let refused: Vec<RefusedConversion> = r
+                            .conversions
+                            .iter()
+                            .filter_map(RefusedConversion::of_stored)
+                            .chain(r.refused.iter().cloned())
+                            .collect();
+                        let stored_refused = refused.iter().filter(|x| x.stored).count();
+                        self.tally.queued += (r.conversions.len() - stored_refused) as u64;
                         self.tally.already_queued += r.duplicates.len() as u64;
+                        self.tally.undeliverable += refused.len() as u64;
+                        let errors: Vec<FieldError> = refused
+                            .iter()
+                            .map(|x| {
+                                FieldError::new(
+                                    x.field.clone(),
+                                    format!("rule {:?} (pixel {}): {}", x.rule, x.pixel, x.problem),
+                                )
+                            })
+                            .collect();
+                        if !errors.is_empty() {
+                            self.write_errors(p.row, &p.transaction_id, &errors)?;
+                        }
                         crate::http::record_ingest(r);
                     }
                 }
@@ -469,6 +493,12 @@ impl Import {
             "  too old     {:>9}  (older than TikTok accepts; not sent){file}",
             t.too_old
         );
+        if t.undeliverable > 0 {
+            println!(
+                "  undeliverable {:>7}  conversions TikTok would refuse (e.g. no page.url: give the pixel a site_url, then replay --state undeliverable){file}",
+                t.undeliverable
+            );
+        }
         if t.warnings > 0 {
             println!(
                 "  ({} imported rows had identifiers dropped as unusable, as the API does)",

@@ -1,4 +1,5 @@
-//! `signalpost replay`: re-queues dead or paused conversions straight in the store `serve` uses (same
+//! `signalpost replay`: re-queues dead, paused or undeliverable conversions (the latter with their
+//! pixel's `site_url` filled in as `page.url` when they had none) straight in the store `serve` uses (same
 //! data_dir), with a progress bar and a summary. Safe while `serve` runs: each chunk is one short
 //! write transaction (SQLite WAL lets the two processes take turns), and `serve`'s workers pick the
 //! re-queued conversions up at their next poll. Paused conversions wait for their pixel: if the
@@ -22,7 +23,7 @@ pub struct ReplayArgs {
     /// Configuration file (TOML): its data_dir, pixels and rules. Defaults without one.
     #[arg(long, short = 'c', env = "SIGNALPOST_CONFIG")]
     config: Option<PathBuf>,
-    /// `dead` or `paused`.
+    /// `dead`, `paused` or `undeliverable`.
     #[arg(long)]
     state: String,
     /// Only this pixel's conversions.

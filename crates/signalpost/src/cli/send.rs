@@ -62,9 +62,16 @@ pub struct SendArgs {
     /// Value of the `_ttp` cookie.
     #[arg(long)]
     ttp: Option<String>,
-    /// Page URL (`page.url`, required by TikTok for web events).
+    /// Page URL (`page.url`, required by TikTok for web events): the lead's landing URL.
     #[arg(long)]
     page_url: Option<String>,
+    /// The page the visitor came from (`page.referrer`); also `page.url` without --page-url.
+    #[arg(long)]
+    referrer: Option<String>,
+    /// The advertiser's site (a pixel's `site_url`): `page.url` without --page-url or --referrer,
+    /// the same fallback ingest uses.
+    #[arg(long)]
+    site_url: Option<String>,
     /// Event value (a number; 0 is a value).
     #[arg(long)]
     value: Option<f64>,
@@ -225,12 +232,23 @@ fn build_request(args: &SendArgs) -> Result<TrackRequest, FlagError> {
                 ..Properties::default()
             }
         });
-    let page = non_empty(&args.page_url).map(|url| Page {
-        url,
-        referrer: None,
-    });
+    let referrer = non_empty(&args.referrer);
+    let site_url = non_empty(&args.site_url);
+    for (flag, value) in [("--referrer", &referrer), ("--site-url", &site_url)] {
+        if let Some(url) = value {
+            crate::admin::catalog::validate_site_url(Some(url))
+                .map_err(|_| (flag, format!("{url:?} is not an absolute http(s) URL")))?;
+        }
+    }
+    // DESIGN.md's fallback, as ingest applies it: landing URL, then referrer, then the site.
+    let page = non_empty(&args.page_url)
+        .or_else(|| referrer.clone())
+        .or(site_url)
+        .map(|url| Page { url, referrer });
     if page.is_none() {
-        tracing::warn!("no --page-url: TikTok requires page.url for web events");
+        tracing::warn!(
+            "no --page-url, --referrer or --site-url: TikTok requires page.url for web events"
+        );
     }
     let user_is_empty = user == User::default();
     Ok(TrackRequest {

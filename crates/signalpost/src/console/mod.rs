@@ -56,6 +56,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             post(pages::pixels::rotate_token),
         )
         .route(
+            "/console/pixels/{code}/site",
+            post(pages::pixels::set_site_url),
+        )
+        .route(
             "/console/rules",
             get(pages::rules::page).post(pages::rules::save),
         )

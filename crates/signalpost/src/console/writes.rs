@@ -9,7 +9,7 @@ use signalpost_gateway::RuleConfig;
 
 use super::error::ConsoleError;
 use crate::admin::views::{PixelView, RuleView};
-use crate::admin::{AdminError, NewPixel};
+use crate::admin::{AdminError, NewPixel, PixelPatch};
 use crate::http::AppState;
 use crate::http::problem::ApiError;
 
@@ -72,18 +72,35 @@ pub async fn add_pixel(
     token: &str,
     base_url: &str,
     test_event_code: &str,
+    site_url: &str,
 ) -> Result<(), WriteError> {
-    let optional = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     app.admin
         .create_pixel(NewPixel {
             code: code.trim().to_owned(),
             access_token: token.trim().to_owned(),
             base_url: optional(base_url),
             test_event_code: optional(test_event_code),
+            site_url: optional(site_url),
         })
         .await?;
     tracing::info!(pixel = %code.trim(), "console: pixel added");
     Ok(())
+}
+
+/// Sets (or, when empty, removes) a pixel's site URL.
+pub async fn set_site_url(app: &AppState, code: &str, site_url: &str) -> Result<(), WriteError> {
+    let patch = PixelPatch {
+        site_url: Some(optional(site_url)),
+        ..PixelPatch::default()
+    };
+    app.admin.update_pixel(code, patch).await?;
+    tracing::info!(pixel = %code, "console: pixel site_url changed");
+    Ok(())
+}
+
+/// A form value, trimmed; `None` when empty.
+fn optional(v: &str) -> Option<String> {
+    Some(v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 /// Replaces a pixel's token; `Ok(true)` when that resumed a paused pixel.

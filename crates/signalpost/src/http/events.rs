@@ -35,9 +35,9 @@ pub fn router() -> Router<AppState> {
     ),
     request_body = super::dto::EventRequest,
     responses(
-        (status = 202, description = "Stored (or replayed); the conversions it queued", body = super::views::IngestAnswer),
+        (status = 202, description = "Stored (or replayed); the conversions it queued, and under `warnings` every one TikTok would refuse (kept as `undeliverable`)", body = super::views::IngestAnswer),
         (status = 404, description = "No such lead; post the lead first", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid; `field` and `errors` name them", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `field` and `errors` name them. With `[server] strict_delivery`, also a conversion TikTok would refuse: `field` is its TikTok field (`page.url`)", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),

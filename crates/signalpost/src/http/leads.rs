@@ -31,8 +31,8 @@ pub fn router() -> Router<AppState> {
     tag = "ingest",
     request_body = super::dto::LeadRequest,
     responses(
-        (status = 202, description = "Stored (or replayed); the conversions it queued", body = IngestAnswer),
-        (status = 422, description = "A field is invalid; `field` and `errors` name them", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 202, description = "Stored (or replayed); the conversions it queued, and under `warnings` every one TikTok would refuse (kept as `undeliverable`)", body = IngestAnswer),
+        (status = 422, description = "A field is invalid; `field` and `errors` name them. With `[server] strict_delivery`, also a conversion TikTok would refuse: `field` is its TikTok field (`page.url`)", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),

@@ -27,6 +27,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use signalpost_gateway::Gateway;
 use signalpost_gateway::delivery::{DeliveryStats, PixelRegistry};
+use signalpost_gateway::domain::RefusedConversion;
 use signalpost_gateway::store::IngestResult;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -96,7 +97,13 @@ pub(crate) fn record_ingest(result: &IngestResult) {
     }
     crate::metrics::event_ingested(result.event.trigger.as_str());
     for conversion in &result.conversions {
-        crate::metrics::conversion_queued(&conversion.pixel);
+        match RefusedConversion::of_stored(conversion) {
+            Some(refused) => crate::metrics::conversion_refused(&refused.pixel, &refused.field),
+            None => crate::metrics::conversion_queued(&conversion.pixel),
+        }
+    }
+    for refused in &result.refused {
+        crate::metrics::conversion_refused(&refused.pixel, &refused.field);
     }
 }
 

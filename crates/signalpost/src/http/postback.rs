@@ -158,7 +158,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     responses(
         (status = 202, description = "Stored (or replayed)", body = super::views::IngestAnswer),
         (status = 404, description = "No such lead", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A parameter is invalid or missing", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid or missing; with `[server] strict_delivery`, also a conversion TikTok would refuse (`field` is its TikTok field, e.g. `page.url`)", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Write queue full (Retry-After)", body = super::problem::Problem, content_type = "application/problem+json"),
     ),

@@ -378,6 +378,22 @@ impl From<GatewayError> for ApiError {
     fn from(e: GatewayError) -> Self {
         match e {
             GatewayError::InvalidField { field, problem } => ApiError::invalid(field, problem),
+            // strict_delivery: each conversion TikTok would refuse names its TikTok field
+            // (`page.url`), the rule, pixel and event, and what to do.
+            GatewayError::Undeliverable(refused) => ApiError::Invalid(
+                refused
+                    .iter()
+                    .map(|r| {
+                        FieldError::new(
+                            r.field.clone(),
+                            format!(
+                                "{} (rule {:?}, pixel {}, event {}; [server] strict_delivery refuses the request)",
+                                r.problem, r.rule, r.pixel, r.event
+                            ),
+                        )
+                    })
+                    .collect(),
+            ),
             GatewayError::LeadNotFound(id) => ApiError::NotFound {
                 detail: format!("no lead with transaction_id {id:?}; post the lead first"),
             },

@@ -38,7 +38,15 @@ pub async fn test_postback(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<TestPostbackRequest>,
 ) -> Result<Json<TestPostbackAnswer>, ApiError> {
-    let answer = fire(&state.pixels, &state.identifiers, request, now_secs()).await?;
+    let rules = state.gateway.rules();
+    let answer = fire(
+        &state.pixels,
+        rules.site_urls(),
+        &state.identifiers,
+        request,
+        now_secs(),
+    )
+    .await?;
     tracing::info!(
         pixel = %answer.pixel,
         code = ?answer.code,

@@ -6,7 +6,9 @@
 //! string), and a field is only renamed here, never in the store.
 
 use serde::Serialize;
-use signalpost_gateway::domain::{Attempt, Conversion, Lead, LifecycleEvent, Warning};
+use signalpost_gateway::domain::{
+    Attempt, Conversion, Lead, LifecycleEvent, RefusedConversion, Warning,
+};
 use signalpost_gateway::store::{IngestResult, LeadView};
 
 /// The answer to a lead, an event, a postback, or one batch item.
@@ -20,7 +22,10 @@ pub struct IngestAnswer {
     /// (pixel, event, event_id): TikTok would drop them as duplicates, so nothing was queued.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub already_queued: Vec<QueuedConversion>,
-    /// Identifiers dropped at the edge, with why (the lead was accepted without them).
+    /// Identifiers dropped at the edge, with why (the lead was accepted without them); and every
+    /// conversion TikTok would refuse, naming its TikTok `field` (`page.url`, `event_id`), `rule`,
+    /// `pixel` and `event`: kept as `undeliverable` (listed in `conversions`, replayable once fixed)
+    /// or, for an `event_id` that would dedup unrelated leads, not stored at all.
     #[schema(value_type = Vec<crate::http::openapi::schemas::WarningSchema>)]
     pub warnings: Vec<Warning>,
     /// Whether this is a repeat of an earlier request (same transaction id for a lead, same
@@ -53,8 +58,19 @@ impl From<&Conversion> for QueuedConversion {
 impl IngestAnswer {
     /// Builds the answer; `replayed` is decided by the caller (a lead and an event differ).
     pub fn new(result: &IngestResult, replayed: bool) -> Self {
+        let refused = result
+            .conversions
+            .iter()
+            .filter_map(RefusedConversion::of_stored)
+            .chain(result.refused.iter().cloned());
         Self {
-            warnings: result.lead.warnings.clone(),
+            warnings: result
+                .lead
+                .warnings
+                .iter()
+                .cloned()
+                .chain(refused.map(|r| r.warning()))
+                .collect(),
             lead: result.lead.clone(),
             conversions: result.conversions.iter().map(Into::into).collect(),
             already_queued: result.duplicates.iter().map(Into::into).collect(),

@@ -14,7 +14,9 @@ use signalpost_gateway::store::sqlite::OpenMode;
 use signalpost_gateway::{Gateway, RuleSet};
 use signalpost_tiktok::identity::Region;
 
-use crate::app::{AppStore, DEMO_PIXEL, build_rules, delivery_pixel, demo_rules};
+use crate::app::{
+    AppStore, DEMO_PIXEL, DEMO_SITE_URL, build_rules, delivery_pixel, demo_rules, site_urls,
+};
 use crate::config::Config;
 use crate::http::IdentifierPolicy;
 
@@ -36,10 +38,14 @@ impl OpsContext {
         let rules = if demo {
             let mut configs = config.rule_configs()?;
             configs.extend(demo_rules());
-            RuleSet::load(configs, &config.rule_env()).map_err(|errors| {
-                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                anyhow::anyhow!("rules: {}", lines.join("; "))
-            })?
+            let mut sites = site_urls(&config.pixels);
+            sites.insert(DEMO_PIXEL.to_owned(), DEMO_SITE_URL.to_owned());
+            RuleSet::load(configs, &config.rule_env())
+                .map_err(|errors| {
+                    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    anyhow::anyhow!("rules: {}", lines.join("; "))
+                })?
+                .with_site_urls(sites)
         } else {
             build_rules(config.rule_configs()?, &config.pixels, &config.rule_env())?
         };
@@ -97,6 +103,13 @@ impl OpsContext {
         .await;
         store.close().await;
         let (pixels, rules) = loaded.map_err(|e| anyhow::anyhow!("reading the database: {e}"))?;
+        let mut sites = self.rules.site_urls().clone();
+        for p in &pixels {
+            match &p.site_url {
+                Some(url) => sites.insert(p.code.clone(), url.clone()),
+                None => sites.remove(&p.code),
+            };
+        }
         for p in &pixels {
             let token = catalog.open_token(p).map_err(|e| anyhow::anyhow!("{e}"))?;
             self.pixels.upsert(DeliveryPixel {
@@ -123,15 +136,18 @@ impl OpsContext {
                 configs.push(cfg);
             }
         }
-        self.rules = RuleSet::load(configs, &self.config.rule_env()).map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("rules: {}", lines.join("; "))
-        })?;
+        self.rules = RuleSet::load(configs, &self.config.rule_env())
+            .map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("rules: {}", lines.join("; "))
+            })?
+            .with_site_urls(sites);
         Ok(self)
     }
 
     /// Opens the store `serve` uses (SQLite under `data_dir`, or the PostgreSQL of `database_url`)
-    /// and a gateway over it with these rules. Close the store when done, so its writes commit.
+    /// and a gateway over it with these rules (and `serve`'s `strict_delivery`). Close the store
+    /// when done, so its writes commit.
     pub(crate) async fn open_gateway(&self) -> anyhow::Result<(AppStore, Gateway)> {
         let server = &self.config.server;
         let store = AppStore::open(
@@ -140,7 +156,8 @@ impl OpsContext {
             OpenMode::Tool,
         )
         .await?;
-        let gateway = Gateway::new(store.shared(), self.rules.clone());
+        let gateway = Gateway::new(store.shared(), self.rules.clone())
+            .with_strict_delivery(server.strict_delivery);
         Ok((store, gateway))
     }
 }

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use signalpost_gateway::Gateway;
+use signalpost_gateway::deliverable::problem_of;
 use signalpost_gateway::delivery::PixelRegistry;
 use signalpost_gateway::delivery::batch::track_body;
 use signalpost_gateway::domain::{Lead, LifecycleEvent, Trigger, Warning};
@@ -103,6 +104,11 @@ pub struct PreviewConversion {
     /// The full `event/track` body it would be sent in (alone; real batches hold up to 1,000).
     #[schema(value_type = Object)]
     pub request_body: serde_json::Value,
+    /// Why TikTok would refuse it, when it would (ingest's check, field first: `page.url missing:
+    /// set the pixel's site_url or send landing_url`): ingest would keep it as `undeliverable` (or,
+    /// for an `event_id` with nothing of the lead in it, not store it) and say so in `warnings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undeliverable: Option<String>,
 }
 
 /// Runs the rules on the request; stores and sends nothing.
@@ -177,7 +183,14 @@ pub async fn preview(
             .map(|r| r.trigger.as_str().to_owned())
             .unwrap_or_default();
         let conversion = match &e.conversion {
-            Some(c) => Some(preview_conversion(&e.pixel, c, pixels)?),
+            Some(c) => {
+                let mut shown = preview_conversion(&e.pixel, c, pixels)?;
+                let rule = rules.rules().iter().find(|r| r.name == e.rule);
+                let payload = c.payload.to_string();
+                shown.undeliverable =
+                    problem_of(rule, &lead, &event, &c.event_id, &payload, now).map(|p| p.text);
+                Some(shown)
+            }
             None => None,
         };
         previews.push(RulePreview {
@@ -237,5 +250,6 @@ fn preview_conversion(
         test_event_code,
         tiktok_event: c.payload.clone(),
         request_body: serde_json::from_slice(&body).map_err(ApiError::internal)?,
+        undeliverable: None,
     })
 }

@@ -1,5 +1,6 @@
-//! Replay: re-queue dead or paused conversions with their original event_id and payload, by pixel,
-//! age, rule or lead. Parsing and validation of the request are shared by `POST /v1/replay` and
+//! Replay: re-queue dead, paused or undeliverable conversions with their original event_id and
+//! payload (an undeliverable one gets its pixel's current `site_url` as `page.url` when it had
+//! none), by pixel, age, rule or lead. Parsing and validation of the request are shared by `POST /v1/replay` and
 //! `signalpost replay`; the re-queuing itself is `Gateway::replay` (chunked, one transaction per
 //! chunk, attempt log kept with a `replayed` entry, fresh retry budget).
 
@@ -15,7 +16,8 @@ use crate::http::problem::{ApiError, FieldError};
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
-    /// Which parked conversions: `dead` or `paused`.
+    /// Which parked conversions: `dead`, `paused` or `undeliverable` (refused at ingest: replay
+    /// them once their pixel has a `site_url`).
     #[schema(value_type = String, example = "dead")]
     pub state: String,
     /// Only this pixel's conversions.
@@ -87,6 +89,8 @@ impl ReplayRequest {
                 queued_since_ms,
                 rule: non_empty(&self.rule),
                 transaction_id,
+                // Filled by the gateway from the pixels it knows (undeliverable replays only).
+                site_urls: Default::default(),
             }),
             _ => Err(ApiError::Invalid(errors)),
         }

@@ -8,6 +8,7 @@
 //! built-in sample lead. Nothing is stored, and the pixel's state is not changed: a rejected token
 //! is reported, not acted on (pausing is the delivery engine's job).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -100,8 +101,11 @@ pub fn sample_lead() -> LeadRequest {
 }
 
 /// Validates the request and sends the event; TikTok refusing it is an answer, not an error.
+/// `site_urls` (pixel code → `site_url`) gives the event a `page.url` when the lead has no landing
+/// URL or referrer, exactly as ingest does.
 pub async fn fire(
     pixels: &PixelRegistry,
+    site_urls: &BTreeMap<String, String>,
     policy: &IdentifierPolicy,
     request: TestPostbackRequest,
     now: i64,
@@ -134,7 +138,8 @@ pub async fn fire(
     );
     config.value = request.value.map(ValueConfig::Number);
     config.currency = non_empty(request.currency);
-    let rule = Rule::from_config(config).map_err(|e| ApiError::invalid(e.field, e.problem))?;
+    let mut rule = Rule::from_config(config).map_err(|e| ApiError::invalid(e.field, e.problem))?;
+    rule.site_url = site_urls.get(&code).cloned();
     let event = LifecycleEvent {
         id: 0,
         transaction_id: lead.transaction_id.clone(),

@@ -415,3 +415,83 @@ async fn import_of_100k_rows() {
     println!("{}", stdout(&out));
     assert_eq!(summary_count(&stdout(&out), "imported"), good as u64);
 }
+
+#[tokio::test]
+async fn import_without_landing_urls_reports_undeliverable_conversions_which_replay_delivers() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("no-landing.csv");
+    let now = chrono::Utc::now().timestamp() - 60;
+    let mut text = String::from("transaction_id,email,ip,user_agent,occurred_at,revenue\n");
+    for i in 0..3 {
+        text.push_str(&format!(
+            "nolp-{i},b{i}@example.com,203.0.113.{i},Mozilla/5.0,{now},10\n"
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let errors = dir.path().join("errors.csv");
+    let out = run(args(&[
+        "import",
+        csv.to_str().unwrap(),
+        "--trigger",
+        "lead_sold",
+        "--config",
+        config(&app),
+        "--errors",
+        errors.to_str().unwrap(),
+    ]))
+    .await;
+    let summary = stdout(&out);
+    assert_eq!(summary_count(&summary, "imported"), 3, "{summary}");
+    assert_eq!(summary_count(&summary, "undeliverable"), 6, "{summary}");
+    let report = std::fs::read_to_string(&errors).unwrap();
+    assert!(
+        report.contains(",nolp-0,page.url,\"rule \"\"registration\"\""),
+        "{report}"
+    );
+    let record = app.get("/v1/leads/nolp-1").await;
+    assert!(
+        record.body["conversions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["state"] == "undeliverable"),
+        "{:#}",
+        record.body
+    );
+
+    // The pixel gets its site through the API; `signalpost replay` (reading the pixels from the
+    // database) fills page.url with it, and the running app delivers all six.
+    let site = "https://shop.example/from-import";
+    let patched = app
+        .send(
+            app.client
+                .patch(app.url(&format!("/v1/pixels/{PIXEL}")))
+                .bearer_auth(crate::common::KEY)
+                .json(&json!({"site_url": site})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{:#}", patched.body);
+    let replay = run(args(&[
+        "replay",
+        "--state",
+        "undeliverable",
+        "--config",
+        config(&app),
+    ]))
+    .await;
+    assert!(
+        replay.status.success(),
+        "{}{}",
+        stdout(&replay),
+        stderr(&replay)
+    );
+    let events = app.wait_for_events(|e| e.len() >= 6).await;
+    assert_eq!(events.len(), 6);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.payload_json()["page"]["url"] == site),
+        "{events:#?}"
+    );
+}

@@ -106,6 +106,7 @@ const POST_ROUTES: &[&str] = &[
     "/console/pixels",
     "/console/pixels/CTESTPIXEL0001/test",
     "/console/pixels/CTESTPIXEL0001/token",
+    "/console/pixels/CTESTPIXEL0001/site",
     "/console/rules",
     "/console/rules/preview",
     "/console/rules/sold/enabled",
@@ -461,4 +462,46 @@ async fn a_rule_with_a_bad_event_name_and_currency_is_refused_at_its_fields() {
         fragment.contains("&quot;currency&quot;: &quot;EUR&quot;"),
         "{fragment}"
     );
+}
+
+#[tokio::test]
+async fn the_console_shows_undeliverable_conversions_and_sets_a_pixels_site_url() {
+    let app = spawn_app().await;
+    app.lead(json!({"transaction_id": "console-nolp", "ip": "203.0.113.7"}))
+        .await;
+    let operator = sign_in(&app).await;
+    let (_, live) = operator.get(&app, "/console/live").await;
+    assert!(live.contains("Undeliverable"), "{live}");
+    assert!(live.contains("refused at ingest"), "{live}");
+    let (_, lead) = operator.get(&app, "/console/leads/console-nolp").await;
+    assert!(lead.contains("badge undeliverable"), "{lead}");
+    assert!(lead.contains("page.url missing"), "{lead}");
+    let (_, pixels) = operator.get(&app, "/console/pixels").await;
+    assert!(pixels.contains(r#"data-field="site_url""#), "{pixels}");
+
+    let site = format!("/console/pixels/{PIXEL}/site");
+    let bad = operator
+        .post(
+            &app,
+            &site,
+            &[("csrf", &operator.csrf), ("site_url", "shop.example")],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains("absolute http"));
+    let saved = operator
+        .post(
+            &app,
+            &site,
+            &[
+                ("csrf", &operator.csrf),
+                ("site_url", "https://shop.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let pixel = app.get(&format!("/v1/pixels/{PIXEL}")).await;
+    assert_eq!(pixel.body["site_url"], "https://shop.example/");
+    let (_, pixels) = operator.get(&app, "/console/pixels").await;
+    assert!(!pixels.contains(r#"data-field="site_url""#), "{pixels}");
 }

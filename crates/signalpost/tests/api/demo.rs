@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use signalpost::app::{AppOptions, Application, DEMO_PIXEL};
+use signalpost::app::{AppOptions, Application, DEMO_PIXEL, DEMO_SITE_URL};
 use signalpost::config::{Config, ServerConfig};
 
 fn demo_config(data_dir: &std::path::Path) -> Config {
@@ -79,5 +79,56 @@ async fn demo_mode_generates_a_key_once_and_delivers_to_its_sandbox() {
         .unwrap()
         .status();
     assert_eq!(status, 200);
+    task.abort();
+}
+
+#[tokio::test]
+async fn the_demo_pixel_has_a_site_url_so_a_lead_without_landing_url_is_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Application::build(demo_config(dir.path()), demo_options())
+        .await
+        .unwrap();
+    let key = app.generated_api_key().unwrap().to_owned();
+    let sandbox = app.sandbox().unwrap().sandbox().clone();
+    let base = format!("http://{}", app.local_addr());
+    let task = tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let client = reqwest::Client::new();
+    let pixel: serde_json::Value = client
+        .get(format!("{base}/v1/pixels/{DEMO_PIXEL}"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pixel["site_url"], DEMO_SITE_URL, "{pixel:#}");
+    let answer: serde_json::Value = client
+        .post(format!("{base}/v1/leads"))
+        .bearer_auth(&key)
+        .json(&json!({"transaction_id": "demo-nolp", "ip": "203.0.113.1", "user_agent": "UA"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["warnings"], json!([]), "{answer:#}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let event = loop {
+        let events = sandbox.events(Some(DEMO_PIXEL));
+        if let Some(e) = events
+            .iter()
+            .find(|e| e.event_id.as_deref() == Some("demo-nolp"))
+        {
+            break e.payload_json();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the demo sandbox got nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(event["page"]["url"], DEMO_SITE_URL);
     task.abort();
 }

@@ -95,7 +95,8 @@ hours = "09:00-17:00"
 #[tokio::test]
 async fn schedules_run_in_the_servers_time_zone_and_a_zero_payout_is_sent_as_the_value() {
     let app = spawn_app_with("timezone = \"America/New_York\"", OFFICE_HOURS_RULE).await;
-    app.lead(json!({"transaction_id": "tz-1"})).await;
+    app.lead(json!({"transaction_id": "tz-1", "landing_url": "https://lp.example.com/"}))
+        .await;
     // Mon 2024-06-03 12:00 UTC is 08:00 in New York: outside (it would be inside in UTC).
     // 14:00 UTC is 10:00 in New York: inside.
     for (key, at, want) in [

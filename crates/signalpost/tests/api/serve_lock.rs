@@ -91,7 +91,7 @@ async fn operator_commands_and_a_second_serve_beside_serve_never_make_it_send_a_
         hang: HANG,
         ..SandboxConfig::default()
     };
-    let app = spawn_app_with_sandbox(sandbox, "", "", options).await;
+    let app = spawn_app_with_sandbox(sandbox, "", "", "", options).await;
     let config = app.config_path.to_str().unwrap().to_owned();
 
     app.sandbox

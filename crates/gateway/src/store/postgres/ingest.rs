@@ -271,7 +271,14 @@ pub(crate) async fn ingest_group(
             };
             conversion_owner.insert(key, new_conversions.len());
             mine.push(Ok(new_conversions.len()));
-            suppression.push((c.suppressed.clone(), c.caps.clone()));
+            // Refused by the gateway's ingest check: undeliverable, outside the caps (a rules
+            // suppression still wins: that conversion would never be sent anyway).
+            let undeliverable = c.undeliverable.clone().filter(|_| c.suppressed.is_none());
+            let (state, next_attempt_at_ms, caps) = match &undeliverable {
+                Some(_) => (ConversionState::Undeliverable, None, Vec::new()),
+                None => (ConversionState::Pending, Some(now), c.caps.clone()),
+            };
+            suppression.push((c.suppressed.clone(), caps));
             new_conversions.push(Conversion {
                 id,
                 transaction_id: unit.event.transaction_id.clone(),
@@ -282,10 +289,10 @@ pub(crate) async fn ingest_group(
                 event_id: c.event_id.clone(),
                 test_event_code: c.test_event_code.clone(),
                 event_time: c.event_time,
-                state: ConversionState::Pending,
+                state,
                 attempts: 0,
-                next_attempt_at_ms: Some(now),
-                last_error: None,
+                next_attempt_at_ms,
+                last_error: undeliverable,
                 payload: c.payload.clone(),
                 created_at_ms: unit.queued_at_ms.unwrap_or(now),
             });
@@ -331,6 +338,7 @@ pub(crate) async fn ingest_group(
                         event_created: false,
                         conversions: first.conversions.clone(),
                         duplicates: Vec::new(),
+                        refused: Vec::new(),
                     }),
                     _ => {
                         return Err(
@@ -367,6 +375,7 @@ pub(crate) async fn ingest_group(
                         event_created: true,
                         conversions,
                         duplicates,
+                        refused: Vec::new(),
                     })
                 } else {
                     let key = (
@@ -386,6 +395,7 @@ pub(crate) async fn ingest_group(
                         event_created: false,
                         conversions: conversions.clone(),
                         duplicates: Vec::new(),
+                        refused: Vec::new(),
                     })
                 }
             }
@@ -449,7 +459,7 @@ async fn apply_suppression(
         let count = tx
             .prepare_cached(
                 "SELECT COUNT(*) FROM conversions \
-                 WHERE rule = $1 AND created_at_ms >= $2 AND state <> 'suppressed'",
+                 WHERE rule = $1 AND created_at_ms >= $2 AND state NOT IN ('suppressed', 'undeliverable')",
             )
             .await?;
         for (c, (reason, caps)) in conversions.iter().zip(suppression) {

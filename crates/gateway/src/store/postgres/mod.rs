@@ -344,7 +344,7 @@ impl Store for PostgresStore {
             let row = client
                 .query_one(
                     "SELECT COUNT(*) FROM conversions \
-                     WHERE rule = $1 AND created_at_ms >= $2 AND state <> 'suppressed'",
+                     WHERE rule = $1 AND created_at_ms >= $2 AND state NOT IN ('suppressed', 'undeliverable')",
                     &[&rule, &window_start_ms],
                 )
                 .await?;

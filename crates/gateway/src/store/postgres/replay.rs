@@ -1,7 +1,9 @@
 //! Replay in PostgreSQL, with the same semantics as the SQLite store (see `Store::replay`): one chunk
-//! of parked conversions, walked in id order through the `conversions_parked` partial index, locked,
-//! logged with a `replayed` attempt each, moved to `pending` — one transaction — and every node is
-//! told (on commit) that those pixels have due work. The dry run only counts.
+//! of parked conversions, walked in id order through the `conversions_parked` (or
+//! `conversions_undeliverable`) partial index, locked, undeliverable ones given their pixel's
+//! `site_url` as `page.url` when they have none, logged with a `replayed` attempt each, moved to
+//! `pending` — one transaction — and every node is told (on commit) that those pixels have due work.
+//! The dry run only counts.
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
@@ -87,11 +89,44 @@ pub(crate) async fn requeue(
     now_ms: i64,
     channel: &str,
 ) -> Result<ReplayOutcome, StoreError> {
-    let (sql, params) = select("id, last_error, pixel", filter, chunk);
+    let (sql, params) = select("id, last_error, pixel, payload", filter, chunk);
     // Locked (not skipped): only another replay touches parked rows, and it must not be passed by.
     let stmt = tx.prepare_cached(&format!("{sql} FOR UPDATE")).await?;
     let rows = tx.query(&stmt, &refs(&params)).await?;
+    fill_page_urls(tx, filter, &rows).await?;
     requeue_rows(tx, filter.from, &rows, now_ms, channel).await
+}
+
+/// Sets `page.url` from the pixel's `site_url` in the payloads of locked rows `(id, _, pixel,
+/// payload)` that have none, when replaying undeliverable conversions (see `Store::replay`).
+async fn fill_page_urls(
+    tx: &impl GenericClient,
+    filter: &ReplayFilter,
+    rows: &[tokio_postgres::Row],
+) -> Result<(), StoreError> {
+    let mut ids: Vec<i64> = Vec::new();
+    let mut payloads: Vec<String> = Vec::new();
+    for row in rows {
+        let pixel: String = column(row, 2)?;
+        let Some(site_url) = filter.page_url_for(&pixel) else {
+            continue;
+        };
+        let payload: String = column(row, 3)?;
+        if let Some(filled) = crate::rules::payload::fill_page_url(&payload, site_url) {
+            ids.push(column(row, 0)?);
+            payloads.push(filled);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let update = tx
+        .prepare_cached(
+            "UPDATE conversions AS c SET payload = r.payload              FROM unnest($1::bigint[], $2::text[]) AS r(id, payload) WHERE c.id = r.id",
+        )
+        .await?;
+    tx.execute(&update, &[&ids, &payloads]).await?;
+    Ok(())
 }
 
 /// Re-queues locked rows selected as `(id, last_error, pixel)` in id order (still in state `from`):

@@ -155,6 +155,11 @@ INSERT INTO settings_version (id, version) VALUES (1, 0);
     r#"
 CREATE INDEX IF NOT EXISTS conversions_created ON conversions (created_at_ms);
 "#,
+    // A pixel's site_url and replay's walk over undeliverable conversions (see the SQLite schema).
+    r#"
+ALTER TABLE pixels ADD COLUMN site_url TEXT;
+CREATE INDEX conversions_undeliverable ON conversions (state, id) WHERE state = 'undeliverable';
+"#,
 ];
 
 /// The schema version this build writes.

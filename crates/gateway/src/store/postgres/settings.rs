@@ -10,7 +10,8 @@ use crate::store::{StoreError, StoreFuture};
 const BUMP: &str = "UPDATE settings_version SET version = version + 1 WHERE id = 1";
 
 const PIXEL_COLUMNS: &str = "code, sealed_token, token_last4, token_set_at_ms, base_url, \
-     test_event_code, paused_reason, paused_at_ms, config_digest, created_at_ms, updated_at_ms";
+     test_event_code, paused_reason, paused_at_ms, config_digest, created_at_ms, updated_at_ms, \
+     site_url";
 
 fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T, StoreError> {
     row.try_get(i)
@@ -30,6 +31,7 @@ fn pixel(row: &Row) -> Result<StoredPixel, StoreError> {
         config_digest: get(row, 8)?,
         created_at_ms: get(row, 9)?,
         updated_at_ms: get(row, 10)?,
+        site_url: get(row, 11)?,
     })
 }
 
@@ -90,12 +92,13 @@ impl SettingsStore for PostgresStore {
     fn put_pixel(&self, p: StoredPixel) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let sql = format!(
-                "INSERT INTO pixels ({PIXEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                "INSERT INTO pixels ({PIXEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                  ON CONFLICT (code) DO UPDATE SET sealed_token = excluded.sealed_token,
                      token_last4 = excluded.token_last4, token_set_at_ms = excluded.token_set_at_ms,
                      base_url = excluded.base_url, test_event_code = excluded.test_event_code,
                      paused_reason = excluded.paused_reason, paused_at_ms = excluded.paused_at_ms,
-                     config_digest = excluded.config_digest, updated_at_ms = excluded.updated_at_ms"
+                     config_digest = excluded.config_digest, updated_at_ms = excluded.updated_at_ms,
+                 site_url = excluded.site_url"
             );
             self.edit(
                 &sql,
@@ -111,6 +114,7 @@ impl SettingsStore for PostgresStore {
                     &p.config_digest,
                     &p.created_at_ms,
                     &p.updated_at_ms,
+                    &p.site_url,
                 ],
             )
             .await?;

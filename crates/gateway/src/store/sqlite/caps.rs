@@ -21,7 +21,7 @@ pub(crate) fn usage(
     let n: i64 = conn
         .prepare_cached(
             "SELECT COUNT(*) FROM (SELECT 1 FROM conversions \
-             WHERE rule = ?1 AND created_at_ms >= ?2 AND state <> 'suppressed' LIMIT ?3)",
+             WHERE rule = ?1 AND created_at_ms >= ?2 AND state NOT IN ('suppressed', 'undeliverable') LIMIT ?3)",
         )?
         .query_row(params![rule, window_start_ms, limit], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))

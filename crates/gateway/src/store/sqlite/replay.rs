@@ -1,6 +1,8 @@
-//! Replay in SQLite: selects one chunk of parked conversions through the `conversions_parked` partial
-//! index, logs a `replayed` attempt for each, and moves them to `pending` — all inside the writer's
-//! transaction (the write) or a read snapshot (the dry run). See `Store::replay` for the contract.
+//! Replay in SQLite: selects one chunk of parked conversions through the `conversions_parked` (or
+//! `conversions_undeliverable`) partial index, fills the `page.url` of undeliverable ones from their
+//! pixel's `site_url`, logs a `replayed` attempt for each, and moves them to `pending` — all inside
+//! the writer's transaction (the write) or a read snapshot (the dry run). See `Store::replay` for
+//! the contract.
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
@@ -63,16 +65,36 @@ pub(crate) fn requeue(
     chunk: ReplayChunk,
     now_ms: i64,
 ) -> Result<ReplayOutcome, StoreError> {
-    let (sql, values) = select("id, last_error", filter, chunk);
+    let (sql, values) = select("id, last_error, pixel", filter, chunk);
     let mut picked: Vec<(i64, Option<String>)> = Vec::new();
+    let mut pixels: Vec<String> = Vec::new();
     {
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(values))?;
         while let Some(row) = rows.next()? {
             picked.push((row.get(0)?, row.get(1)?));
+            pixels.push(row.get(2)?);
+        }
+    }
+    for ((id, _), pixel) in picked.iter().zip(&pixels) {
+        if let Some(site_url) = filter.page_url_for(pixel) {
+            fill_page_url(conn, *id, site_url)?;
         }
     }
     requeue_picked(conn, filter.from, &picked, now_ms)
+}
+
+/// Sets `page.url` of conversion `id`'s payload to `site_url` when it has none (an undeliverable
+/// conversion replayed after its pixel got a `site_url`; see `Store::replay`).
+fn fill_page_url(conn: &Connection, id: i64, site_url: &str) -> Result<(), StoreError> {
+    let payload: String = conn
+        .prepare_cached("SELECT payload FROM payloads WHERE conversion_id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    if let Some(filled) = crate::rules::payload::fill_page_url(&payload, site_url) {
+        conn.prepare_cached("UPDATE payloads SET payload = ?2 WHERE conversion_id = ?1")?
+            .execute(params![id, filled])?;
+    }
+    Ok(())
 }
 
 /// Re-queues conversions already picked as `(id, last_error)` in id order (still in state `from`):

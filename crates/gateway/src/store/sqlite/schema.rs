@@ -162,6 +162,13 @@ INSERT INTO settings_version (id, version) VALUES (1, 0);
     r#"
 CREATE INDEX IF NOT EXISTS conversions_created ON conversions(created_at_ms);
 "#,
+    // 7: a pixel's site_url, the page.url of its events when a lead brings neither a landing URL nor
+    // a referrer; and replay's walk over undeliverable conversions (refused at ingest), partial like
+    // `conversions_parked` so the hot path never touches it.
+    r#"
+ALTER TABLE pixels ADD COLUMN site_url TEXT;
+CREATE INDEX conversions_undeliverable ON conversions(state, id) WHERE state = 'undeliverable';
+"#,
 ];
 
 /// The schema version this build writes.

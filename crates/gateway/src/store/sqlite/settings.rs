@@ -71,7 +71,8 @@ pub(crate) fn version(conn: &Connection) -> Result<i64, StoreError> {
 }
 
 const PIXEL_COLUMNS: &str = "code, sealed_token, token_last4, token_set_at_ms, base_url, \
-     test_event_code, paused_reason, paused_at_ms, config_digest, created_at_ms, updated_at_ms";
+     test_event_code, paused_reason, paused_at_ms, config_digest, created_at_ms, updated_at_ms, \
+     site_url";
 
 fn pixel(row: &Row<'_>) -> rusqlite::Result<StoredPixel> {
     Ok(StoredPixel {
@@ -86,6 +87,7 @@ fn pixel(row: &Row<'_>) -> rusqlite::Result<StoredPixel> {
         config_digest: row.get(8)?,
         created_at_ms: row.get(9)?,
         updated_at_ms: row.get(10)?,
+        site_url: row.get(11)?,
     })
 }
 
@@ -98,12 +100,13 @@ pub(crate) fn list_pixels(conn: &Connection) -> Result<Vec<StoredPixel>, StoreEr
 pub(crate) fn put_pixel(conn: &Connection, p: &StoredPixel) -> Result<(), StoreError> {
     conn.execute(
         &format!(
-            "INSERT INTO pixels ({PIXEL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            "INSERT INTO pixels ({PIXEL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (code) DO UPDATE SET sealed_token = excluded.sealed_token,
                  token_last4 = excluded.token_last4, token_set_at_ms = excluded.token_set_at_ms,
                  base_url = excluded.base_url, test_event_code = excluded.test_event_code,
                  paused_reason = excluded.paused_reason, paused_at_ms = excluded.paused_at_ms,
-                 config_digest = excluded.config_digest, updated_at_ms = excluded.updated_at_ms"
+                 config_digest = excluded.config_digest, updated_at_ms = excluded.updated_at_ms,
+                 site_url = excluded.site_url"
         ),
         params![
             p.code,
@@ -116,7 +119,8 @@ pub(crate) fn put_pixel(conn: &Connection, p: &StoredPixel) -> Result<(), StoreE
             p.paused_at_ms,
             p.config_digest,
             p.created_at_ms,
-            p.updated_at_ms
+            p.updated_at_ms,
+            p.site_url
         ],
     )?;
     Ok(())

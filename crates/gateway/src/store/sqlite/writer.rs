@@ -493,6 +493,7 @@ fn ingest_unit(
             event_created: false,
             conversions,
             duplicates: Vec::new(),
+            refused: Vec::new(),
         }));
     };
     let event = LifecycleEvent {
@@ -504,14 +505,15 @@ fn ingest_unit(
     let mut duplicates = Vec::new();
     let queued_at = unit.queued_at_ms.unwrap_or(now);
     for c in &unit.conversions {
-        // Suppressed by the rules (schedule), or by a full cap window: kept, never sent.
-        let suppressed = match &c.suppressed {
-            Some(reason) => Some(reason.clone()),
-            None => caps::reached(conn, &c.rule, &c.caps)?.map(|cap| cap.reason()),
-        };
-        let (state, next_attempt) = match suppressed {
-            Some(_) => (ConversionState::Suppressed, None),
-            None => (ConversionState::Pending, Some(now)),
+        // Suppressed by the rules (schedule), or by a full cap window: kept, never sent. Refused by
+        // the gateway's ingest check: kept as undeliverable, outside the caps, never claimed.
+        let (state, next_attempt, last_error) = match (&c.suppressed, &c.undeliverable) {
+            (Some(reason), _) => (ConversionState::Suppressed, None, Some(reason.clone())),
+            (None, Some(reason)) => (ConversionState::Undeliverable, None, Some(reason.clone())),
+            (None, None) => match caps::reached(conn, &c.rule, &c.caps)? {
+                Some(cap) => (ConversionState::Suppressed, None, Some(cap.reason())),
+                None => (ConversionState::Pending, Some(now), None),
+            },
         };
         // Plain INSERT + last_insert_rowid: RETURNING would materialize every statement's output.
         let inserted = inserts.conversion.execute(params![
@@ -526,7 +528,7 @@ fn ingest_unit(
             state.as_str(),
             next_attempt,
             queued_at,
-            suppressed,
+            last_error,
         ])?;
         match (inserted == 1).then(|| conn.last_insert_rowid()) {
             Some(id) => conversions.push({
@@ -544,7 +546,7 @@ fn ingest_unit(
                     state,
                     attempts: 0,
                     next_attempt_at_ms: next_attempt,
-                    last_error: suppressed,
+                    last_error,
                     payload: c.payload.clone(),
                     created_at_ms: queued_at,
                 }
@@ -569,6 +571,7 @@ fn ingest_unit(
         event_created: true,
         conversions,
         duplicates,
+        refused: Vec::new(),
     }))
 }
 

@@ -65,6 +65,8 @@ struct Depth {
     paused: u64,
     dead: u64,
     delivered: u64,
+    /// Refused at ingest (TikTok would reject them); replayable once the cause is fixed.
+    undeliverable: u64,
 }
 
 impl Depth {
@@ -75,6 +77,7 @@ impl Depth {
             ConversionState::Paused => self.paused += n,
             ConversionState::Dead => self.dead += n,
             ConversionState::Delivered => self.delivered += n,
+            ConversionState::Undeliverable => self.undeliverable += n,
             ConversionState::Suppressed => {}
         }
     }
@@ -129,9 +132,16 @@ async fn live_fragment(state: &ConsoleState) -> Result<Markup, ConsoleError> {
                 div class="card retrying" { dt { "Retrying" } dd { (total.retrying) } }
                 div class="card dead" { dt { "Dead" } dd { (total.dead) } }
                 div class="card paused" { dt { "Paused" } dd { (total.paused) } }
+                div class="card dead" { dt { "Undeliverable" } dd { (total.undeliverable) } }
                 div class="card" { dt { "Success rate, 24 h" } dd { (success) } }
             }
             p class="hint" { "Success rate: delivered ÷ (delivered + dead) among conversions queued in the last 24 hours." }
+            @if total.undeliverable > 0 {
+                p class="notice error" role="alert" {
+                    (total.undeliverable) " conversion(s) were refused at ingest because TikTok would reject them (most often: no page URL). "
+                    "Give their pixel a " a href="/console/pixels" { "site URL" } ", then replay them (POST /v1/replay with state \"undeliverable\")."
+                }
+            }
         }
         section aria-labelledby="chart-h" {
             h2 id="chart-h" { "Last 24 hours" }
@@ -145,7 +155,7 @@ async fn live_fragment(state: &ConsoleState) -> Result<Markup, ConsoleError> {
                         th scope="col" { "Pixel" } th scope="col" { "Health" }
                         th scope="col" class="num" { "Waiting" } th scope="col" class="num" { "Retrying" }
                         th scope="col" class="num" { "Paused" } th scope="col" class="num" { "Dead" }
-                        th scope="col" class="num" { "Delivered" }
+                        th scope="col" class="num" { "Undeliverable" } th scope="col" class="num" { "Delivered" }
                     } }
                     tbody {
                         @for (code, d) in &per_pixel {
@@ -155,11 +165,12 @@ async fn live_fragment(state: &ConsoleState) -> Result<Markup, ConsoleError> {
                                 td class="num" { (d.waiting) } td class="num" { (d.retrying) }
                                 td class="num" { (d.paused) }
                                 td class="num" { @if d.dead > 0 { a href=(format!("/console/dead?pixel={}", seg(code))) { (d.dead) } } @else { "0" } }
+                                td class="num" { (d.undeliverable) }
                                 td class="num" { (d.delivered) }
                             }
                         }
                         @if per_pixel.is_empty() {
-                            tr { td colspan="7" { "No pixel yet. " a href="/console/pixels" { "Add one" } } }
+                            tr { td colspan="8" { "No pixel yet. " a href="/console/pixels" { "Add one" } } }
                         }
                     }
                 }

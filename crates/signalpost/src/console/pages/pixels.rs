@@ -1,6 +1,7 @@
 //! `/console/pixels`: every pixel with its health (ok, or paused with TikTok's message), a Test
 //! Postback per pixel that shows TikTok's answer and the exact body sent (the code behind
-//! `POST /v1/test-postback`), token rotation (a write-only password field) and a form to add a
+//! `POST /v1/test-postback`), token rotation (a write-only password field), the site URL (the
+//! `page.url` of leads without a landing URL; a pixel without one is flagged) and a form to add a
 //! pixel. Tokens are never rendered, not even in part.
 
 use axum::extract::{Path, Query, State};
@@ -28,6 +29,8 @@ pub struct PixelsQuery {
     rotated: Option<String>,
     #[serde(default)]
     resumed: Option<String>,
+    #[serde(default)]
+    site: Option<String>,
 }
 
 /// What one rendering of the page shows beyond the pixel list.
@@ -38,6 +41,8 @@ struct View {
     tested: Option<(String, Result<TestPostbackAnswer, String>)>,
     /// A rejected token for one pixel.
     token_error: Option<(String, String)>,
+    /// A rejected site URL for one pixel.
+    site_error: Option<(String, String)>,
     add: AddForm,
     add_errors: Vec<FieldProblem>,
 }
@@ -52,6 +57,13 @@ pub async fn page(
         Some((
             Notice::Ok,
             format!("Pixel {code} added. Fire a Test Postback to prove its token."),
+        ))
+    } else if let Some(code) = query.site {
+        Some((
+            Notice::Ok,
+            format!(
+                "Site URL of pixel {code} saved. Conversions kept as undeliverable for lack of a page URL can now be replayed (POST /v1/replay with state \"undeliverable\", or signalpost replay --state undeliverable)."
+            ),
         ))
     } else {
         query.rotated.map(|code| {
@@ -100,8 +112,10 @@ pub async fn test_postback(
         test_event_code: Some(form.test_event_code).filter(|t| !t.trim().is_empty()),
         ..TestPostbackRequest::default()
     };
+    let rules = state.app.gateway.rules();
     let answer = fire(
         &state.app.pixels,
+        rules.site_urls(),
         &state.app.identifiers,
         request,
         now_secs(),
@@ -171,6 +185,38 @@ pub async fn rotate_token(
     }
 }
 
+/// Fields of the site URL form.
+#[derive(Debug, Default, Deserialize)]
+pub struct SiteForm {
+    #[serde(default)]
+    site_url: String,
+}
+
+/// `POST /console/pixels/{code}/site`: sets (or, empty, removes) the pixel's site URL.
+pub async fn set_site_url(
+    State(state): State<ConsoleState>,
+    Extension(session): Extension<Session>,
+    Path(code): Path<String>,
+    Form(form): Form<SiteForm>,
+) -> Response {
+    match writes::set_site_url(&state.app, &code, &form.site_url).await {
+        Ok(()) => see_other(&format!("/console/pixels?site={}", seg(&code))),
+        Err(WriteError::Fields(problems)) => {
+            let text = problems
+                .into_iter()
+                .map(|p| p.problem)
+                .collect::<Vec<_>>()
+                .join("; ");
+            let view = View {
+                site_error: Some((code, text)),
+                ..View::default()
+            };
+            render(&state, &session, INVALID, view).await
+        }
+        Err(WriteError::Page(e)) => e.into_response(),
+    }
+}
+
 /// Fields of the add-pixel form.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AddForm {
@@ -182,6 +228,8 @@ pub struct AddForm {
     base_url: String,
     #[serde(default)]
     test_event_code: String,
+    #[serde(default)]
+    site_url: String,
 }
 
 /// `POST /console/pixels`: adds a pixel.
@@ -196,6 +244,7 @@ pub async fn add(
         &form.token,
         &form.base_url,
         &form.test_event_code,
+        &form.site_url,
     )
     .await;
     match added {
@@ -255,6 +304,11 @@ fn pixel_section(pixel: &PixelView, session: &Session, view: &View) -> Markup {
         .as_ref()
         .filter(|(c, _)| c == code)
         .map(|(_, e)| e.as_str());
+    let site_error = view
+        .site_error
+        .as_ref()
+        .filter(|(c, _)| c == code)
+        .map(|(_, e)| e.as_str());
     html! {
         section class="result" aria-labelledby=(id) {
             h2 id=(id) class="mono" { (code) " "
@@ -267,6 +321,10 @@ fn pixel_section(pixel: &PixelView, session: &Session, view: &View) -> Markup {
             dl {
                 dt { "Destination" } dd class="mono" { (pixel.base_url) }
                 dt { "Test event code" } dd { @match &pixel.test_event_code { Some(t) => span class="mono" { (t) }, None => "none (live data)" } }
+                dt { "Site URL" } dd { @match &pixel.site_url { Some(u) => span class="mono" { (u) }, None => "none" } }
+                @for w in &pixel.warnings {
+                    dt { "Warning" } dd class="error-text" data-field=(w.field) { (w.detail) }
+                }
                 dt { "Access token" } dd {
                     span class="mono" { (pixel.token) }
                     @if let Some(days) = pixel.token_age_days { ", set " (days) " day(s) ago" }
@@ -287,6 +345,13 @@ fn pixel_section(pixel: &PixelView, session: &Session, view: &View) -> Markup {
                     (csrf::field(&session.csrf))
                     (Field::text("token", "New access token", "").kind("password").error(token_error).required().render())
                     div class="actions" { button type="submit" class="secondary" { "Rotate token" } }
+                }
+                @if pixel.source != "demo" {
+                    form class="stack" method="post" action=(format!("/console/pixels/{}/site", seg(code))) aria-label=(format!("Site URL of {code}")) {
+                        (csrf::field(&session.csrf))
+                        (Field::text("site_url", "Site URL", pixel.site_url.as_deref().unwrap_or("")).error(site_error).hint("Sent as page.url when a lead has no landing URL or referrer; empty removes it").render())
+                        div class="actions" { button type="submit" class="secondary" { "Save site URL" } }
+                    }
                 }
             }
             @if let Some(result) = tested { (test_result(result)) }
@@ -334,6 +399,7 @@ fn add_form(session: &Session, view: &View) -> Markup {
                     (Field::text("token", "Access token", "").kind("password").required().error(error("token")).hint("Write-only: it is never shown again").render())
                     (Field::text("base_url", "Destination URL (optional)", &view.add.base_url).error(error("base_url")).hint("Empty: TikTok's Events API").render())
                     (Field::text("test_event_code", "Test event code (optional)", &view.add.test_event_code).render())
+                    (Field::text("site_url", "Site URL (recommended)", &view.add.site_url).error(error("site_url")).hint("The advertiser's site: page.url of leads without a landing URL").render())
                 }
                 div class="actions" { button type="submit" { "Add pixel" } }
             }

@@ -1,5 +1,6 @@
-//! `/v1/pixels`: list pixels with their token health, add one, change its destination or test code,
-//! rotate its access token (write-only: no answer ever carries a token, only `tt_…last4`), delete it.
+//! `/v1/pixels`: list pixels with their token health, add one, change its destination, test code or
+//! site URL, rotate its access token (write-only: no answer ever carries a token, only `tt_…last4`),
+//! delete it. Answers carry `warnings` for what is valid but worth fixing (no `site_url`).
 
 use axum::Router;
 use axum::extract::rejection::PathRejection;
@@ -46,6 +47,11 @@ pub struct CreatePixel {
     #[serde(default)]
     #[schema(pattern = "^[^\\s\\x00-\\x1f\\x7f]{1,64}$")]
     pub test_event_code: Option<String>,
+    /// The advertiser's site (an absolute http(s) URL): sent as `page.url` when a lead has neither
+    /// `landing_url` nor `referrer`. Without it such leads' conversions are `undeliverable`.
+    #[serde(default)]
+    #[schema(format = "uri", max_length = 4096)]
+    pub site_url: Option<String>,
 }
 
 impl std::fmt::Debug for SetToken {
@@ -64,6 +70,12 @@ pub struct UpdatePixel {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub test_event_code: Option<Option<String>>,
+    /// The advertiser's site (an absolute http(s) URL), `page.url` of leads without `landing_url`
+    /// or `referrer`; `null` removes it. Undeliverable conversions can be replayed after setting it
+    /// (`POST /v1/replay` with `"state": "undeliverable"`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = "uri", max_length = 4096)]
+    pub site_url: Option<Option<String>>,
 }
 
 /// A field that is present (possibly `null`) becomes `Some(value)`.
@@ -122,6 +134,7 @@ pub async fn create_pixel(
             access_token: body.access_token,
             base_url: body.base_url,
             test_event_code: body.test_event_code,
+            site_url: body.site_url,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -148,7 +161,7 @@ pub async fn get_pixel(
     Ok(Json(state.admin.get_pixel(&code).await?))
 }
 
-/// Change a pixel's destination (`base_url`) or default `test_event_code`.
+/// Change a pixel's destination (`base_url`), default `test_event_code` or `site_url`.
 #[utoipa::path(
     patch,
     path = "/v1/pixels/{code}",
@@ -173,6 +186,7 @@ pub async fn update_pixel(
     let patch = PixelPatch {
         base_url: body.base_url,
         test_event_code: body.test_event_code,
+        site_url: body.site_url,
     };
     Ok(Json(state.admin.update_pixel(&code, patch).await?))
 }

@@ -37,14 +37,23 @@ pub struct LeadSchema {
     warnings: Vec<WarningSchema>,
 }
 
-/// A field the edge could not use; the lead was accepted without it.
+/// A field the edge could not use (the lead was accepted without it), or a conversion TikTok would
+/// refuse (then `rule`, `pixel` and `event` name it).
 #[derive(ToSchema)]
 #[schema(as = Warning)]
 pub struct WarningSchema {
-    /// The request field, e.g. `email`.
+    /// The request field, e.g. `email`; for a refused conversion, the TikTok field at fault
+    /// (`page.url`, `event_id`).
     field: String,
-    /// What was wrong.
+    /// What was wrong, and for a conversion what to do (`page.url missing: set the pixel's site_url
+    /// or send landing_url`).
     problem: String,
+    /// The rule of the refused conversion.
+    rule: Option<String>,
+    /// Its pixel code.
+    pixel: Option<String>,
+    /// Its TikTok event name.
+    event: Option<String>,
 }
 
 /// A lifecycle event of a lead.
@@ -125,7 +134,18 @@ mod tests {
             idempotency_key: None,
         };
         assert_eq!(documented::<super::LeadSchema>(), serialized(&lead));
-        assert_eq!(documented::<super::WarningSchema>(), serialized(&warning));
+        let refused = signalpost_gateway::domain::RefusedConversion {
+            rule: "r".into(),
+            pixel: "P".into(),
+            event: "Lead".into(),
+            field: "page.url".into(),
+            problem: "page.url missing".into(),
+            stored: true,
+        };
+        assert_eq!(
+            documented::<super::WarningSchema>(),
+            serialized(refused.warning())
+        );
         assert_eq!(
             documented::<super::LifecycleEventSchema>(),
             serialized(&event)

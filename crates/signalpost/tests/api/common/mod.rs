@@ -107,7 +107,7 @@ pub async fn spawn_app_with_options(
     extra: &str,
     options: AppOptions,
 ) -> TestApp {
-    spawn_app_with_sandbox(SandboxConfig::default(), server_extra, extra, options).await
+    spawn_app_with_sandbox(SandboxConfig::default(), server_extra, "", extra, options).await
 }
 
 /// Starts an app whose sandbox holds every answer like a remote TikTok would (`latency` is
@@ -117,14 +117,34 @@ pub async fn spawn_app_with_latency(latency: &str) -> TestApp {
         latency: latency.parse().unwrap(),
         ..SandboxConfig::default()
     };
-    spawn_app_with_sandbox(sandbox, "", "", AppOptions::default()).await
+    spawn_app_with_sandbox(sandbox, "", "", "", AppOptions::default()).await
 }
 
-/// [`spawn_app_with_options`] with the sandbox configured as given (e.g. how long a `hang` fault
-/// holds a request); the test pixel is added to its pixels.
+/// [`spawn_app_with_options`] with `pixel_extra` added to the test pixel's `[[pixels]]` table (e.g.
+/// `site_url = "https://shop.example/"`).
+pub async fn spawn_app_configured(
+    server_extra: &str,
+    pixel_extra: &str,
+    extra: &str,
+    options: AppOptions,
+) -> TestApp {
+    spawn_app_with_sandbox(
+        SandboxConfig::default(),
+        server_extra,
+        pixel_extra,
+        extra,
+        options,
+    )
+    .await
+}
+
+/// The most general start: the sandbox configured as given (e.g. its latency, or how long a `hang`
+/// fault holds a request; the test pixel is added to its pixels), `server_extra` in `[server]`,
+/// `pixel_extra` in the test pixel's `[[pixels]]` table and `extra` after them.
 pub async fn spawn_app_with_sandbox(
     sandbox: SandboxConfig,
     server_extra: &str,
+    pixel_extra: &str,
     extra: &str,
     options: AppOptions,
 ) -> TestApp {
@@ -146,6 +166,7 @@ api_keys = ["{KEY}"]
 code = "{PIXEL}"
 access_token = "{TOKEN}"
 base_url = "{sandbox}"
+{pixel_extra}
 {RULES}
 {extra}
 "#,

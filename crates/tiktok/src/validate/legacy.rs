@@ -3,9 +3,9 @@
 //! `timestamp` instead of `event_time`, `context.user.phone_number`, `context.ad.callback` for the
 //! click id, `context.ip` / `context.user_agent`, plain strings (no lists) for hashed identifiers.
 
+use crate::model::{EventSource, MAX_EVENTS_PER_REQUEST};
 use chrono::{DateTime, NaiveDateTime};
 use serde_json::value::RawValue;
-use signalpost_tiktok::model::{EventSource, MAX_EVENTS_PER_REQUEST};
 
 use super::event::{check_event_name, check_event_time};
 use super::properties::{Api, validate_properties};
@@ -17,15 +17,12 @@ use super::{
 };
 
 /// The pixel a legacy request addresses (`pixel_code`), read first so permission comes before content.
-pub(crate) fn pixel_code(top: &TopLevel<'_>) -> Result<String, Invalid> {
+pub fn pixel_code(top: &TopLevel<'_>) -> Result<String, Invalid> {
     top_str(top, "pixel_code")
 }
 
 /// Validates a `pixel/track` body; `raw` is the whole body, which is the event.
-pub(crate) fn validate_track<'a>(
-    raw: &'a RawValue,
-    rules: &Rules,
-) -> Result<Accepted<'a>, Invalid> {
+pub fn validate_track<'a>(raw: &'a RawValue, rules: &Rules) -> Result<Accepted<'a>, Invalid> {
     let root = Path::Root;
     let value = item_value(raw, &root)?;
     let obj = as_object(&value, &root)?;
@@ -40,10 +37,7 @@ pub(crate) fn validate_track<'a>(
 }
 
 /// Validates a `pixel/batch` body.
-pub(crate) fn validate_batch<'a>(
-    top: &TopLevel<'a>,
-    rules: &Rules,
-) -> Result<Accepted<'a>, Invalid> {
+pub fn validate_batch<'a>(top: &TopLevel<'a>, rules: &Rules) -> Result<Accepted<'a>, Invalid> {
     let test_event_code = top_opt_str(top, "test_event_code")?;
     top_opt_str(top, "partner_name")?;
     // TikTok's 1.0 batch limit is not documented where we looked; the 2.0 limit is the safe bound.

@@ -3,15 +3,21 @@
 //! refused and typed field access. It never touches the store, the clock or HTTP: the caller passes
 //! `now` in, so every rule is a pure function and unit-testable.
 //!
+//! It lives here, beside the model, so the sandbox (whole requests: [`track`], [`legacy`]) and the
+//! gateway (one planned event at ingest: [`validate_event_payload`]) apply the very same rules: a
+//! conversion the gateway accepts is one the strict sandbox accepts.
+//!
 //! Error messages follow TikTok's style, which is marshmallow's (the schema library behind the API):
 //! Events API 2.0 says `Invalid value for data.3.properties.value: not a valid number.`, the legacy 1.0
 //! API says `Batch.0.properties.contents.0.content_id: Not a valid string`.
 
 pub(crate) mod event;
-pub(crate) mod legacy;
+pub mod legacy;
 pub(crate) mod properties;
-pub(crate) mod track;
+pub mod track;
 pub(crate) mod user;
+
+pub use event::validate_event_payload;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -23,11 +29,11 @@ use serde_json::{Map, Value};
 pub(crate) type Object = Map<String, Value>;
 
 /// The top level of a body, each value left unparsed so the events can be stored exactly as sent.
-pub(crate) type TopLevel<'a> = HashMap<String, &'a RawValue>;
+pub type TopLevel<'a> = HashMap<String, &'a RawValue>;
 
 /// The knobs one request is validated against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Rules {
+pub struct Rules {
     /// `false` relaxes only what TikTok's own examples contradict (see the crate docs).
     pub strict: bool,
     /// Unix seconds at which the request was received.
@@ -40,7 +46,7 @@ pub(crate) struct Rules {
 
 /// Why a field is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Reason {
+pub enum Reason {
     Missing,
     Null,
     NotString,
@@ -59,7 +65,9 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
-    fn text(&self) -> String {
+    /// The reason in TikTok's words, lower case, without a final period (`missing data for
+    /// required field`).
+    pub fn text(&self) -> String {
         match self {
             Reason::Missing => "missing data for required field".to_owned(),
             Reason::Null => "field may not be null".to_owned(),
@@ -76,9 +84,15 @@ impl Reason {
     }
 }
 
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
 /// A refused field: where, and why. The whole request is rejected with the first one found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Invalid {
+pub struct Invalid {
     /// Dotted path, array indexes included (`data.3.user.email.0`); empty for the body itself.
     pub path: String,
     pub reason: Reason,
@@ -86,7 +100,7 @@ pub(crate) struct Invalid {
 
 impl Invalid {
     /// Events API 2.0 wording: `Invalid value for data.0.event_id: not a valid string.`
-    pub(crate) fn v2_message(&self) -> String {
+    pub fn v2_message(&self) -> String {
         if self.path.is_empty() {
             format!("Invalid request body: {}.", self.reason.text())
         } else {
@@ -95,7 +109,7 @@ impl Invalid {
     }
 
     /// Legacy 1.0 wording: `Batch.0.properties.contents.0.content_id: Not a valid string`.
-    pub(crate) fn v1_message(&self) -> String {
+    pub fn v1_message(&self) -> String {
         let reason = capitalize(&self.reason.text());
         if self.path.is_empty() {
             format!("Request body: {reason}")
@@ -310,7 +324,7 @@ pub(crate) fn opt_one_of<'v>(
 }
 
 /// Parses the body as a JSON object whose values stay raw. Returns a 40002-ready message on failure.
-pub(crate) fn parse_top(body: &[u8]) -> Result<TopLevel<'_>, BodyError> {
+pub fn parse_top(body: &[u8]) -> Result<TopLevel<'_>, BodyError> {
     serde_json::from_slice::<TopLevel<'_>>(body).map_err(|err| {
         if err.is_data() {
             BodyError::NotObject
@@ -381,13 +395,13 @@ pub(crate) fn item_value(raw: &RawValue, path: &Path) -> Result<Value, Invalid> 
 
 /// Why the body is not even a JSON object.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum BodyError {
+pub enum BodyError {
     Malformed(String),
     NotObject,
 }
 
 impl BodyError {
-    pub(crate) fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
             BodyError::Malformed(detail) => format!("Invalid JSON in request body: {detail}."),
             BodyError::NotObject => "Invalid request body: expected a JSON object.".to_owned(),

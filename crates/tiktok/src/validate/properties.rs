@@ -2,7 +2,7 @@
 //! strings, `content_type` from TikTok's enum and `currency` from TikTok's supported list. Unknown
 //! property keys are accepted, as TikTok's own GTM template sends custom ones.
 
-use signalpost_tiktok::currency;
+use crate::currency;
 
 use super::{
     Invalid, Object, Path, as_object, as_str, opt_integer, opt_list, opt_number, opt_one_of,

@@ -2,8 +2,8 @@
 //! `test_event_code`, `partner_name`) and the walk over `data[]`. Unknown top-level keys are ignored,
 //! as TikTok's documentation gives no sign they are refused.
 
+use crate::model::{EventSource, MAX_EVENTS_PER_REQUEST};
 use serde_json::value::RawValue;
-use signalpost_tiktok::model::{EventSource, MAX_EVENTS_PER_REQUEST};
 
 use super::event::validate_event;
 use super::{
@@ -12,7 +12,7 @@ use super::{
 
 /// A valid request, ready for the store. Events borrow their raw bytes from the request body.
 #[derive(Debug)]
-pub(crate) struct Accepted<'a> {
+pub struct Accepted<'a> {
     pub event_source: EventSource,
     pub test_event_code: Option<String>,
     pub events: Vec<AcceptedEvent<'a>>,
@@ -20,7 +20,7 @@ pub(crate) struct Accepted<'a> {
 
 /// One valid event: the fields the inspection API indexes, and the event exactly as sent.
 #[derive(Debug)]
-pub(crate) struct AcceptedEvent<'a> {
+pub struct AcceptedEvent<'a> {
     pub raw: &'a RawValue,
     pub event: String,
     pub event_id: Option<String>,
@@ -32,12 +32,12 @@ const EVENT_SOURCES: &[&str] = &["web", "app", "offline", "crm"];
 
 /// The pixel (or event set) the request addresses, read before anything else so that permission is
 /// checked before the body's content.
-pub(crate) fn event_source_id(top: &TopLevel<'_>) -> Result<String, Invalid> {
+pub fn event_source_id(top: &TopLevel<'_>) -> Result<String, Invalid> {
     top_str(top, "event_source_id")
 }
 
 /// Validates everything but `event_source_id` (already read) and returns the accepted events.
-pub(crate) fn validate<'a>(top: &TopLevel<'a>, rules: &Rules) -> Result<Accepted<'a>, Invalid> {
+pub fn validate<'a>(top: &TopLevel<'a>, rules: &Rules) -> Result<Accepted<'a>, Invalid> {
     let root = Path::Root;
     let source_path = root.key("event_source");
     let event_source = match top_value(top, "event_source")? {

@@ -1,15 +1,18 @@
 //! Rules for one event of `data[]` (Events API 2.0), plus the event-name and event-time checks the
 //! legacy API shares. Field order follows TikTok's parameter table, so the first error reported is
-//! the one TikTok would report first.
+//! the one TikTok would report first. [`validate_event_payload`] is the public entry for one event
+//! on its own (the gateway's ingest check).
 
-use signalpost_tiktok::event_name::{self, EventKind};
-use signalpost_tiktok::model::EventSource;
+use serde_json::Value;
+
+use crate::event_name::{self, EventKind};
+use crate::model::EventSource;
 
 use super::properties::{Api, validate_properties};
 use super::user::validate_user;
 use super::{
-    Invalid, Object, Path, Rules, as_integer, as_object, as_str, opt_bool, opt_number, opt_object,
-    opt_str, req_object, req_str, required,
+    Invalid, Object, Path, Reason, Rules, as_integer, as_object, as_str, opt_bool, opt_number,
+    opt_object, opt_str, req_object, req_str, required,
 };
 
 /// Above this an `event_time` is taken for milliseconds: 1e10 seconds is the year 2286.
@@ -59,6 +62,33 @@ pub(crate) fn validate_event<'v>(
         event_id,
         event_time,
     })
+}
+
+/// Validates ONE `data[]` event of an Events API 2.0 request from `source`, under `rules`, exactly
+/// as the sandbox validates each event of a whole request. The gateway calls it on every conversion
+/// it plans, so one TikTok would refuse is reported at ingest instead of going dead at delivery.
+///
+/// The path of the refusal is relative to the event (`page.url`, `user.email`), without the
+/// `data.N.` prefix a request would add. One difference from the whole-request check: a strict web
+/// event with no `page` object at all is reported as `page.url` (missing), because the object only
+/// exists to carry that URL and the URL is what the caller has to supply.
+pub fn validate_event_payload(
+    event: &Value,
+    source: EventSource,
+    rules: &Rules,
+) -> Result<(), Invalid> {
+    validate_event(event, &Path::Root, source, rules)
+        .map(|_| ())
+        .map_err(|invalid| match invalid {
+            Invalid {
+                path,
+                reason: Reason::Missing,
+            } if path == "page" => Invalid {
+                path: "page.url".to_owned(),
+                reason: Reason::Missing,
+            },
+            other => other,
+        })
 }
 
 /// Standard, legacy or custom per TikTok's rules, then the per-source restriction: offline takes
@@ -200,7 +230,6 @@ fn ad(obj: &Object, path: &Path) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::Reason;
     use serde_json::{Value, json};
 
     const NOW: i64 = 1_700_000_000;
@@ -228,6 +257,54 @@ mod tests {
     fn with(mut event: Value, key: &str, value: Value) -> Value {
         event[key] = value;
         event
+    }
+
+    fn payload_rules() -> Rules {
+        Rules {
+            strict: true,
+            now: 1_700_000_000,
+            max_past: 7 * 86_400,
+            max_future: 300,
+        }
+    }
+
+    #[test]
+    fn one_event_payload_is_refused_with_a_path_relative_to_the_event() {
+        let ok = json!({"event":"Lead","event_time":1_700_000_000,"event_id":"t1",
+                        "page":{"url":"https://a.example/"}});
+        assert_eq!(
+            validate_event_payload(&ok, EventSource::Web, &payload_rules()),
+            Ok(())
+        );
+        let no_page = json!({"event":"Lead","event_time":1_700_000_000,"event_id":"t1"});
+        let err = validate_event_payload(&no_page, EventSource::Web, &payload_rules()).unwrap_err();
+        assert_eq!(err.path, "page.url");
+        assert_eq!(err.reason.to_string(), "missing data for required field");
+        let no_url = json!({"event":"Lead","event_time":1_700_000_000,
+                            "page":{"referrer":"https://r.example/"}});
+        let err = validate_event_payload(&no_url, EventSource::Web, &payload_rules()).unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.reason),
+            ("page.url", Reason::Missing)
+        );
+        let raw_email = json!({"event":"Lead","event_time":1_700_000_000,
+                               "user":{"email":"a@b.example"},"page":{"url":"https://a.example/"}});
+        let err =
+            validate_event_payload(&raw_email, EventSource::Web, &payload_rules()).unwrap_err();
+        assert_eq!(err.path, "user.email");
+    }
+
+    #[test]
+    fn lenient_rules_accept_a_web_event_without_a_page() {
+        let no_page = json!({"event":"Lead","event_time":1_700_000_000});
+        let lenient = Rules {
+            strict: false,
+            ..payload_rules()
+        };
+        assert_eq!(
+            validate_event_payload(&no_page, EventSource::Web, &lenient),
+            Ok(())
+        );
     }
 
     #[test]
