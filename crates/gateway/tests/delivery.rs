@@ -158,20 +158,23 @@ fn probing_policy() -> DeliveryPolicy {
 async fn a_pause_from_a_passing_refusal_heals_by_probe_without_a_new_token(db: TestDb) {
     let mut h = Harness::new(db, SandboxConfig::default(), probing_policy()).await;
     // TikTok refuses the token once (a permission granted late, say), then accepts it again.
+    // Both leads are queued before the engine starts, so the refused request carries both.
     h.sandbox
         .inject(Fault::requests(FaultKind::NoPermission, 1));
-    h.start_engine();
     h.gateway.submit_lead(lead("tx-heal-1")).await.unwrap();
     h.gateway.submit_lead(lead("tx-heal-2")).await.unwrap();
+    h.start_engine();
 
-    let first = h
-        .wait_for_states("tx-heal-1", 1, ConversionState::Delivered)
-        .await;
-    h.wait_for_states("tx-heal-2", 1, ConversionState::Delivered)
-        .await;
-    let log = &first.conversions[0].attempt_log;
-    assert_eq!(log[0].code, Some(40001), "{log:#?}");
-    assert_eq!(log.last().unwrap().outcome, AttemptOutcome::Delivered);
+    for tx in ["tx-heal-1", "tx-heal-2"] {
+        let view = h.wait_for_states(tx, 1, ConversionState::Delivered).await;
+        let log = &view.conversions[0].attempt_log;
+        assert_eq!(
+            (log[0].code, log[0].batch_size),
+            (Some(40001), 2),
+            "{log:#?}"
+        );
+        assert_eq!(log.last().unwrap().outcome, AttemptOutcome::Delivered);
+    }
     assert_eq!(h.pixels.get(PIXEL).unwrap().state, PixelState::Active);
     assert_eq!(h.sandbox.stats().accepted_events, 2);
     h.stop_engine().await;
