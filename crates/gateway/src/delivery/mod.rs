@@ -1,14 +1,16 @@
 //! The delivery engine: per pixel, claim due conversions in batches, send them to TikTok, classify the
 //! answer and record what happened, following DESIGN.md's delivery policy (retry with backoff, pause on
-//! a rejected token, bisect an invalid batch, drop what is too old).
+//! a rejected token, set aside the events of a refused batch, drop what is too old).
 //!
-//! `engine` runs the workers, `deliver` handles one request batch, `batch` plans requests and builds
-//! bodies, `retry`/`isolate`/`token_bucket` are the pure policy pieces, `pixels` the pixel registry.
+//! `engine` runs the workers (and probes a paused pixel), `deliver` handles one request batch, `lease`
+//! keeps its claim alive while it works, `batch` plans requests and builds bodies,
+//! `retry`/`isolate`/`token_bucket` are the pure policy pieces, `pixels` the pixel registry.
 
 pub mod batch;
 mod deliver;
 pub mod engine;
 pub mod isolate;
+mod lease;
 pub mod pixels;
 pub mod policy;
 pub mod retry;
