@@ -168,8 +168,10 @@ EOF
 }
 
 # start_server CONFIG LOG: `signalpost serve` on CONFIG (appending to LOG); sets SERVER_PID.
+# SERVER_BIN runs another build's server (an A/B against the previous build) beside this build's
+# sandbox and load tool.
 start_server() {
-    RUST_LOG="${RUST_LOG:-warn}" "$BIN/signalpost" serve --config "$1" >>"$2" 2>&1 &
+    RUST_LOG="${RUST_LOG:-warn}" "${SERVER_BIN:-$BIN/signalpost}" serve --config "$1" >>"$2" 2>&1 &
     SERVER_PID=$!
     BENCH_PIDS+=("$SERVER_PID")
     wait_http "$SERVER/healthz" 120 || die "the server did not start (see $2)"
