@@ -4,10 +4,11 @@
 //! long and an interrupted one leaves every finished chunk re-queued.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::store::{ReplayChunk, ReplayFilter, ReplayFrom};
+use crate::store::{ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome};
 
 /// Conversions re-queued per transaction.
 pub const DEFAULT_REPLAY_CHUNK: usize = 1_000;
@@ -37,15 +38,17 @@ impl Gateway {
         chunk: usize,
         mut progress: impl FnMut(ReplayTotals),
     ) -> Result<ReplayTotals, GatewayError> {
-        let filter: Cow<'_, ReplayFilter> =
-            if filter.from == ReplayFrom::Undeliverable && filter.site_urls.is_empty() {
-                Cow::Owned(ReplayFilter {
-                    site_urls: self.rules().site_urls().clone(),
+        let filter: Cow<'_, ReplayFilter> = if filter.site_urls.is_empty() {
+            match self.replay_site_urls(filter.from) {
+                Some(site_urls) => Cow::Owned(ReplayFilter {
+                    site_urls,
                     ..filter.clone()
-                })
-            } else {
-                Cow::Borrowed(filter)
-            };
+                }),
+                None => Cow::Borrowed(filter),
+            }
+        } else {
+            Cow::Borrowed(filter)
+        };
         let filter = filter.as_ref();
         let mut totals = ReplayTotals::default();
         let mut after_id = 0;
@@ -75,5 +78,27 @@ impl Gateway {
             after_id = last_id;
         }
         Ok(totals)
+    }
+
+    /// Re-queues the conversions in `ids` that are in state `from` (the console's replay of chosen
+    /// conversions, at most [`crate::store::insights::MAX_REPLAY_IDS`]), with the same repair as
+    /// [`Gateway::replay`]: undeliverable ones without `page.url` get their pixel's current
+    /// `site_url`. Does not wake the delivery workers; the caller does.
+    pub async fn replay_ids(
+        &self,
+        from: ReplayFrom,
+        ids: &[i64],
+    ) -> Result<ReplayOutcome, GatewayError> {
+        let site_urls = self.replay_site_urls(from).unwrap_or_default();
+        Ok(self.store().replay_ids(from, ids, &site_urls).await?)
+    }
+
+    /// The pixels' current `site_url`s (pixel code → URL) when replaying `from` repairs `page.url`
+    /// (undeliverable conversions); `None` for other states.
+    fn replay_site_urls(&self, from: ReplayFrom) -> Option<BTreeMap<String, String>> {
+        match from {
+            ReplayFrom::Undeliverable => Some(self.rules().site_urls().clone()),
+            ReplayFrom::Dead | ReplayFrom::Paused => None,
+        }
     }
 }

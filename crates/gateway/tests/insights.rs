@@ -1,10 +1,12 @@
 //! The console's store reads on both stores (a real SQLite file; a real PostgreSQL schema when
 //! `SIGNALPOST_TEST_DATABASE_URL` is set): conversions per minute by state, match quality per pixel,
-//! lead search, dead letters with filters and reasons, and the replay of chosen ids.
+//! lead search, dead (or undeliverable) letters with filters and reasons, and the replay of chosen
+//! ids, which fills `page.url` of undeliverable ones like the filtered replay.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::backend::{TestDb, TestStore};
@@ -20,6 +22,8 @@ both_stores!(
     lead_search_finds_exact_ttclid_and_email_hash_newest_first,
     dead_letters_filter_by_pixel_reason_time_and_page,
     replay_ids_requeues_only_the_chosen_dead_conversions,
+    dead_letters_and_reasons_list_the_chosen_state,
+    replay_ids_of_undeliverable_conversions_fill_page_url_from_the_pixels_site_url,
 );
 
 async fn gateway(db: &TestDb) -> (TestStore, Gateway) {
@@ -251,12 +255,15 @@ async fn dead_letters_filter_by_pixel_reason_time_and_page(db: TestDb) {
     };
     assert_eq!(list(second).await, ["d-2", "d-1"]);
 
-    let reasons = store.dead_reasons(10).await.unwrap();
+    let reasons = store.dead_reasons(ReplayFrom::Dead, 10).await.unwrap();
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert_eq!(reasons[0].count, 3);
     assert!(reasons[0].reason.starts_with("too old"));
     assert_eq!(reasons[1].count, 2);
-    assert_eq!(store.dead_reasons(1).await.unwrap().len(), 1);
+    assert_eq!(
+        store.dead_reasons(ReplayFrom::Dead, 1).await.unwrap().len(),
+        1
+    );
 }
 
 async fn replay_ids_requeues_only_the_chosen_dead_conversions(db: TestDb) {
@@ -276,7 +283,10 @@ async fn replay_ids_requeues_only_the_chosen_dead_conversions(db: TestDb) {
         .id;
 
     let chosen = [ids[0], ids[2], pending_id, 999_999];
-    let outcome = store.replay_ids(ReplayFrom::Dead, &chosen).await.unwrap();
+    let outcome = store
+        .replay_ids(ReplayFrom::Dead, &chosen, &BTreeMap::new())
+        .await
+        .unwrap();
     assert_eq!(outcome.matched, 2);
     assert_eq!(outcome.requeued, 2);
     assert_eq!(outcome.last_id, Some(ids[2]));
@@ -301,15 +311,169 @@ async fn replay_ids_requeues_only_the_chosen_dead_conversions(db: TestDb) {
     assert_eq!(untouched.conversion.state, ConversionState::Pending);
     assert!(untouched.attempt_log.is_empty(), "not dead: not replayed");
 
-    let again = store.replay_ids(ReplayFrom::Dead, &chosen).await.unwrap();
+    let again = store
+        .replay_ids(ReplayFrom::Dead, &chosen, &BTreeMap::new())
+        .await
+        .unwrap();
     assert_eq!(again.requeued, 0);
     assert_eq!(again.last_id, None);
     assert_eq!(
         store
-            .replay_ids(ReplayFrom::Dead, &[])
+            .replay_ids(ReplayFrom::Dead, &[], &BTreeMap::new())
             .await
             .unwrap()
             .matched,
         0
     );
+}
+
+/// A lead with every signal but a page (no landing URL, no referrer): its conversion is
+/// undeliverable while the pixel has no `site_url`.
+fn pageless(transaction_id: &str) -> NewLead {
+    NewLead {
+        landing_url: None,
+        referrer: None,
+        ..lead(transaction_id)
+    }
+}
+
+async fn dead_letters_and_reasons_list_the_chosen_state(db: TestDb) {
+    let (store, gw) = gateway(&db).await;
+    gw.submit_lead(lead("s-dead")).await.unwrap();
+    kill_all(&store, |_| "rejected by TikTok: 40002 bad".into()).await;
+    for i in 0..2 {
+        gw.submit_lead(pageless(&format!("s-undeliverable-{i}")))
+            .await
+            .unwrap();
+    }
+    gw.submit_lead(lead("s-pending")).await.unwrap();
+
+    let list = |filter: DeadLetterFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .dead_letters(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.event_id, c.state))
+                .collect::<Vec<_>>()
+        }
+    };
+    let dead = DeadLetterFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(dead.from, ReplayFrom::Dead, "dead by default");
+    assert_eq!(
+        list(dead.clone()).await,
+        [("s-dead".to_owned(), ConversionState::Dead)]
+    );
+    let undeliverable = DeadLetterFilter {
+        from: ReplayFrom::Undeliverable,
+        ..dead.clone()
+    };
+    assert_eq!(
+        list(undeliverable.clone()).await,
+        [
+            (
+                "s-undeliverable-1".to_owned(),
+                ConversionState::Undeliverable
+            ),
+            (
+                "s-undeliverable-0".to_owned(),
+                ConversionState::Undeliverable
+            ),
+        ]
+    );
+    let by_reason = DeadLetterFilter {
+        reason: Some("PAGE.URL missing".into()),
+        pixel: Some("PIX1".into()),
+        ..undeliverable.clone()
+    };
+    assert_eq!(list(by_reason).await.len(), 2);
+    let paged = DeadLetterFilter {
+        limit: 1,
+        ..undeliverable.clone()
+    };
+    let first = store.dead_letters(&paged).await.unwrap();
+    let second = DeadLetterFilter {
+        before_id: Some(first[0].id),
+        ..paged
+    };
+    assert_eq!(
+        list(second).await,
+        [(
+            "s-undeliverable-0".to_owned(),
+            ConversionState::Undeliverable
+        )]
+    );
+    let not_dead = DeadLetterFilter {
+        reason: Some("page.url".into()),
+        ..dead
+    };
+    assert!(list(not_dead).await.is_empty());
+
+    let reasons = store
+        .dead_reasons(ReplayFrom::Undeliverable, 10)
+        .await
+        .unwrap();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert_eq!(reasons[0].count, 2);
+    assert!(reasons[0].reason.starts_with("page.url missing"));
+    let dead_reasons = store.dead_reasons(ReplayFrom::Dead, 10).await.unwrap();
+    assert_eq!(dead_reasons.len(), 1, "{dead_reasons:?}");
+    assert!(dead_reasons[0].reason.contains("40002"));
+}
+
+async fn replay_ids_of_undeliverable_conversions_fill_page_url_from_the_pixels_site_url(
+    db: TestDb,
+) {
+    const SITE: &str = "https://shop.example/landing";
+    let (store, gw) = gateway(&db).await;
+    for i in 0..2 {
+        gw.submit_lead(pageless(&format!("r-{i}"))).await.unwrap();
+    }
+    let conversion = |id: &str| {
+        let store = store.clone();
+        let id = id.to_owned();
+        async move { store.get_lead(&id).await.unwrap().unwrap().conversions[0].clone() }
+    };
+    let chosen = conversion("r-0").await.conversion.id;
+    assert_eq!(
+        conversion("r-0").await.conversion.state,
+        ConversionState::Undeliverable
+    );
+
+    // Chosen as dead: not dead, so left alone.
+    let wrong_state = gw.replay_ids(ReplayFrom::Dead, &[chosen]).await.unwrap();
+    assert_eq!(wrong_state.requeued, 0);
+
+    // The pixel gains a site_url; the gateway passes it down like the filtered replay.
+    let sites: BTreeMap<String, String> =
+        [("PIX1".to_owned(), SITE.to_owned())].into_iter().collect();
+    gw.replace_rules(demo_rules("PIX1").with_site_urls(sites));
+    let outcome = gw
+        .replay_ids(ReplayFrom::Undeliverable, &[chosen])
+        .await
+        .unwrap();
+    assert_eq!((outcome.matched, outcome.requeued), (1, 1));
+
+    let replayed = conversion("r-0").await;
+    assert_eq!(replayed.conversion.state, ConversionState::Pending);
+    assert_eq!(replayed.conversion.event_id, "r-0");
+    let payload: serde_json::Value = serde_json::from_str(&replayed.conversion.payload).unwrap();
+    assert_eq!(payload["page"]["url"], SITE);
+    let log = replayed.attempt_log.last().unwrap();
+    assert_eq!(log.outcome, AttemptOutcome::Replayed);
+    assert!(log.message.contains("was undeliverable"), "{}", log.message);
+
+    let untouched = conversion("r-1").await;
+    assert_eq!(
+        untouched.conversion.state,
+        ConversionState::Undeliverable,
+        "not chosen"
+    );
+    let payload: serde_json::Value = serde_json::from_str(&untouched.conversion.payload).unwrap();
+    assert!(payload["page"]["url"].is_null(), "{payload}");
 }

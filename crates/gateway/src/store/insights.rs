@@ -4,6 +4,8 @@
 //! file of its own. These reads are for people looking at a page, not for the hot path: each is
 //! bounded (a time window or a row limit) and served by an index.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::{ReplayFrom, ReplayOutcome, StoreFuture};
@@ -41,9 +43,12 @@ pub enum LeadQuery {
     EmailHash(String),
 }
 
-/// Which dead conversions to list. Every set field must match.
+/// Which parked conversions to list (dead ones unless `from` says otherwise). Every set field
+/// must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeadLetterFilter {
+    /// The state listed: `dead` (the default), `undeliverable` or `paused`.
+    pub from: ReplayFrom,
     pub pixel: Option<String>,
     /// A piece of the reason (`last_error`), matched case-insensitively.
     pub reason: Option<String>,
@@ -57,7 +62,7 @@ pub struct DeadLetterFilter {
     pub limit: usize,
 }
 
-/// How many dead conversions share one reason.
+/// How many parked conversions (of one state) share one reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReasonCount {
     pub reason: String,
@@ -78,19 +83,26 @@ pub trait Insights: Send + Sync {
     fn search_leads<'a>(&'a self, query: &'a LeadQuery, limit: usize)
     -> StoreFuture<'a, Vec<Lead>>;
 
-    /// Dead conversions matching `filter`, newest (highest id) first.
+    /// Conversions in state `filter.from` matching `filter`, newest (highest id) first.
     fn dead_letters<'a>(&'a self, filter: &'a DeadLetterFilter)
     -> StoreFuture<'a, Vec<Conversion>>;
 
-    /// The most frequent reasons of dead conversions, most frequent first, at most `limit`.
-    fn dead_reasons(&self, limit: usize) -> StoreFuture<'_, Vec<ReasonCount>>;
+    /// The most frequent reasons of conversions in state `from`, most frequent first, at most
+    /// `limit`.
+    fn dead_reasons(&self, from: ReplayFrom, limit: usize) -> StoreFuture<'_, Vec<ReasonCount>>;
 
     /// Re-queues exactly the conversions in `ids` that are in state `from`, with the semantics of
     /// [`super::Store::replay`] (original event_id and payload, a `replayed` log entry, fresh retry
-    /// budget), in one transaction. Ids in another state are left alone and not counted.
-    /// `last_id` is the highest id re-queued.
-    fn replay_ids<'a>(&'a self, from: ReplayFrom, ids: &'a [i64])
-    -> StoreFuture<'a, ReplayOutcome>;
+    /// budget; undeliverable ones without `page.url` get their pixel's URL from `site_urls`, pixel
+    /// code → `site_url`, as in [`super::ReplayFilter::site_urls`]), in one transaction. Ids in
+    /// another state are left alone and not counted. `last_id` is the highest id re-queued.
+    /// [`crate::Gateway::replay_ids`] passes the pixels' current `site_url`s.
+    fn replay_ids<'a>(
+        &'a self,
+        from: ReplayFrom,
+        ids: &'a [i64],
+        site_urls: &'a BTreeMap<String, String>,
+    ) -> StoreFuture<'a, ReplayOutcome>;
 }
 
 /// Most ids one [`Insights::replay_ids`] call takes (a page of the dead-letter list).

@@ -15,9 +15,10 @@ use crate::domain::ConversionState;
 
 /// The states a replay takes conversions from (the only ones an operator needs to re-queue:
 /// retrying ones are already queued, delivered ones must not be sent twice).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplayFrom {
+    #[default]
     Dead,
     Paused,
     /// Refused at ingest (TikTok would reject them); replayed once the cause is fixed.
@@ -48,6 +49,20 @@ impl ReplayFrom {
             other => Err(format!(
                 "{other:?} cannot be replayed; expected \"dead\", \"paused\" or \"undeliverable\""
             )),
+        }
+    }
+
+    /// The `site_url` (from `site_urls`, pixel code → URL) to put into a replayed payload of `pixel`
+    /// that lacks `page.url`: only when replaying undeliverable conversions. Filtered replays and
+    /// replays of chosen ids both decide through this.
+    pub fn page_url_for<'a>(
+        self,
+        site_urls: &'a BTreeMap<String, String>,
+        pixel: &str,
+    ) -> Option<&'a str> {
+        match self {
+            ReplayFrom::Undeliverable => site_urls.get(pixel).map(String::as_str),
+            ReplayFrom::Dead | ReplayFrom::Paused => None,
         }
     }
 }
@@ -86,10 +101,7 @@ impl ReplayFilter {
     /// The `site_url` to put into a replayed payload of `pixel` that lacks `page.url`: only when
     /// replaying undeliverable conversions.
     pub fn page_url_for(&self, pixel: &str) -> Option<&str> {
-        match self.from {
-            ReplayFrom::Undeliverable => self.site_urls.get(pixel).map(String::as_str),
-            ReplayFrom::Dead | ReplayFrom::Paused => None,
-        }
+        self.from.page_url_for(&self.site_urls, pixel)
     }
 }
 

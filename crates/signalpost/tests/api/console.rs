@@ -1,5 +1,6 @@
 //! The web console over plain HTTP: sign-in and sessions, cookie flags, CSRF refusal, every route
-//! redirecting without a session, and every page rendering for a signed-in operator.
+//! redirecting without a session, every page rendering for a signed-in operator, and undeliverable
+//! conversions listed and replayed from the dead-letter page.
 
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -504,4 +505,97 @@ async fn the_console_shows_undeliverable_conversions_and_sets_a_pixels_site_url(
     assert_eq!(pixel.body["site_url"], "https://shop.example/");
     let (_, pixels) = operator.get(&app, "/console/pixels").await;
     assert!(!pixels.contains(r#"data-field="site_url""#), "{pixels}");
+}
+
+#[tokio::test]
+async fn undeliverable_conversions_are_listed_and_replayed_from_the_dead_letter_page() {
+    const SITE: &str = "https://shop.example/landing";
+    let app = spawn_app().await;
+    for id in ["console-u1", "console-u2"] {
+        app.lead(
+            json!({"transaction_id": id, "email": "u@example.com", "ip": "203.0.113.9",
+                        "user_agent": "UA", "ttclid": "E.C.P.u1"}),
+        )
+        .await;
+    }
+    let operator = sign_in(&app).await;
+
+    let (_, dead) = operator.get(&app, "/console/dead").await;
+    assert!(dead.contains("0 dead conversion(s)"), "{dead}");
+    assert!(!dead.contains("console-u1"), "dead is the default: {dead}");
+    let (status, listed) = operator
+        .get(&app, "/console/dead?state=undeliverable")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(listed.contains("2 undeliverable conversion(s)"), "{listed}");
+    assert!(
+        listed.contains(r#"<option value="undeliverable" selected>"#),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(r#"<input type="hidden" name="state" value="undeliverable">"#),
+        "the replay form carries the state: {listed}"
+    );
+    assert!(listed.contains("console-u1") && listed.contains("page.url missing"));
+    let (status, bad) = operator.get(&app, "/console/dead?state=paused").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        bad.contains("state: &quot;paused&quot;: expected dead or undeliverable"),
+        "{bad}"
+    );
+
+    // The operator gives the pixel its site, then replays one chosen conversion from the page.
+    let patched = app
+        .send(
+            app.client
+                .patch(app.url(&format!("/v1/pixels/{PIXEL}")))
+                .bearer_auth(KEY)
+                .json(&json!({"site_url": SITE})),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{:#}", patched.body);
+    let record = app.get("/v1/leads/console-u1").await;
+    let id = record.body["conversions"][0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let replayed = operator
+        .post(
+            &app,
+            "/console/dead/replay",
+            &[
+                ("csrf", &operator.csrf),
+                ("state", "undeliverable"),
+                ("action", "selected"),
+                ("id", &id),
+            ],
+        )
+        .await;
+    assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
+    let location = replayed.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(location.contains("state=undeliverable"), "{location}");
+    assert!(location.contains("replayed=1"), "{location}");
+
+    let events = app
+        .wait_for_events(|events| {
+            events
+                .iter()
+                .any(|e| e.event_id.as_deref() == Some("console-u1"))
+        })
+        .await;
+    let sent = events
+        .iter()
+        .find(|e| e.event_id.as_deref() == Some("console-u1"))
+        .unwrap()
+        .payload_json();
+    assert_eq!(sent["page"]["url"], SITE);
+    app.wait_for_lead("console-u1", |r| {
+        r["conversions"][0]["state"] == "delivered"
+    })
+    .await;
+    let (_, rest) = operator
+        .get(&app, "/console/dead?state=undeliverable")
+        .await;
+    assert!(rest.contains("1 undeliverable conversion(s)"), "{rest}");
+    assert!(rest.contains("console-u2") && !rest.contains("console-u1"));
 }

@@ -2,6 +2,8 @@
 //! store, and the replay of chosen ids: locked, logged and re-queued in one transaction, with every
 //! node told (on commit) which pixels have work again.
 
+use std::collections::BTreeMap;
+
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
@@ -126,7 +128,11 @@ async fn dead_letters(
     client: &impl GenericClient,
     filter: &DeadLetterFilter,
 ) -> Result<Vec<Conversion>, StoreError> {
-    let mut sql = format!("SELECT {CONVERSION_COLUMNS} FROM conversions WHERE state = 'dead'");
+    // The state is a literal (from an enum) so the planner can use its partial index.
+    let mut sql = format!(
+        "SELECT {CONVERSION_COLUMNS} FROM conversions WHERE state = '{}'",
+        filter.from.as_str()
+    );
     let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
     let mut add = |clause: &str, value: Box<dyn ToSql + Sync + Send>| {
         params.push(value);
@@ -165,13 +171,15 @@ async fn dead_letters(
 
 async fn dead_reasons(
     client: &impl GenericClient,
+    from: ReplayFrom,
     max: usize,
 ) -> Result<Vec<ReasonCount>, StoreError> {
     let stmt = client
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT COALESCE(last_error, '') AS reason, COUNT(*) FROM conversions \
-             WHERE state = 'dead' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1",
-        )
+             WHERE state = '{}' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1",
+            from.as_str()
+        ))
         .await?;
     let mut out = Vec::new();
     for row in client.query(&stmt, &[&limit(max)]).await? {
@@ -188,19 +196,20 @@ async fn requeue_ids(
     tx: &impl GenericClient,
     from: ReplayFrom,
     ids: &[i64],
+    site_urls: &BTreeMap<String, String>,
     now_ms: i64,
     channel: &str,
 ) -> Result<ReplayOutcome, StoreError> {
     let select = tx
         .prepare_cached(&format!(
-            "SELECT id, last_error, pixel FROM conversions \
+            "SELECT id, last_error, pixel, payload FROM conversions \
              WHERE id = ANY($1::bigint[]) AND state = '{}' ORDER BY id FOR UPDATE",
             from.as_str()
         ))
         .await?;
     let ids_param: Vec<i64> = ids.to_vec();
     let rows = tx.query(&select, &[&ids_param]).await?;
-    super::replay::requeue_rows(tx, from, &rows, now_ms, channel).await
+    super::replay::requeue_rows(tx, from, site_urls, &rows, now_ms, channel).await
 }
 
 impl Insights for PostgresStore {
@@ -239,10 +248,10 @@ impl Insights for PostgresStore {
         })
     }
 
-    fn dead_reasons(&self, limit: usize) -> StoreFuture<'_, Vec<ReasonCount>> {
+    fn dead_reasons(&self, from: ReplayFrom, limit: usize) -> StoreFuture<'_, Vec<ReasonCount>> {
         Box::pin(async move {
             let client = self.pool.get().await?;
-            dead_reasons(&client, limit).await
+            dead_reasons(&client, from, limit).await
         })
     }
 
@@ -250,6 +259,7 @@ impl Insights for PostgresStore {
         &'a self,
         from: ReplayFrom,
         ids: &'a [i64],
+        site_urls: &'a BTreeMap<String, String>,
     ) -> StoreFuture<'a, ReplayOutcome> {
         Box::pin(async move {
             if ids.is_empty() {
@@ -262,7 +272,7 @@ impl Insights for PostgresStore {
             }
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
-            let outcome = requeue_ids(&tx, from, ids, now_ms(), &self.channel).await?;
+            let outcome = requeue_ids(&tx, from, ids, site_urls, now_ms(), &self.channel).await?;
             tx.commit().await?;
             Ok(outcome)
         })

@@ -5,6 +5,8 @@
 //! `pending` — one transaction — and every node is told (on commit) that those pixels have due work.
 //! The dry run only counts.
 
+use std::collections::BTreeMap;
+
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
@@ -93,22 +95,23 @@ pub(crate) async fn requeue(
     // Locked (not skipped): only another replay touches parked rows, and it must not be passed by.
     let stmt = tx.prepare_cached(&format!("{sql} FOR UPDATE")).await?;
     let rows = tx.query(&stmt, &refs(&params)).await?;
-    fill_page_urls(tx, filter, &rows).await?;
-    requeue_rows(tx, filter.from, &rows, now_ms, channel).await
+    requeue_rows(tx, filter.from, &filter.site_urls, &rows, now_ms, channel).await
 }
 
 /// Sets `page.url` from the pixel's `site_url` in the payloads of locked rows `(id, _, pixel,
-/// payload)` that have none, when replaying undeliverable conversions (see `Store::replay`).
+/// payload)` that have none, when replaying undeliverable conversions (see `Store::replay` and
+/// [`ReplayFrom::page_url_for`]).
 async fn fill_page_urls(
     tx: &impl GenericClient,
-    filter: &ReplayFilter,
+    from: ReplayFrom,
+    site_urls: &BTreeMap<String, String>,
     rows: &[tokio_postgres::Row],
 ) -> Result<(), StoreError> {
     let mut ids: Vec<i64> = Vec::new();
     let mut payloads: Vec<String> = Vec::new();
     for row in rows {
         let pixel: String = column(row, 2)?;
-        let Some(site_url) = filter.page_url_for(&pixel) else {
+        let Some(site_url) = from.page_url_for(site_urls, &pixel) else {
             continue;
         };
         let payload: String = column(row, 3)?;
@@ -122,23 +125,27 @@ async fn fill_page_urls(
     }
     let update = tx
         .prepare_cached(
-            "UPDATE conversions AS c SET payload = r.payload              FROM unnest($1::bigint[], $2::text[]) AS r(id, payload) WHERE c.id = r.id",
+            "UPDATE conversions AS c SET payload = r.payload \
+             FROM unnest($1::bigint[], $2::text[]) AS r(id, payload) WHERE c.id = r.id",
         )
         .await?;
     tx.execute(&update, &[&ids, &payloads]).await?;
     Ok(())
 }
 
-/// Re-queues locked rows selected as `(id, last_error, pixel)` in id order (still in state `from`):
-/// one `replayed` attempt-log entry each, back to pending with a fresh retry budget, and a NOTIFY per
+/// Re-queues locked rows selected as `(id, last_error, pixel, payload)` in id order (still in state
+/// `from`): undeliverable ones without `page.url` get their pixel's URL from `site_urls`, then one
+/// `replayed` attempt-log entry each, back to pending with a fresh retry budget, and a NOTIFY per
 /// pixel. Shared by filtered replays and the console's replay of chosen ids.
 pub(crate) async fn requeue_rows(
     tx: &impl GenericClient,
     from: ReplayFrom,
+    site_urls: &BTreeMap<String, String>,
     rows: &[tokio_postgres::Row],
     now_ms: i64,
     channel: &str,
 ) -> Result<ReplayOutcome, StoreError> {
+    fill_page_urls(tx, from, site_urls, rows).await?;
     let mut ids = Vec::with_capacity(rows.len());
     let mut messages = Vec::with_capacity(rows.len());
     let mut pixels: Vec<String> = Vec::new();

@@ -1,11 +1,15 @@
 //! The console's reads on SQLite (see `store::insights`), each on a pooled read-only connection in one
 //! snapshot, and the replay of chosen ids, which runs in the writer's transaction like every write.
-//! Time windows use the `conversions_created` index; dead letters walk `conversions_parked`.
+//! Time windows use the `conversions_created` index; dead letters walk `conversions_parked`
+//! (undeliverable ones `conversions_undeliverable`).
+
+use std::collections::BTreeMap;
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
 use super::SqliteStore;
+use super::replay::Picked;
 use super::rows::{self, CONVERSION_COLUMNS, CONVERSIONS_WITH_PAYLOAD, LEAD_COLUMNS};
 use super::writer::Command;
 use crate::domain::{Conversion, ConversionState, Lead};
@@ -92,8 +96,12 @@ fn dead_letters(
     conn: &Connection,
     filter: &DeadLetterFilter,
 ) -> Result<Vec<Conversion>, StoreError> {
-    let mut sql =
-        format!("SELECT {CONVERSION_COLUMNS} FROM {CONVERSIONS_WITH_PAYLOAD} WHERE state = 'dead'");
+    // The state is a literal (from an enum) so the planner walks its partial index
+    // (`conversions_parked` or `conversions_undeliverable`) newest first.
+    let mut sql = format!(
+        "SELECT {CONVERSION_COLUMNS} FROM {CONVERSIONS_WITH_PAYLOAD} WHERE state = '{}'",
+        filter.from.as_str()
+    );
     let mut values = Vec::new();
     if let Some(pixel) = &filter.pixel {
         sql.push_str(" AND pixel = ?");
@@ -126,11 +134,16 @@ fn dead_letters(
     Ok(out)
 }
 
-fn dead_reasons(conn: &Connection, max: usize) -> Result<Vec<ReasonCount>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT COALESCE(last_error, ''), COUNT(*) FROM conversions WHERE state = 'dead' \
+fn dead_reasons(
+    conn: &Connection,
+    from: ReplayFrom,
+    max: usize,
+) -> Result<Vec<ReasonCount>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT COALESCE(last_error, ''), COUNT(*) FROM conversions WHERE state = '{}' \
          GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?1",
-    )?;
+        from.as_str()
+    ))?;
     let mut found = stmt.query(params![limit(max)])?;
     let mut out = Vec::new();
     while let Some(row) = found.next()? {
@@ -142,27 +155,29 @@ fn dead_reasons(conn: &Connection, max: usize) -> Result<Vec<ReasonCount>, Store
     Ok(out)
 }
 
-/// Logs and re-queues the chosen conversions still in `from`. Runs inside the writer's transaction.
+/// Logs and re-queues the chosen conversions still in `from` (filling `page.url` of undeliverable
+/// ones from `site_urls` like a filtered replay). Runs inside the writer's transaction.
 pub(crate) fn requeue_ids(
     conn: &Connection,
     from: ReplayFrom,
     ids: &[i64],
+    site_urls: &BTreeMap<String, String>,
     now_ms: i64,
 ) -> Result<ReplayOutcome, StoreError> {
     let ids_json = serde_json::to_string(ids).map_err(|e| StoreError::Io(e.to_string()))?;
-    let mut picked: Vec<(i64, Option<String>)> = Vec::new();
+    let mut picked: Vec<Picked> = Vec::new();
     {
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT id, last_error FROM conversions \
+            "SELECT id, last_error, pixel FROM conversions \
              WHERE id IN (SELECT value FROM json_each(?1)) AND state = '{}' ORDER BY id",
             from.as_str()
         ))?;
         let mut found = stmt.query(params![ids_json])?;
         while let Some(row) = found.next()? {
-            picked.push((row.get(0)?, row.get(1)?));
+            picked.push((row.get(0)?, row.get(1)?, row.get(2)?));
         }
     }
-    super::replay::requeue_picked(conn, from, &picked, now_ms)
+    super::replay::requeue_picked(conn, from, site_urls, &picked, now_ms)
 }
 
 impl Insights for SqliteStore {
@@ -195,14 +210,15 @@ impl Insights for SqliteStore {
         Box::pin(async move { self.reads.run(move |c| dead_letters(c, &filter)).await })
     }
 
-    fn dead_reasons(&self, limit: usize) -> StoreFuture<'_, Vec<ReasonCount>> {
-        Box::pin(async move { self.reads.run(move |c| dead_reasons(c, limit)).await })
+    fn dead_reasons(&self, from: ReplayFrom, limit: usize) -> StoreFuture<'_, Vec<ReasonCount>> {
+        Box::pin(async move { self.reads.run(move |c| dead_reasons(c, from, limit)).await })
     }
 
     fn replay_ids<'a>(
         &'a self,
         from: ReplayFrom,
         ids: &'a [i64],
+        site_urls: &'a BTreeMap<String, String>,
     ) -> StoreFuture<'a, ReplayOutcome> {
         Box::pin(async move {
             if ids.is_empty() {
@@ -217,6 +233,7 @@ impl Insights for SqliteStore {
                 .call(|reply| Command::ReplayIds {
                     from,
                     ids: ids.to_vec(),
+                    site_urls: site_urls.clone(),
                     reply,
                 })
                 .await

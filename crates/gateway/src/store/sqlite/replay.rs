@@ -4,6 +4,8 @@
 //! the writer's transaction (the write) or a read snapshot (the dry run). See `Store::replay` for
 //! the contract.
 
+use std::collections::BTreeMap;
+
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
@@ -66,22 +68,15 @@ pub(crate) fn requeue(
     now_ms: i64,
 ) -> Result<ReplayOutcome, StoreError> {
     let (sql, values) = select("id, last_error, pixel", filter, chunk);
-    let mut picked: Vec<(i64, Option<String>)> = Vec::new();
-    let mut pixels: Vec<String> = Vec::new();
+    let mut picked: Vec<Picked> = Vec::new();
     {
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(values))?;
         while let Some(row) = rows.next()? {
-            picked.push((row.get(0)?, row.get(1)?));
-            pixels.push(row.get(2)?);
+            picked.push((row.get(0)?, row.get(1)?, row.get(2)?));
         }
     }
-    for ((id, _), pixel) in picked.iter().zip(&pixels) {
-        if let Some(site_url) = filter.page_url_for(pixel) {
-            fill_page_url(conn, *id, site_url)?;
-        }
-    }
-    requeue_picked(conn, filter.from, &picked, now_ms)
+    requeue_picked(conn, filter.from, &filter.site_urls, &picked, now_ms)
 }
 
 /// Sets `page.url` of conversion `id`'s payload to `site_url` when it has none (an undeliverable
@@ -97,30 +92,40 @@ fn fill_page_url(conn: &Connection, id: i64, site_url: &str) -> Result<(), Store
     Ok(())
 }
 
-/// Re-queues conversions already picked as `(id, last_error)` in id order (still in state `from`):
-/// one `replayed` attempt-log entry each, then back to pending with a fresh retry budget. Shared by
-/// filtered replays and the console's replay of chosen ids.
+/// A conversion picked for a replay: `(id, last_error, pixel)`.
+pub(crate) type Picked = (i64, Option<String>, String);
+
+/// Re-queues conversions already picked in id order (still in state `from`): undeliverable ones
+/// without `page.url` get their pixel's URL from `site_urls` (see [`ReplayFrom::page_url_for`]),
+/// then one `replayed` attempt-log entry each, then back to pending with a fresh retry budget.
+/// Shared by filtered replays and the console's replay of chosen ids.
 pub(crate) fn requeue_picked(
     conn: &Connection,
     from: ReplayFrom,
-    picked: &[(i64, Option<String>)],
+    site_urls: &BTreeMap<String, String>,
+    picked: &[Picked],
     now_ms: i64,
 ) -> Result<ReplayOutcome, StoreError> {
-    let Some(last_id) = picked.last().map(|(id, _)| *id) else {
+    let Some(last_id) = picked.last().map(|(id, _, _)| *id) else {
         return Ok(ReplayOutcome::default());
     };
+    for (id, _, pixel) in picked {
+        if let Some(site_url) = from.page_url_for(site_urls, pixel) {
+            fill_page_url(conn, *id, site_url)?;
+        }
+    }
     let mut log = conn.prepare_cached(
         "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
          latency_ms, outcome, batch_size) VALUES (?1, ?2, NULL, NULL, ?3, NULL, 0, 'replayed', 0)",
     )?;
-    for (id, previous) in picked {
+    for (id, previous, _) in picked {
         log.execute(params![
             id,
             now_ms,
             replay_message(from, previous.as_deref())
         ])?;
     }
-    let ids = serde_json::to_string(&picked.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    let ids = serde_json::to_string(&picked.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
         .map_err(|e| StoreError::Io(e.to_string()))?;
     let requeued = conn
         .prepare_cached(&format!(

@@ -7,6 +7,7 @@
 //! the small ones still fit). A full disk is logged when it starts, while it lasts and when it ends,
 //! not once per refused write.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,6 +88,8 @@ pub(crate) enum Command {
     ReplayIds {
         from: ReplayFrom,
         ids: Vec<i64>,
+        /// Pixel code → `site_url`, for undeliverable ones (see `Insights::replay_ids`).
+        site_urls: BTreeMap<String, String>,
         reply: Reply<ReplayOutcome>,
     },
     /// Commit what came before, then stop; later commands are answered `Closed`.
@@ -427,9 +430,12 @@ fn execute(conn: &Connection, command: &Command, now: i64) -> Result<Done, Store
         Command::Replay { filter, chunk, .. } => {
             super::replay::requeue(conn, filter, *chunk, now).map(Done::Replay)
         }
-        Command::ReplayIds { from, ids, .. } => {
-            super::insights::requeue_ids(conn, *from, ids, now).map(Done::Replay)
-        }
+        Command::ReplayIds {
+            from,
+            ids,
+            site_urls,
+            ..
+        } => super::insights::requeue_ids(conn, *from, ids, site_urls, now).map(Done::Replay),
         Command::Resume { pixel, now_ms, .. } => {
             let n = conn
                 .prepare_cached(

@@ -1,6 +1,8 @@
-//! `/console/dead`: dead conversions, filtered by pixel, reason and time, newest first, with replay
-//! of the selected ones or of everything the filter matches. A replay keeps the original event_id
-//! and payload (TikTok dedups on them) and the attempt log; "all matching" without a reason filter is
+//! `/console/dead`: dead conversions (or, with `state=undeliverable`, those refused at ingest),
+//! filtered by pixel, reason and time, newest first, with replay of the selected ones or of
+//! everything the filter matches. A replay keeps the original event_id and payload (TikTok dedups on
+//! them) and the attempt log; replayed undeliverable ones without `page.url` get their pixel's
+//! current `site_url`, whichever way they are chosen. "All matching" without a reason filter is
 //! exactly `POST /v1/replay`'s chunked replay, with one it re-queues the listed ids page by page.
 
 use axum::Extension;
@@ -28,6 +30,9 @@ pub const PAGE: usize = 100;
 /// The filter, as in the query string (and repeated as hidden fields in the replay form).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct DeadQuery {
+    /// The state listed: `dead` (empty: the default) or `undeliverable`.
+    #[serde(default)]
+    state: String,
     #[serde(default)]
     pixel: String,
     #[serde(default)]
@@ -45,8 +50,21 @@ pub struct DeadQuery {
 }
 
 impl DeadQuery {
+    /// The state chosen: `dead` unless `state` says `undeliverable`.
+    fn from(&self) -> Result<ReplayFrom, FieldError> {
+        match self.state.trim() {
+            "" | "dead" => Ok(ReplayFrom::Dead),
+            "undeliverable" => Ok(ReplayFrom::Undeliverable),
+            other => Err(FieldError::new(
+                "state",
+                format!("{other:?}: expected dead or undeliverable"),
+            )),
+        }
+    }
+
     fn filter(&self, now: i64) -> Result<DeadLetterFilter, ApiError> {
         let mut errors = Vec::new();
+        let from = self.from().map_err(|e| errors.push(e)).ok();
         let mut time = |raw: &str, field: &str| -> Option<i64> {
             let raw = raw.trim();
             if raw.is_empty() {
@@ -58,10 +76,11 @@ impl DeadQuery {
         };
         let since_ms = time(&self.since, "since");
         let until_ms = time(&self.until, "until");
-        if !errors.is_empty() {
+        let (Some(from), true) = (from, errors.is_empty()) else {
             return Err(ApiError::Invalid(errors));
-        }
+        };
         Ok(DeadLetterFilter {
+            from,
             pixel: Some(self.pixel.trim().to_owned()).filter(|p| !p.is_empty()),
             reason: Some(self.reason.trim().to_owned()).filter(|r| !r.is_empty()),
             since_ms,
@@ -73,6 +92,7 @@ impl DeadQuery {
 
     fn query_string(&self) -> String {
         url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("state", &self.state)
             .append_pair("pixel", &self.pixel)
             .append_pair("reason", &self.reason)
             .append_pair("since", &self.since)
@@ -88,7 +108,8 @@ pub async fn page(
     Query(query): Query<DeadQuery>,
 ) -> Result<Response, ConsoleError> {
     let store = state.app.gateway.store();
-    let reasons = store.dead_reasons(20).await?;
+    let from = query.from().unwrap_or_default();
+    let reasons = store.dead_reasons(from, 20).await?;
     let (dead, problem) = match query.filter(now_ms()) {
         Ok(filter) => (store.dead_letters(&filter).await?, None),
         Err(e) => (Vec::new(), Some(e.problem())),
@@ -101,6 +122,14 @@ pub async fn page(
         }
         form class="inline" method="get" action="/console/dead" aria-label="Filter dead letters" {
             div class="field" {
+                label for="f-state" { "State" }
+                select id="f-state" name="state" {
+                    @for s in [ReplayFrom::Dead, ReplayFrom::Undeliverable] {
+                        option value=(s.as_str()) selected[s == from] { (s.as_str()) }
+                    }
+                }
+            }
+            div class="field" {
                 label for="f-pixel" { "Pixel" }
                 select id="f-pixel" name="pixel" {
                     option value="" { "(all)" }
@@ -110,7 +139,7 @@ pub async fn page(
             div class="field" {
                 label for="f-reason" { "Reason contains" }
                 input id="f-reason" type="text" name="reason" value=(query.reason) list="reasons";
-                datalist id="reasons" { @for r in &reasons { option value=(r.reason) { (r.count) " dead" } } }
+                datalist id="reasons" { @for r in &reasons { option value=(r.reason) { (r.count) " " (from.as_str()) } } }
             }
             div class="field" {
                 label for="f-since" { "Queued since" }
@@ -129,20 +158,26 @@ pub async fn page(
                 ul { @for r in &reasons { li { strong { (r.count) } " × " (r.reason) } } }
             }
         }
-        (list(&session, &query, &dead))
+        (list(&session, &query, from, &dead))
     };
     Ok(layout::page("Dead letters", Nav::Dead, &session, content).into_response())
 }
 
-fn list(session: &Session, query: &DeadQuery, dead: &[signalpost_gateway::Conversion]) -> Markup {
+fn list(
+    session: &Session,
+    query: &DeadQuery,
+    from: ReplayFrom,
+    dead: &[signalpost_gateway::Conversion],
+) -> Markup {
     html! {
         form method="post" action="/console/dead/replay" aria-label="Replay dead letters" {
             (csrf::field(&session.csrf))
+            input type="hidden" name="state" value=(from.as_str());
             input type="hidden" name="pixel" value=(query.pixel);
             input type="hidden" name="reason" value=(query.reason);
             input type="hidden" name="since" value=(query.since);
             input type="hidden" name="until" value=(query.until);
-            h2 { (dead.len()) @if dead.len() == PAGE { "+" } " dead conversion(s)" }
+            h2 { (dead.len()) @if dead.len() == PAGE { "+" } " " (from.as_str()) " conversion(s)" }
             @if !dead.is_empty() {
                 div class="actions" {
                     button type="submit" name="action" value="selected" { "Replay selected" }
@@ -176,7 +211,7 @@ fn list(session: &Session, query: &DeadQuery, dead: &[signalpost_gateway::Conver
                     }
                 }
             } @else {
-                p { "Nothing dead matches. " }
+                p { "Nothing " (from.as_str()) " matches. " }
             }
         }
     }
@@ -198,6 +233,7 @@ pub async fn replay(
             "id" => ids.push(value.parse::<i64>().map_err(|_| {
                 ApiError::invalid("id", format!("{value:?} is not a conversion id"))
             })?),
+            "state" => query.state = value.into_owned(),
             "pixel" => query.pixel = value.into_owned(),
             "reason" => query.reason = value.into_owned(),
             "since" => query.since = value.into_owned(),
@@ -206,31 +242,28 @@ pub async fn replay(
         }
     }
     let gateway = &state.app.gateway;
+    let from = query.from().map_err(|e| ApiError::Invalid(vec![e]))?;
     let requeued = match action.as_str() {
         "selected" => {
             if ids.is_empty() {
                 return Err(
-                    ApiError::invalid("id", "select at least one dead letter to replay").into(),
+                    ApiError::invalid("id", "select at least one conversion to replay").into(),
                 );
             }
             let mut total = 0;
             for chunk in ids.chunks(MAX_REPLAY_IDS) {
-                total += gateway
-                    .store()
-                    .replay_ids(ReplayFrom::Dead, chunk)
-                    .await?
-                    .requeued;
+                total += gateway.replay_ids(from, chunk).await?.requeued;
             }
             total
         }
         "all" => {
             let filter = query.filter(now_ms())?;
             if filter.reason.is_none() && filter.until_ms.is_none() {
-                // Exactly what POST /v1/replay does for {state: dead, pixel, since}.
+                // Exactly what POST /v1/replay does for {state, pixel, since}.
                 let replay = ReplayFilter {
                     pixel: filter.pixel.clone(),
                     queued_since_ms: filter.since_ms,
-                    ..ReplayFilter::all(ReplayFrom::Dead)
+                    ..ReplayFilter::all(from)
                 };
                 gateway
                     .replay(&replay, false, DEFAULT_REPLAY_CHUNK, |_| {})
@@ -253,20 +286,21 @@ pub async fn replay(
             gateway.wake_pixel(&code);
         }
     }
-    tracing::info!(requeued, action = %action, "console: dead letters replayed");
+    tracing::info!(requeued, action = %action, state = from.as_str(), "console: parked conversions replayed");
     Ok(see_other(&format!(
         "/console/dead?{}&replayed={requeued}",
         query.query_string()
     )))
 }
 
-/// Re-queues, page by page, every dead conversion the filter lists (reason and end-time filters
-/// are not part of the store's replay filter).
+/// Re-queues, page by page, every conversion the filter lists (reason and end-time filters are not
+/// part of the store's replay filter).
 async fn replay_listed(
     state: &ConsoleState,
     mut filter: DeadLetterFilter,
 ) -> Result<u64, ConsoleError> {
-    let store = state.app.gateway.store();
+    let gateway = &state.app.gateway;
+    let store = gateway.store();
     filter.limit = MAX_REPLAY_IDS;
     filter.before_id = None;
     let mut total = 0;
@@ -276,7 +310,7 @@ async fn replay_listed(
             break;
         };
         let ids: Vec<i64> = page.iter().map(|c| c.id).collect();
-        total += store.replay_ids(ReplayFrom::Dead, &ids).await?.requeued;
+        total += gateway.replay_ids(filter.from, &ids).await?.requeued;
         filter.before_id = Some(last);
     }
     Ok(total)
