@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use signalpost_gateway::deliverable::check_planned;
-use signalpost_gateway::gateway::{FORM_SUBMIT_KEY, lead_from};
+use signalpost_gateway::gateway::lead_from;
 use signalpost_gateway::rules::{RuleConfig, RuleSet, plan};
-use signalpost_gateway::{Lead, LifecycleEvent, NewLead, Trigger};
+use signalpost_gateway::{Lead, LifecycleEvent, NewLead};
 
 fn rules() -> RuleSet {
     RuleSet::from_configs(vec![RuleConfig::new(
@@ -40,29 +40,13 @@ fn lead(landing: bool) -> Lead {
     lead_from(new, 1_750_000_000).unwrap()
 }
 
-fn form_submit(lead: &Lead) -> LifecycleEvent {
-    LifecycleEvent {
-        id: 0,
-        transaction_id: lead.transaction_id.clone(),
-        trigger: Trigger::FormSubmit,
-        name: None,
-        buyer: None,
-        offer: None,
-        revenue: None,
-        payout: None,
-        currency: None,
-        occurred_at: lead.created_at,
-        idempotency_key: Some(FORM_SUBMIT_KEY.to_owned()),
-    }
-}
-
 fn ingest_check(c: &mut Criterion) {
     let set = rules();
     let mut group = c.benchmark_group("plan_one_lead");
     group.measurement_time(Duration::from_secs(3));
     for (name, landing) in [("deliverable", true), ("refused", false)] {
         let lead = lead(landing);
-        let event = form_submit(&lead);
+        let event = LifecycleEvent::form_submit(&lead);
         group.bench_function(format!("{name}/plan"), |b| {
             b.iter(|| plan(&lead, &event, set.rules(), 1_750_000_000_000).unwrap())
         });

@@ -20,8 +20,7 @@ use crate::store::{IngestResult, IngestUnit, LeadView, Store};
 use crate::time::{Clock, SystemClock};
 use crate::ttclid;
 
-/// Idempotency key of the `form_submit` lifecycle event: one per lead.
-pub const FORM_SUBMIT_KEY: &str = "form_submit";
+pub use crate::domain::lifecycle::FORM_SUBMIT_KEY;
 /// Longest accepted `transaction_id`, idempotency key or label.
 pub const MAX_ID_LEN: usize = 512;
 /// Times at or above this are taken for milliseconds and refused (year 2286 in seconds).
@@ -275,19 +274,7 @@ impl Gateway {
     fn plan_lead(&self, new: NewLead) -> Result<Planned, GatewayError> {
         let now_ms = self.clock.now_ms();
         let lead = lead_from(new, now_ms.div_euclid(1000))?;
-        let event = LifecycleEvent {
-            id: 0,
-            transaction_id: lead.transaction_id.clone(),
-            trigger: Trigger::FormSubmit,
-            name: None,
-            buyer: None,
-            offer: None,
-            revenue: None,
-            payout: None,
-            currency: None,
-            occurred_at: lead.created_at,
-            idempotency_key: Some(FORM_SUBMIT_KEY.to_owned()),
-        };
+        let event = LifecycleEvent::form_submit(&lead);
         let (conversions, refused) = self.conversions(&lead, &event, now_ms)?;
         Ok(Planned {
             unit: IngestUnit {

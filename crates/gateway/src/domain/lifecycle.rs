@@ -6,6 +6,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::Lead;
+
+/// Idempotency key of the `form_submit` lifecycle event: one per lead.
+pub const FORM_SUBMIT_KEY: &str = "form_submit";
+
 /// The funnel step a lifecycle event reports; rules select on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -92,6 +97,26 @@ pub struct LifecycleEvent {
     pub occurred_at: i64,
     /// A repeat with the same key is a replay (`form_submit` for the form submission itself).
     pub idempotency_key: Option<String>,
+}
+
+impl LifecycleEvent {
+    /// The form submission that creates `lead`: at the lead's own time, under [`FORM_SUBMIT_KEY`]
+    /// (the event ingest stores with a new lead, and the one previews plan against).
+    pub fn form_submit(lead: &Lead) -> LifecycleEvent {
+        LifecycleEvent {
+            id: 0,
+            transaction_id: lead.transaction_id.clone(),
+            trigger: Trigger::FormSubmit,
+            name: None,
+            buyer: None,
+            offer: None,
+            revenue: None,
+            payout: None,
+            currency: None,
+            occurred_at: lead.created_at,
+            idempotency_key: Some(FORM_SUBMIT_KEY.to_owned()),
+        }
+    }
 }
 
 /// A lifecycle event before it is stored (the HTTP layer's input to [`crate::Gateway::submit_event`]).

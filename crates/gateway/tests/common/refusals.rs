@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use signalpost_gateway::domain::{LifecycleEvent, NewConversion, Trigger};
+use signalpost_gateway::domain::{LifecycleEvent, NewConversion};
 use signalpost_gateway::gateway::lead_from;
 use signalpost_gateway::{IngestUnit, NewLead};
 
@@ -37,19 +37,7 @@ pub fn refusable_units(pixel: &str, n: usize, bad: &BTreeSet<usize>) -> Vec<Inge
                 now - 60
             );
             IngestUnit {
-                event: LifecycleEvent {
-                    id: 0,
-                    transaction_id: transaction_id.clone(),
-                    trigger: Trigger::FormSubmit,
-                    name: None,
-                    buyer: None,
-                    offer: None,
-                    revenue: None,
-                    payout: None,
-                    currency: None,
-                    occurred_at: now - 60,
-                    idempotency_key: Some("form_submit".into()),
-                },
+                event: LifecycleEvent::form_submit(&lead),
                 lead: Some(lead),
                 conversions: vec![NewConversion {
                     rule: "registration".into(),

@@ -8,8 +8,8 @@ use signalpost_gateway::Gateway;
 use signalpost_gateway::deliverable::problem_of;
 use signalpost_gateway::delivery::PixelRegistry;
 use signalpost_gateway::delivery::batch::track_body;
-use signalpost_gateway::domain::{Lead, LifecycleEvent, Trigger, Warning};
-use signalpost_gateway::gateway::{FORM_SUBMIT_KEY, event_from, lead_from};
+use signalpost_gateway::domain::{Lead, LifecycleEvent, Warning};
+use signalpost_gateway::gateway::{event_from, lead_from};
 use signalpost_gateway::rules::{CapStatus, Outcome, PreviewedConversion, Reason};
 use utoipa::ToSchema;
 
@@ -158,19 +158,7 @@ pub async fn preview(
             event_from(&lead.transaction_id, to_new_event(valid), now)
                 .map_err(|e| ApiError::from(e).under("event"))?
         }
-        None => LifecycleEvent {
-            id: 0,
-            transaction_id: lead.transaction_id.clone(),
-            trigger: Trigger::FormSubmit,
-            name: None,
-            buyer: None,
-            offer: None,
-            revenue: None,
-            payout: None,
-            currency: None,
-            occurred_at: lead.created_at,
-            idempotency_key: Some(FORM_SUBMIT_KEY.to_owned()),
-        },
+        None => LifecycleEvent::form_submit(&lead),
     };
     let explanations = gateway.preview(&lead, &event).await?;
     let rules = gateway.rules();
