@@ -170,11 +170,7 @@ pub async fn rotate_token(
             see_other(&to)
         }
         Err(WriteError::Fields(problems)) => {
-            let text = problems
-                .into_iter()
-                .map(|p| p.problem)
-                .collect::<Vec<_>>()
-                .join("; ");
+            let text = problem_text(problems);
             let view = View {
                 token_error: Some((code, text)),
                 ..View::default()
@@ -183,6 +179,15 @@ pub async fn rotate_token(
         }
         Err(WriteError::Page(e)) => e.into_response(),
     }
+}
+
+/// The problems of a one-field form, as one line for the notice beside it.
+fn problem_text(problems: Vec<crate::console::writes::FieldProblem>) -> String {
+    problems
+        .into_iter()
+        .map(|p| p.problem)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Fields of the site URL form.
@@ -202,11 +207,7 @@ pub async fn set_site_url(
     match writes::set_site_url(&state.app, &code, &form.site_url).await {
         Ok(()) => see_other(&format!("/console/pixels?site={}", seg(&code))),
         Err(WriteError::Fields(problems)) => {
-            let text = problems
-                .into_iter()
-                .map(|p| p.problem)
-                .collect::<Vec<_>>()
-                .join("; ");
+            let text = problem_text(problems);
             let view = View {
                 site_error: Some((code, text)),
                 ..View::default()
