@@ -209,19 +209,24 @@ fn arrived(sandbox: &RunningSandbox) -> BTreeMap<(String, String), Vec<String>> 
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_server_mid_delivery_and_restarting_delivers_everything_acknowledged() {
-    let sandbox = signalpost_sandbox::spawn(
+/// The strict sandbox with the test pixel, whose `hang` fault holds a request for `hang`.
+async fn hanging_sandbox(hang: Duration) -> RunningSandbox {
+    signalpost_sandbox::spawn(
         SandboxConfig {
             pixels: vec![(PIXEL.to_owned(), TOKEN.to_owned())],
-            // Longer than the whole test: a hung request never completes before the kill.
-            hang: Duration::from_secs(60),
+            hang,
             ..SandboxConfig::default()
         },
         SocketAddr::from(([127, 0, 0, 1], 0)),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_server_mid_delivery_and_restarting_delivers_everything_acknowledged() {
+    // Longer than the whole test: a hung request never completes before the kill.
+    let sandbox = hanging_sandbox(Duration::from_secs(60)).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sandbox);
     let client = reqwest::Client::new();
@@ -350,17 +355,8 @@ async fn killing_the_server_mid_delivery_and_restarting_delivers_everything_ackn
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_started_after_a_kill_sends_the_batch_left_in_flight_without_waiting_for_its_lease()
  {
-    let sandbox = signalpost_sandbox::spawn(
-        SandboxConfig {
-            pixels: vec![(PIXEL.to_owned(), TOKEN.to_owned())],
-            // Longer than the whole test: the held request never completes.
-            hang: Duration::from_secs(3_600),
-            ..SandboxConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap();
+    // Longer than the whole test: the held request never completes.
+    let sandbox = hanging_sandbox(Duration::from_secs(3_600)).await;
     let dir = tempfile::tempdir().unwrap();
     // Neither the lease nor the request timeout runs out during the test: only the restart's
     // recovery can send the held batch again.
