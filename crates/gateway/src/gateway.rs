@@ -7,13 +7,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use signalpost_identity::is_canonical_sha256_hex;
 use signalpost_tiktok::currency::Currency;
 
 use crate::deliverable::check_planned;
 use crate::delivery::WorkSignal;
-use crate::domain::{
-    Lead, LifecycleEvent, NewLead, NewLifecycleEvent, RefusedConversion, Trigger, is_sha256_hex,
-};
+use crate::domain::{Lead, LifecycleEvent, NewLead, NewLifecycleEvent, RefusedConversion, Trigger};
 use crate::error::GatewayError;
 use crate::rules::{Explanation, RuleSet, explain, plan};
 use crate::store::{IngestResult, IngestUnit, LeadView, Store};
@@ -458,7 +457,7 @@ fn clean_id(field: &'static str, raw: &str) -> Result<String, GatewayError> {
 fn hashed(field: &'static str, value: Option<String>) -> Result<Option<String>, GatewayError> {
     match value {
         None => Ok(None),
-        Some(v) if is_sha256_hex(&v) => Ok(Some(v)),
+        Some(v) if is_canonical_sha256_hex(&v) => Ok(Some(v)),
         Some(_) => Err(GatewayError::invalid(
             field,
             "must arrive as SHA-256 hex (64 lowercase hex digits): raw identifiers are never stored",

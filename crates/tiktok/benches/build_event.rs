@@ -6,9 +6,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use signalpost_tiktok::event_builder::{RawEvent, RawIdentity, build_event};
-use signalpost_tiktok::identity::{
-    hash_email, hash_phone, normalize_phone_fast, normalize_phone_full,
-};
+use signalpost_tiktok::identity::{hash_email, hash_phone, normalize_phone};
 
 #[path = "support/leads.rs"]
 mod support;
@@ -17,16 +15,9 @@ fn bench(c: &mut Criterion) {
     let leads = support::leads();
     let valid = leads
         .iter()
-        .filter(|l| normalize_phone_full(&l.phone, l.region).is_ok())
+        .filter(|l| normalize_phone(&l.phone, l.region).is_ok())
         .count();
-    let fast = leads
-        .iter()
-        .filter(|l| normalize_phone_fast(&l.phone, l.region).is_some())
-        .count();
-    eprintln!(
-        "{} leads: {valid} valid phones, {fast} on the fast path",
-        leads.len()
-    );
+    eprintln!("{} leads: {valid} valid phones", leads.len());
 
     let mut group = c.benchmark_group("build_event");
     group.throughput(Throughput::Elements(leads.len() as u64));

@@ -8,7 +8,7 @@ pub mod client;
 pub mod currency;
 pub mod event_builder;
 pub mod event_name;
-pub mod identity;
+pub use signalpost_identity as identity;
 mod json;
 pub mod model;
 pub mod rejection;

@@ -97,21 +97,3 @@ pub struct NewLead {
     /// Problems the edge found with identifiers it dropped.
     pub warnings: Vec<Warning>,
 }
-
-/// Whether `s` is a SHA-256 digest as TikTok wants it: exactly 64 lowercase hex digits.
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_64_lowercase_hex_counts_as_a_hash() {
-        assert!(is_sha256_hex(&"a".repeat(64)));
-        assert!(!is_sha256_hex(&"A".repeat(64)));
-        assert!(!is_sha256_hex(&"a".repeat(63)));
-        assert!(!is_sha256_hex("alice@example.com"));
-    }
-}

@@ -10,5 +10,5 @@ pub mod lifecycle;
 pub use attempt::{Attempt, AttemptOutcome, NewAttempt};
 pub use cap::{CapCheck, CapPeriod};
 pub use conversion::{Conversion, ConversionState, NewConversion, RefusedConversion, UnknownState};
-pub use lead::{Lead, NewLead, Warning, is_sha256_hex};
+pub use lead::{Lead, NewLead, Warning};
 pub use lifecycle::{LifecycleEvent, NewLifecycleEvent, Trigger, UnknownTrigger};

@@ -2,7 +2,7 @@
 //! stray spaces, phones of several countries in the formats people type (mostly US), IPv4/IPv6,
 //! real user agents, ttclids and order values.
 
-use signalpost_tiktok::identity::Region;
+use signalpost_identity::Region;
 
 // Each benchmark uses a different subset of the fields.
 #[allow(dead_code)]

@@ -1,10 +1,11 @@
 //! Rules for the customer-information fields: `data[].user` (2.0) and `context.user` / `context.ip` /
 //! `context.user_agent` (1.0). Owns the "is this a SHA-256 hex digest" and "is this a raw IP / user
-//! agent" checks; it never sees or stores anything beyond the request being validated.
+//! agent" checks (the hash tests themselves are `signalpost_identity`'s); it never sees or stores anything beyond the request being validated.
 
 use std::net::IpAddr;
 
 use super::{Invalid, Object, Path, Reason, Rules, as_str, field, opt_one_of, opt_str};
+use crate::identity::{is_canonical_sha256_hex, is_sha256_hex};
 
 /// Fields TikTok requires to be SHA-256 digests, each a string or a list of strings (2.0).
 const HASHED_FIELDS: [&str; 3] = ["email", "phone", "external_id"];
@@ -65,10 +66,10 @@ fn hashed_string_or_list(
 /// `[A-Fa-f0-9]{64}` as "already hashed". A raw value is refused in both modes: TikTok would silently
 /// never match it, which is the bug this sandbox exists to catch.
 pub(crate) fn hashed(value: &str, path: &Path, rules: &Rules) -> Result<(), Invalid> {
-    if is_sha256_hex(value, true) || (!rules.strict && is_sha256_hex(value, false)) {
+    if is_canonical_sha256_hex(value) || (!rules.strict && is_sha256_hex(value)) {
         return Ok(());
     }
-    if is_sha256_hex(value, false) {
+    if is_sha256_hex(value) {
         return Err(path.other(
             "must be a SHA-256 digest in lowercase hex; upper-case hex is not TikTok's format",
         ));
@@ -78,22 +79,12 @@ pub(crate) fn hashed(value: &str, path: &Path, rules: &Rules) -> Result<(), Inva
     ))
 }
 
-/// Whether `value` is 64 hex digits (lowercase only when `lowercase_only`).
-pub(crate) fn is_sha256_hex(value: &str, lowercase_only: bool) -> bool {
-    value.len() == 64
-        && value.bytes().all(|b| {
-            b.is_ascii_digit()
-                || (b'a'..=b'f').contains(&b)
-                || (!lowercase_only && (b'A'..=b'F').contains(&b))
-        })
-}
-
 /// `ip`: the raw public address, IPv4 or IPv6 (full or compressed). A hashed IP cannot be matched.
 pub(crate) fn ip_field(obj: &Object, key: &str, path: &Path) -> Result<(), Invalid> {
     let Some(ip) = opt_str(obj, key, path)? else {
         return Ok(());
     };
-    if is_sha256_hex(ip, false) {
+    if is_sha256_hex(ip) {
         return Err(path
             .key(key)
             .other("looks like a SHA-256 digest; the IP address must be sent raw, not hashed"));
@@ -109,7 +100,7 @@ pub(crate) fn user_agent_field(obj: &Object, key: &str, path: &Path) -> Result<(
     let Some(ua) = opt_str(obj, key, path)? else {
         return Ok(());
     };
-    if is_sha256_hex(ua, false) {
+    if is_sha256_hex(ua) {
         return Err(path
             .key(key)
             .other("looks like a SHA-256 digest; the user agent must be sent raw, not hashed"));

@@ -42,7 +42,7 @@ pub enum Interpretation {
 /// Reads the search box.
 pub fn interpret(q: &str) -> Result<Interpretation, String> {
     let q = q.trim();
-    if is_sha256_hex(&q.to_ascii_lowercase()) {
+    if is_sha256_hex(q) {
         return Ok(Interpretation::Hash(q.to_ascii_lowercase()));
     }
     if q.contains('@') {

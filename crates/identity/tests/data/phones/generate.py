@@ -2,10 +2,10 @@
 """Regenerates corpus.tsv: what libphonenumber (its Python port, `phonenumbers`) answers for phone
 numbers typed the ways leads type them, read with a default region.
 
-Used by crates/tiktok/tests/phone_parity.rs (issue 14: parity with libphonenumber).
+Used by crates/identity/tests/phone_parity.rs (issue 14: parity with libphonenumber).
 
     pip install phonenumbers
-    python3 crates/tiktok/tests/data/phones/generate.py > crates/tiktok/tests/data/phones/corpus.tsv
+    python3 crates/identity/tests/data/phones/generate.py > crates/identity/tests/data/phones/corpus.tsv
 
 Output: `#` comment lines (the first names the phonenumbers version), a column line, then one row
 per (region, input), sorted and without duplicates:
@@ -132,6 +132,27 @@ HARD_CASES = [
     ("1111111111", "US"),
     ("+1 000 000 0000", "US"),
     ("555-0100", "US"),
+    # Input length: libphonenumber reads at most 250 characters.
+    ("213-373-4253" + " " * 238, "US"),
+    ("213-373-4253" + " " * 239, "US"),
+    ("1" * 251, "US"),
+    # Digits from other scripts, full-width signs, vanity letters, tel: URIs, extensions.
+    ("\u0660\u0666\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", "FR"),
+    ("\uff0b\uff14\uff14 20 7946 0958", "US"),
+    ("\u0968\u0967\u0969 \u0969\u096d\u0969 \u096a\u0968\u096b\u0969", "US"),
+    ("1-800-FLOWERS", "US"),
+    ("0800 FLOWERS", "GB"),
+    ("tel:+1-213-373-4253;ext=12", "US"),
+    ("tel:373-4253;phone-context=+1-213", "US"),
+    ("tel:373-4253;phone-context=example.com", "US"),
+    ("213.373.4253 x99", "US"),
+    ("213 373 4253 #99", "US"),
+    ("+44 (0) 20 7946 0958", "DE"),
+    ("0044 20 7946 0958", "US"),
+    ("011 44 20 7946 0958", "GB"),
+    ("+", "US"),
+    ("++12133734253", "US"),
+    ("+1 213 373 4253 +1 213 373 4253", "US"),
 ]
 
 
@@ -220,7 +241,7 @@ def main(out):
         add(raw, region)
 
     out.write("# libphonenumber reference answers: phonenumbers %s\n" % phonenumbers.__version__)
-    out.write("# regenerate: python3 crates/tiktok/tests/data/phones/generate.py > corpus.tsv\n")
+    out.write("# regenerate: python3 crates/identity/tests/data/phones/generate.py > corpus.tsv\n")
     out.write("region\tinput\tvalid\te164\n")
     for (region, raw), (valid, e164) in sorted(rows.items()):
         out.write("%s\t%s\t%d\t%s\n" % (region, raw, 1 if valid else 0, e164 or "-"))

@@ -6,23 +6,15 @@
 //!
 //! Regenerate the corpus with `data/phones/generate.py` (see its header).
 //!
-//! Run with `--nocapture` to see the agreement rate and a sample of the disagreements, grouped by
-//! kind; set `PHONE_PARITY_ALL=1` as well to list every disagreement.
+//! Every row must agree. Run with `--nocapture` to see the agreement figure, and on a failure a
+//! sample of the disagreements grouped by kind; set `PHONE_PARITY_ALL=1` to list every one.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use signalpost_tiktok::identity::{Region, normalize_phone};
+use signalpost_identity::{Region, normalize_phone};
 
 const CORPUS: &str = include_str!("data/phones/corpus.tsv");
-
-/// No-regression floor while parity is not reached. Issue 14 requires 100 % agreement (and zero
-/// disagreements); these numbers are what was measured when the corpus was added, and each fix
-/// raises them: set the floor to the new rate rounded down to 0.1 % and the ceiling to the new
-/// count. Measured with phonenumbers 9.0.43: 20,761 rows, 20,559 agree (99.03 %), 202 disagree
-/// (162 we reject, 12 we accept invalid, 28 different E.164).
-const AGREEMENT_FLOOR_PERMILLE: u64 = 990;
-const MAX_DISAGREEMENTS: usize = 202;
 
 /// How many disagreements of each kind to print.
 const SAMPLE: usize = 12;
@@ -98,7 +90,7 @@ struct Disagreement {
 }
 
 #[test]
-fn agreement_with_libphonenumber_does_not_regress() {
+fn every_corpus_row_agrees_with_libphonenumber() {
     let rows = corpus();
     assert!(rows.len() > 10_000, "the corpus looks truncated");
     let mut disagreements = Vec::new();
@@ -176,28 +168,11 @@ fn agreement_with_libphonenumber_does_not_regress() {
     }
     println!("{report}");
 
-    // Issue 14 requires 100 % agreement. Until then: no regression below what was measured.
-    let permille = (agree as u64 * 1000) / total as u64;
-    assert!(
-        permille >= AGREEMENT_FLOOR_PERMILLE,
-        "agreement fell to {}.{} %, below the floor of {}.{} %\n{report}",
-        permille / 10,
-        permille % 10,
-        AGREEMENT_FLOOR_PERMILLE / 10,
-        AGREEMENT_FLOOR_PERMILLE % 10
-    );
-    assert!(
-        disagreements.len() <= MAX_DISAGREEMENTS,
-        "{} disagreements, more than the {MAX_DISAGREEMENTS} measured before\n{report}",
-        disagreements.len()
-    );
+    assert!(disagreements.is_empty(), "{report}");
 }
 
-/// The examples from issue 14, with libphonenumber's answers (`None`: not a valid number). This is
-/// the target; it fails until the parity work lands, which un-ignores it. Run it by hand with
-/// `cargo test -p signalpost-tiktok --test phone_parity -- --ignored`.
+/// The examples from issue 14, with libphonenumber's answers (`None`: not a valid number).
 #[test]
-#[ignore = "issue 14: parity not reached yet (it fails today); run with --ignored, see the doc comment"]
 fn issue_14_examples_match_libphonenumber() {
     let cases: [(&str, &str, Option<&str>); 6] = [
         ("393 123 4567", "IT", Some("+393931234567")),

@@ -1,23 +1,22 @@
-//! Customer identifiers as TikTok wants them (shared/tiktok-events-api.md §1.4, §6): normalized,
-//! then SHA-256 as 64 lowercase hex. Email: trim + lowercase. Phone: E.164. External id: trim only
-//! (case kept). A value that already is a SHA-256 hex digest passes through, lower-cased, and is
-//! never hashed again.
+//! Customer identifiers as the ad platforms match them, one rule for every destination: email
+//! (trim + lowercase), phone (libphonenumber's E.164, written as the destination wants it), external
+//! id (trim only, case kept), each SHA-256 hashed as 64 lowercase hex. A value that already is a
+//! SHA-256 hex digest (64 hex characters, any case) passes through lower-cased and is never hashed
+//! again. TikTok's rules: shared/tiktok-events-api.md §1.4, §6; Meta's: meta-conversions-api.md.
 //!
-//! Raw identifiers are PII: nothing in this module logs them, and no error message repeats them.
+//! Raw identifiers are PII: nothing in this crate logs them, and no error message repeats them.
 
 mod email;
 mod hash;
 mod phone;
-mod phone_fast;
-mod phone_meta;
 
 use std::fmt;
 
 pub use email::{hash_email, normalize_email};
-pub use hash::{Sha256Hex, is_sha256_hex};
+pub use hash::{Sha256Hex, is_canonical_sha256_hex, is_sha256_hex};
 pub use phone::{
-    Region, UnknownRegion, hash_phone, normalize_phone, normalize_phone_fast, normalize_phone_full,
-    warm_up_phone_metadata,
+    MAX_PHONE_INPUT_CHARS, PhoneFormat, Region, UnknownRegion, hash_phone, hash_phone_as,
+    normalize_phone, warm_up_phone_metadata,
 };
 
 /// Which identifier a problem is about.
@@ -29,7 +28,7 @@ pub enum Field {
 }
 
 impl Field {
-    /// The TikTok `user` key of the field.
+    /// The field's name in signalpost's lead (and TikTok's `user` key).
     pub fn as_str(self) -> &'static str {
         match self {
             Field::Email => "email",

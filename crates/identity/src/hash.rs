@@ -61,10 +61,18 @@ impl Sha256Hex {
     }
 }
 
-/// Whether `value` looks like a SHA-256 hex digest: exactly 64 hex characters in either case. The
-/// integrations (TikTok's GTM template, Stape, Segment) use the same test to skip re-hashing.
+/// Whether `value` already is a SHA-256 hex digest: exactly 64 hex characters in either case. This
+/// is the one "already hashed?" rule of signalpost: a value that passes it is never hashed again.
+/// The integrations (TikTok's GTM template, Stape, Segment) use the same test to skip re-hashing.
 pub fn is_sha256_hex(value: &str) -> bool {
     value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `value` is a SHA-256 hex digest in the form a [`Sha256Hex`] holds and the platforms
+/// document: 64 hex characters, lowercase only. Stores and validators that accept only finished
+/// hashes use this; upper-case input is first brought to this form by [`Sha256Hex::parse`].
+pub fn is_canonical_sha256_hex(value: &str) -> bool {
+    is_sha256_hex(value) && !value.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 impl fmt::Display for Sha256Hex {
@@ -131,6 +139,21 @@ mod tests {
             assert_eq!(
                 Sha256Hex::parse(bad),
                 Err(IdentifierError::NotSha256Hex),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn canonical_means_lowercase_and_any_case_counts_as_already_hashed() {
+        let lower = Sha256Hex::digest(b"abc").into_string();
+        let upper = lower.to_ascii_uppercase();
+        assert!(is_sha256_hex(&lower) && is_sha256_hex(&upper));
+        assert!(is_canonical_sha256_hex(&lower));
+        assert!(!is_canonical_sha256_hex(&upper));
+        for bad in ["", "abc", &lower[1..], "alice@example.com"] {
+            assert!(
+                !is_sha256_hex(bad) && !is_canonical_sha256_hex(bad),
                 "{bad}"
             );
         }
