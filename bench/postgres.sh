@@ -27,7 +27,7 @@ export PGOPTIONS="--client-min-messages=warning"
 PORT=${BENCH_PORT:-19100}
 OUT=${BENCH_OUT:-target/bench-postgres}
 CONNECTIONS=${BENCH_CONNECTIONS:-96}
-KEY=bench-key-0123456789abcdef
+KEY=bench-key-0123456789abcdef0123456789
 PIXEL=CBENCHPIXEL001
 TOKEN=bench-access-token-0123456789
 SANDBOX=http://127.0.0.1:$PORT

@@ -11,7 +11,7 @@ use signalpost_loadgen::{Args, run};
 use signalpost_sandbox::{RunningSandbox, SandboxConfig};
 use tokio::sync::oneshot;
 
-const KEY: &str = "loadgen-test-key-0123456789";
+const KEY: &str = "loadgen-test-key-0123456789abcdefghij";
 const PIXEL: &str = "CLOADGENPIXEL01";
 const TOKEN: &str = "loadgen-access-token-0123456789";
 

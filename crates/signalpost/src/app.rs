@@ -420,7 +420,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let served = axum::serve(self.listener, self.router)
+        // The peer address reaches handlers that need it (the console's sign-in throttle).
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         tracing::info!("HTTP server stopped; finishing deliveries and flushing the store");

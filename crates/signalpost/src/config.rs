@@ -13,6 +13,11 @@ use signalpost_gateway::rules::{Rule, RuleConfig, RuleEnv, RuleError, Tz, parse_
 
 pub use delivery::DeliveryConfig;
 
+/// Shortest API key accepted in `[server] api_keys`: bootstrap keys are admin keys, so they must be
+/// as hard to guess as the 256-bit keys the server generates (32 characters of hex or base64 carry
+/// at least 128 bits).
+pub const MIN_BOOTSTRAP_KEY_CHARS: usize = 32;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -272,10 +277,13 @@ impl Config {
             ));
         }
         for (i, key) in self.server.api_keys.iter().enumerate() {
-            if key.len() < 16 {
+            if key.chars().count() < MIN_BOOTSTRAP_KEY_CHARS {
                 problems.push(invalid(
                     format!("server.api_keys[{i}]"),
-                    "an API key must be at least 16 characters",
+                    format!(
+                        "an API key must be at least {MIN_BOOTSTRAP_KEY_CHARS} characters \
+                         (generate one with: openssl rand -hex 24)"
+                    ),
                 ));
             }
         }
@@ -474,7 +482,7 @@ mod tests {
     fn env(name: &str) -> Option<String> {
         match name {
             "TT_TOKEN" => Some("secret-token-1234".into()),
-            "SIGNALPOST_API_KEYS" => Some("key-from-env-0123456789, ".into()),
+            "SIGNALPOST_API_KEYS" => Some("key-from-env-0123456789abcdefghijkl, ".into()),
             _ => None,
         }
     }
@@ -484,7 +492,7 @@ mod tests {
         let text = r#"
             [server]
             listen = "0.0.0.0:9000"
-            api_keys = ["key-from-file-0123456789"]
+            api_keys = ["key-from-file-0123456789abcdefghijk"]
             [[pixels]]
             code = "PIX1"
             access_token = "${TT_TOKEN}"
@@ -601,11 +609,27 @@ mod tests {
     }
 
     #[test]
+    fn bootstrap_keys_shorter_than_32_characters_are_refused_at_load() {
+        let short = "k".repeat(MIN_BOOTSTRAP_KEY_CHARS - 1);
+        let err = Config::parse(&format!("[server]\napi_keys = [\"{short}\"]\n"), &env)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("server.api_keys[0]"), "{err}");
+        assert!(err.contains("at least 32 characters"), "{err}");
+        assert!(!err.contains(&short), "the key is not echoed: {err}");
+        let long = "k".repeat(MIN_BOOTSTRAP_KEY_CHARS);
+        let config = Config::parse(&format!("[server]\napi_keys = [\"{long}\"]\n"), &env).unwrap();
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
     fn env_api_keys_are_added_and_tokens_never_debug_printed() {
         let config = Config::load_with_env(None, &env).unwrap();
         assert_eq!(
             config.server.api_keys,
-            vec!["key-from-env-0123456789".to_owned()]
+            vec!["key-from-env-0123456789abcdefghijkl".to_owned()]
         );
         let pixel = PixelConfig {
             code: "P".into(),

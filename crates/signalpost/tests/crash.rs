@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use signalpost_sandbox::{Fault, FaultKind, RunningSandbox, SandboxConfig};
 use tokio::sync::Mutex;
 
-const KEY: &str = "crash-test-key-0123456789";
+const KEY: &str = "crash-test-key-0123456789abcdefghij";
 const PIXEL: &str = "CCRASHPIXEL001";
 const TOKEN: &str = "crash-test-access-token-0123";
 

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use signalpost_sandbox::{Sandbox, SandboxConfig};
 use tokio::sync::Mutex;
 
-const KEY: &str = "multinode-key-0123456789";
+const KEY: &str = "multinode-key-0123456789abcdefghij";
 const PIXEL: &str = "CMULTINODEPIX1";
 const TOKEN: &str = "multinode-access-token-0123";
 const NODES: usize = 3;

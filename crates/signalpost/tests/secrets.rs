@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use signalpost_sandbox::SandboxConfig;
 
-const KEY: &str = "secret-admin-key-0123456789";
+const KEY: &str = "secret-admin-key-0123456789abcdefghij";
 const PIXEL: &str = "CSECRETPIXEL01";
 const TOKEN: &str = "tok1-plain-secret-a1b2c3d4e5";
 const ROTATED: &str = "tok2-rotated-secret-f6g7h8i9";

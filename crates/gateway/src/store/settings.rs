@@ -49,10 +49,13 @@ pub struct StoredRule {
     pub updated_at_ms: i64,
 }
 
-/// What an API key may do.
+/// What an API key may do. Ordered: each scope allows everything the ones below it allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyScope {
+    /// Only `GET /v1/postback`: the key ad networks see in a postback URL (and may log). It can
+    /// record events, never read anything.
+    Postback,
     /// Send leads and lifecycle events, read leads.
     Ingest,
     /// Everything, including pixels, rules, keys, test postbacks, previews and replays.
@@ -60,24 +63,25 @@ pub enum KeyScope {
 }
 
 impl KeyScope {
+    /// Every scope, least powerful first.
+    pub const ALL: [KeyScope; 3] = [KeyScope::Postback, KeyScope::Ingest, KeyScope::Admin];
+
     /// The scope's name in the API and the database.
     pub fn as_str(self) -> &'static str {
         match self {
+            KeyScope::Postback => "postback",
             KeyScope::Ingest => "ingest",
             KeyScope::Admin => "admin",
         }
     }
 
-    /// Parses `ingest` or `admin`.
+    /// Parses `postback`, `ingest` or `admin`.
     pub fn parse(text: &str) -> Option<KeyScope> {
-        match text {
-            "ingest" => Some(KeyScope::Ingest),
-            "admin" => Some(KeyScope::Admin),
-            _ => None,
-        }
+        KeyScope::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    /// Whether a key of this scope may do what `needed` allows (admin includes ingest).
+    /// Whether a key of this scope may do what `needed` allows (admin includes ingest, which
+    /// includes postback).
     pub fn allows(self, needed: KeyScope) -> bool {
         self >= needed
     }

@@ -187,7 +187,7 @@ pub struct KeyView {
     pub id: String,
     /// The key's first characters, to recognise it.
     pub prefix: String,
-    /// `ingest` or `admin`.
+    /// `postback`, `ingest` or `admin`.
     #[schema(value_type = String, example = "ingest")]
     pub scope: signalpost_gateway::store::settings::KeyScope,
     pub label: String,

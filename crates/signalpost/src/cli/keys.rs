@@ -24,7 +24,8 @@ pub struct KeysArgs {
 enum KeysCommand {
     /// Create a key and print it (shown only this once).
     Create {
-        /// `ingest` (leads, events, postbacks) or `admin` (everything).
+        /// `postback` (only GET /v1/postback, the key for postback URLs), `ingest` (leads, events)
+        /// or `admin` (everything).
         #[arg(long)]
         scope: String,
         /// What the key is for.
@@ -49,7 +50,7 @@ pub async fn run(args: KeysArgs) -> ExitCode {
     if let KeysCommand::Create { scope, .. } = &args.command
         && KeyScope::parse(scope).is_none()
     {
-        return usage_error("--scope", "must be ingest or admin");
+        return usage_error("--scope", "must be postback, ingest or admin");
     }
     let (store, catalog) = match crate::ops::context::open_catalog(&config).await {
         Ok(opened) => opened,

@@ -50,7 +50,7 @@ enum Command {
     Import(import::ImportArgs),
     /// Apply a config file's pixels and rules to the database now and print what changed.
     Apply(apply::ApplyArgs),
-    /// Create, list or revoke API keys (scopes: ingest, admin).
+    /// Create, list or revoke API keys (scopes: postback, ingest, admin).
     Keys(keys::KeysArgs),
     /// List pixels with their token health, or replace a pixel's access token.
     Pixels(pixels::PixelsArgs),

@@ -16,6 +16,7 @@ pub enum Nav {
     Leads,
     Dead,
     Quality,
+    Keys,
 }
 
 const LINKS: &[(Nav, &str, &str)] = &[
@@ -25,6 +26,7 @@ const LINKS: &[(Nav, &str, &str)] = &[
     (Nav::Leads, "/console/leads", "Leads"),
     (Nav::Dead, "/console/dead", "Dead letters"),
     (Nav::Quality, "/console/quality", "Match quality"),
+    (Nav::Keys, "/console/keys", "API keys"),
 ];
 
 fn head(title: &str) -> Markup {
@@ -223,6 +225,30 @@ pub fn percent(n: u64, total: u64) -> String {
 /// A non-breaking thin space for empty cells (keeps table rows from collapsing).
 pub fn empty() -> Markup {
     PreEscaped("&mdash;".to_owned())
+}
+
+/// A labelled `<select>` of `options` with `current` selected (an empty option reads "(none)"),
+/// and its error under it.
+pub fn select(
+    name: &str,
+    label: &str,
+    current: &str,
+    options: &[&str],
+    error: Option<&str>,
+) -> Markup {
+    let id = format!("f-{name}");
+    let error_id = format!("{id}-error");
+    html! {
+        div class={ "field" @if error.is_some() { " invalid" } } {
+            label for=(id) { (label) }
+            select id=(id) name=(name) aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| error_id.clone())] {
+                @for o in options {
+                    option value=(o) selected[*o == current] { @if o.is_empty() { "(none)" } @else { (o) } }
+                }
+            }
+            @if let Some(e) = error { small id=(error_id) class="error-text" { (e) } }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod layout;
 pub mod pages;
 pub mod session;
+pub mod throttle;
 pub mod writes;
 
 use axum::Router;
@@ -32,6 +33,7 @@ use session::{SESSION_COOKIE, Session, Sessions, cookie_value, tokens_match};
 pub struct ConsoleState {
     pub app: AppState,
     pub sessions: Sessions,
+    pub sign_in_throttle: throttle::SignInThrottle,
 }
 
 /// The console's routes, ready to merge into the API router.
@@ -39,6 +41,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let console = ConsoleState {
         app: state.clone(),
         sessions: Sessions::default(),
+        sign_in_throttle: throttle::SignInThrottle::default(),
     };
     let guarded = Router::new()
         .route("/console/live", get(pages::dashboard::live))
@@ -75,6 +78,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/console/dead", get(pages::dead::page))
         .route("/console/dead/replay", post(pages::dead::replay))
         .route("/console/quality", get(pages::quality::page))
+        .route(
+            "/console/keys",
+            get(pages::keys::page).post(pages::keys::create),
+        )
+        .route("/console/keys/{id}/revoke", post(pages::keys::revoke))
         .route_layer(from_fn_with_state(console.clone(), guard));
     let open = Router::new()
         .route("/console", get(pages::dashboard::index))
@@ -90,7 +98,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
 
 /// The session behind a request, if it has a live one.
 pub fn current_session(state: &ConsoleState, headers: &axum::http::HeaderMap) -> Option<Session> {
-    cookie_value(headers, SESSION_COOKIE).and_then(|id| state.sessions.touch(&id))
+    cookie_value(headers, SESSION_COOKIE).and_then(|id| {
+        state
+            .sessions
+            .touch(&id, |digest| session::session_key_valid(&state.app, digest))
+    })
 }
 
 /// Lets a request through only with a live session, and a POST only with its CSRF token. The

@@ -1,7 +1,9 @@
 //! Console sessions: signing in with an admin API key gives a random session id in an `HttpOnly`,
 //! `SameSite=Strict` cookie (`Secure` when the request came over TLS, as a proxy in front reports
 //! with `X-Forwarded-Proto: https`), held server-side with an idle and an absolute expiry. Each
-//! session has its own CSRF token (see `csrf`). The key itself is never stored, logged or echoed.
+//! session has its own CSRF token (see `csrf`) and is bound to the key it signed in with (by the
+//! key's digest): once that key is revoked, or no longer admin, the session ends at its next
+//! request. The key itself is never stored, logged or echoed.
 //!
 //! The sign-in form is protected too: before sign-in, a short-lived random "pre-session" cookie is
 //! set and the same value is put in the form (double submit), so another site cannot sign a browser
@@ -35,6 +37,11 @@ pub fn admin_key_accepted(state: &AppState, key: &str) -> bool {
     !key.is_empty() && state.keys.scope_of(key) == Some(KeyScope::Admin)
 }
 
+/// Whether the key a session signed in with (its digest) is still an admin key.
+pub fn session_key_valid(state: &AppState, key_digest: &[u8; 32]) -> bool {
+    state.keys.scope_of_digest(key_digest) == Some(KeyScope::Admin)
+}
+
 /// A signed-in session, as handlers see it.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -45,6 +52,8 @@ pub struct Session {
 
 struct Entry {
     csrf: String,
+    /// SHA-256 of the key the session signed in with.
+    key_digest: [u8; 32],
     created: Instant,
     last_seen: Instant,
 }
@@ -63,8 +72,9 @@ impl Sessions {
         }
     }
 
-    /// Starts a session; returns it with its fresh id and CSRF token.
-    pub fn create(&self) -> Session {
+    /// Starts a session bound to the key with this digest; returns it with its fresh id and CSRF
+    /// token.
+    pub fn create(&self, key_digest: [u8; 32]) -> Session {
         let now = Instant::now();
         let session = Session {
             id: random_hex(),
@@ -84,6 +94,7 @@ impl Sessions {
                 session.id.clone(),
                 Entry {
                     csrf: session.csrf.clone(),
+                    key_digest,
                     created: now,
                     last_seen: now,
                 },
@@ -92,12 +103,13 @@ impl Sessions {
         session
     }
 
-    /// The live session with this id, its idle clock restarted; `None` (and forgotten) if expired.
-    pub fn touch(&self, id: &str) -> Option<Session> {
+    /// The live session with this id, its idle clock restarted; `None` (and forgotten) if expired
+    /// or if `key_valid` says its key no longer is.
+    pub fn touch(&self, id: &str, key_valid: impl FnOnce(&[u8; 32]) -> bool) -> Option<Session> {
         let now = Instant::now();
         self.with(|map| {
             let entry = map.get_mut(id)?;
-            if !alive(entry, now) {
+            if !alive(entry, now) || !key_valid(&entry.key_digest) {
                 map.remove(id);
                 return None;
             }
@@ -195,15 +207,15 @@ mod tests {
     #[test]
     fn sessions_are_random_found_again_and_removed() {
         let sessions = Sessions::default();
-        let a = sessions.create();
-        let b = sessions.create();
+        let a = sessions.create([1; 32]);
+        let b = sessions.create([1; 32]);
         assert_ne!(a.id, b.id);
         assert_ne!(a.csrf, a.id);
         assert_eq!(a.id.len(), 64);
-        assert_eq!(sessions.touch(&a.id).unwrap().csrf, a.csrf);
-        assert!(sessions.touch("nope").is_none());
+        assert_eq!(sessions.touch(&a.id, |_| true).unwrap().csrf, a.csrf);
+        assert!(sessions.touch("nope", |_| true).is_none());
         sessions.remove(&a.id);
-        assert!(sessions.touch(&a.id).is_none());
+        assert!(sessions.touch(&a.id, |_| true).is_none());
         assert_eq!(sessions.len(), 1);
     }
 

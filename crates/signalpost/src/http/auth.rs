@@ -1,10 +1,12 @@
 //! API-key authentication: `Authorization: Bearer KEY` on every `/v1` route, or `?key=KEY` on
 //! `GET /v1/postback` (offer-wall networks fire plain GET URLs and cannot set headers).
 //!
-//! Keys have a scope: `ingest` keys send leads and events and read leads; `admin` keys may also
-//! manage pixels, rules and keys and use the operator tools. Keys from the config file (`[server]
-//! api_keys`, or the generated one) are admin bootstrap keys; keys created through the API or the CLI
-//! live in the database and are refreshed from it.
+//! Keys have a scope: `postback` keys can only call `GET /v1/postback`; `ingest` keys send leads and
+//! events and read leads; `admin` keys may also manage pixels, rules and keys and use the operator
+//! tools. A URL is seen (and logged) by the networks that fire it, so only a postback key is accepted
+//! in a query string. Keys from the config file (`[server] api_keys`, or the generated one) are admin
+//! bootstrap keys; keys created through the API or the CLI live in the database and are refreshed
+//! from it.
 //!
 //! Keys are held only as SHA-256 digests and compared in constant time (`subtle`), against every
 //! known key without an early exit, so neither timing nor the number of keys leaks which bytes
@@ -87,24 +89,23 @@ impl ApiKeys {
     /// The scope of `presented`, if it is a known key. Runs in time independent of which key (if
     /// any) matches and of how many of its bytes do.
     pub fn scope_of(&self, presented: &str) -> Option<KeyScope> {
-        let digest = key_digest(presented);
+        self.scope_of_digest(&key_digest(presented))
+    }
+
+    /// The scope of the key with this SHA-256 digest (see [`ApiKeys::scope_of`]).
+    pub fn scope_of_digest(&self, digest: &[u8; 32]) -> Option<KeyScope> {
         let stored = self.stored_entries();
-        // 0 = no match, 1 = ingest, 2 = admin; the highest matching scope wins.
+        // 0 = no match, else 1 + the scope's place in KeyScope::ALL; the highest match wins.
         let mut best = 0u8;
         for (known, scope) in self.bootstrap.iter().chain(stored.iter()) {
-            let rank = match scope {
-                KeyScope::Ingest => 1u8,
-                KeyScope::Admin => 2u8,
-            };
-            let matched = known.ct_eq(&digest);
+            let rank = scope_rank(*scope);
+            let matched = known.ct_eq(digest);
             let higher = subtle::Choice::from(u8::from(rank > best));
             best = u8::conditional_select(&best, &rank, matched & higher);
         }
-        match best {
-            2 => Some(KeyScope::Admin),
-            1 => Some(KeyScope::Ingest),
-            _ => None,
-        }
+        KeyScope::ALL
+            .into_iter()
+            .find(|scope| scope_rank(*scope) == best)
     }
 
     /// Whether `presented` is a known key of any scope.
@@ -115,6 +116,15 @@ impl ApiKeys {
     /// Whether no key is known (every request is then refused).
     pub fn is_empty(&self) -> bool {
         self.bootstrap.is_empty() && self.stored_entries().is_empty()
+    }
+}
+
+/// 1 + the scope's place in [`KeyScope::ALL`] (0 stands for "no key matched").
+fn scope_rank(scope: KeyScope) -> u8 {
+    match scope {
+        KeyScope::Postback => 1,
+        KeyScope::Ingest => 2,
+        KeyScope::Admin => 3,
     }
 }
 
@@ -140,10 +150,13 @@ pub fn check_bearer(keys: &ApiKeys, headers: &HeaderMap, needed: KeyScope) -> Re
     check_key(keys, token, needed)
 }
 
-/// Checks a key given some other way (the postback's `key=` query parameter).
+/// Checks a key given some other way (the console's sign-in form).
 pub fn check_key(keys: &ApiKeys, presented: &str, needed: KeyScope) -> Result<(), ApiError> {
     match keys.scope_of(presented).filter(|_| !presented.is_empty()) {
         Some(scope) if scope.allows(needed) => Ok(()),
+        Some(KeyScope::Postback) => Err(ApiError::Forbidden {
+            detail: "this API key has the postback scope; it can only call GET /v1/postback",
+        }),
         Some(_) => Err(ApiError::Forbidden {
             detail: "this API key has the ingest scope; this route needs an admin key",
         }),
@@ -174,7 +187,26 @@ pub async fn require_admin(
     Ok(next.run(request).await)
 }
 
-/// Middleware for the postback: the key may come as `?key=` or, when a sender can, as a bearer header.
+/// Checks a key given in a URL's query string: only a postback key is accepted there. An admin or
+/// ingest key in a URL is refused even though it is valid, because networks log the URLs they
+/// fire and those keys can read every lead.
+pub fn check_query_key(keys: &ApiKeys, presented: &str) -> Result<(), ApiError> {
+    match keys.scope_of(presented).filter(|_| !presented.is_empty()) {
+        Some(KeyScope::Postback) => Ok(()),
+        Some(_) => Err(ApiError::Forbidden {
+            detail: "admin and ingest keys are refused in a URL (networks log the URLs they fire): \
+                     create a postback key (POST /v1/keys {\"scope\":\"postback\"}) for postback URLs, \
+                     or send this key as Authorization: Bearer",
+        }),
+        None => Err(ApiError::Unauthorized {
+            detail: "the API key is not valid",
+            bad_key: true,
+        }),
+    }
+}
+
+/// Middleware for the postback: the key may come as `?key=` (postback keys only) or, when a sender
+/// can, as a bearer header (any scope).
 pub async fn require_query_key(
     State(keys): State<ApiKeys>,
     request: Request,
@@ -186,9 +218,9 @@ pub async fn require_query_key(
             .map(|(_, v)| v.into_owned())
     });
     match query_key {
-        Some(key) => check_key(&keys, &key, KeyScope::Ingest)?,
+        Some(key) => check_query_key(&keys, &key)?,
         None if request.headers().contains_key(header::AUTHORIZATION) => {
-            check_bearer(&keys, request.headers(), KeyScope::Ingest)?
+            check_bearer(&keys, request.headers(), KeyScope::Postback)?
         }
         None => {
             return Err(ApiError::Unauthorized {
@@ -261,6 +293,42 @@ mod tests {
         ));
         keys.replace_stored(Vec::new());
         assert_eq!(keys.scope_of("ingest-only-key-0123"), None, "revoked");
+    }
+
+    #[test]
+    fn postback_keys_work_only_on_the_postback_and_only_they_work_in_a_url() {
+        let keys = keys();
+        keys.replace_stored(vec![
+            (key_digest("postback-only-key-01"), KeyScope::Postback),
+            (key_digest("ingest-only-key-0123"), KeyScope::Ingest),
+        ]);
+        let postback = headers("Bearer postback-only-key-01");
+        assert!(check_bearer(&keys, &postback, KeyScope::Postback).is_ok());
+        for needed in [KeyScope::Ingest, KeyScope::Admin] {
+            let err = check_bearer(&keys, &postback, needed).unwrap_err();
+            assert!(
+                matches!(err, ApiError::Forbidden { detail } if detail.contains("postback scope"))
+            );
+        }
+        assert!(check_query_key(&keys, "postback-only-key-01").is_ok());
+        for strong in ["ingest-only-key-0123", "first-key-0123456789"] {
+            let err = check_query_key(&keys, strong).unwrap_err();
+            assert!(
+                matches!(err, ApiError::Forbidden { detail } if detail.contains("refused in a URL"))
+            );
+            assert!(
+                check_bearer(
+                    &keys,
+                    &headers(&format!("Bearer {strong}")),
+                    KeyScope::Postback
+                )
+                .is_ok()
+            );
+        }
+        assert!(matches!(
+            check_query_key(&keys, "unknown-key-00000000").unwrap_err(),
+            ApiError::Unauthorized { bad_key: true, .. }
+        ));
     }
 
     #[test]

@@ -41,6 +41,18 @@ struct Operator {
 }
 
 async fn sign_in(app: &TestApp) -> Operator {
+    sign_in_with(app, KEY).await
+}
+
+/// The sign-in form's double-submit cookie and token.
+async fn sign_in_form(app: &TestApp) -> (String, String) {
+    let form = client().get(app.url("/console")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let (pre, _) = set_cookie(&form, "sp_console_pre").expect("the form sets its token cookie");
+    (pre, csrf_of(&form.text().await.unwrap()))
+}
+
+async fn sign_in_with(app: &TestApp, key: &str) -> Operator {
     let c = client();
     let form = c.get(app.url("/console")).send().await.unwrap();
     assert_eq!(form.status(), StatusCode::OK);
@@ -49,7 +61,7 @@ async fn sign_in(app: &TestApp) -> Operator {
     let signed = c
         .post(app.url("/console/sign-in"))
         .header(COOKIE, &pre)
-        .form(&[("key", KEY), ("csrf", &token), ("next", "/console")])
+        .form(&[("key", key), ("csrf", &token), ("next", "/console")])
         .send()
         .await
         .unwrap();
@@ -100,6 +112,7 @@ const GET_ROUTES: &[&str] = &[
     "/console/dead",
     "/console/dead?pixel=X",
     "/console/quality",
+    "/console/keys",
 ];
 
 const POST_ROUTES: &[&str] = &[
@@ -112,6 +125,8 @@ const POST_ROUTES: &[&str] = &[
     "/console/rules/preview",
     "/console/rules/sold/enabled",
     "/console/dead/replay",
+    "/console/keys",
+    "/console/keys/key_x/revoke",
 ];
 
 #[tokio::test]
@@ -379,6 +394,10 @@ async fn every_page_renders_for_a_signed_in_operator() {
             "/console/quality",
             &["<h1>Match quality</h1>", PIXEL, "100%"],
         ),
+        (
+            "/console/keys",
+            &["<h1>API keys</h1>", "Create a key", "postback"],
+        ),
     ];
     for (path, expected) in pages {
         let r = client()
@@ -598,4 +617,165 @@ async fn undeliverable_conversions_are_listed_and_replayed_from_the_dead_letter_
         .await;
     assert!(rest.contains("1 undeliverable conversion(s)"), "{rest}");
     assert!(rest.contains("console-u2") && !rest.contains("console-u1"));
+}
+
+/// The id (`key_…`) of the key listed with this label.
+async fn key_id(app: &TestApp, label: &str) -> String {
+    let keys = app.get("/v1/keys").await;
+    keys.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["label"] == label)
+        .map(|k| k["id"].as_str().unwrap().to_owned())
+        .expect("the key is listed")
+}
+
+#[tokio::test]
+async fn the_console_creates_a_postback_key_shows_it_once_and_revokes_it() {
+    let app = spawn_app().await;
+    app.lead(json!({"transaction_id": "ck-1"})).await;
+    let operator = sign_in(&app).await;
+    let created = operator
+        .post(
+            &app,
+            "/console/keys",
+            &[
+                ("csrf", &operator.csrf),
+                ("scope", "postback"),
+                ("label", "network A"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let html = created.text().await.unwrap();
+    assert!(html.contains("shown only this once"), "{html}");
+    let marker = "/v1/postback?key=";
+    let start = html.find(marker).expect("the postback URL is shown") + marker.len();
+    let key: String = html[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    assert!(key.len() >= 32, "{key}");
+
+    let fire = |key: &str| {
+        app.client.get(app.url(&format!(
+            "/v1/postback?key={key}&transaction_id=ck-1&type=lead_sold&revenue=3"
+        )))
+    };
+    assert_eq!(app.send(fire(&key)).await.status, 202);
+    let (_, listing) = operator.get(&app, "/console/keys").await;
+    assert!(listing.contains("network A") && listing.contains("postback"));
+    assert!(
+        !listing.contains(&key),
+        "a listed key never shows the key itself"
+    );
+
+    let id = key_id(&app, "network A").await;
+    let revoked = operator
+        .post(
+            &app,
+            &format!("/console/keys/{id}/revoke"),
+            &[("csrf", &operator.csrf)],
+        )
+        .await;
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    app.send(fire(&key)).await.problem(401);
+    let bad = operator
+        .post(
+            &app,
+            "/console/keys",
+            &[("csrf", &operator.csrf), ("scope", "root"), ("label", "")],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn revoking_the_key_a_session_signed_in_with_ends_that_session_only() {
+    let app = spawn_app().await;
+    let second = app.create_key("admin").await;
+    let bootstrap_operator = sign_in(&app).await;
+    let second_operator = sign_in_with(&app, &second).await;
+    assert_eq!(
+        second_operator.get(&app, "/console/pixels").await.0,
+        StatusCode::OK
+    );
+
+    let id = app.get("/v1/keys").await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = app
+        .send(
+            app.client
+                .delete(app.url(&format!("/v1/keys/{id}")))
+                .bearer_auth(KEY),
+        )
+        .await;
+    assert_eq!(revoked.status, 204);
+
+    let after = client()
+        .get(app.url("/console/pixels"))
+        .header(COOKIE, &second_operator.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+    assert!(
+        after.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/console?next=")
+    );
+    assert_eq!(
+        bootstrap_operator.get(&app, "/console/pixels").await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_from_one_address_are_throttled() {
+    let app = spawn_app().await;
+    for _ in 0..10 {
+        let (pre, token) = sign_in_form(&app).await;
+        let refused = client()
+            .post(app.url("/console/sign-in"))
+            .header(COOKIE, &pre)
+            .form(&[
+                ("key", "a-guess-a-guess-a-guess-a-guess-00"),
+                ("csrf", &token),
+                ("next", "/console"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right key is refused from this address, with a time to come back.
+    let (pre, token) = sign_in_form(&app).await;
+    let blocked = client()
+        .post(app.url("/console/sign-in"))
+        .header(COOKIE, &pre)
+        .form(&[("key", KEY), ("csrf", &token), ("next", "/console")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait > 0 && wait <= 15 * 60, "{wait}");
+    assert!(set_cookie(&blocked, "sp_console").is_none(), "no session");
+    assert!(
+        blocked
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-ins")
+    );
+    // The API is not affected.
+    app.lead(json!({"transaction_id": "after-throttle"})).await;
 }

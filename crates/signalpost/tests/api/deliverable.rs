@@ -278,9 +278,10 @@ async fn strict_delivery_answers_422_naming_the_field_on_every_ingest_route() {
         )
         .await;
     assert_eq!(event.problem(422)["field"], "event_id");
+    let postback_key = app.create_key("postback").await;
     let postback = app
         .send(app.client.get(app.url(&format!(
-            "/v1/postback?key={KEY}&transaction_id=st-2&type=lead_sold&revenue=10"
+            "/v1/postback?key={postback_key}&transaction_id=st-2&type=lead_sold&revenue=10"
         ))))
         .await;
     assert_eq!(postback.problem(422)["field"], "event_id");
@@ -300,9 +301,10 @@ async fn without_strict_delivery_every_ingest_route_lists_the_refusal_under_warn
         .await;
     assert_eq!(batch.body["items"][0]["status"], 202, "{:#}", batch.body);
     assert_eq!(batch.body["items"][0]["warnings"][0]["field"], "page.url");
+    let postback_key = app.create_key("postback").await;
     let postback = app
         .send(app.client.get(app.url(&format!(
-            "/v1/postback?key={KEY}&transaction_id=w-1&type=lead_sold&revenue=10"
+            "/v1/postback?key={postback_key}&transaction_id=w-1&type=lead_sold&revenue=10"
         ))))
         .await;
     assert_eq!(postback.status, 202, "{:#}", postback.body);

@@ -4,6 +4,7 @@
 
 pub mod dashboard;
 pub mod dead;
+pub mod keys;
 pub mod leads;
 pub mod pixels;
 pub mod quality;

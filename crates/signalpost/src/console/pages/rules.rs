@@ -438,7 +438,7 @@ async fn form_page(
                 fieldset {
                     legend { "What fires it" }
                     (Field::text("name", "Name", &form.name).required().error(name_e.as_deref()).hint("Unique; shown in the delivery log").render())
-                    (select("trigger", "Lifecycle trigger", &form.trigger,
+                    (layout::select("trigger", "Lifecycle trigger", &form.trigger,
                         &ALL_TRIGGERS.iter().map(|t| t.as_str()).collect::<Vec<_>>(), error("trigger").as_deref()))
                     (Field::text("when_buyer", "Only for buyer (optional)", &form.when_buyer).error(buyer_e.as_deref()).render())
                     (Field::text("when_source", "Only for source (optional)", &form.when_source).error(source_e.as_deref()).render())
@@ -448,12 +448,12 @@ async fn form_page(
                 }
                 fieldset {
                     legend { "What it sends" }
-                    (select("pixel", "Pixel", &form.pixel, &pixels.iter().map(String::as_str).collect::<Vec<_>>(), error("pixel").as_deref()))
+                    (layout::select("pixel", "Pixel", &form.pixel, &pixels.iter().map(String::as_str).collect::<Vec<_>>(), error("pixel").as_deref()))
                     (Field::text("event", "TikTok event", &form.event).required().list("standard-events").error(event_e.as_deref())
                         .hint("A standard event (list offered) or a custom name: letters, digits, _ and -, starting with a letter").render())
                     (Field::text("value", "Value (optional)", &form.value).error(value_e.as_deref()).hint("revenue, payout, fields.NAME or a number").render())
                     (Field::text("currency", "Currency (optional)", &form.currency).list("currencies").error(currency_e.as_deref()).hint("ISO 4217, from TikTok's list").render())
-                    (select("content_type", "Content type (optional)", &form.content_type, &["", "product", "product_group"], error("content_type").as_deref()))
+                    (layout::select("content_type", "Content type (optional)", &form.content_type, &["", "product", "product_group"], error("content_type").as_deref()))
                     (Field::text("event_id", "event_id template (optional)", &form.event_id).error(event_id_e.as_deref()).hint("Default {transaction_id}: the rule fires once per lead").render())
                     (Field::text("test_event_code", "Test event code (optional)", &form.test_event_code).error(tec_e.as_deref()).render())
                 }
@@ -472,22 +472,6 @@ async fn form_page(
         }
     };
     (status, layout::page(title, Nav::Rules, session, content)).into_response()
-}
-
-fn select(name: &str, label: &str, current: &str, options: &[&str], error: Option<&str>) -> Markup {
-    let id = format!("f-{name}");
-    let error_id = format!("{id}-error");
-    html! {
-        div class={ "field" @if error.is_some() { " invalid" } } {
-            label for=(id) { (label) }
-            select id=(id) name=(name) aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| error_id.clone())] {
-                @for o in options {
-                    option value=(o) selected[*o == current] { @if o.is_empty() { "(none)" } @else { (o) } }
-                }
-            }
-            @if let Some(e) = error { small id=(error_id) class="error-text" { (e) } }
-        }
-    }
 }
 
 /// `POST /console/rules/preview`: the preview fragment for the posted form.

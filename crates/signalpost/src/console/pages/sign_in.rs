@@ -2,11 +2,12 @@
 //! double-submit token (the pre-session cookie), and a wrong key gets the same answer whatever was
 //! wrong with it. The key is neither stored nor echoed back.
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::html;
@@ -17,6 +18,7 @@ use crate::console::session::{
     ABSOLUTE_TIMEOUT, PRE_COOKIE, SESSION_COOKIE, Session, admin_key_accepted, cookie_value,
     over_tls, random_hex, set_cookie, tokens_match,
 };
+use crate::console::throttle::Verdict;
 use crate::console::{ConsoleState, csrf};
 
 /// How long the sign-in form stays valid.
@@ -65,13 +67,37 @@ fn safe_next(next: &str) -> &str {
     if local { next } else { "/console" }
 }
 
-/// `POST /console/sign-in`.
+/// `POST /console/sign-in`. Throttled per client address (see `console::throttle`).
 pub async fn sign_in(
     State(state): State<ConsoleState>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     Form(form_data): Form<SignIn>,
 ) -> Response {
     let next = safe_next(&form_data.next).to_owned();
+    let client = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let now = Instant::now();
+    if let Some(client) = client
+        && let Verdict::Blocked(wait) = state.sign_in_throttle.check(client, now)
+    {
+        tracing::warn!("console: sign-in refused, too many failed attempts from this address");
+        let mut response = form(
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            &next,
+            Some(&format!(
+                "Too many failed sign-ins from this address. Try again in {} minutes.",
+                wait.as_secs().div_ceil(60).max(1)
+            )),
+        );
+        let retry_after = wait.as_secs().max(1).to_string();
+        if let Ok(value) = header::HeaderValue::from_str(&retry_after) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     let pre = cookie_value(&headers, PRE_COOKIE).unwrap_or_default();
     if !tokens_match(&pre, &form_data.csrf) {
         tracing::warn!("console: sign-in refused, form token missing or wrong");
@@ -84,6 +110,9 @@ pub async fn sign_in(
     }
     if !admin_key_accepted(&state.app, form_data.key.trim()) {
         tracing::warn!("console: sign-in refused, key not accepted");
+        if let Some(client) = client {
+            state.sign_in_throttle.failed(client, now);
+        }
         return form(
             &headers,
             StatusCode::UNAUTHORIZED,
@@ -91,7 +120,9 @@ pub async fn sign_in(
             Some("That key is not an admin API key of this gateway."),
         );
     }
-    let session = state.sessions.create();
+    let session = state
+        .sessions
+        .create(crate::http::auth::key_digest(form_data.key.trim()));
     tracing::info!("console: signed in");
     let secure = over_tls(&headers);
     let mut response = crate::console::see_other(&next);

@@ -1,4 +1,5 @@
-//! `/v1/keys`: API keys with a scope (`ingest` sends leads and events; `admin` manages everything).
+//! `/v1/keys`: API keys with a scope (`postback` only fires `GET /v1/postback`; `ingest` sends leads
+//! and events; `admin` manages everything).
 //! A key is shown once, in the answer that creates it; the server keeps only its SHA-256 digest.
 
 use axum::Router;
@@ -27,8 +28,9 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    /// `ingest` (leads, events, postbacks, lead lookups) or `admin` (everything).
-    #[schema(pattern = "^(ingest|admin)$")]
+    /// `postback` (only `GET /v1/postback`; the only scope accepted in a URL's `key=`), `ingest`
+    /// (leads, events, lead lookups) or `admin` (everything).
+    #[schema(pattern = "^(postback|ingest|admin)$")]
     pub scope: String,
     /// What the key is for (e.g. the lead platform using it); at most 100 characters, no control
     /// characters.
@@ -71,8 +73,9 @@ pub async fn create_key(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let scope = KeyScope::parse(&body.scope)
-        .ok_or_else(|| ApiError::invalid("scope", "must be \"ingest\" or \"admin\""))?;
+    let scope = KeyScope::parse(&body.scope).ok_or_else(|| {
+        ApiError::invalid("scope", "must be \"postback\", \"ingest\" or \"admin\"")
+    })?;
     let created = state
         .admin
         .create_key(scope, body.label.as_deref().unwrap_or(""))

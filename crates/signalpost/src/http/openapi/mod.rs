@@ -73,7 +73,7 @@ impl Modify for Security {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API key: `[server] api_keys` (admin), or one created with POST /v1/keys or `signalpost keys create` (ingest or admin)"))
+                    .description(Some("An API key: `[server] api_keys` (admin), or one created with POST /v1/keys or `signalpost keys create` (postback, ingest or admin; only a postback key is accepted as `key=` in a URL)"))
                     .build(),
             ),
         );

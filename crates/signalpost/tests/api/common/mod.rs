@@ -13,7 +13,7 @@ use signalpost_sandbox::{ReceivedEvent, RunningSandbox, SandboxConfig};
 use tokio::sync::oneshot;
 
 /// The API key every test app accepts.
-pub const KEY: &str = "test-key-0123456789abcdef";
+pub const KEY: &str = "test-key-0123456789abcdef0123456789";
 /// The pixel the test rules deliver to.
 pub const PIXEL: &str = "CTESTPIXEL0001";
 /// The test pixel's access token (in the sandbox and the config file).
@@ -228,6 +228,18 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> Answer {
         self.send(self.client.get(self.url(path)).bearer_auth(KEY))
             .await
+    }
+
+    /// Creates a key with this scope through the admin API and returns it.
+    pub async fn create_key(&self, scope: &str) -> String {
+        let answer = self
+            .post(
+                "/v1/keys",
+                &serde_json::json!({"scope": scope, "label": "test"}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:#}", answer.body);
+        answer.body["key"].as_str().unwrap().to_owned()
     }
 
     /// POST a lead; asserts 202.
