@@ -76,6 +76,7 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
+    header_read_timeout: Duration,
     gateway: Arc<Gateway>,
     store: AppStore,
     engine: EngineHandle,
@@ -314,6 +315,7 @@ impl Application {
         live.clone().spawn(SETTINGS_POLL, stop_delivery.clone());
 
         crate::metrics::install();
+        let limits = http::limits::RequestLimits::new(&config.limits, keys.clone());
         let state = AppState {
             gateway: gateway.clone(),
             keys,
@@ -324,6 +326,11 @@ impl Application {
                 default_region: region,
                 strict: server.strict_identifiers,
             },
+            limits,
+            metrics_refresh: Arc::new(http::metrics::MetricsRefresh::new(
+                Duration::from_secs(config.limits.metrics_refresh_secs),
+                server.metrics_require_key,
+            )),
         };
         let router = http::router(state);
         let listener = TcpListener::bind(server.listen)
@@ -335,6 +342,7 @@ impl Application {
             listener,
             local_addr,
             router,
+            header_read_timeout: config.limits.header_read_timeout(),
             gateway,
             store,
             engine,
@@ -420,13 +428,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // The peer address reaches handlers that need it (the console's sign-in throttle).
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = http::serve::serve(
+            self.listener,
+            self.router,
+            self.header_read_timeout,
+            shutdown,
+        )
+        .await;
         tracing::info!("HTTP server stopped; finishing deliveries and flushing the store");
         self.stop_delivery.cancel();
         self.engine.join().await;

@@ -3,6 +3,7 @@
 //! Access tokens are only ever held here and in the pixel registry, never printed.
 
 mod delivery;
+mod limits;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use signalpost_gateway::rules::{Rule, RuleConfig, RuleEnv, RuleError, Tz, parse_timezone};
 
 pub use delivery::DeliveryConfig;
+pub use limits::LimitsConfig;
 
 /// Shortest API key accepted in `[server] api_keys`: bootstrap keys are admin keys, so they must be
 /// as hard to guess as the 256-bit keys the server generates (32 characters of hex or base64 carry
@@ -33,6 +35,9 @@ pub struct Config {
     /// `[delivery]`: engine tuning (retry schedule, lease, timeouts); defaults when absent.
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// `[limits]`: timeouts, concurrency and per-key rate limits; defaults when absent.
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// `[server]`.
@@ -52,6 +57,8 @@ pub struct ServerConfig {
     pub strict_delivery: bool,
     /// Age in days after which a pixel's access token health says "rotate soon" (default 90).
     pub token_rotation_days: u32,
+    /// Whether `GET /metrics` needs an ingest or admin key (default false).
+    pub metrics_require_key: bool,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +73,7 @@ impl Default for ServerConfig {
             strict_identifiers: false,
             strict_delivery: false,
             token_rotation_days: 90,
+            metrics_require_key: false,
         }
     }
 }
@@ -82,6 +90,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("strict_identifiers", &self.strict_identifiers)
             .field("strict_delivery", &self.strict_delivery)
             .field("token_rotation_days", &self.token_rotation_days)
+            .field("metrics_require_key", &self.metrics_require_key)
             .finish()
     }
 }
@@ -269,6 +278,9 @@ impl Config {
         }
         if let Err((key, message)) = self.delivery.validate() {
             problems.push(invalid(key, message));
+        }
+        for (key, message) in self.limits.problems() {
+            problems.push(invalid(key.into(), message));
         }
         if self.server.token_rotation_days == 0 {
             problems.push(invalid(

@@ -45,6 +45,8 @@ pub const REFUSED_BATCHES: &str = "signalpost_refused_batches_total";
 pub const PAUSE_PROBES: &str = "signalpost_pause_probes_total";
 /// Conversions waiting to be delivered (pending, retrying or paused), by `pixel`.
 pub const QUEUE_DEPTH: &str = "signalpost_queue_depth";
+/// Requests refused because the node already handled `limits.max_concurrent_requests`.
+pub const REQUESTS_REFUSED_BUSY: &str = "signalpost_requests_refused_busy_total";
 
 /// Latency buckets in seconds: from a group commit on a fast disk to a slow client.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -116,6 +118,10 @@ fn describe() {
         "Probes of a paused pixel: one held event sent alone to learn whether it is accepted again."
     );
     describe_gauge!(QUEUE_DEPTH, "Conversions waiting for delivery, by pixel.");
+    describe_counter!(
+        REQUESTS_REFUSED_BUSY,
+        "Requests answered 503 at once because the node handled as many as [limits] allows."
+    );
     describe_gauge!(
         PIXEL_PAUSED,
         "1 while TikTok rejects the pixel's access token (its events are held)."
@@ -136,6 +142,11 @@ pub fn render() -> String {
     let handle = install();
     handle.run_upkeep();
     handle.render()
+}
+
+/// Counts one request refused for the concurrency cap.
+pub fn request_refused_busy() {
+    counter!(REQUESTS_REFUSED_BUSY).increment(1);
 }
 
 /// Counts one accepted lead.

@@ -11,12 +11,14 @@ pub mod events;
 pub mod health;
 pub mod json;
 pub mod leads;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod postback;
 pub mod preview;
 pub mod problem;
 pub mod replay;
+pub mod serve;
 pub mod test_postback;
 pub mod views;
 
@@ -50,6 +52,10 @@ pub struct AppState {
     pub admin: crate::admin::Admin,
     /// Default phone region and strictness for identifiers.
     pub identifiers: IdentifierPolicy,
+    /// Per-key rate, concurrency and timeout limits (`[limits]`).
+    pub limits: limits::RequestLimits,
+    /// How often `/metrics` may recompute its store figures, and whether it needs a key.
+    pub metrics_refresh: Arc<metrics::MetricsRefresh>,
 }
 
 /// The whole API with its layers, ready to serve.
@@ -73,7 +79,9 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(metrics::router())
         .merge(crate::console::router(&state));
-    common_layers(routes).with_state(state)
+    common_layers(routes)
+        .layer(from_fn_with_state(state.limits.clone(), limits::enforce))
+        .with_state(state)
 }
 
 /// The layers every route gets; must be applied after all routes are added (axum applies layers

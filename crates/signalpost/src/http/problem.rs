@@ -102,6 +102,15 @@ pub enum ApiError {
     /// retries; freeing space is the operator's job, and the writer logs it).
     #[error("insufficient storage")]
     InsufficientStorage,
+    /// The key made more requests than `[limits]` allows it. 429 with `Retry-After`.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u32 },
+    /// The node already handles `limits.max_concurrent_requests` requests. 503 with `Retry-After`.
+    #[error("busy")]
+    Busy { retry_after_secs: u32 },
+    /// The request was not answered within `limits.request_timeout_secs`. 503.
+    #[error("timed out")]
+    TimedOut { after_secs: u64 },
     /// A dependency (the store) does not answer. 503.
     #[error("unavailable: {detail}")]
     Unavailable { detail: String },
@@ -133,7 +142,10 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded { .. }
+            | ApiError::Busy { .. }
+            | ApiError::TimedOut { .. }
             | ApiError::Unavailable { .. }
             | ApiError::InsufficientStorage => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -273,6 +285,27 @@ impl ApiError {
                     None,
                     Vec::new(),
                 ),
+                ApiError::RateLimited { retry_after_secs } => (
+                    "rate-limited",
+                    "Too many requests",
+                    format!("this API key sent more requests than [limits] allows; retry after {retry_after_secs} s (nothing was done)"),
+                    None,
+                    Vec::new(),
+                ),
+                ApiError::Busy { retry_after_secs } => (
+                    "busy",
+                    "Busy",
+                    format!("the server is handling as many requests as it allows at once; retry after {retry_after_secs} s (nothing was done)"),
+                    None,
+                    Vec::new(),
+                ),
+                ApiError::TimedOut { after_secs } => (
+                    "timed-out",
+                    "Timed out",
+                    format!("the request was not answered within {after_secs} s; repeating it is safe (transaction ids and idempotency keys deduplicate)"),
+                    None,
+                    Vec::new(),
+                ),
                 ApiError::Unavailable { detail } => (
                     "unavailable",
                     "Service unavailable",
@@ -362,7 +395,9 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static(challenge),
                 );
             }
-            ApiError::Overloaded { retry_after_secs } => {
+            ApiError::Overloaded { retry_after_secs }
+            | ApiError::RateLimited { retry_after_secs }
+            | ApiError::Busy { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             ApiError::InsufficientStorage => {
