@@ -546,7 +546,7 @@ async fn preview_for(state: &ConsoleState, form: &RuleForm) -> Markup {
     match run_preview(
         &gateway,
         &state.app.pixels,
-        &state.app.identifiers,
+        &state.app.identifier_policy(),
         request,
         now_secs(),
     )
