@@ -276,7 +276,7 @@ impl LeadRequest {
 }
 
 /// `country`: trimmed, blank is absent, else a region [`Region::parse`] accepts.
-fn parse_country(value: Option<String>) -> Result<Option<Region>, FieldError> {
+pub(crate) fn parse_country(value: Option<String>) -> Result<Option<Region>, FieldError> {
     let Some(raw) = value.as_deref().map(str::trim).filter(|c| !c.is_empty()) else {
         return Ok(None);
     };
