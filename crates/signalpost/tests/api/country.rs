@@ -378,3 +378,21 @@ async fn a_csv_import_reads_a_country_column_and_a_bad_country_is_a_row_error() 
     assert_eq!(record.body["lead"]["country"], "FR");
     assert_eq!(app.get("/v1/leads/csv-bad").await.status, 404);
 }
+
+#[tokio::test]
+async fn the_test_postback_reads_a_national_phone_with_the_pixels_region() {
+    let app = app_on("").await;
+    let answer = app
+        .post(
+            "/v1/test-postback",
+            &json!({"pixel": PIXEL, "test_event_code": "TEST123",
+                    "lead": {"phone": "06 12 34 56 78", "landing_url": LANDING}}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    assert_eq!(answer.body["outcome"], "delivered", "{:#}", answer.body);
+    assert_eq!(
+        answer.body["request_body"]["data"][0]["user"]["phone"],
+        json!(sha("+33612345678"))
+    );
+}
