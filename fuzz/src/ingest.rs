@@ -42,10 +42,19 @@ pub fn check(data: &[u8]) {
         Some((first, rest)) => (*first, rest),
         None => (0, data),
     };
-    let region = ["US", "FR", "GB", "IN"][usize::from(policy_byte >> 1) % 4];
+    let region = ["US", "FR", "GB", "IN"][usize::from((policy_byte >> 1) & 3)];
     let policy = IdentifierPolicy {
         default_region: Region::parse(region).expect("a known region"),
         strict: policy_byte & 1 == 1,
+        // Bit 3: pixels with their own regions, so the multi-region phone reading is fuzzed too.
+        pixel_regions: if policy_byte & 8 == 8 {
+            ["FR", "IT", "US"]
+                .iter()
+                .map(|r| Region::parse(r).expect("a known region"))
+                .collect()
+        } else {
+            Vec::new()
+        },
     };
     check_lead(body, &policy);
     check_batch(body, &policy);

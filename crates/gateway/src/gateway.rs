@@ -346,7 +346,9 @@ pub fn lead_from(new: NewLead, now_secs: i64) -> Result<Lead, GatewayError> {
     };
     let email = hashed("email", new.email)?;
     let phone = hashed("phone", new.phone)?;
+    let phone_by_region = regional_phones(new.phone_by_region)?;
     let external_id = hashed("external_id", new.external_id)?;
+    let country = region("country", new.country)?;
     let landing_url = non_empty(new.landing_url);
     let ttclid =
         non_empty(new.ttclid).or_else(|| landing_url.as_deref().and_then(ttclid::from_landing_url));
@@ -358,7 +360,9 @@ pub fn lead_from(new: NewLead, now_secs: i64) -> Result<Lead, GatewayError> {
         transaction_id,
         email,
         phone,
+        phone_by_region,
         external_id,
+        country,
         ip: non_empty(new.ip),
         user_agent: non_empty(new.user_agent),
         ttclid,
@@ -463,6 +467,33 @@ fn hashed(field: &'static str, value: Option<String>) -> Result<Option<String>, 
             "must arrive as SHA-256 hex (64 lowercase hex digits): raw identifiers are never stored",
         )),
     }
+}
+
+/// A country or region as stored: ISO 3166-1 alpha-2, upper-case (the edge has parsed it already;
+/// this only keeps anything else out of the store).
+fn region(field: &'static str, value: Option<String>) -> Result<Option<String>, GatewayError> {
+    match non_empty(value) {
+        None => Ok(None),
+        Some(v) => signalpost_tiktok::identity::Region::parse(&v)
+            .map(|r| Some(r.to_string()))
+            .map_err(|e| GatewayError::invalid(field, e.to_string())),
+    }
+}
+
+/// [`crate::domain::NewLead::phone_by_region`] checked like `phone`, keys like `country`.
+fn regional_phones(
+    phones: std::collections::BTreeMap<String, String>,
+) -> Result<std::collections::BTreeMap<String, String>, GatewayError> {
+    let mut checked = std::collections::BTreeMap::new();
+    for (key, hash) in phones {
+        let Some(key) = region("phone_by_region", Some(key))? else {
+            continue;
+        };
+        if let Some(hash) = hashed("phone_by_region", Some(hash))? {
+            checked.insert(key, hash);
+        }
+    }
+    Ok(checked)
 }
 
 fn check_time(field: &'static str, t: i64) -> Result<i64, GatewayError> {

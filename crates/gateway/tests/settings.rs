@@ -24,6 +24,7 @@ fn pixel(code: &str, set_at: i64) -> StoredPixel {
         base_url: Some("http://127.0.0.1:9".into()),
         test_event_code: None,
         site_url: Some("https://shop.example/landing".into()),
+        default_region: Some("FR".into()),
         paused_reason: None,
         paused_at_ms: None,
         config_digest: Some("d1".into()),
@@ -78,6 +79,7 @@ async fn pixels_upsert_pause_and_delete_with_the_version_moving_on_edits_only(db
     // An upsert replaces the site_url too (clearing it included).
     let mut no_site = rotated.clone();
     no_site.site_url = None;
+    no_site.default_region = None;
     s.put_pixel(no_site.clone()).await.unwrap();
     assert_eq!(s.list_pixels().await.unwrap()[1], no_site);
     s.put_pixel(rotated.clone()).await.unwrap();

@@ -47,6 +47,36 @@ async fn a_lead_is_stored_with_its_form_submit_conversion(db: TestDb) {
     assert!(gw.get_lead("nope").await.unwrap().is_none());
 }
 
+async fn a_leads_country_and_regional_phones_are_stored_and_read_back(db: TestDb) {
+    let (_store, gw) = gateway(&db).await;
+    let mut with = lead("tx-country");
+    with.country = Some(" gb ".into());
+    with.phone_by_region.insert("fr".into(), common::hex64('c'));
+    let res = gw.submit_lead(with).await.unwrap();
+    assert_eq!(res.lead.country.as_deref(), Some("GB"));
+    assert_eq!(
+        res.lead.phone_by_region.get("FR"),
+        Some(&common::hex64('c'))
+    );
+    let view = gw.get_lead("tx-country").await.unwrap().unwrap();
+    assert_eq!(view.lead, res.lead);
+    // Most leads have neither.
+    gw.submit_lead(lead("tx-plain")).await.unwrap();
+    let plain = gw.get_lead("tx-plain").await.unwrap().unwrap().lead;
+    assert!(plain.country.is_none() && plain.phone_by_region.is_empty());
+    // What is not a region or not a hash never reaches the store.
+    let mut bad = lead("tx-bad");
+    bad.country = Some("XX".into());
+    assert!(matches!(
+        gw.submit_lead(bad).await,
+        Err(GatewayError::InvalidField { .. })
+    ));
+    let mut raw = lead("tx-raw");
+    raw.phone_by_region
+        .insert("FR".into(), "+33612345678".into());
+    assert!(gw.submit_lead(raw).await.is_err());
+}
+
 async fn reposting_a_lead_returns_the_first_answer_and_queues_nothing(db: TestDb) {
     let (_store, gw) = gateway(&db).await;
     let first = gw.submit_lead(lead("tx-1")).await.unwrap();
@@ -641,6 +671,7 @@ both_stores!(
     a_cap_holds_exactly_under_50_concurrent_leads,
     a_nul_character_in_a_text_field_does_not_fail_the_ingest,
     a_lead_is_stored_with_its_form_submit_conversion,
+    a_leads_country_and_regional_phones_are_stored_and_read_back,
     reposting_a_lead_returns_the_first_answer_and_queues_nothing,
     a_repeated_idempotency_key_queues_nothing,
     a_rule_fires_once_per_lead_unless_its_event_id_says_otherwise,

@@ -207,7 +207,23 @@ pub(crate) fn build_rules(
     rules
         .check_pixels(|code| pixels.iter().any(|p| p.code == code))
         .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
-    Ok(rules.with_site_urls(site_urls(pixels)))
+    Ok(rules
+        .with_site_urls(site_urls(pixels))
+        .with_pixel_regions(pixel_regions(pixels)))
+}
+
+/// Pixel code → `default_region` of the config's pixels that have one (a region that does not
+/// parse was refused at load and is skipped here).
+pub(crate) fn pixel_regions(pixels: &[PixelConfig]) -> std::collections::BTreeMap<String, Region> {
+    pixels
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.code.clone(),
+                Region::parse(p.default_region.as_deref()?).ok()?,
+            ))
+        })
+        .collect()
 }
 
 /// Pixel code → `site_url` of the config's pixels that have one.
@@ -260,6 +276,7 @@ impl Application {
                 test_event_code: None,
                 base_url: Some(sandbox.base_url()),
                 site_url: Some(DEMO_SITE_URL.to_owned()),
+                default_region: None,
             };
             (Some(sandbox), Some((pixel, demo_rules())))
         } else {
@@ -325,6 +342,8 @@ impl Application {
             identifiers: IdentifierPolicy {
                 default_region: region,
                 strict: server.strict_identifiers,
+                // Taken from the live pixels per request: `AppState::identifier_policy`.
+                pixel_regions: Vec::new(),
             },
             limits,
             metrics_refresh: Arc::new(http::metrics::MetricsRefresh::new(
@@ -584,6 +603,7 @@ mod tests {
             test_event_code: None,
             base_url: None,
             site_url: None,
+            default_region: None,
         };
         assert_eq!(
             delivery_pixel(&p).base_url,

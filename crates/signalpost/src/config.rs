@@ -108,6 +108,10 @@ pub struct PixelConfig {
     /// The advertiser's site: `page.url` of events whose lead has no landing URL or referrer.
     #[serde(default)]
     pub site_url: Option<String>,
+    /// The region (ISO 3166-1 alpha-2) for national phone numbers of this pixel's leads when they
+    /// have no `country`; absent: `[server] default_region`.
+    #[serde(default)]
+    pub default_region: Option<String>,
 }
 
 impl std::fmt::Debug for PixelConfig {
@@ -118,6 +122,7 @@ impl std::fmt::Debug for PixelConfig {
             .field("test_event_code", &self.test_event_code)
             .field("base_url", &self.base_url)
             .field("site_url", &self.site_url)
+            .field("default_region", &self.default_region)
             .finish()
     }
 }
@@ -310,6 +315,9 @@ impl Config {
             }
             if let Err(e) = crate::admin::catalog::validate_site_url(pixel.site_url.as_deref()) {
                 problems.push(invalid(format!("{key}.site_url"), e.detail));
+            }
+            if let Err(e) = crate::admin::catalog::pixel_region(pixel.default_region.as_deref()) {
+                problems.push(invalid(format!("{key}.default_region"), e.detail));
             }
             if let Some(prev) = seen.insert(pixel.code.clone(), i) {
                 problems.push(invalid(
@@ -590,6 +598,19 @@ mod tests {
     }
 
     #[test]
+    fn a_pixel_default_region_must_be_a_region_named_by_its_key() {
+        let text = "[[pixels]]\ncode = \"P\"\naccess_token = \"t\"\ndefault_region = \"FRA\"\n";
+        let err = Config::parse(text, &env)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("pixels[0].default_region: "), "{err}");
+        let ok = text.replace("FRA", " fr ");
+        Config::parse(&ok, &env).unwrap().validate().unwrap();
+    }
+
+    #[test]
     fn a_pixel_site_url_must_be_an_absolute_http_url_named_by_its_key() {
         let text = "[[pixels]]\ncode = \"P\"\naccess_token = \"t\"\nsite_url = \"shop.example\"\n";
         let err = Config::parse(text, &env)
@@ -649,6 +670,7 @@ mod tests {
             test_event_code: None,
             base_url: None,
             site_url: None,
+            default_region: None,
         };
         let shown = format!("{pixel:?}");
         assert!(!shown.contains("abcdefghijklmnop"), "{shown}");

@@ -234,3 +234,42 @@ fn dry_run_takes_page_url_from_the_referrer_then_the_site_url() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("--site-url"), "{}", stderr(&bad));
 }
+
+#[test]
+fn country_is_the_region_a_national_phone_is_read_with() {
+    let send = |flag: &str| {
+        let out = signalpost(&[
+            "send",
+            "--pixel",
+            "PIXEL1",
+            "--event",
+            "Lead",
+            "--event-id",
+            "c-1",
+            "--phone",
+            "06 12 34 56 78",
+            flag,
+            "fr",
+            "--page-url",
+            "https://shop.example/",
+            "--dry-run",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let body: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        body["data"][0]["user"]["phone"].clone()
+    };
+    let by_country = send("--country");
+    assert_eq!(by_country, send("--region"));
+    let dry = signalpost(&[
+        "send",
+        "--pixel",
+        "P",
+        "--event",
+        "Lead",
+        "--phone",
+        "+33612345678",
+        "--dry-run",
+    ]);
+    let body: serde_json::Value = serde_json::from_str(stdout(&dry).trim()).unwrap();
+    assert_eq!(by_country, body["data"][0]["user"]["phone"]);
+}

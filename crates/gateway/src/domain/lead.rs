@@ -2,6 +2,8 @@
 //! SHA-256 hex: the raw email/phone/external id never get this far (the HTTP layer normalizes and hashes
 //! them, and [`crate::Gateway`] refuses anything that is not 64 lowercase hex).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// A lead as stored. Immutable once stored: re-posting the same `transaction_id` returns this record.
@@ -11,10 +13,18 @@ pub struct Lead {
     pub transaction_id: String,
     /// SHA-256 hex of the normalized email.
     pub email: Option<String>,
-    /// SHA-256 hex of the E.164 phone.
+    /// SHA-256 hex of the E.164 phone, read with the lead's `country` or else the server's
+    /// `default_region`.
     pub phone: Option<String>,
+    /// The phone read with a pixel's own `default_region`, region → SHA-256 hex, where that reading
+    /// differs from `phone` (a national number without `country`). Usually empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phone_by_region: BTreeMap<String, String>,
     /// SHA-256 hex of the trimmed external id.
     pub external_id: Option<String>,
+    /// The lead's country, ISO 3166-1 alpha-2, upper-case.
+    #[serde(default)]
+    pub country: Option<String>,
     /// Public IP, raw (TikTok wants it unhashed).
     pub ip: Option<String>,
     /// Browser user agent, raw.
@@ -80,8 +90,15 @@ pub struct NewLead {
     pub email: Option<String>,
     /// SHA-256 hex of the E.164 number.
     pub phone: Option<String>,
+    /// Region (ISO alpha-2, upper-case) → SHA-256 hex of the phone read there, for pixels whose
+    /// `default_region` reads it differently from `phone` (see [`Lead::phone_by_region`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phone_by_region: BTreeMap<String, String>,
     /// SHA-256 hex of the trimmed id.
     pub external_id: Option<String>,
+    /// ISO 3166-1 alpha-2; any case is accepted, stored upper-case.
+    #[serde(default)]
+    pub country: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     /// When absent, taken from `landing_url`'s query.

@@ -7,7 +7,8 @@
 //! - Numbers compare as numbers: when either side is a number, a string on the other side that reads as
 //!   a number (`"10.0"`, `" 12 "`) compares numerically; one that does not (`"n/a"`) compares as text,
 //!   so it is never equal to a number and never passes `lt`/`gt`.
-//! - Two strings compare exactly (case-sensitive; `"02134"` is not `"2134"`).
+//! - Two strings compare exactly (case-sensitive; `"02134"` is not `"2134"`), except that a literal
+//!   compared with `country` is upper-cased first, as the lead's country is stored.
 //! - A missing field (or JSON `null`) fails `eq`, `in`, `contains`, the ordering operators and
 //!   `exists = true`; it passes `ne`, `not_in` and `exists = false`.
 
@@ -593,6 +594,12 @@ fn literal(v: &Value, field: &FieldPath, path: &str, issues: &mut Issues) -> Opt
     {
         issues.push(path, e.to_string());
         return None;
+    }
+    // Countries are stored upper-case, so `country = "gb"` means GB.
+    if *field.field() == super::field::Field::Country
+        && let Lit::Str(s) = &lit
+    {
+        return Some(Lit::Str(s.trim().to_ascii_uppercase()));
     }
     Some(lit)
 }

@@ -288,3 +288,18 @@ fn invalid_conditions_are_reported_with_their_path() {
             .unwrap_err();
     assert_eq!(many.len(), 3, "every problem is reported: {many:?}");
 }
+
+#[test]
+fn a_country_literal_matches_whatever_its_case() {
+    let mut l = lead();
+    l.country = Some("GB".into());
+    let e = event();
+    for src in [
+        "country = 'gb'",
+        "country = ' GB '",
+        "all = [{ field = 'country', in = ['fr', 'gb'] }]",
+    ] {
+        assert!(when(src).holds(&l, &e), "{src}");
+    }
+    assert!(!when("country = 'us'").holds(&l, &e));
+}

@@ -36,6 +36,8 @@ pub enum Field {
     Email,
     Phone,
     ExternalId,
+    /// ISO alpha-2, upper-case; a lead without one reads `fields.country` as it was written.
+    Country,
     /// The lead's submission time, unix seconds.
     CreatedAt,
     /// A path into the lead's free JSON `fields` (`fields.address.state` → `["address", "state"]`).
@@ -73,11 +75,13 @@ const NAMED: &[(&str, Field, FieldKind)] = &[
     ("email", Field::Email, FieldKind::Text),
     ("phone", Field::Phone, FieldKind::Text),
     ("external_id", Field::ExternalId, FieldKind::Text),
+    ("country", Field::Country, FieldKind::Text),
     ("created_at", Field::CreatedAt, FieldKind::Number),
 ];
 
 /// Address parts the lead API keeps in `fields`: `state` means `fields.state`, `zip` `fields.zip`.
-const ALIASES: &[&str] = &["state", "zip", "city", "country"];
+/// (`country` is the lead's own field now, falling back to `fields.country`.)
+const ALIASES: &[&str] = &["state", "zip", "city"];
 
 /// A parsed field name, remembering how it was spelled (errors and explanations show that).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +190,10 @@ impl FieldPath {
             Field::Email => text(&lead.email),
             Field::Phone => text(&lead.phone),
             Field::ExternalId => text(&lead.external_id),
+            Field::Country => text(&lead.country).or_else(|| match &lead.fields {
+                Value::Object(map) => map.get("country").and_then(Val::from_json),
+                _ => None,
+            }),
             Field::CreatedAt => Some(Val::Num(lead.created_at as f64)),
             Field::Custom(path) => {
                 let mut at = &lead.fields;
@@ -302,6 +310,8 @@ mod tests {
             email: None,
             phone: None,
             external_id: None,
+            country: None,
+            phone_by_region: Default::default(),
             ip: None,
             user_agent: None,
             ttclid: Some("E.C.P.x".into()),
@@ -348,6 +358,19 @@ mod tests {
         assert_eq!(get("fields.gone"), None, "null reads as missing");
         assert_eq!(get("fields.vertical.deeper"), None);
         assert_eq!(get("occurred_at"), Some(Val::Num(7.0)));
+    }
+
+    #[test]
+    fn country_is_the_leads_own_falling_back_to_its_custom_field() {
+        let e = event();
+        let mut l = lead();
+        let country = FieldPath::parse("country").unwrap();
+        assert_eq!(country.kind(), FieldKind::Text);
+        assert_eq!(country.resolve(&l, &e), None);
+        l.fields["country"] = json!("it");
+        assert_eq!(country.resolve(&l, &e), Some(Val::Str("it")));
+        l.country = Some("GB".into());
+        assert_eq!(country.resolve(&l, &e), Some(Val::Str("GB")));
     }
 
     #[test]

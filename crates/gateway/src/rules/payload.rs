@@ -24,7 +24,7 @@ pub fn build_event(
 ) -> Event {
     let user = User {
         email: lead.email.clone(),
-        phone: lead.phone.clone(),
+        phone: phone_for(lead, rule).map(str::to_owned),
         external_id: lead.external_id.clone(),
         ttclid: lead.ttclid.clone(),
         ttp: lead.ttp.clone(),
@@ -68,6 +68,17 @@ pub fn build_event(
         }),
         ..Default::default()
     }
+}
+
+/// The hashed phone for `rule`'s pixel: the lead's phone as read with the pixel's `default_region`
+/// when it has such a reading (a national number, no `country`), else `phone` (read with the lead's
+/// `country` or the server's `default_region`).
+pub fn phone_for<'a>(lead: &'a Lead, rule: &Rule) -> Option<&'a str> {
+    rule.phone_region
+        .as_deref()
+        .and_then(|region| lead.phone_by_region.get(region))
+        .or(lead.phone.as_ref())
+        .map(String::as_str)
 }
 
 /// `page.url` per DESIGN.md's field mapping: the lead's landing URL; without one, its referrer; then

@@ -446,3 +446,21 @@ fn an_incomplete_template_is_left_out_but_the_event_id_renders_empty() {
         ["properties.description left out: fields.missing is missing"]
     );
 }
+
+#[test]
+fn a_pixel_with_its_own_region_gets_the_phone_read_there_and_others_the_default_reading() {
+    let mut l = lead();
+    l.phone = Some("a".repeat(64));
+    l.phone_by_region.insert("FR".into(), "f".repeat(64));
+    let mut fr = rule("");
+    fr.phone_region = Some("FR".into());
+    let (got, _) = json_of(&l, &sold(None, None), &fr);
+    assert_eq!(got["user"]["phone"], json!("f".repeat(64)));
+    let (got, _) = json_of(&l, &sold(None, None), &rule(""));
+    assert_eq!(got["user"]["phone"], json!("a".repeat(64)));
+    // A region the lead has no separate reading for: the phone as read by default.
+    let mut de = rule("");
+    de.phone_region = Some("DE".into());
+    let (got, _) = json_of(&l, &sold(None, None), &de);
+    assert_eq!(got["user"]["phone"], json!("a".repeat(64)));
+}

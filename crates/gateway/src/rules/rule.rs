@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use signalpost_tiktok::currency::Currency;
 use signalpost_tiktok::event_name::EventName;
+use signalpost_tiktok::identity::Region;
 
 use super::cap::Caps;
 use super::condition::{Condition, parse_when};
@@ -72,6 +73,10 @@ pub struct Rule {
     /// [`super::payload::page_url`]). Not part of the rule's config: [`RuleSet::with_site_urls`]
     /// binds it from the pixels when the rules are loaded.
     pub site_url: Option<String>,
+    /// The `default_region` of the rule's pixel (ISO alpha-2, upper-case): its events take the
+    /// lead's phone as read there ([`crate::domain::Lead::phone_by_region`]) when the lead has such
+    /// a reading. Bound like `site_url`, by [`RuleSet::with_pixel_regions`].
+    pub phone_region: Option<String>,
 }
 
 /// A rule problem.
@@ -222,6 +227,7 @@ impl Rule {
                 timezone,
                 settings,
                 site_url: None,
+                phone_region: None,
             }),
             _ => Err(issues
                 .into_vec()
@@ -273,6 +279,8 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     /// Pixel code → its `site_url`, for pixels that have one.
     site_urls: BTreeMap<String, String>,
+    /// Pixel code → its `default_region`, for pixels that have one.
+    pixel_regions: BTreeMap<String, Region>,
 }
 
 impl RuleSet {
@@ -302,6 +310,7 @@ impl RuleSet {
             Ok(RuleSet {
                 rules,
                 site_urls: BTreeMap::new(),
+                pixel_regions: BTreeMap::new(),
             })
         } else {
             Err(errors)
@@ -318,6 +327,7 @@ impl RuleSet {
         Ok(RuleSet {
             rules,
             site_urls: BTreeMap::new(),
+            pixel_regions: BTreeMap::new(),
         })
     }
 
@@ -340,6 +350,38 @@ impl RuleSet {
     /// Every pixel's `site_url` (pixel code → URL).
     pub fn site_urls(&self) -> &BTreeMap<String, String> {
         &self.site_urls
+    }
+
+    /// Binds every rule to its pixel's `default_region` (pixel code → region; pixels without one
+    /// are absent), so each pixel's events carry the lead's phone as read in that region.
+    pub fn with_pixel_regions(mut self, regions: BTreeMap<String, Region>) -> RuleSet {
+        for rule in &mut self.rules {
+            rule.phone_region = regions.get(&rule.pixel).map(Region::to_string);
+        }
+        self.pixel_regions = regions;
+        self
+    }
+
+    /// The `default_region` of pixel `code`, if it has one.
+    pub fn pixel_region(&self, code: &str) -> Option<Region> {
+        self.pixel_regions.get(code).copied()
+    }
+
+    /// Every pixel's `default_region` (pixel code → region).
+    pub fn pixel_regions(&self) -> &BTreeMap<String, Region> {
+        &self.pixel_regions
+    }
+
+    /// The distinct regions of [`RuleSet::pixel_regions`], in pixel-code order: what the edge reads
+    /// a national phone number with besides the server's default.
+    pub fn distinct_pixel_regions(&self) -> Vec<Region> {
+        let mut out: Vec<Region> = Vec::new();
+        for region in self.pixel_regions.values() {
+            if !out.contains(region) {
+                out.push(*region);
+            }
+        }
+        out
     }
 
     /// Checks that every rule's pixel is configured; the first problem is the error.

@@ -239,3 +239,25 @@ pub trait Store: Insights + Send + Sync + 'static {
         let _ = waker;
     }
 }
+
+/// `leads.phone_by_region` as stored: NULL for none (most leads), else a JSON object.
+pub(crate) fn phones_to_json(
+    phones: &std::collections::BTreeMap<String, String>,
+) -> Result<Option<String>, StoreError> {
+    if phones.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(phones)
+        .map(Some)
+        .map_err(|e| StoreError::Io(e.to_string()))
+}
+
+/// The stored `leads.phone_by_region` read back.
+pub(crate) fn phones_from_json(
+    text: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, String>, serde_json::Error> {
+    match text {
+        None => Ok(Default::default()),
+        Some(t) => serde_json::from_str(t),
+    }
+}

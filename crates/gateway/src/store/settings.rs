@@ -25,6 +25,9 @@ pub struct StoredPixel {
     /// The advertiser's site (absolute http(s) URL): `page.url` of this pixel's events when a lead
     /// brings neither a landing URL nor a referrer (DESIGN.md field mapping).
     pub site_url: Option<String>,
+    /// The region (ISO alpha-2, upper-case) this pixel's events read national phone numbers with when
+    /// the lead has no `country`; `None`: the server's `default_region`.
+    pub default_region: Option<String>,
     /// Set while TikTok rejects the token: its answer, and since when.
     pub paused_reason: Option<String>,
     pub paused_at_ms: Option<i64>,

@@ -78,6 +78,11 @@ fn pixel_digest(p: &PixelConfig) -> String {
     if let Some(site_url) = &p.site_url {
         parts.push(site_url);
     }
+    // Likewise default_region, behind a marker so it never reads as a site_url.
+    if let Some(region) = &p.default_region {
+        parts.push("default_region");
+        parts.push(region);
+    }
     digest(&parts)
 }
 
@@ -111,6 +116,12 @@ pub async fn apply(catalog: &Catalog, config: &Config) -> Result<ApplyReport, Ad
                     base_url: p.base_url.clone(),
                     test_event_code: p.test_event_code.clone(),
                     site_url: p.site_url.clone(),
+                    // Validated at load; the stored form is upper-case.
+                    default_region: crate::admin::catalog::pixel_region(
+                        p.default_region.as_deref(),
+                    )
+                    .ok()
+                    .flatten(),
                     paused_reason: existing
                         .filter(|_| same_token)
                         .and_then(|s| s.paused_reason.clone()),

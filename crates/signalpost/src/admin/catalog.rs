@@ -54,6 +54,8 @@ pub struct NewPixel {
     pub test_event_code: Option<String>,
     /// The advertiser's site: `page.url` of events whose lead has no landing URL or referrer.
     pub site_url: Option<String>,
+    /// The region for national phone numbers of leads without `country` (ISO alpha-2, any case).
+    pub default_region: Option<String>,
 }
 
 /// Changes to a pixel's settings (absent = unchanged; `Some(None)` clears).
@@ -62,6 +64,7 @@ pub struct PixelPatch {
     pub base_url: Option<Option<String>>,
     pub test_event_code: Option<Option<String>>,
     pub site_url: Option<Option<String>>,
+    pub default_region: Option<Option<String>>,
 }
 
 /// A key just created: the only time the plain key exists outside the client.
@@ -142,6 +145,10 @@ impl Catalog {
             validate_test_code(new.test_event_code.as_deref()),
         );
         collect(&mut errors, validate_site_url(new.site_url.as_deref()));
+        let default_region = pixel_region(new.default_region.as_deref())
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
         if !errors.is_empty() {
             return Err(AdminError::Invalid(errors));
         }
@@ -162,6 +169,7 @@ impl Catalog {
             base_url: new.base_url,
             test_event_code: new.test_event_code,
             site_url: new.site_url,
+            default_region,
             paused_reason: None,
             paused_at_ms: None,
             config_digest: None,
@@ -182,6 +190,10 @@ impl Catalog {
         if let Some(site_url) = patch.site_url {
             validate_site_url(site_url.as_deref()).map_err(|e| AdminError::Invalid(vec![e]))?;
             pixel.site_url = site_url;
+        }
+        if let Some(region) = patch.default_region {
+            pixel.default_region =
+                pixel_region(region.as_deref()).map_err(|e| AdminError::Invalid(vec![e]))?;
         }
         if let Some(base_url) = patch.base_url {
             validate_base_url(base_url.as_deref()).map_err(|e| AdminError::Invalid(vec![e]))?;
@@ -529,6 +541,21 @@ pub fn validate_site_url(site_url: Option<&str>) -> Result<(), FieldError> {
         _ => Err(bad(
             "must be an absolute http:// or https:// URL such as https://shop.example/ (it is sent as page.url when a lead has no landing_url)",
         )),
+    }
+}
+
+/// A pixel's `default_region` as stored: ISO 3166-1 alpha-2, upper-case; blank is none.
+pub fn pixel_region(raw: Option<&str>) -> Result<Option<String>, FieldError> {
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(r) => signalpost_tiktok::identity::Region::parse(r)
+            .map(|region| Some(region.to_string()))
+            .map_err(|e| {
+                FieldError::new(
+                    "default_region",
+                    format!("{e} (an ISO 3166-1 alpha-2 code such as FR)"),
+                )
+            }),
     }
 }
 

@@ -162,6 +162,16 @@ impl Live {
             .iter()
             .filter_map(|p| Some((p.code.clone(), p.site_url.clone()?)))
             .collect();
+        let pixel_regions: BTreeMap<String, signalpost_tiktok::identity::Region> = stored
+            .iter()
+            .filter_map(|p| {
+                let region = p.default_region.as_deref()?;
+                Some((
+                    p.code.clone(),
+                    signalpost_tiktok::identity::Region::parse(region).ok()?,
+                ))
+            })
+            .collect();
         let mut rule_configs: Vec<RuleConfig> = Vec::new();
         let env = *self.catalog.rule_env();
         for (rule, cfg) in self.catalog.rule_configs().await? {
@@ -197,7 +207,8 @@ impl Live {
                     lines.join("; "),
                 )])
             })?
-            .with_site_urls(site_urls);
+            .with_site_urls(site_urls)
+            .with_pixel_regions(pixel_regions);
         for (code, change) in self.registry.sync(pixels) {
             if let signalpost_gateway::delivery::Upsert::TokenReplaced { resumed } = change {
                 tracing::info!(pixel = %code, resumed, "pixel token replaced");

@@ -45,6 +45,10 @@ pub struct PixelView {
     /// The advertiser's site: `page.url` of events whose lead has no landing URL or referrer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub site_url: Option<String>,
+    /// The region for national phone numbers of leads without `country` (ISO alpha-2); absent: the
+    /// server's `default_region`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_region: Option<String>,
     /// What to look at although the pixel is valid, each naming its field (a missing `site_url`:
     /// leads without a landing URL or referrer would be undeliverable).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -108,6 +112,7 @@ impl PixelView {
                 .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
             test_event_code: p.test_event_code.clone(),
             site_url: p.site_url.clone(),
+            default_region: p.default_region.clone(),
             warnings: pixel_warnings(p.site_url.as_deref()),
             token: redacted(&p.token_last4),
             token_set_at: Some(rfc3339(p.token_set_at_ms)),
@@ -131,6 +136,7 @@ impl PixelView {
             base_url: s.config.base_url.clone(),
             test_event_code: s.config.test_event_code.clone(),
             site_url: site_url.map(str::to_owned),
+            default_region: None,
             warnings: pixel_warnings(site_url),
             token: s.config.access_token.redacted(),
             token_set_at: None,
@@ -242,6 +248,7 @@ mod tests {
             base_url: None,
             test_event_code: None,
             site_url: None,
+            default_region: None,
             paused_reason: paused.map(str::to_owned),
             paused_at_ms: None,
             config_digest: None,

@@ -140,7 +140,7 @@ pub async fn run(args: ImportArgs) -> ExitCode {
     let mut run = Import {
         gateway: Arc::new(gateway),
         in_flight: None,
-        policy: ctx.identifiers,
+        policy: ctx.identifiers.clone(),
         max_age_secs: i64::try_from(ctx.config.delivery.policy().max_event_age.as_secs())
             .unwrap_or(i64::MAX),
         errors_path,

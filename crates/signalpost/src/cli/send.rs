@@ -44,8 +44,9 @@ pub struct SendArgs {
     /// Raw phone (normalized to E.164, SHA-256 hashed) or an existing SHA-256 hex.
     #[arg(long)]
     phone: Option<String>,
-    /// Region for phone numbers without a country code (ISO 3166 alpha-2).
-    #[arg(long, default_value = "US")]
+    /// Region for phone numbers without a country code (ISO 3166 alpha-2). `--country` says the same
+    /// thing the way the lead API does (the lead's country reads its phone).
+    #[arg(long, visible_alias = "country", default_value = "US")]
     region: String,
     /// External id (trimmed, SHA-256 hashed, case kept).
     #[arg(long)]

@@ -73,6 +73,7 @@ pub async fn add_pixel(
     base_url: &str,
     test_event_code: &str,
     site_url: &str,
+    default_region: &str,
 ) -> Result<(), WriteError> {
     app.admin
         .create_pixel(NewPixel {
@@ -81,16 +82,24 @@ pub async fn add_pixel(
             base_url: optional(base_url),
             test_event_code: optional(test_event_code),
             site_url: optional(site_url),
+            default_region: optional(default_region),
         })
         .await?;
     tracing::info!(pixel = %code.trim(), "console: pixel added");
     Ok(())
 }
 
-/// Sets (or, when empty, removes) a pixel's site URL.
-pub async fn set_site_url(app: &AppState, code: &str, site_url: &str) -> Result<(), WriteError> {
+/// Sets (or, when empty, removes) a pixel's site URL, and its phone region when the form sent one
+/// (empty removes it).
+pub async fn set_site_url(
+    app: &AppState,
+    code: &str,
+    site_url: &str,
+    default_region: Option<&str>,
+) -> Result<(), WriteError> {
     let patch = PixelPatch {
         site_url: Some(optional(site_url)),
+        default_region: default_region.map(optional),
         ..PixelPatch::default()
     };
     app.admin.update_pixel(code, patch).await?;

@@ -120,11 +120,12 @@ pub(super) async fn post_batch(
         ));
     }
     let now = now_secs();
+    let policy = state.identifier_policy();
     // Per item: the path its gateway errors are named under, or why it was refused at the edge.
     let mut parsed: Vec<Result<String, ApiError>> = Vec::with_capacity(n);
     let mut items = Vec::with_capacity(n);
     for (i, value) in request.items.into_iter().enumerate() {
-        match parse_item(&state.identifiers, value, i, now) {
+        match parse_item(&policy, value, i, now) {
             Ok((prefix, item)) => {
                 items.push(item);
                 parsed.push(Ok(prefix));

@@ -45,7 +45,7 @@ pub(super) async fn post_lead(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<LeadRequest>,
 ) -> Result<Response, ApiError> {
-    let valid = request.validate(&state.identifiers, now_secs())?;
+    let valid = request.validate(&state.identifier_policy(), now_secs())?;
     let result = state.gateway.submit_lead(valid).await?;
     let replayed = !result.event_created;
     if !replayed {

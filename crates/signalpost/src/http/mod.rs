@@ -50,12 +50,21 @@ pub struct AppState {
     pub pixels: PixelRegistry,
     /// Pixels, rules and keys stored in the database (admin API, console).
     pub admin: crate::admin::Admin,
-    /// Default phone region and strictness for identifiers.
+    /// Default phone region and strictness for identifiers (without the pixels' regions: see
+    /// [`AppState::identifier_policy`]).
     pub identifiers: IdentifierPolicy,
     /// Per-key rate, concurrency and timeout limits (`[limits]`).
     pub limits: limits::RequestLimits,
     /// How often `/metrics` may recompute its store figures, and whether it needs a key.
     pub metrics_refresh: Arc<metrics::MetricsRefresh>,
+}
+
+impl AppState {
+    /// The identifier policy with the regions of the pixels as currently loaded (the admin API and
+    /// the console change pixels at runtime; the gateway's rules follow them).
+    pub fn identifier_policy(&self) -> IdentifierPolicy {
+        self.identifiers.with_pixels_of(&self.gateway.rules())
+    }
 }
 
 /// The whole API with its layers, ready to serve.

@@ -6,6 +6,11 @@
 //! an empty parameter counts as absent (a macro the network had no value for); unknown parameters
 //! are ignored (networks append their own); `revenue` and `payout` are plain decimal strings; the first of a
 //! repeated parameter wins. The `key` is checked by `auth::require_query_key` before this runs.
+//!
+//! `country` (the lead's country, as networks' geo macros send it) is checked like the lead API's:
+//! not a region is a 422 at `country`. A postback is a step of a lead already stored, and a stored
+//! lead never changes, so a valid one changes nothing: the lead's country is the one it was posted
+//! (or imported) with.
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
@@ -22,6 +27,8 @@ use super::{AppState, auth};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PostbackQuery {
     pub transaction_id: Option<String>,
+    /// Checked only (see the module notes).
+    pub country: Option<String>,
     pub event: EventRequestParts,
 }
 
@@ -50,6 +57,7 @@ impl PostbackQuery {
             }
             let slot = match name.as_ref() {
                 "transaction_id" => &mut q.transaction_id,
+                "country" => &mut q.country,
                 "type" => &mut q.event.kind,
                 "name" => &mut q.event.name,
                 "buyer" => &mut q.event.buyer,
@@ -83,6 +91,9 @@ impl PostbackQuery {
                 None
             }
         };
+        if let Err(e) = super::dto::lead::parse_country(self.country) {
+            errors.push(e);
+        }
         if self.event.kind.is_none() {
             errors.push(FieldError::new(
                 "type",
@@ -122,6 +133,9 @@ pub(super) struct PostbackParams {
     key: Option<String>,
     /// The lead's transaction id (map it to the network's click or sub-id macro).
     transaction_id: String,
+    /// The lead's country, ISO 3166-1 alpha-2 (any case). Checked: anything else is a 422 at
+    /// `country`; the stored lead keeps the country it was posted with.
+    country: Option<String>,
     /// `lead_sold`, `offer_click`, `offer_conversion`, `buyer_routed` or `custom`.
     #[param(rename = "type")]
     r#type: String,
@@ -192,6 +206,17 @@ mod tests {
         assert_eq!(req.revenue, Some(RawRevenue::Text("12.50".into())));
         assert_eq!(req.currency.as_deref(), Some("usd"));
         assert_eq!(req.payout, Some(RawRevenue::Text("9".into())));
+    }
+
+    #[test]
+    fn a_country_parameter_is_checked_and_any_case_passes() {
+        let ok = PostbackQuery::parse("transaction_id=t&type=lead_sold&country=gb");
+        assert_eq!(ok.country.as_deref(), Some("gb"));
+        assert!(ok.into_request().is_ok());
+        let bad = PostbackQuery::parse("transaction_id=t&type=lead_sold&country=XX")
+            .into_request()
+            .unwrap_err();
+        assert_eq!(bad.problem().field.as_deref(), Some("country"));
     }
 
     #[test]

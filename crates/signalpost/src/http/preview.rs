@@ -40,7 +40,7 @@ pub async fn post_preview(
     let answer = preview(
         &state.gateway,
         &state.pixels,
-        &state.identifiers,
+        &state.identifier_policy(),
         request,
         now_secs(),
     )

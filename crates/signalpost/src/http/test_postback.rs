@@ -41,8 +41,8 @@ pub async fn test_postback(
     let rules = state.gateway.rules();
     let answer = fire(
         &state.pixels,
-        rules.site_urls(),
-        &state.identifiers,
+        &rules,
+        &state.identifier_policy(),
         request,
         now_secs(),
     )

@@ -15,7 +15,8 @@ use signalpost_gateway::{Gateway, RuleSet};
 use signalpost_tiktok::identity::Region;
 
 use crate::app::{
-    AppStore, DEMO_PIXEL, DEMO_SITE_URL, build_rules, delivery_pixel, demo_rules, site_urls,
+    AppStore, DEMO_PIXEL, DEMO_SITE_URL, build_rules, delivery_pixel, demo_rules, pixel_regions,
+    site_urls,
 };
 use crate::config::Config;
 use crate::http::IdentifierPolicy;
@@ -46,6 +47,7 @@ impl OpsContext {
                     anyhow::anyhow!("rules: {}", lines.join("; "))
                 })?
                 .with_site_urls(sites)
+                .with_pixel_regions(pixel_regions(&config.pixels))
         } else {
             build_rules(config.rule_configs()?, &config.pixels, &config.rule_env())?
         };
@@ -65,7 +67,9 @@ impl OpsContext {
             default_region: Region::parse(&config.server.default_region)
                 .map_err(|e| anyhow::anyhow!("server.default_region: {e}"))?,
             strict: config.server.strict_identifiers,
-        };
+            pixel_regions: Vec::new(),
+        }
+        .with_pixels_of(&rules);
         Ok(OpsContext {
             config,
             demo,
@@ -110,6 +114,13 @@ impl OpsContext {
                 None => sites.remove(&p.code),
             };
         }
+        let mut regions = self.rules.pixel_regions().clone();
+        for p in &pixels {
+            match p.default_region.as_deref().map(Region::parse) {
+                Some(Ok(region)) => regions.insert(p.code.clone(), region),
+                _ => regions.remove(&p.code),
+            };
+        }
         for p in &pixels {
             let token = catalog.open_token(p).map_err(|e| anyhow::anyhow!("{e}"))?;
             self.pixels.upsert(DeliveryPixel {
@@ -141,7 +152,9 @@ impl OpsContext {
                 let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 anyhow::anyhow!("rules: {}", lines.join("; "))
             })?
-            .with_site_urls(sites);
+            .with_site_urls(sites)
+            .with_pixel_regions(regions);
+        self.identifiers = self.identifiers.with_pixels_of(&self.rules);
         Ok(self)
     }
 

@@ -72,6 +72,7 @@ enum LeadField {
     Ttclid,
     Ttp,
     Source,
+    Country,
     OccurredAt,
 }
 
@@ -112,6 +113,7 @@ fn target_of(field: &str) -> Option<Target> {
         "ttclid" => Target::Lead(L::Ttclid),
         "ttp" => Target::Lead(L::Ttp),
         "source" => Target::Lead(L::Source),
+        "country" => Target::Lead(L::Country),
         "occurred_at" => Target::Lead(L::OccurredAt),
         "buyer" => Target::Event(E::Buyer),
         "offer" => Target::Event(E::Offer),
@@ -256,6 +258,7 @@ impl Columns {
                     LeadField::Ttclid => lead.ttclid = text,
                     LeadField::Ttp => lead.ttp = text,
                     LeadField::Source => lead.source = text,
+                    LeadField::Country => lead.country = text,
                     LeadField::OccurredAt => {
                         lead.occurred_at = Some(RawTime::Text(value.to_owned()));
                         event.occurred_at = Some(RawTime::Text(value.to_owned()));
@@ -411,6 +414,7 @@ mod tests {
         IdentifierPolicy {
             default_region: Region::parse("US").unwrap(),
             strict: false,
+            pixel_regions: Vec::new(),
         }
     }
 
@@ -502,6 +506,30 @@ mod tests {
         assert_eq!(valid.event.unwrap().revenue, Some(12.5));
         assert_eq!(valid.lead.fields["campaign"], "spring");
         assert_eq!(valid.lead.email.unwrap().len(), 64);
+    }
+
+    #[test]
+    fn a_country_column_reads_the_phone_and_a_bad_one_is_a_row_error_at_country() {
+        let columns = Columns::new(
+            &headers(&["transaction_id", "phone", "country"]),
+            &[],
+            ImportTrigger::FormSubmit,
+        )
+        .unwrap();
+        let valid = columns
+            .requests(&["tx-fr", "06 12 34 56 78", "fr"])
+            .validate(&policy(), NOW, WEEK)
+            .unwrap();
+        assert_eq!(valid.lead.country.as_deref(), Some("FR"));
+        assert!(valid.lead.phone.is_some() && valid.lead.warnings.is_empty());
+        let bad = columns
+            .requests(&["tx-x", "06 12 34 56 78", "France"])
+            .validate(&policy(), NOW, WEEK)
+            .unwrap_err();
+        let RowRefusal::Invalid(errors) = bad else {
+            panic!("{bad:?}")
+        };
+        assert_eq!(errors[0].field, "country");
     }
 
     #[test]

@@ -8,10 +8,10 @@
 //! built-in sample lead. Nothing is stored, and the pixel's state is not changed: a rejected token
 //! is reported, not acted on (pausing is the delivery engine's job).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use signalpost_gateway::RuleSet;
 use signalpost_gateway::delivery::PixelRegistry;
 use signalpost_gateway::delivery::batch::track_body;
 use signalpost_gateway::domain::{LifecycleEvent, Trigger, Warning};
@@ -101,11 +101,11 @@ pub fn sample_lead() -> LeadRequest {
 }
 
 /// Validates the request and sends the event; TikTok refusing it is an answer, not an error.
-/// `site_urls` (pixel code → `site_url`) gives the event a `page.url` when the lead has no landing
-/// URL or referrer, exactly as ingest does.
+/// The pixel's settings in `rules` apply exactly as at ingest: its `site_url` gives the event a
+/// `page.url` when the lead has no landing URL or referrer, its `default_region` picks the phone.
 pub async fn fire(
     pixels: &PixelRegistry,
-    site_urls: &BTreeMap<String, String>,
+    rules: &RuleSet,
     policy: &IdentifierPolicy,
     request: TestPostbackRequest,
     now: i64,
@@ -139,7 +139,8 @@ pub async fn fire(
     config.value = request.value.map(ValueConfig::Number);
     config.currency = non_empty(request.currency);
     let mut rule = Rule::from_config(config).map_err(|e| ApiError::invalid(e.field, e.problem))?;
-    rule.site_url = site_urls.get(&code).cloned();
+    rule.site_url = rules.site_url(&code).map(str::to_owned);
+    rule.phone_region = rules.pixel_region(&code).map(|r| r.to_string());
     let event = LifecycleEvent {
         id: 0,
         transaction_id: lead.transaction_id.clone(),

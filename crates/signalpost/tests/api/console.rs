@@ -779,3 +779,57 @@ async fn repeated_failed_sign_ins_from_one_address_are_throttled() {
     // The API is not affected.
     app.lead(json!({"transaction_id": "after-throttle"})).await;
 }
+
+#[tokio::test]
+async fn the_lead_page_shows_the_country_and_the_pixel_form_sets_the_phone_region() {
+    let app = spawn_app().await;
+    app.lead(json!({"transaction_id": "console-gb", "country": "gb",
+                    "landing_url": "https://lp.example.com/"}))
+        .await;
+    let operator = sign_in(&app).await;
+    let (status, lead) = operator.get(&app, "/console/leads/console-gb").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(lead.contains(r#"data-field="country">GB<"#), "{lead}");
+
+    let site = format!("/console/pixels/{PIXEL}/site");
+    let form = |region: &'static str| {
+        let csrf = operator.csrf.clone();
+        let site = site.clone();
+        let operator = &operator;
+        let app = &app;
+        async move {
+            operator
+                .post(
+                    app,
+                    &site,
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("site_url", "https://shop.example/"),
+                        ("default_region", region),
+                    ],
+                )
+                .await
+        }
+    };
+    let bad = form("France").await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(form("fr").await.status(), StatusCode::SEE_OTHER);
+    let pixel = app.get(&format!("/v1/pixels/{PIXEL}")).await;
+    assert_eq!(pixel.body["default_region"], "FR");
+    let (_, pixels) = operator.get(&app, "/console/pixels").await;
+    assert!(pixels.contains("Phone region"), "{pixels}");
+    // A form without the field (an older page) leaves the region alone.
+    let kept = operator
+        .post(
+            &app,
+            &site,
+            &[
+                ("csrf", &operator.csrf),
+                ("site_url", "https://shop.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(kept.status(), StatusCode::SEE_OTHER);
+    let pixel = app.get(&format!("/v1/pixels/{PIXEL}")).await;
+    assert_eq!(pixel.body["default_region"], "FR");
+}

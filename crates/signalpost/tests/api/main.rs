@@ -8,6 +8,7 @@ mod admin;
 mod batch;
 mod cli_ops;
 mod console;
+mod country;
 mod deliverable;
 mod delivery;
 mod demo;

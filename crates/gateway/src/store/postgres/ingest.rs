@@ -23,10 +23,11 @@ use crate::domain::{CapCheck, Conversion, ConversionState, Lead, LifecycleEvent}
 use crate::store::{IngestResult, IngestUnit, StoreError};
 
 const INSERT_LEADS: &str = "INSERT INTO leads (transaction_id, email, phone, external_id, ip, \
-     user_agent, ttclid, ttp, landing_url, referrer, source, fields, warnings, created_at, stored_at_ms) \
+     user_agent, ttclid, ttp, landing_url, referrer, source, fields, warnings, created_at, country, \
+     phone_by_region, stored_at_ms) \
      SELECT t.*, $15::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-     $13::text[], $14::bigint[]) AS t \
+     $13::text[], $14::bigint[], $16::text[], $17::text[]) AS t \
      ON CONFLICT (transaction_id) DO NOTHING RETURNING transaction_id";
 
 const RESERVE_IDS: &str = "SELECT \
@@ -553,6 +554,11 @@ async fn insert_leads(
     let referrer = col(|l| &l.referrer);
     let source = col(|l| &l.source);
     let created_at: Vec<i64> = leads.iter().map(|l| l.created_at).collect();
+    let country = col(|l| &l.country);
+    let phones = leads
+        .iter()
+        .map(|l| crate::store::phones_to_json(&l.phone_by_region))
+        .collect::<Result<Vec<_>, _>>()?;
     let stmt = tx.prepare_cached(INSERT_LEADS).await?;
     let rows = tx
         .query(
@@ -573,6 +579,8 @@ async fn insert_leads(
                 &warnings,
                 &created_at,
                 &now,
+                &country,
+                &phones,
             ],
         )
         .await?;

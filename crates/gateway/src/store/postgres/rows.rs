@@ -10,7 +10,7 @@ use crate::domain::{
 use crate::store::{ClaimedConversion, StoreError};
 
 pub const LEAD_COLUMNS: &str = "transaction_id, email, phone, external_id, ip, user_agent, ttclid, \
-     ttp, landing_url, referrer, source, fields, warnings, created_at";
+     ttp, landing_url, referrer, source, fields, warnings, created_at, country, phone_by_region";
 
 pub const EVENT_COLUMNS: &str = "id, transaction_id, trigger, name, buyer, offer, revenue, currency, \
      occurred_at, idempotency_key, payout";
@@ -43,11 +43,14 @@ fn count(row: &Row, idx: usize) -> Result<u32, StoreError> {
 pub fn lead(row: &Row) -> Result<Lead, StoreError> {
     let fields: &str = get(row, 11)?;
     let warnings: &str = get(row, 12)?;
+    let phone_by_region: Option<&str> = get(row, 15)?;
     Ok(Lead {
         transaction_id: get(row, 0)?,
         email: get(row, 1)?,
         phone: get(row, 2)?,
+        phone_by_region: crate::store::phones_from_json(phone_by_region).map_err(corrupt)?,
         external_id: get(row, 3)?,
+        country: get(row, 14)?,
         ip: get(row, 4)?,
         user_agent: get(row, 5)?,
         ttclid: get(row, 6)?,

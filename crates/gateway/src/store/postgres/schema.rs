@@ -160,6 +160,13 @@ CREATE INDEX IF NOT EXISTS conversions_created ON conversions (created_at_ms);
 ALTER TABLE pixels ADD COLUMN site_url TEXT;
 CREATE INDEX conversions_undeliverable ON conversions (state, id) WHERE state = 'undeliverable';
 "#,
+    // 8: a lead's country and regional phone readings, a pixel's default_region (see the SQLite
+    // schema).
+    r#"
+ALTER TABLE leads ADD COLUMN country TEXT;
+ALTER TABLE leads ADD COLUMN phone_by_region TEXT;
+ALTER TABLE pixels ADD COLUMN default_region TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -9,7 +9,7 @@ use crate::domain::{
 use crate::store::{ClaimedConversion, StoreError};
 
 pub const LEAD_COLUMNS: &str = "transaction_id, email, phone, external_id, ip, user_agent, ttclid, \
-     ttp, landing_url, referrer, source, fields, warnings, created_at";
+     ttp, landing_url, referrer, source, fields, warnings, created_at, country, phone_by_region";
 
 pub const EVENT_COLUMNS: &str = "id, transaction_id, trigger, name, buyer, offer, revenue, currency, occurred_at, idempotency_key, payout";
 
@@ -39,11 +39,15 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
 pub fn lead(row: &Row<'_>) -> RowResult<Lead> {
     let fields: String = row.get(11)?;
     let warnings: String = row.get(12)?;
+    let phone_by_region: Option<String> = row.get(15)?;
     Ok(Lead {
         transaction_id: row.get(0)?,
         email: row.get(1)?,
         phone: row.get(2)?,
+        phone_by_region: crate::store::phones_from_json(phone_by_region.as_deref())
+            .map_err(corrupt)?,
         external_id: row.get(3)?,
+        country: row.get(14)?,
         ip: row.get(4)?,
         user_agent: row.get(5)?,
         ttclid: row.get(6)?,

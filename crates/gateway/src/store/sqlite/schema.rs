@@ -169,6 +169,14 @@ CREATE INDEX IF NOT EXISTS conversions_created ON conversions(created_at_ms);
 ALTER TABLE pixels ADD COLUMN site_url TEXT;
 CREATE INDEX conversions_undeliverable ON conversions(state, id) WHERE state = 'undeliverable';
 "#,
+    // 8: a lead's own country (ISO alpha-2, upper-case), its phone read with pixels' own regions
+    // (JSON object region → SHA-256 hex; NULL when there is none, as for most leads), and a pixel's
+    // default_region for national phone numbers.
+    r#"
+ALTER TABLE leads ADD COLUMN country TEXT;
+ALTER TABLE leads ADD COLUMN phone_by_region TEXT;
+ALTER TABLE pixels ADD COLUMN default_region TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

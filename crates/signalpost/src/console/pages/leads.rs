@@ -169,7 +169,11 @@ fn timeline(view: &LeadView) -> Markup {
                 dl {
                     dt { "Submitted" } dd { (layout::time_secs(lead.created_at)) }
                     dt { "Email (SHA-256)" } dd class="mono" { (opt_text(&lead.email)) }
+                    dt { "Country" } dd class="mono" data-field="country" { (opt_text(&lead.country)) }
                     dt { "Phone (SHA-256)" } dd class="mono" { (opt_text(&lead.phone)) }
+                    @for (region, hash) in &lead.phone_by_region {
+                        dt { "Phone as read in " (region) " (SHA-256)" } dd class="mono" { (hash) }
+                    }
                     dt { "External id (SHA-256)" } dd class="mono" { (opt_text(&lead.external_id)) }
                     dt { "ttclid" } dd class="mono" { (opt_text(&lead.ttclid)) }
                     dt { "ttp" } dd class="mono" { (opt_text(&lead.ttp)) }

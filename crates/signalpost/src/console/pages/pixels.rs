@@ -115,8 +115,8 @@ pub async fn test_postback(
     let rules = state.app.gateway.rules();
     let answer = fire(
         &state.app.pixels,
-        rules.site_urls(),
-        &state.app.identifiers,
+        &rules,
+        &state.app.identifier_policy(),
         request,
         now_secs(),
     )
@@ -195,16 +195,21 @@ fn problem_text(problems: Vec<crate::console::writes::FieldProblem>) -> String {
 pub struct SiteForm {
     #[serde(default)]
     site_url: String,
+    /// Absent: unchanged (a form without the field); empty: removed.
+    #[serde(default)]
+    default_region: Option<String>,
 }
 
-/// `POST /console/pixels/{code}/site`: sets (or, empty, removes) the pixel's site URL.
+/// `POST /console/pixels/{code}/site`: sets (or, empty, removes) the pixel's site URL and phone
+/// region.
 pub async fn set_site_url(
     State(state): State<ConsoleState>,
     Extension(session): Extension<Session>,
     Path(code): Path<String>,
     Form(form): Form<SiteForm>,
 ) -> Response {
-    match writes::set_site_url(&state.app, &code, &form.site_url).await {
+    let region = form.default_region.as_deref();
+    match writes::set_site_url(&state.app, &code, &form.site_url, region).await {
         Ok(()) => see_other(&format!("/console/pixels?site={}", seg(&code))),
         Err(WriteError::Fields(problems)) => {
             let text = problem_text(problems);
@@ -231,6 +236,8 @@ pub struct AddForm {
     test_event_code: String,
     #[serde(default)]
     site_url: String,
+    #[serde(default)]
+    default_region: String,
 }
 
 /// `POST /console/pixels`: adds a pixel.
@@ -246,6 +253,7 @@ pub async fn add(
         &form.base_url,
         &form.test_event_code,
         &form.site_url,
+        &form.default_region,
     )
     .await;
     match added {
@@ -323,6 +331,7 @@ fn pixel_section(pixel: &PixelView, session: &Session, view: &View) -> Markup {
                 dt { "Destination" } dd class="mono" { (pixel.base_url) }
                 dt { "Test event code" } dd { @match &pixel.test_event_code { Some(t) => span class="mono" { (t) }, None => "none (live data)" } }
                 dt { "Site URL" } dd { @match &pixel.site_url { Some(u) => span class="mono" { (u) }, None => "none" } }
+                dt { "Phone region" } dd { @match &pixel.default_region { Some(r) => span class="mono" { (r) }, None => "the server's default_region" } }
                 @for w in &pixel.warnings {
                     dt { "Warning" } dd class="error-text" data-field=(w.field) { (w.detail) }
                 }
@@ -351,6 +360,7 @@ fn pixel_section(pixel: &PixelView, session: &Session, view: &View) -> Markup {
                     form class="stack" method="post" action=(format!("/console/pixels/{}/site", seg(code))) aria-label=(format!("Site URL of {code}")) {
                         (csrf::field(&session.csrf))
                         (Field::text("site_url", "Site URL", pixel.site_url.as_deref().unwrap_or("")).error(site_error).hint("Sent as page.url when a lead has no landing URL or referrer; empty removes it").render())
+                        (Field::text("default_region", "Phone region (optional)", pixel.default_region.as_deref().unwrap_or("")).hint("ISO country code (e.g. FR) for national phone numbers of leads without a country; empty uses the server's").render())
                         div class="actions" { button type="submit" class="secondary" { "Save site URL" } }
                     }
                 }
@@ -401,6 +411,7 @@ fn add_form(session: &Session, view: &View) -> Markup {
                     (Field::text("base_url", "Destination URL (optional)", &view.add.base_url).error(error("base_url")).hint("Empty: TikTok's Events API").render())
                     (Field::text("test_event_code", "Test event code (optional)", &view.add.test_event_code).render())
                     (Field::text("site_url", "Site URL (recommended)", &view.add.site_url).error(error("site_url")).hint("The advertiser's site: page.url of leads without a landing URL").render())
+                    (Field::text("default_region", "Phone region (optional)", &view.add.default_region).error(error("default_region")).hint("ISO country code (e.g. FR) for national phone numbers of leads without a country").render())
                 }
                 div class="actions" { button type="submit" { "Add pixel" } }
             }

@@ -502,7 +502,10 @@ async fn preview_for(state: &ConsoleState, form: &RuleForm) -> Markup {
     let Ok(rules) = RuleSet::new(vec![rule.clone()]) else {
         return html! { p { "Not a valid rule." } };
     };
-    let rules = rules.with_site_urls(state.app.gateway.rules().site_urls().clone());
+    let live = state.app.gateway.rules();
+    let rules = rules
+        .with_site_urls(live.site_urls().clone())
+        .with_pixel_regions(live.pixel_regions().clone());
     let gateway = Gateway::new(state.app.gateway.store().clone(), rules);
     let mut lead = sample_lead();
     lead.source = opt(&form.when_source);
@@ -530,7 +533,7 @@ async fn preview_for(state: &ConsoleState, form: &RuleForm) -> Markup {
     match run_preview(
         &gateway,
         &state.app.pixels,
-        &state.app.identifiers,
+        &state.app.identifier_policy(),
         request,
         now_secs(),
     )

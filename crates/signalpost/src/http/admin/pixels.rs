@@ -52,6 +52,11 @@ pub struct CreatePixel {
     #[serde(default)]
     #[schema(format = "uri", max_length = 4096)]
     pub site_url: Option<String>,
+    /// The region (ISO 3166-1 alpha-2, any case) this pixel's events read a national phone number
+    /// with when the lead has no `country`; absent: `[server] default_region`.
+    #[serde(default)]
+    #[schema(example = "FR")]
+    pub default_region: Option<String>,
 }
 
 impl std::fmt::Debug for SetToken {
@@ -76,6 +81,11 @@ pub struct UpdatePixel {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, format = "uri", max_length = 4096)]
     pub site_url: Option<Option<String>>,
+    /// The region (ISO 3166-1 alpha-2) for national phone numbers of leads without `country`;
+    /// `null` falls back to `[server] default_region`. Applies to leads ingested from then on.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub default_region: Option<Option<String>>,
 }
 
 /// A field that is present (possibly `null`) becomes `Some(value)`.
@@ -135,6 +145,7 @@ pub async fn create_pixel(
             base_url: body.base_url,
             test_event_code: body.test_event_code,
             site_url: body.site_url,
+            default_region: body.default_region,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -161,7 +172,8 @@ pub async fn get_pixel(
     Ok(Json(state.admin.get_pixel(&code).await?))
 }
 
-/// Change a pixel's destination (`base_url`), default `test_event_code` or `site_url`.
+/// Change a pixel's destination (`base_url`), default `test_event_code`, `site_url` or
+/// `default_region`.
 #[utoipa::path(
     patch,
     path = "/v1/pixels/{code}",
@@ -187,6 +199,7 @@ pub async fn update_pixel(
         base_url: body.base_url,
         test_event_code: body.test_event_code,
         site_url: body.site_url,
+        default_region: body.default_region,
     };
     Ok(Json(state.admin.update_pixel(&code, patch).await?))
 }

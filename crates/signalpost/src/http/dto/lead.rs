@@ -5,8 +5,11 @@
 //! lead goes any further. A signal that cannot be used — an email without `@`, a phone no parser
 //! accepts, an IP that is not one, a landing URL that is not a URL — must not cost the conversion:
 //! it is dropped with a `warnings` entry naming the field, unless `strict_identifiers` is set, in
-//! which case it is a 422 naming the field.
+//! which case it is a 422 naming the field. `country` is the exception: it chooses how the phone is
+//! read, so one that is not a region is always a 422 at `country`.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::Deserialize;
@@ -27,12 +30,26 @@ pub const MAX_EXTERNAL_ID_LEN: usize = 1024;
 /// Longest `ttclid` / `ttp` accepted.
 pub const MAX_CLICK_ID_LEN: usize = 1024;
 
-/// How the edge treats identifiers: the region for national phone numbers, and whether an unusable
+/// How the edge treats identifiers: the regions for national phone numbers, and whether an unusable
 /// identifier is a warning (default) or an error.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct IdentifierPolicy {
+    /// `[server] default_region`.
     pub default_region: Region,
     pub strict: bool,
+    /// The pixels' own `default_region`s (distinct): a phone of a lead without `country` is also
+    /// read with each (see [`super::phone`]).
+    pub pixel_regions: Vec<Region>,
+}
+
+impl IdentifierPolicy {
+    /// This policy with the pixel regions of `rules` (the pixels as currently loaded).
+    pub fn with_pixels_of(&self, rules: &signalpost_gateway::RuleSet) -> IdentifierPolicy {
+        IdentifierPolicy {
+            pixel_regions: rules.distinct_pixel_regions(),
+            ..self.clone()
+        }
+    }
 }
 
 /// `POST /v1/leads` body. Every field is optional; identifiers are normalized and SHA-256 hashed
@@ -46,9 +63,13 @@ pub struct LeadRequest {
     /// Raw email (trimmed, lower-cased, SHA-256 hashed here) or an existing SHA-256 hex.
     #[serde(default)]
     pub email: Option<String>,
-    /// Raw phone (E.164 with the default region, then SHA-256) or an existing SHA-256 hex.
+    /// Raw phone (E.164, then SHA-256) or an existing SHA-256 hex. A national number is read with `country`; without it, with the pixel's `default_region`, else `[server] default_region`.
     #[serde(default)]
     pub phone: Option<String>,
+    /// The lead's country, ISO 3166-1 alpha-2 (any case, spaces trimmed; stored upper-case): the region a national-format `phone` is read with, and a rule field. Anything else is a 422 at `country`.
+    #[serde(default)]
+    #[schema(example = "GB")]
+    pub country: Option<String>,
     /// Your user id (trimmed, SHA-256 hashed, case kept) or an existing SHA-256 hex.
     #[serde(default)]
     pub external_id: Option<String>,
@@ -109,11 +130,11 @@ impl LeadRequest {
         let mut identifier = |field: &str,
                               value: Option<String>,
                               max: usize,
-                              hash: &dyn Fn(&str) -> Result<String, String>,
+                              hash: &dyn Fn(&str) -> Result<Option<String>, String>,
                               errors: &mut Vec<FieldError>| {
             match soft_text(value, field, max) {
                 Ok(Some(raw)) => match hash(&raw) {
-                    Ok(hashed) => Some(hashed),
+                    Ok(hashed) => hashed,
                     Err(problem) => {
                         soft(field, problem, errors);
                         None
@@ -132,20 +153,31 @@ impl LeadRequest {
             MAX_EMAIL_LEN,
             &|raw| {
                 identity::hash_email(raw)
-                    .map(|h| h.into_string())
+                    .map(|h| Some(h.into_string()))
                     .map_err(|e| e.to_string())
             },
             &mut errors,
         );
-        let region = policy.default_region;
+        let country = parse_country(self.country).unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+        // The phone's readings for pixels with their own region, and a note when only those read it.
+        let regional: RefCell<(BTreeMap<String, String>, Option<String>)> = RefCell::default();
         let phone = identifier(
             "phone",
             self.phone,
             MAX_LABEL_LEN,
             &|raw| {
-                identity::hash_phone(raw, region)
-                    .map(|h| h.into_string())
-                    .map_err(|e| e.to_string())
+                let reading = super::phone::read(raw, country, policy);
+                let read_elsewhere = !reading.by_region.is_empty();
+                *regional.borrow_mut() = (reading.by_region, reading.note);
+                match reading.phone {
+                    Ok(hashed) => Ok(Some(hashed)),
+                    // Read only with pixel regions: no `phone`, and the note says why.
+                    Err(_) if read_elsewhere => Ok(None),
+                    Err(problem) => Err(problem),
+                }
             },
             &mut errors,
         );
@@ -155,7 +187,7 @@ impl LeadRequest {
             MAX_EXTERNAL_ID_LEN,
             &|raw| {
                 identity::hash_external_id(raw)
-                    .map(|h| h.into_string())
+                    .map(|h| Some(h.into_string()))
                     .map_err(|e| e.to_string())
             },
             &mut errors,
@@ -215,11 +247,17 @@ impl LeadRequest {
         if !errors.is_empty() {
             return Err(ApiError::Invalid(errors));
         }
+        let (phone_by_region, phone_note) = regional.into_inner();
+        if let Some(note) = phone_note {
+            warnings.push(Warning::new("phone", note));
+        }
         Ok(NewLead {
             transaction_id,
             email,
             phone,
+            phone_by_region,
             external_id,
+            country: country.map(|c| c.to_string()),
             ip,
             user_agent,
             ttclid,
@@ -235,6 +273,22 @@ impl LeadRequest {
             warnings,
         })
     }
+}
+
+/// `country`: trimmed, blank is absent, else a region [`Region::parse`] accepts.
+pub(crate) fn parse_country(value: Option<String>) -> Result<Option<Region>, FieldError> {
+    let Some(raw) = value.as_deref().map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    Region::parse(raw).map(Some).map_err(|e| {
+        FieldError::new(
+            "country",
+            format!(
+                "{}: {e}; expected an ISO 3166-1 alpha-2 code such as GB",
+                shorten(raw)
+            ),
+        )
+    })
 }
 
 /// A free-text signal: trimmed, empty is absent, too long or with control characters is unusable.
@@ -284,6 +338,7 @@ mod tests {
         IdentifierPolicy {
             default_region: Region::parse("US").unwrap(),
             strict,
+            pixel_regions: Vec::new(),
         }
     }
 
@@ -358,6 +413,48 @@ mod tests {
         let problem = err.problem();
         assert_eq!(problem.status, 422);
         assert_eq!(problem.field.as_deref(), Some("email"));
+    }
+
+    #[test]
+    fn a_country_is_stored_upper_case_and_reads_the_phone() {
+        let v = lead(serde_json::json!({"phone": "0612345678", "country": " fr "}))
+            .validate(&policy(false), NOW)
+            .unwrap();
+        assert_eq!(v.country.as_deref(), Some("FR"));
+        let want = identity::hash_phone("+33612345678", Region::parse("US").unwrap())
+            .unwrap()
+            .into_string();
+        assert_eq!(v.phone.as_deref(), Some(want.as_str()));
+        assert!(v.phone_by_region.is_empty() && v.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_bad_country_is_a_422_at_country_even_when_not_strict() {
+        for bad in ["XX", "USA", "1", "g b"] {
+            let err = lead(serde_json::json!({"country": bad, "phone": "+12133734253"}))
+                .validate(&policy(false), NOW)
+                .unwrap_err();
+            let problem = err.problem();
+            assert_eq!(problem.status, 422, "{bad}");
+            assert_eq!(problem.field.as_deref(), Some("country"), "{bad}");
+        }
+        let blank = lead(serde_json::json!({"country": "  "}))
+            .validate(&policy(false), NOW)
+            .unwrap();
+        assert_eq!(blank.country, None);
+    }
+
+    #[test]
+    fn a_phone_only_a_pixel_region_reads_is_kept_for_it_with_a_warning_even_when_strict() {
+        let mut p = policy(true);
+        p.pixel_regions = vec![Region::parse("FR").unwrap()];
+        let v = lead(serde_json::json!({"phone": "0612345678"}))
+            .validate(&p, NOW)
+            .unwrap();
+        assert_eq!(v.phone, None);
+        assert!(v.phone_by_region.contains_key("FR"));
+        assert_eq!(v.warnings.len(), 1);
+        assert_eq!(v.warnings[0].field, "phone");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 pub mod event;
 pub mod lead;
+pub mod phone;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};

@@ -15,10 +15,17 @@ pub struct LeadSchema {
     transaction_id: String,
     /// SHA-256 hex of the normalized email.
     email: Option<String>,
-    /// SHA-256 hex of the E.164 phone.
+    /// SHA-256 hex of the E.164 phone, read with the lead's `country`, else `[server] default_region`.
     phone: Option<String>,
+    /// Present only when some pixel's own `default_region` reads a national phone number (of a lead
+    /// without `country`) differently from `phone`: region → SHA-256 hex; that pixel's events carry it.
+    #[schema(value_type = Option<Object>)]
+    phone_by_region: Option<std::collections::BTreeMap<String, String>>,
     /// SHA-256 hex of the trimmed external id.
     external_id: Option<String>,
+    /// ISO 3166-1 alpha-2, upper-case, as sent.
+    #[schema(example = "GB")]
+    country: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
     /// TikTok click id (given, or from the landing URL).
@@ -108,7 +115,9 @@ mod tests {
             transaction_id: "t".into(),
             email: None,
             phone: None,
+            phone_by_region: [("FR".to_owned(), "f".repeat(64))].into(),
             external_id: None,
+            country: Some("FR".into()),
             ip: None,
             user_agent: None,
             ttclid: None,
