@@ -243,7 +243,7 @@ impl Application {
         // Builds the region's phone patterns now rather than on the first lead (tens of ms).
         signalpost_tiktok::identity::warm_up_phone_metadata([region]);
         let data_dir = server.data_dir.clone();
-        std::fs::create_dir_all(&data_dir)
+        signalpost_gateway::store::sqlite::create_private_dir(&data_dir)
             .with_context(|| format!("server.data_dir: cannot create {}", data_dir.display()))?;
         // First, so that a second server on the same data_dir stops here, before it creates anything.
         let store =

@@ -73,7 +73,7 @@ impl Vault {
                 Ok((Vault::from_key(&key), KeySource::File { created: false }))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir)
+                signalpost_gateway::store::sqlite::create_private_dir(data_dir)
                     .with_context(|| format!("cannot create {}", data_dir.display()))?;
                 let key: [u8; 32] = rand::random();
                 crate::app::write_private(&path, &hex::encode(key))

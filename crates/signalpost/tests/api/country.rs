@@ -278,9 +278,10 @@ async fn a_country_that_is_not_a_region_is_a_422_at_country_in_leads_batches_and
     // The postback: any case passes, a non-region is refused at `country`.
     app.lead(json!({"transaction_id": "pb-1", "country": "GB", "landing_url": LANDING}))
         .await;
+    let postback_key = app.create_key("postback").await;
     let url = |country: &str| {
         app.url(&format!(
-            "/v1/postback?key={KEY}&transaction_id=pb-1&type=lead_sold&revenue=5&country={country}"
+            "/v1/postback?key={postback_key}&transaction_id=pb-1&type=lead_sold&revenue=5&country={country}"
         ))
     };
     let ok = app.send(app.client.get(url("gb"))).await;

@@ -13,6 +13,7 @@ mod checkpoint;
 mod delivery;
 mod episode;
 mod insights;
+mod private_files;
 mod read;
 mod replay;
 mod rows;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use private_files::create_private_dir;
 pub use serve_lock::SERVE_LOCK_FILE;
 pub use writer::WriterConfig;
 
@@ -94,7 +96,7 @@ impl SqliteStore {
         mode: OpenMode,
     ) -> Result<SqliteStore, StoreError> {
         let dir = data_dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| {
+        create_private_dir(dir).map_err(|e| {
             StoreError::Io(format!(
                 "cannot create data directory {}: {e}",
                 dir.display()
@@ -106,6 +108,9 @@ impl SqliteStore {
             OpenMode::Tool => None,
         };
         let path = dir.join(DB_FILE);
+        private_files::prepare_private_file(&path).map_err(|e| {
+            StoreError::Io(format!("cannot create database {}: {e}", path.display()))
+        })?;
         let mut conn = Connection::open(&path)
             .map_err(|e| StoreError::Io(format!("cannot open database {}: {e}", path.display())))?;
         schema::configure(&conn, true)?;
