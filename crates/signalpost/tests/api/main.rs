@@ -13,6 +13,7 @@ mod delivery;
 mod demo;
 mod idempotency;
 mod identifiers;
+mod limits;
 mod openapi;
 mod postback;
 mod preview;
