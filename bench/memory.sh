@@ -16,7 +16,9 @@
 #   tiny-limit      {"items": [{}, …]} just under the batch limit (1.4 million items), read whole,
 #                   parsed until item 1,001;
 #   fields-limit    a body at the limit that is accepted: leads whose `fields` are at the key limit
-#                   (100 small keys each), the costliest shape the limits let through.
+#                   (100 small keys each), the costliest shape the limits let through;
+#   realistic       1,000 realistic leads (every identifier, a long landing URL, 8 custom fields),
+#                   accepted: what an honest full batch costs.
 # Options: -c CONCURRENCY (default 20), -o DIR (results; default target/bench/memory-YYYYmmdd-HHMMSS),
 #   --no-build. Environment: SERVER_BIN (another build's server), SANDBOX_LATENCY_MS (default 0 here:
 #   delivery is not what is measured), RUST_LOG (server, default warn).
@@ -74,6 +76,18 @@ while len(items) < 1000:
     size += len(item) + 1
 with open(f"{work}/fields-limit.json", "wb") as f:
     f.write(("{\"items\":[" + ",".join(items) + "]}").encode())
+
+# 1,000 realistic leads (as in tests/api/limits.rs): what an honest full batch costs.
+ttclid = "CsQBVhYzqKgB4n3mB2tHkPQhZ8Xo1vW3r7YcF0sLJpa9dT6uE5iN2wqRbG4yKxHmZ1cVfA8oSjD7lU3eP0tIrW9nQbXhMg" * 2
+real = {"email": "jennifer.martinez1987@gmail.com", "phone": "+1 (415) 555-0134",
+        "ip": "2600:1700:3c60:9a10:8d2f:41e5:b7c3:19a4",
+        "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 musical_ly_32.5.0 JsSdk/2.0 NetType/WIFI Channel/App Store ByteLocale/en Region/US BytedanceWebview/d8a21c6",
+        "landing_url": "https://quotes.example-insurance.com/auto/get-quote?utm_source=tiktok&utm_medium=paid_social&utm_campaign=q4_auto_broad_us&utm_content=video_17&ttclid=E.C.P." + ttclid + "&aid=1233",
+        "referrer": "https://www.tiktok.com/", "ttp": "2Yh0cQk8sW3ZqVxF1nLm9TgR7pJd4", "source": "tiktok-auto-q4",
+        "fields": {"zip": "94107", "state": "CA", "vehicle_year": 2019, "vehicle_make": "Toyota",
+                   "currently_insured": True, "credit": "good", "sub_id": "aff_8812_s3", "lead_price": "12.50"}}
+with open(f"{work}/realistic.json", "wb") as f:
+    f.write(json.dumps({"items": [{"lead": real} for _ in range(1000)]}, separators=(",", ":")).encode())
 PY
 
 log "server $server_bin, $concurrency concurrent bodies per phase, results in $out (load average $(load_avg))"
@@ -119,6 +133,7 @@ phase tiny16 "$WORK/tiny16.json"
 phase tiny16-chunked "$WORK/tiny16.json" -H 'transfer-encoding: chunked'
 phase tiny-limit "$WORK/tiny-limit.json"
 phase fields-limit "$WORK/fields-limit.json"
+phase realistic "$WORK/realistic.json"
 
 {
     echo "server: $server_bin ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') tree), $(nproc) cores, load average $(load_avg)"
