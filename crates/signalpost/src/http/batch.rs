@@ -4,22 +4,26 @@
 //!
 //! Body: `{"items": [{"lead": {...}}, {"event": {"transaction_id": "...", "type": "...", ...}}]}`.
 //! An event may follow its lead in the same batch. The answer is 200 whenever the envelope was
-//! readable — look at each item's `status`; a malformed envelope or a store failure that refused the
-//! whole commit is a single problem.
+//! readable — look at each item's `status`; a malformed envelope, more than 1,000 items, a body
+//! over [`BATCH_BODY_LIMIT`] or a store failure that refused the whole commit is a single problem,
+//! and then nothing of the batch is stored.
+//!
+//! The body is read once into a buffer of at most [`BATCH_BODY_LIMIT`] bytes and its items are
+//! parsed one by one into their typed requests (`parse`): what a batch costs is bounded by the
+//! limits, whatever its shape.
+
+pub mod parse;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{Request, State};
 use axum::routing::post;
-use serde::{Deserialize, Serialize};
-use signalpost_gateway::BatchItem;
+use serde::Serialize;
 use signalpost_gateway::time::now_secs;
 
-use super::dto::{EventRequest, LeadRequest, validate_transaction_id};
-use super::events::to_new_event;
-use super::json::{ApiJson, BATCH_BODY_LIMIT, from_value};
-use super::problem::{ApiError, FieldError, Problem};
+use super::json::{BATCH_BODY_LIMIT, read_body};
+use super::problem::{ApiError, Problem};
 use super::views::IngestAnswer;
-use super::{AppState, IdentifierPolicy, Json, record_ingest};
+use super::{AppState, Json, record_ingest};
 
 /// Most items in one batch (TikTok's own batch limit, so one batch can become one request).
 pub const MAX_BATCH_ITEMS: usize = 1000;
@@ -28,13 +32,13 @@ pub const MAX_BATCH_ITEMS: usize = 1000;
 pub fn router() -> Router<AppState> {
     Router::new().route(
         "/v1/batch",
-        post(post_batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
+        // The body limit is `read_body`'s, not a `DefaultBodyLimit`: the handler reads the body.
+        post(post_batch),
     )
 }
 
-/// `POST /v1/batch` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// `POST /v1/batch` body, as documented (the handler reads it item by item, see `parse`).
+#[derive(Debug, utoipa::ToSchema)]
 pub struct BatchRequest {
     /// 1 to 1,000 items, each `{"lead": {...}}` (the body of `POST /v1/leads`) or
     /// `{"event": {"transaction_id": "...", ...}}` (the body of `POST /v1/leads/{id}/events` plus the
@@ -99,9 +103,9 @@ pub struct ItemAnswerSchema {
     request_body = BatchRequest,
     responses(
         (status = 200, description = "Every item's answer, in order (look at each `status`)", body = BatchAnswer),
-        (status = 422, description = "The envelope is invalid (items missing, empty or over 1,000)", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The envelope is invalid (items missing, empty or over 1,000; nothing stored)", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 16 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 4 MiB (1,000 realistic items are about 1.1 MiB)", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 400, description = "Body is not JSON, or not a JSON object", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Write queue full or disk full (both with Retry-After; nothing stored), or shutting down", body = super::problem::Problem, content_type = "application/problem+json"),
@@ -110,27 +114,22 @@ pub struct ItemAnswerSchema {
 )]
 pub(super) async fn post_batch(
     State(state): State<AppState>,
-    ApiJson(request): ApiJson<BatchRequest>,
+    request: Request,
 ) -> Result<Json<BatchAnswer>, ApiError> {
-    let n = request.items.len();
-    if n == 0 || n > MAX_BATCH_ITEMS {
-        return Err(ApiError::invalid(
-            "items",
-            format!("a batch holds 1 to {MAX_BATCH_ITEMS} items, got {n}"),
-        ));
-    }
-    let now = now_secs();
-    let policy = state.identifier_policy();
+    let body = read_body(request, BATCH_BODY_LIMIT).await?;
+    let parsed = parse::items(&body, &state.identifier_policy(), now_secs())?;
+    drop(body);
+    let n = parsed.len();
     // Per item: the path its gateway errors are named under, or why it was refused at the edge.
-    let mut parsed: Vec<Result<String, ApiError>> = Vec::with_capacity(n);
+    let mut edges: Vec<Result<String, ApiError>> = Vec::with_capacity(n);
     let mut items = Vec::with_capacity(n);
-    for (i, value) in request.items.into_iter().enumerate() {
-        match parse_item(&policy, value, i, now) {
+    for outcome in parsed {
+        match outcome {
             Ok((prefix, item)) => {
                 items.push(item);
-                parsed.push(Ok(prefix));
+                edges.push(Ok(prefix));
             }
-            Err(e) => parsed.push(Err(e)),
+            Err(e) => edges.push(Err(e)),
         }
     }
     let mut stored = if items.is_empty() {
@@ -139,7 +138,7 @@ pub(super) async fn post_batch(
         state.gateway.submit_batch(items).await?.into_iter()
     };
     let mut answers = Vec::with_capacity(n);
-    for (index, edge) in parsed.into_iter().enumerate() {
+    for (index, edge) in edges.into_iter().enumerate() {
         let outcome = match edge {
             Err(e) => Err(e),
             Ok(prefix) => match stored.next() {
@@ -177,71 +176,4 @@ pub(super) async fn post_batch(
         rejected: n - accepted,
         items: answers,
     }))
-}
-
-/// One item (number `i`): `{"lead": {...}}` or `{"event": {"transaction_id": ..., ...}}`, validated
-/// at the edge. `Ok` carries the path its gateway errors are named under (`items[i].lead`).
-pub fn parse_item(
-    identifiers: &IdentifierPolicy,
-    value: serde_json::Value,
-    i: usize,
-    now: i64,
-) -> Result<(String, BatchItem), ApiError> {
-    let at = format!("items[{i}]");
-    let serde_json::Value::Object(mut object) = value else {
-        return Err(ApiError::invalid(
-            at,
-            "each item must be an object: {\"lead\": {...}} or {\"event\": {...}}",
-        ));
-    };
-    if object.len() != 1 {
-        return Err(ApiError::invalid(
-            at,
-            "each item must have exactly one key: \"lead\" or \"event\"",
-        ));
-    }
-    if let Some(lead) = object.remove("lead") {
-        let prefix = format!("{at}.lead");
-        let request: LeadRequest = from_value(lead, &prefix)?;
-        let valid = request
-            .validate(identifiers, now)
-            .map_err(|e| e.under(&prefix))?;
-        return Ok((prefix, BatchItem::Lead(valid)));
-    }
-    if let Some(event) = object.remove("event") {
-        let prefix = format!("{at}.event");
-        let serde_json::Value::Object(mut fields) = event else {
-            return Err(ApiError::invalid(prefix, "event must be an object"));
-        };
-        let transaction_id = match fields.remove("transaction_id") {
-            Some(serde_json::Value::String(t)) => validate_transaction_id(&t, "transaction_id")
-                .map_err(|e| ApiError::Invalid(vec![e.under(&prefix)]))?,
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    format!("{prefix}.transaction_id"),
-                    "transaction_id must be a string",
-                ));
-            }
-            None => {
-                return Err(ApiError::invalid(
-                    format!("{prefix}.transaction_id"),
-                    "transaction_id is required",
-                ));
-            }
-        };
-        let request: EventRequest = from_value(serde_json::Value::Object(fields), &prefix)?;
-        let valid = request.validate(None, now).map_err(|e| e.under(&prefix))?;
-        return Ok((
-            prefix,
-            BatchItem::Event {
-                transaction_id,
-                event: to_new_event(valid),
-            },
-        ));
-    }
-    let key = object.keys().next().cloned().unwrap_or_default();
-    Err(ApiError::Invalid(vec![FieldError::new(
-        format!("{at}.{key}"),
-        format!("unknown item kind {key:?}; expected \"lead\" or \"event\""),
-    )]))
 }

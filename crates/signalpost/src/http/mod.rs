@@ -1,7 +1,7 @@
 //! The HTTP API (axum): one module per resource, each with its own `router()`, merged here with the
 //! shared layers — problem+json for every failure (unknown route, wrong method, bad body), API-key
-//! checks, body limits (1 MiB; 16 MiB for the batch), latency metrics by route template, and a panic
-//! guard that answers a bare 500 problem.
+//! checks, body limits (1 MiB; the batch reads its own body, up to 4 MiB), latency metrics by route
+//! template, and a panic guard that answers a bare 500 problem.
 
 pub mod admin;
 pub mod auth;

@@ -235,7 +235,11 @@ impl ApiError {
                             "the request body is larger than this endpoint accepts ({})",
                             human_bytes(*limit)
                         ),
-                        None => "the request body is larger than this endpoint accepts (1 MiB; 16 MiB for /v1/batch)".to_owned(),
+                        None => format!(
+                            "the request body is larger than this endpoint accepts ({}; {} for /v1/batch)",
+                            human_bytes(super::json::SINGLE_BODY_LIMIT),
+                            human_bytes(super::json::BATCH_BODY_LIMIT)
+                        ),
                     },
                     None,
                     Vec::new(),

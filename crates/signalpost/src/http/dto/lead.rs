@@ -97,8 +97,8 @@ pub struct LeadRequest {
     /// When the form was submitted; now when absent.
     #[serde(default)]
     pub occurred_at: Option<RawTime>,
-    /// Free custom fields (a JSON object), matched by rules and shown on the lead record.
-    #[serde(default)]
+    /// Free custom fields (a JSON object), matched by rules and shown on the lead record. At most 100 keys (all levels), 5 levels deep, 16 KiB as JSON, keys of 128 and strings of 4096 characters.
+    #[serde(default, deserialize_with = "super::fields::bounded")]
     #[schema(value_type = Option<Object>)]
     pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }

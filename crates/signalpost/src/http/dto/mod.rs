@@ -15,6 +15,7 @@
 //! - Unknown fields are refused: a typo (`emial`) must not silently cost a conversion.
 
 pub mod event;
+pub mod fields;
 pub mod lead;
 pub mod phone;
 
