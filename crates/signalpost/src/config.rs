@@ -47,6 +47,10 @@ pub struct ServerConfig {
     pub strict_delivery: bool,
     /// Age in days after which a pixel's access token health says "rotate soon" (default 90).
     pub token_rotation_days: u32,
+    /// Hosts a pixel's `base_url` may name when it is set through the admin API or the console
+    /// (`https://` only). Default: TikTok's API host. Hosts named in `[[pixels]]` here are always
+    /// allowed, as written.
+    pub allowed_destination_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +65,7 @@ impl Default for ServerConfig {
             strict_identifiers: false,
             strict_delivery: false,
             token_rotation_days: 90,
+            allowed_destination_hosts: vec![crate::admin::destinations::TIKTOK_HOST.to_owned()],
         }
     }
 }
@@ -77,6 +82,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("strict_identifiers", &self.strict_identifiers)
             .field("strict_delivery", &self.strict_delivery)
             .field("token_rotation_days", &self.token_rotation_days)
+            .field("allowed_destination_hosts", &self.allowed_destination_hosts)
             .finish()
     }
 }
@@ -270,6 +276,14 @@ impl Config {
                 "server.token_rotation_days".into(),
                 "must be at least 1 (days after which a token should be replaced)",
             ));
+        }
+        for (i, host) in self.server.allowed_destination_hosts.iter().enumerate() {
+            if let Some(problem) = crate::admin::destinations::host_entry_problem(host) {
+                problems.push(invalid(
+                    format!("server.allowed_destination_hosts[{i}]"),
+                    problem,
+                ));
+            }
         }
         for (i, key) in self.server.api_keys.iter().enumerate() {
             if key.len() < 16 {

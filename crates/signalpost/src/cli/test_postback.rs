@@ -59,6 +59,7 @@ pub async fn run(args: TestPostbackArgs) -> ExitCode {
     match fire(
         &ctx.pixels,
         ctx.rules.site_urls(),
+        &crate::admin::destinations::Destinations::from_config(&ctx.config),
         &ctx.identifiers,
         request,
         now,

@@ -42,6 +42,7 @@ pub async fn test_postback(
     let answer = fire(
         &state.pixels,
         rules.site_urls(),
+        &state.admin.destinations(),
         &state.identifiers,
         request,
         now_secs(),
