@@ -114,6 +114,8 @@ async fn run(
         code: PIXEL.into(),
         access_token: AccessToken::new(TOKEN),
         base_url: sandbox.base_url(),
+        // The sandbox on loopback: a destination the operator named.
+        addresses: signalpost_gateway::delivery::AddressPolicy::Any,
         test_event_code: None,
     }]);
     let policy = DeliveryPolicy {

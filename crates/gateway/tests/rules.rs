@@ -99,6 +99,8 @@ impl Delivering {
             code: code.clone(),
             access_token: AccessToken::new(token.clone()),
             base_url: sandbox.base_url(),
+            // The sandbox on loopback: a destination the operator named.
+            addresses: signalpost_gateway::delivery::AddressPolicy::Any,
             test_event_code: None,
         }));
         let policy = DeliveryPolicy {

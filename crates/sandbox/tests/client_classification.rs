@@ -19,7 +19,7 @@ use signalpost_sandbox::{
     SandboxConfig,
 };
 use signalpost_tiktok::classify::Outcome;
-use signalpost_tiktok::client::{Answer, Client, ClientConfig};
+use signalpost_tiktok::client::{AddressPolicy, Answer, Client, ClientConfig};
 use signalpost_tiktok::event_builder::{RawEvent, RawIdentity, build_event};
 use signalpost_tiktok::identity::Region;
 use signalpost_tiktok::model::{Event, EventSource, TrackRequest};
@@ -37,6 +37,7 @@ fn client_with_timeout(sandbox: &RunningSandbox, timeout: Duration) -> Client {
         base_url: sandbox.base_url(),
         timeout,
         connect_timeout: Duration::from_secs(5),
+        addresses: AddressPolicy::Any,
     })
     .unwrap()
 }
@@ -632,6 +633,7 @@ async fn a_404_without_tiktoks_envelope_is_retried_not_a_pause() {
         base_url: format!("{}/not-a-tiktok-prefix", sandbox.base_url()),
         timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(5),
+        addresses: AddressPolicy::Any,
     })
     .unwrap();
     let answer = client

@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::apply::ApplyReport;
+use crate::admin::destinations::Destinations;
 use crate::admin::vault::{KeySource, Vault};
 use crate::admin::{Admin, Catalog, Live};
 use crate::config::{Config, PixelConfig};
@@ -176,6 +177,9 @@ impl Reloader {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         self.live
+            .catalog()
+            .set_destinations(destinations(config, self.live.demo_base_url()));
+        self.live
             .reload_now()
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -293,6 +297,10 @@ impl Application {
         if options.demo {
             catalog = catalog.with_extra_pixel(DEMO_PIXEL);
         }
+        catalog.set_destinations(destinations(
+            &config,
+            demo.as_ref().and_then(|(p, _)| p.base_url.as_deref()),
+        ));
         let catalog = Arc::new(catalog);
         // The config file is a bootstrap: applied idempotently, never undoing API edits.
         let report = crate::admin::apply::apply(&catalog, &config)
@@ -465,7 +473,18 @@ impl Application {
     }
 }
 
+/// The destination policy of `config`; the demo sandbox (`demo_base_url`) is trusted like a host
+/// the config file names.
+fn destinations(config: &Config, demo_base_url: Option<&str>) -> Destinations {
+    let mut destinations = Destinations::from_config(config);
+    if let Some(url) = demo_base_url {
+        destinations.trust(url);
+    }
+    destinations
+}
+
 /// A config pixel as the delivery engine holds it; TikTok's production API unless `base_url` is set.
+/// The operator wrote its destination, so it may be any address (the sandbox on loopback included).
 pub(crate) fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
     DeliveryPixel {
         code: p.code.clone(),
@@ -474,6 +493,7 @@ pub(crate) fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
             .base_url
             .clone()
             .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
+        addresses: signalpost_gateway::delivery::AddressPolicy::Any,
         test_event_code: p.test_event_code.clone(),
     }
 }

@@ -59,6 +59,10 @@ pub struct ServerConfig {
     pub token_rotation_days: u32,
     /// Whether `GET /metrics` needs an ingest or admin key (default false).
     pub metrics_require_key: bool,
+    /// Hosts a pixel's `base_url` may name when it is set through the admin API or the console
+    /// (`https://` only). Default: TikTok's API host. Hosts named in `[[pixels]]` here are always
+    /// allowed, as written.
+    pub allowed_destination_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
             strict_delivery: false,
             token_rotation_days: 90,
             metrics_require_key: false,
+            allowed_destination_hosts: vec![crate::admin::destinations::TIKTOK_HOST.to_owned()],
         }
     }
 }
@@ -91,6 +96,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("strict_delivery", &self.strict_delivery)
             .field("token_rotation_days", &self.token_rotation_days)
             .field("metrics_require_key", &self.metrics_require_key)
+            .field("allowed_destination_hosts", &self.allowed_destination_hosts)
             .finish()
     }
 }
@@ -292,6 +298,14 @@ impl Config {
                 "server.token_rotation_days".into(),
                 "must be at least 1 (days after which a token should be replaced)",
             ));
+        }
+        for (i, host) in self.server.allowed_destination_hosts.iter().enumerate() {
+            if let Some(problem) = crate::admin::destinations::host_entry_problem(host) {
+                problems.push(invalid(
+                    format!("server.allowed_destination_hosts[{i}]"),
+                    problem,
+                ));
+            }
         }
         for (i, key) in self.server.api_keys.iter().enumerate() {
             if key.chars().count() < MIN_BOOTSTRAP_KEY_CHARS {

@@ -5,6 +5,11 @@
 //! The access token is a secret: it is passed per call, sent only in the `Access-Token` header
 //! (marked sensitive so HTTP-layer debug output hides it), and never stored, logged or put in a
 //! message.
+//!
+//! Where the token may go is part of the configuration: a client built with
+//! [`AddressPolicy::PublicOnly`] (the default) connects only to public addresses, checked on the
+//! address actually connected to ([`crate::destination`]); a refusal is reported like a
+//! transport error, with [`Answer::destination_refused`] set.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -13,6 +18,8 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
 use crate::classify::{Classified, Outcome, classify, classify_transport_error};
+pub use crate::destination::AddressPolicy;
+use crate::destination::{DestinationRefused, PublicOnlyResolver, literal_refusal, refusal_in};
 use crate::model::{DEFAULT_BASE_URL, TRACK_PATH, TrackRequest};
 
 /// Largest response body read; TikTok's answers are a few hundred bytes.
@@ -31,6 +38,9 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Limit for establishing the connection (TCP + TLS).
     pub connect_timeout: Duration,
+    /// Which addresses the client may connect to: public ones only unless the operator named the
+    /// destination (config file, command line).
+    pub addresses: AddressPolicy,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +49,7 @@ impl Default for ClientConfig {
             base_url: DEFAULT_BASE_URL.to_owned(),
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
+            addresses: AddressPolicy::PublicOnly,
         }
     }
 }
@@ -59,6 +70,9 @@ pub struct Answer {
     pub http_status: Option<u16>,
     pub classified: Classified,
     pub latency: Duration,
+    /// The connection was not made because the destination's address is not public (and the
+    /// client is [`AddressPolicy::PublicOnly`]); the message says which address.
+    pub destination_refused: bool,
 }
 
 /// A pooled, keep-alive HTTPS client for the track endpoint. Cheap to clone (shares the pool).
@@ -67,6 +81,8 @@ pub struct Client {
     http: reqwest::Client,
     track_url: String,
     timeout: Duration,
+    /// Set when the URL's host is an IP literal the address policy refuses: no request is made.
+    refused: Option<DestinationRefused>,
 }
 
 impl fmt::Debug for Client {
@@ -74,6 +90,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("track_url", &self.track_url)
             .field("timeout", &self.timeout)
+            .field("refused", &self.refused.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -84,7 +101,19 @@ impl Client {
         let track_url = track_url(&config.base_url)?;
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        let mut refused = None;
+        if config.addresses == AddressPolicy::PublicOnly {
+            // Names are resolved by a resolver that keeps public addresses only; an IP literal
+            // never reaches a resolver, so it is checked here once.
+            builder = builder.dns_resolver(std::sync::Arc::new(
+                PublicOnlyResolver::exempting_env_proxies(),
+            ));
+            refused = reqwest::Url::parse(&track_url)
+                .ok()
+                .and_then(|url| literal_refusal(&url));
+        }
+        let http = builder
             .default_headers(headers)
             .user_agent(concat!("signalpost/", env!("CARGO_PKG_VERSION")))
             .timeout(config.timeout)
@@ -99,6 +128,7 @@ impl Client {
             http,
             track_url,
             timeout: config.timeout,
+            refused,
         })
     }
 
@@ -120,6 +150,7 @@ impl Client {
                     request_id: None,
                 },
                 latency: Duration::ZERO,
+                destination_refused: false,
             },
         }
     }
@@ -139,9 +170,13 @@ impl Client {
                     request_id: None,
                 },
                 latency: started.elapsed(),
+                destination_refused: false,
             };
         };
         token.set_sensitive(true);
+        if let Some(refused) = &self.refused {
+            return refused_answer(refused, started.elapsed());
+        }
         let sent = self
             .http
             .post(&self.track_url)
@@ -152,10 +187,14 @@ impl Client {
         let mut response = match sent {
             Ok(response) => response,
             Err(e) => {
+                if let Some(refused) = refusal_in(&e) {
+                    return refused_answer(&refused, started.elapsed());
+                }
                 return Answer {
                     http_status: None,
                     classified: classify_transport_error(self.describe(&e)),
                     latency: started.elapsed(),
+                    destination_refused: false,
                 };
             }
         };
@@ -186,6 +225,7 @@ impl Client {
                         http_status: Some(status),
                         classified,
                         latency: started.elapsed(),
+                        destination_refused: false,
                     };
                 }
             }
@@ -198,6 +238,7 @@ impl Client {
             http_status: Some(status),
             classified,
             latency: started.elapsed(),
+            destination_refused: false,
         }
     }
 
@@ -210,6 +251,17 @@ impl Client {
         } else {
             format!("request error: {}", error_chain(e))
         }
+    }
+}
+
+/// The answer to a request never sent because its destination's address is not allowed: a
+/// transport error (no HTTP status) whose message names the address.
+fn refused_answer(refused: &DestinationRefused, latency: Duration) -> Answer {
+    Answer {
+        http_status: None,
+        classified: classify_transport_error(refused.to_string()),
+        latency,
+        destination_refused: true,
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod classify;
 pub mod client;
 pub mod currency;
+pub mod destination;
 pub mod event_builder;
 pub mod event_name;
 pub use signalpost_identity as identity;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use signalpost_tiktok::client::AddressPolicy;
 use signalpost_tiktok::model::{Event, EventSource, TrackRequest};
 use signalpost_tiktok::{Client, ClientConfig, Outcome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -143,6 +144,8 @@ async fn connection(
 fn client(base_url: &str) -> Client {
     Client::new(ClientConfig {
         base_url: base_url.to_owned(),
+        // The test server is on loopback, as a destination named in the config file may be.
+        addresses: AddressPolicy::Any,
         ..ClientConfig::default()
     })
     .unwrap()
@@ -336,6 +339,7 @@ async fn a_timeout_is_retryable_without_a_status_and_never_shows_the_token() {
     let client = Client::new(ClientConfig {
         base_url: server.base_url.clone(),
         timeout: Duration::from_millis(200),
+        addresses: AddressPolicy::Any,
         ..ClientConfig::default()
     })
     .unwrap();
@@ -371,5 +375,56 @@ async fn a_token_that_cannot_be_a_header_pauses_without_sending() {
         .await;
     assert_eq!(answer.classified.outcome, Outcome::Auth);
     assert!(!answer.classified.message.contains("bad\ntoken"));
+    assert!(server.requests.lock().unwrap().is_empty());
+}
+
+/// A destination set through the API is built public-only: an IP literal on loopback is refused
+/// before any connection, and the answer says why without the token.
+#[tokio::test]
+async fn a_public_only_client_never_connects_to_a_loopback_literal() {
+    let server = serve(|_| Reply::json(OK)).await;
+    let client = Client::new(ClientConfig {
+        base_url: server.base_url.clone(),
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let answer = client.track("secret-token-value", &request()).await;
+    assert!(answer.destination_refused, "{answer:?}");
+    assert_eq!(answer.http_status, None);
+    assert_eq!(answer.classified.outcome, Outcome::Retryable);
+    assert!(
+        answer
+            .classified
+            .message
+            .starts_with("the destination address is not allowed: 127.0.0.1"),
+        "{}",
+        answer.classified.message
+    );
+    assert_eq!(server.connections.load(Ordering::SeqCst), 0);
+    assert!(!format!("{client:?} {answer:?}").contains("secret-token-value"));
+}
+
+/// A name is checked on what it resolves to: `localhost` is as refused as 127.0.0.1, and no
+/// connection reaches the listener behind it.
+#[tokio::test]
+async fn a_public_only_client_refuses_a_name_that_resolves_to_loopback() {
+    let server = serve(|_| Reply::json(OK)).await;
+    let port = server.base_url.rsplit(':').next().unwrap().to_owned();
+    let client = Client::new(ClientConfig {
+        base_url: format!("http://localhost:{port}"),
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let answer = client.track("secret-token-value", &request()).await;
+    assert!(answer.destination_refused, "{answer:?}");
+    assert!(
+        answer
+            .classified
+            .message
+            .starts_with("the destination address is not allowed: localhost resolves to "),
+        "{}",
+        answer.classified.message
+    );
+    assert_eq!(server.connections.load(Ordering::SeqCst), 0);
     assert!(server.requests.lock().unwrap().is_empty());
 }

@@ -251,6 +251,7 @@ impl Round<'_> {
                         .clients
                         .send(
                             &snapshot.config.base_url,
+                            snapshot.config.addresses,
                             snapshot.config.access_token.expose(),
                             body,
                             part.len(),

@@ -24,4 +24,5 @@ pub use pixels::{AccessToken, PixelConfig, PixelRegistry, PixelSnapshot, PixelSt
 pub use policy::DeliveryPolicy;
 pub use retry::{NextStep, RetryPolicy};
 pub use signal::WorkSignal;
+pub use signalpost_tiktok::client::AddressPolicy;
 pub use stats::DeliveryStats;

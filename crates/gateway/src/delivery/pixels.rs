@@ -8,6 +8,8 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::watch;
 
+use super::AddressPolicy;
+
 /// A TikTok access token. Debug and Display show only its last four characters.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessToken(String);
@@ -53,6 +55,9 @@ pub struct PixelConfig {
     pub access_token: AccessToken,
     /// Destination; TikTok's production API unless overridden (the sandbox in tests and demos).
     pub base_url: String,
+    /// Which addresses `base_url` may reach: any when the operator named its host in the config
+    /// file, public ones only when it was set through the API or the console.
+    pub addresses: AddressPolicy,
     /// Applied to conversions whose rule sets none.
     pub test_event_code: Option<String>,
 }
@@ -252,6 +257,7 @@ mod tests {
             code: code.into(),
             access_token: AccessToken::new(token),
             base_url: "http://127.0.0.1:1".into(),
+            addresses: AddressPolicy::Any,
             test_event_code: None,
         }
     }

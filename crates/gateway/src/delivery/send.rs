@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use signalpost_tiktok::classify::Outcome;
-use signalpost_tiktok::client::{Client, ClientConfig};
+use signalpost_tiktok::client::{AddressPolicy, Client, ClientConfig};
 
 use crate::domain::{AttemptOutcome, NewAttempt};
 use crate::time::now_ms;
@@ -19,11 +19,11 @@ pub(crate) struct Answer {
     pub latency: Duration,
 }
 
-/// Clients by base URL, built on first use.
+/// Clients by base URL and address policy, built on first use.
 pub(crate) struct Clients {
     timeout: Duration,
     connect_timeout: Duration,
-    by_url: Mutex<HashMap<String, Arc<Client>>>,
+    by_url: Mutex<HashMap<(String, AddressPolicy), Arc<Client>>>,
 }
 
 impl Clients {
@@ -35,36 +35,41 @@ impl Clients {
         }
     }
 
-    fn client(&self, base_url: &str) -> Result<Arc<Client>, String> {
+    fn client(&self, base_url: &str, addresses: AddressPolicy) -> Result<Arc<Client>, String> {
         let mut map = self
             .by_url
             .lock()
             .map_err(|_| "client cache poisoned".to_owned())?;
-        if let Some(c) = map.get(base_url) {
+        let key = (base_url.to_owned(), addresses);
+        if let Some(c) = map.get(&key) {
             return Ok(c.clone());
         }
         let client = Client::new(ClientConfig {
             base_url: base_url.to_owned(),
             timeout: self.timeout,
             connect_timeout: self.connect_timeout,
+            addresses,
         })
         .map_err(|e| format!("cannot build an HTTP client for {base_url}: {e}"))?;
         let client = Arc::new(client);
-        map.insert(base_url.to_owned(), client.clone());
+        map.insert(key, client.clone());
         Ok(client)
     }
 
-    /// Sends one body and classifies the answer.
+    /// Sends one body and classifies the answer. A destination whose address `addresses` refuses
+    /// is not connected to: the attempt is a transport error naming the address (retried with
+    /// backoff, then dead, like every problem only the operator can fix by changing the pixel).
     pub async fn send(
         &self,
         base_url: &str,
+        addresses: AddressPolicy,
         token: &str,
         body: Vec<u8>,
         batch_size: usize,
     ) -> Answer {
         let at_ms = now_ms();
         let batch_size = u32::try_from(batch_size).unwrap_or(u32::MAX);
-        let client = match self.client(base_url) {
+        let client = match self.client(base_url, addresses) {
             Ok(c) => c,
             Err(message) => {
                 return Answer {

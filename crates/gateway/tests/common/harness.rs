@@ -64,6 +64,8 @@ impl Harness {
             code: PIXEL.into(),
             access_token: AccessToken::new(TOKEN),
             base_url: sandbox.base_url(),
+            // The sandbox on loopback: a destination the operator named.
+            addresses: signalpost_gateway::delivery::AddressPolicy::Any,
             test_event_code: None,
         }]);
         let gateway = Gateway::new(store.shared(), demo_rules(PIXEL));

@@ -3,7 +3,7 @@
 //! `pixels`) alike; it changes only the database — [`super::live::Live`] brings a running server in
 //! line with it.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
 use signalpost_gateway::RuleConfig;
@@ -15,6 +15,7 @@ use signalpost_gateway::store::settings::{
 };
 use signalpost_gateway::time::now_ms;
 
+use super::destinations::Destinations;
 use super::vault::Vault;
 use crate::http::problem::FieldError;
 
@@ -46,7 +47,7 @@ impl AdminError {
 }
 
 /// A pixel to add.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewPixel {
     pub code: String,
     pub access_token: String,
@@ -58,14 +59,46 @@ pub struct NewPixel {
     pub default_region: Option<String>,
 }
 
+impl std::fmt::Debug for NewPixel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPixel")
+            .field("code", &self.code)
+            .field("access_token", &"<token>")
+            .field("base_url", &self.base_url)
+            .field("test_event_code", &self.test_event_code)
+            .field("site_url", &self.site_url)
+            .finish()
+    }
+}
+
 /// Changes to a pixel's settings (absent = unchanged; `Some(None)` clears).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct PixelPatch {
     pub base_url: Option<Option<String>>,
     pub test_event_code: Option<Option<String>>,
     pub site_url: Option<Option<String>>,
     pub default_region: Option<Option<String>>,
+    /// The pixel's access token, required with a new `base_url` (so that whoever points the pixel
+    /// somewhere else must hold the token already); replaces the stored one when given.
+    pub access_token: Option<String>,
 }
+
+impl std::fmt::Debug for PixelPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PixelPatch")
+            .field("base_url", &self.base_url)
+            .field("test_event_code", &self.test_event_code)
+            .field("site_url", &self.site_url)
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "<token>"),
+            )
+            .finish()
+    }
+}
+
+/// Why a new `base_url` without the access token is refused.
+pub const BASE_URL_NEEDS_TOKEN: &str = "changing base_url requires the pixel's access token in the same request: the stored token never follows a new destination, the one given is stored and sent there instead";
 
 /// A key just created: the only time the plain key exists outside the client.
 #[derive(Debug, Clone)]
@@ -81,6 +114,8 @@ pub struct Catalog {
     env: RuleEnv,
     /// Pixels that exist outside the database (the demo pixel) and may be named by rules.
     extra_pixels: Vec<String>,
+    /// Where API and console edits may point a pixel (replaced when the config file is reloaded).
+    destinations: RwLock<Arc<Destinations>>,
 }
 
 impl Catalog {
@@ -91,6 +126,24 @@ impl Catalog {
             vault,
             env,
             extra_pixels: Vec::new(),
+            destinations: RwLock::new(Arc::new(Destinations::default())),
+        }
+    }
+
+    /// The destination policy of the config file in force.
+    pub fn destinations(&self) -> Arc<Destinations> {
+        match self.destinations.read() {
+            Ok(d) => d.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the destination policy (at start and when the config file is reloaded).
+    pub fn set_destinations(&self, destinations: Destinations) {
+        let destinations = Arc::new(destinations);
+        match self.destinations.write() {
+            Ok(mut d) => *d = destinations,
+            Err(poisoned) => *poisoned.into_inner() = destinations,
         }
     }
 
@@ -139,7 +192,14 @@ impl Catalog {
         let mut errors = Vec::new();
         collect(&mut errors, validate_code(&new.code));
         collect(&mut errors, validate_token(&new.access_token));
-        collect(&mut errors, validate_base_url(new.base_url.as_deref()));
+        match validate_base_url(new.base_url.as_deref()) {
+            Ok(()) => {
+                if let Some(base_url) = &new.base_url {
+                    collect(&mut errors, self.destinations().check(base_url));
+                }
+            }
+            Err(e) => errors.push(e),
+        }
         collect(
             &mut errors,
             validate_test_code(new.test_event_code.as_deref()),
@@ -197,7 +257,27 @@ impl Catalog {
         }
         if let Some(base_url) = patch.base_url {
             validate_base_url(base_url.as_deref()).map_err(|e| AdminError::Invalid(vec![e]))?;
+            // Pointing the pixel back at TikTok's API (null) cannot lead the token away.
+            if let Some(new) = base_url.as_deref()
+                && pixel.base_url.as_deref() != Some(new)
+            {
+                self.destinations()
+                    .check(new)
+                    .map_err(|e| AdminError::Invalid(vec![e]))?;
+                if patch.access_token.is_none() {
+                    return Err(AdminError::invalid("access_token", BASE_URL_NEEDS_TOKEN));
+                }
+            }
             pixel.base_url = base_url;
+        }
+        if let Some(token) = &patch.access_token {
+            validate_token(token).map_err(|e| AdminError::Invalid(vec![e]))?;
+            let now = now_ms();
+            pixel.sealed_token = self.vault.seal(code, token);
+            pixel.token_last4 = last4(token);
+            pixel.token_set_at_ms = now.max(pixel.token_set_at_ms + 1);
+            pixel.paused_reason = None;
+            pixel.paused_at_ms = None;
         }
         if let Some(test_code) = patch.test_event_code {
             validate_test_code(test_code.as_deref()).map_err(|e| AdminError::Invalid(vec![e]))?;

@@ -18,6 +18,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::{AdminError, Catalog, redacted};
+use super::destinations::Destinations;
 use crate::app::delivery_pixel;
 use crate::config::PixelConfig;
 use crate::http::auth::ApiKeys;
@@ -67,6 +68,11 @@ impl Live {
             token_rotation,
             seen: Mutex::new(Seen::default()),
         }
+    }
+
+    /// The demo pixel's destination (a host trusted like one the config file names).
+    pub fn demo_base_url(&self) -> Option<&str> {
+        self.demo.as_ref().and_then(|(p, _)| p.base_url.as_deref())
     }
 
     /// The catalog behind this view.
@@ -135,6 +141,7 @@ impl Live {
 
     async fn reload(&self, seen: &mut Seen, first: bool) -> Result<(), AdminError> {
         let stored = self.catalog.pixels().await?;
+        let destinations = self.catalog.destinations();
         let mut pixels: Vec<DeliveryPixel> = Vec::with_capacity(stored.len() + 1);
         let mut paused_at_start = Vec::new();
         for p in &stored {
@@ -145,15 +152,7 @@ impl Live {
                     continue;
                 }
             };
-            pixels.push(DeliveryPixel {
-                code: p.code.clone(),
-                access_token: token,
-                base_url: p
-                    .base_url
-                    .clone()
-                    .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
-                test_event_code: p.test_event_code.clone(),
-            });
+            pixels.push(stored_delivery_pixel(p, token, &destinations));
             if let Some(reason) = &p.paused_reason {
                 paused_at_start.push((p.code.clone(), reason.clone()));
             }
@@ -288,6 +287,25 @@ impl Live {
             );
             seen.rotate_logged.insert((code, set_at));
         }
+    }
+}
+
+/// A stored pixel as the delivery engine holds it: TikTok's production API unless `base_url` is
+/// set, and allowed to reach non-public addresses only when the config file names its host.
+pub fn stored_delivery_pixel(
+    p: &StoredPixel,
+    token: signalpost_gateway::delivery::AccessToken,
+    destinations: &Destinations,
+) -> DeliveryPixel {
+    DeliveryPixel {
+        code: p.code.clone(),
+        access_token: token,
+        base_url: p
+            .base_url
+            .clone()
+            .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
+        addresses: destinations.addresses_for(p.base_url.as_deref()),
+        test_event_code: p.test_event_code.clone(),
     }
 }
 

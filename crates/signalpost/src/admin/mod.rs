@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod catalog;
+pub mod destinations;
 pub mod live;
 pub mod vault;
 pub mod views;
@@ -35,6 +36,11 @@ impl Admin {
 
     fn catalog(&self) -> &Catalog {
         self.live.catalog()
+    }
+
+    /// The destination policy in force (whose answers Test Postback may show in full).
+    pub fn destinations(&self) -> Arc<destinations::Destinations> {
+        self.catalog().destinations()
     }
 
     /// What rules are validated against (the operator's time zone).

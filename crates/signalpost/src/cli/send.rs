@@ -119,6 +119,8 @@ pub async fn run(args: SendArgs) -> ExitCode {
     let client = match Client::new(ClientConfig {
         base_url: args.base_url.clone(),
         timeout: Duration::from_secs(args.timeout.max(1)),
+        // The operator typed the destination on their own command line: trusted like the config file.
+        addresses: signalpost_tiktok::client::AddressPolicy::Any,
         ..ClientConfig::default()
     }) {
         Ok(client) => client,

@@ -56,7 +56,16 @@ pub async fn run(args: TestPostbackArgs) -> ExitCode {
         currency: args.currency,
     };
     let now = signalpost_gateway::time::now_secs();
-    match fire(&ctx.pixels, &ctx.rules, &ctx.identifiers, request, now).await {
+    match fire(
+        &ctx.pixels,
+        &ctx.rules,
+        &crate::admin::destinations::Destinations::from_config(&ctx.config),
+        &ctx.identifiers,
+        request,
+        now,
+    )
+    .await
+    {
         Ok(answer) => {
             super::print_json(&answer);
             if answer.delivered() {

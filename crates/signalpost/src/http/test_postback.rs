@@ -42,6 +42,7 @@ pub async fn test_postback(
     let answer = fire(
         &state.pixels,
         &rules,
+        &state.admin.destinations(),
         &state.identifier_policy(),
         request,
         now_secs(),

@@ -59,6 +59,7 @@ impl OpsContext {
                 code: DEMO_PIXEL.to_owned(),
                 access_token: AccessToken::new(""),
                 base_url: String::new(),
+                addresses: signalpost_gateway::delivery::AddressPolicy::PublicOnly,
                 test_event_code: None,
             });
         }
@@ -123,15 +124,12 @@ impl OpsContext {
         }
         for p in &pixels {
             let token = catalog.open_token(p).map_err(|e| anyhow::anyhow!("{e}"))?;
-            self.pixels.upsert(DeliveryPixel {
-                code: p.code.clone(),
-                access_token: token,
-                base_url: p
-                    .base_url
-                    .clone()
-                    .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
-                test_event_code: p.test_event_code.clone(),
-            });
+            self.pixels
+                .upsert(crate::admin::live::stored_delivery_pixel(
+                    p,
+                    token,
+                    &catalog.destinations(),
+                ));
         }
         let mut configs: Vec<signalpost_gateway::RuleConfig> = rules
             .into_iter()
@@ -196,5 +194,8 @@ pub(crate) async fn open_catalog(
         std::sync::Arc::new(vault),
         config.rule_env(),
     );
+    catalog.set_destinations(crate::admin::destinations::Destinations::from_config(
+        config,
+    ));
     Ok((store, catalog))
 }

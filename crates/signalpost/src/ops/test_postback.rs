@@ -20,6 +20,7 @@ use signalpost_gateway::rules::{Rule, RuleConfig, ValueConfig, build_conversion}
 use signalpost_tiktok::client::{Client, ClientConfig};
 use utoipa::ToSchema;
 
+use crate::admin::destinations::Destinations;
 use crate::http::dto::LeadRequest;
 use crate::http::dto::lead::IdentifierPolicy;
 use crate::http::problem::ApiError;
@@ -65,6 +66,8 @@ pub struct TestPostbackAnswer {
     pub http_status: Option<u16>,
     /// TikTok's `code` (0 = accepted).
     pub code: Option<i64>,
+    /// TikTok's message, or a description of another answer. Shown only for TikTok's host and
+    /// hosts the config file names; for any other destination a fixed text says it is withheld.
     pub message: String,
     /// TikTok's `request_id` (its log id, for support tickets).
     pub request_id: Option<String>,
@@ -103,9 +106,11 @@ pub fn sample_lead() -> LeadRequest {
 /// Validates the request and sends the event; TikTok refusing it is an answer, not an error.
 /// The pixel's settings in `rules` apply exactly as at ingest: its `site_url` gives the event a
 /// `page.url` when the lead has no landing URL or referrer, its `default_region` picks the phone.
+/// `destinations` says whose answers may be shown in full (TikTok's host and the config file's).
 pub async fn fire(
     pixels: &PixelRegistry,
     rules: &RuleSet,
+    destinations: &Destinations,
     policy: &IdentifierPolicy,
     request: TestPostbackRequest,
     now: i64,
@@ -167,6 +172,7 @@ pub async fn fire(
     let client = Client::new(ClientConfig {
         base_url: pixel.config.base_url.clone(),
         timeout: TIMEOUT,
+        addresses: pixel.config.addresses,
         ..ClientConfig::default()
     })
     .map_err(|e| ApiError::Unavailable {
@@ -175,7 +181,22 @@ pub async fn fire(
     let answer = client
         .track_raw(pixel.config.access_token.expose(), body)
         .await;
-    let c = answer.classified;
+    if answer.destination_refused {
+        return Err(ApiError::invalid(
+            "pixel",
+            format!(
+                "pixel {code}: {}; nothing was sent (set base_url to an allowed destination)",
+                answer.classified.message
+            ),
+        ));
+    }
+    let mut c = answer.classified;
+    if !destinations.shows_answer_text(&pixel.config.base_url) {
+        // Another host's words could be an internal page the token was led to; only the status
+        // and TikTok's code are shown.
+        c.message = HIDDEN_ANSWER.to_owned();
+        c.request_id = None;
+    }
     Ok(TestPostbackAnswer {
         pixel: code,
         event: conversion.event_name,
@@ -191,6 +212,9 @@ pub async fn fire(
         request_body,
     })
 }
+
+/// The message of an answer from a host other than TikTok's or one the config file names.
+pub const HIDDEN_ANSWER: &str = "the destination's answer is not shown: its host is neither TikTok's API host nor named in the config file (HTTP status and TikTok code only)";
 
 fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())

@@ -116,6 +116,7 @@ pub async fn test_postback(
     let answer = fire(
         &state.app.pixels,
         &rules,
+        &state.app.admin.destinations(),
         &state.app.identifier_policy(),
         request,
         now_secs(),
@@ -408,7 +409,7 @@ fn add_form(session: &Session, view: &View) -> Markup {
                 div class="grid" {
                     (Field::text("code", "Pixel code", &view.add.code).required().error(error("code")).render())
                     (Field::text("token", "Access token", "").kind("password").required().error(error("token")).hint("Write-only: it is never shown again").render())
-                    (Field::text("base_url", "Destination URL (optional)", &view.add.base_url).error(error("base_url")).hint("Empty: TikTok's Events API").render())
+                    (Field::text("base_url", "Destination URL (optional)", &view.add.base_url).error(error("base_url")).hint("Empty: TikTok's Events API. Another host must be https:// and listed in [server] allowed_destination_hosts").render())
                     (Field::text("test_event_code", "Test event code (optional)", &view.add.test_event_code).render())
                     (Field::text("site_url", "Site URL (recommended)", &view.add.site_url).error(error("site_url")).hint("The advertiser's site: page.url of leads without a landing URL").render())
                     (Field::text("default_region", "Phone region (optional)", &view.add.default_region).error(error("default_region")).hint("ISO country code (e.g. FR) for national phone numbers of leads without a country").render())

@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A pixel to add.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePixel {
     /// The pixel code from TikTok Events Manager (`event_source_id`).
@@ -38,8 +38,9 @@ pub struct CreatePixel {
     /// The pixel's Events API access token. Stored encrypted; never shown again.
     #[schema(pattern = "^[^\\s\\x00-\\x1f\\x7f]{1,512}$")]
     pub access_token: String,
-    /// Destination; TikTok's production API when absent. An absolute http(s) URL without query or
-    /// fragment.
+    /// Destination; TikTok's production API when absent. An `https://` URL without query or
+    /// fragment whose host is listed in `[server] allowed_destination_hosts` (or named by a pixel
+    /// in the config file, which may also use plain http).
     #[serde(default)]
     #[schema(format = "uri")]
     pub base_url: Option<String>,
@@ -59,6 +60,18 @@ pub struct CreatePixel {
     pub default_region: Option<String>,
 }
 
+impl std::fmt::Debug for CreatePixel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatePixel")
+            .field("code", &self.code)
+            .field("access_token", &"<token>")
+            .field("base_url", &self.base_url)
+            .field("test_event_code", &self.test_event_code)
+            .field("site_url", &self.site_url)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for SetToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SetToken(<token>)")
@@ -66,12 +79,20 @@ impl std::fmt::Debug for SetToken {
 }
 
 /// Changes to a pixel: a field left out is unchanged, `null` clears it.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePixel {
+    /// Destination: an `https://` URL whose host is listed in `[server] allowed_destination_hosts`
+    /// (or named by a pixel in the config file); `null` sends to TikTok's API. A new value needs
+    /// `access_token` in the same request.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = "uri")]
     pub base_url: Option<Option<String>>,
+    /// The pixel's access token: required with a new `base_url`, and stored in place of the
+    /// current one (encrypted; never shown again).
+    #[serde(default)]
+    #[schema(pattern = "^[^\\s\\x00-\\x1f\\x7f]{1,512}$")]
+    pub access_token: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub test_event_code: Option<Option<String>>,
@@ -86,6 +107,20 @@ pub struct UpdatePixel {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub default_region: Option<Option<String>>,
+}
+
+impl std::fmt::Debug for UpdatePixel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdatePixel")
+            .field("base_url", &self.base_url)
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "<token>"),
+            )
+            .field("test_event_code", &self.test_event_code)
+            .field("site_url", &self.site_url)
+            .finish()
+    }
 }
 
 /// A field that is present (possibly `null`) becomes `Some(value)`.
@@ -172,8 +207,8 @@ pub async fn get_pixel(
     Ok(Json(state.admin.get_pixel(&code).await?))
 }
 
-/// Change a pixel's destination (`base_url`), default `test_event_code`, `site_url` or
-/// `default_region`.
+/// Change a pixel's destination (`base_url`, with its `access_token` again), default
+/// `test_event_code`, `site_url` or `default_region`.
 #[utoipa::path(
     patch,
     path = "/v1/pixels/{code}",
@@ -200,6 +235,7 @@ pub async fn update_pixel(
         test_event_code: body.test_event_code,
         site_url: body.site_url,
         default_region: body.default_region,
+        access_token: body.access_token,
     };
     Ok(Json(state.admin.update_pixel(&code, patch).await?))
 }
