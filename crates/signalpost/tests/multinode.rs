@@ -25,6 +25,10 @@ use serde_json::{Value, json};
 use signalpost_sandbox::{Sandbox, SandboxConfig};
 use tokio::sync::Mutex;
 
+#[path = "support/pg_schema.rs"]
+mod pg_schema;
+use pg_schema::{PgSchema, connect};
+
 const KEY: &str = "multinode-key-0123456789abcdefghij";
 const PIXEL: &str = "CMULTINODEPIX1";
 const TOKEN: &str = "multinode-access-token-0123";
@@ -34,68 +38,6 @@ const VICTIM: usize = 1;
 
 /// (event name, event_id) of a conversion.
 type Key = (String, String);
-
-/// A database schema of its own, dropped at the end (pass or fail).
-struct Schema {
-    admin_url: String,
-    name: String,
-}
-
-impl Schema {
-    async fn create(admin_url: &str) -> Schema {
-        let name = format!("sp_multinode_{:012x}", rand::random::<u64>() >> 16);
-        let client = connect(admin_url).await;
-        client
-            .batch_execute(&format!("CREATE SCHEMA {name}"))
-            .await
-            .unwrap();
-        Schema {
-            admin_url: admin_url.to_owned(),
-            name,
-        }
-    }
-
-    /// The URL every node uses: the same server, this schema.
-    fn url(&self) -> String {
-        let sep = if self.admin_url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        format!(
-            "{}{sep}options=-csearch_path%3D{}",
-            self.admin_url, self.name
-        )
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let (url, sql) = (
-            self.admin_url.clone(),
-            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-        );
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let client = connect(&url).await;
-                let _ = client.batch_execute(&sql).await;
-            });
-        })
-        .join();
-    }
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("the test database accepts connections");
-    tokio::spawn(connection);
-    client
-}
 
 /// One `signalpost serve` process; SIGKILLed when dropped.
 struct Node {
@@ -342,7 +284,7 @@ async fn three_nodes_share_the_work_and_survive_one_being_killed_mid_delivery() 
         eprintln!("notice: SIGNALPOST_TEST_DATABASE_URL is not set; skipping the multi-node test");
         return;
     };
-    let schema = Schema::create(&admin_url).await;
+    let schema = PgSchema::create(&admin_url, "sp_multinode").await;
     let sandbox = Sandbox::new(SandboxConfig {
         pixels: vec![(PIXEL.to_owned(), TOKEN.to_owned())],
         ..SandboxConfig::default()

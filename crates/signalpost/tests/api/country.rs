@@ -11,6 +11,7 @@ use signalpost::app::AppOptions;
 use signalpost_sandbox::SandboxConfig;
 
 use crate::common::{KEY, PIXEL, TestApp, spawn_app, spawn_app_with_sandbox};
+use crate::pg_schema::PgSchema;
 
 /// The second pixel: no `default_region` of its own.
 const OTHER_PIXEL: &str = "CTESTPIXEL0002";
@@ -22,72 +23,7 @@ fn sha(e164: &str) -> String {
     hex::encode(Sha256::digest(e164.as_bytes()))
 }
 
-/// A PostgreSQL schema of its own, dropped at the end (pass or fail).
-struct PgSchema {
-    admin_url: String,
-    name: String,
-}
-
-impl PgSchema {
-    /// `None` (with a notice) when no test database is configured.
-    async fn create() -> Option<PgSchema> {
-        let Ok(admin_url) = std::env::var("SIGNALPOST_TEST_DATABASE_URL") else {
-            eprintln!(
-                "notice: SIGNALPOST_TEST_DATABASE_URL is not set; the PostgreSQL run is skipped"
-            );
-            return None;
-        };
-        let name = format!("sp_country_{:012x}", rand::random::<u64>() >> 16);
-        connect(&admin_url)
-            .await
-            .batch_execute(&format!("CREATE SCHEMA {name}"))
-            .await
-            .unwrap();
-        Some(PgSchema { admin_url, name })
-    }
-
-    /// The `[server]` line that points the app at this schema.
-    fn server_line(&self) -> String {
-        let sep = if self.admin_url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        format!(
-            "database_url = \"{}{sep}options=-csearch_path%3D{}\"",
-            self.admin_url, self.name
-        )
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let (url, sql) = (
-            self.admin_url.clone(),
-            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-        );
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let _ = connect(&url).await.batch_execute(&sql).await;
-            });
-        })
-        .join();
-    }
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-}
-
-/// The test app on SQLite (`server` empty) or PostgreSQL (`server` = [`PgSchema::server_line`]),
+/// The test app on SQLite (`server` empty) or PostgreSQL (`server` = a `database_url` line for a [`PgSchema`]),
 /// its pixel reading national phones as French, a rule that fires only for British leads, and a
 /// sandbox that also knows [`OTHER_PIXEL`].
 async fn app_on(server: &str) -> TestApp {
@@ -240,10 +176,11 @@ async fn country_reads_the_phone_and_pixel_regions_fill_in_on_sqlite() {
 
 #[tokio::test]
 async fn country_reads_the_phone_and_pixel_regions_fill_in_on_postgres() {
-    let Some(schema) = PgSchema::create().await else {
+    let Some(schema) = PgSchema::from_env("sp_country").await else {
         return;
     };
-    country_end_to_end(app_on(&schema.server_line()).await).await;
+    let server = format!("database_url = \"{}\"", schema.url());
+    country_end_to_end(app_on(&server).await).await;
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../support/pg_schema.rs"]
+mod pg_schema;
 
 mod admin;
 mod batch;

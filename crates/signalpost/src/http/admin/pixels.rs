@@ -68,6 +68,7 @@ impl std::fmt::Debug for CreatePixel {
             .field("base_url", &self.base_url)
             .field("test_event_code", &self.test_event_code)
             .field("site_url", &self.site_url)
+            .field("default_region", &self.default_region)
             .finish()
     }
 }
