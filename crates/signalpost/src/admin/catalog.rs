@@ -273,12 +273,7 @@ impl Catalog {
         }
         if let Some(token) = &patch.access_token {
             validate_token(token).map_err(|e| AdminError::Invalid(vec![e]))?;
-            let now = now_ms();
-            pixel.sealed_token = self.vault.seal(code, token);
-            pixel.token_last4 = last4(token);
-            pixel.token_set_at_ms = now.max(pixel.token_set_at_ms + 1);
-            pixel.paused_reason = None;
-            pixel.paused_at_ms = None;
+            self.replace_token(&mut pixel, token, now_ms());
         }
         if let Some(test_code) = patch.test_event_code {
             validate_test_code(test_code.as_deref()).map_err(|e| AdminError::Invalid(vec![e]))?;
@@ -294,15 +289,21 @@ impl Catalog {
         validate_token(token).map_err(|e| AdminError::Invalid(vec![e]))?;
         let mut pixel = self.pixel(code).await?;
         let now = now_ms();
-        pixel.sealed_token = self.vault.seal(code, token);
+        self.replace_token(&mut pixel, token, now);
+        pixel.updated_at_ms = now;
+        self.settings.put_pixel(pixel.clone()).await?;
+        Ok(pixel)
+    }
+
+    /// Seals `token` as the pixel's new token at `now`; a pixel paused for its old token is no longer
+    /// paused.
+    fn replace_token(&self, pixel: &mut StoredPixel, token: &str, now: i64) {
+        pixel.sealed_token = self.vault.seal(&pixel.code, token);
         pixel.token_last4 = last4(token);
         // Strictly increasing, so an observation about the old token never matches the new one.
         pixel.token_set_at_ms = now.max(pixel.token_set_at_ms + 1);
         pixel.paused_reason = None;
         pixel.paused_at_ms = None;
-        pixel.updated_at_ms = now;
-        self.settings.put_pixel(pixel.clone()).await?;
-        Ok(pixel)
     }
 
     /// Deletes a pixel no rule names.
