@@ -3,6 +3,7 @@
 //! The trait speaks domain types only: no SQL crosses it. What it must never hold: a raw email or
 //! phone (callers pass SHA-256 hex).
 
+pub mod erase;
 pub mod error;
 pub mod insights;
 pub mod postgres;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use erase::{EraseRequest, Erased};
 pub use error::StoreError;
 pub use insights::{DeadLetterFilter, Insights, LeadQuery, MatchQuality, MinuteCount, ReasonCount};
 pub use replay::{ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome};
@@ -229,6 +231,11 @@ pub trait Store: Insights + Send + Sync + 'static {
         filter: &'a ReplayFilter,
         chunk: ReplayChunk,
     ) -> StoreFuture<'a, ReplayOutcome>;
+
+    /// Deletes every lead `who` matches, with its lifecycle events, conversions (payloads included)
+    /// and attempt log, in one transaction; see [`erase`]. A conversion being delivered at that
+    /// moment is deleted too: the delivery's outcome then finds nothing to record.
+    fn erase<'a>(&'a self, who: &'a EraseRequest) -> StoreFuture<'a, Erased>;
 
     /// Calls `waker` with a pixel code whenever another process sharing this store (another node on
     /// the same PostgreSQL database) queues work for that pixel, so this process's idle delivery

@@ -15,6 +15,7 @@ mod country;
 mod deliverable;
 mod delivery;
 mod demo;
+mod erase;
 mod idempotency;
 mod identifiers;
 mod openapi;

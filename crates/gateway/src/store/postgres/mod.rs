@@ -9,6 +9,7 @@
 //! itself is not built in: terminate it in front of the database (a local proxy) if you need it.
 
 mod delivery;
+mod erase;
 mod error;
 mod ingest;
 mod insights;
@@ -33,8 +34,9 @@ pub use writer::PgWriterConfig;
 
 use crate::domain::Lead;
 use crate::store::{
-    ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, LeadView, QueueDepth, ReplayChunk,
-    ReplayFilter, ReplayOutcome, Store, StoreError, StoreFuture, WorkWaker,
+    ClaimedConversion, DeliveryResult, EraseRequest, Erased, IngestResult, IngestUnit, LeadView,
+    QueueDepth, ReplayChunk, ReplayFilter, ReplayOutcome, Store, StoreError, StoreFuture,
+    WorkWaker,
 };
 use crate::time::now_ms;
 use notify::Wakers;
@@ -366,6 +368,16 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             read::pixels_with_due_work(&client, now_ms).await
+        })
+    }
+
+    fn erase<'a>(&'a self, who: &'a EraseRequest) -> StoreFuture<'a, Erased> {
+        Box::pin(async move {
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            let erased = erase::erase(&tx, who).await?;
+            tx.commit().await?;
+            Ok(erased)
         })
     }
 

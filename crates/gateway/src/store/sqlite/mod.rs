@@ -12,6 +12,7 @@ mod caps;
 mod checkpoint;
 mod delivery;
 mod episode;
+mod erase;
 mod insights;
 mod private_files;
 mod read;
@@ -37,8 +38,8 @@ pub use writer::WriterConfig;
 use crate::domain::Lead;
 use crate::store::settings::{SettingsStore, StoredKey, StoredPixel, StoredRule};
 use crate::store::{
-    ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, LeadView, QueueDepth, ReplayChunk,
-    ReplayFilter, ReplayOutcome, Store, StoreError, StoreFuture,
+    ClaimedConversion, DeliveryResult, EraseRequest, Erased, IngestResult, IngestUnit, LeadView,
+    QueueDepth, ReplayChunk, ReplayFilter, ReplayOutcome, Store, StoreError, StoreFuture,
 };
 use crate::time::now_ms;
 use checkpoint::Checkpointer;
@@ -351,6 +352,17 @@ impl Store for SqliteStore {
         Box::pin(async move {
             self.reads
                 .run(move |c| read::pixels_with_due_work(c, now_ms))
+                .await
+        })
+    }
+
+    fn erase<'a>(&'a self, who: &'a EraseRequest) -> StoreFuture<'a, Erased> {
+        Box::pin(async move {
+            self.writer
+                .call(|reply| Command::Erase {
+                    who: who.clone(),
+                    reply,
+                })
                 .await
         })
     }

@@ -78,6 +78,11 @@ pub(crate) enum Command {
         now_ms: i64,
         reply: Reply<u64>,
     },
+    /// The erasure of one person (see `Store::erase`).
+    Erase {
+        who: crate::store::EraseRequest,
+        reply: Reply<crate::store::Erased>,
+    },
     /// One chunk of a replay (see `Store::replay`).
     Replay {
         filter: ReplayFilter,
@@ -103,6 +108,7 @@ enum Done {
     Record,
     Count(u64),
     Replay(ReplayOutcome),
+    Erased(crate::store::Erased),
 }
 
 /// Tuning of the writer.
@@ -366,6 +372,12 @@ fn answer(command: Command, result: Result<Done, StoreError>) {
         Command::Stop { reply } => {
             let _ = reply.send(result.map(|_| ()));
         }
+        Command::Erase { reply, .. } => {
+            let _ = reply.send(result.and_then(|d| match d {
+                Done::Erased(e) => Ok(e),
+                _ => Err(mismatch()),
+            }));
+        }
         Command::Replay { reply, .. } | Command::ReplayIds { reply, .. } => {
             let _ = reply.send(result.and_then(|d| match d {
                 Done::Replay(r) => Ok(r),
@@ -427,6 +439,7 @@ fn execute(conn: &Connection, command: &Command, now: i64) -> Result<Done, Store
             Ok(Done::Count(n as u64))
         }
         Command::Stop { .. } => Ok(Done::Record),
+        Command::Erase { who, .. } => super::erase::erase(conn, who).map(Done::Erased),
         Command::Replay { filter, chunk, .. } => {
             super::replay::requeue(conn, filter, *chunk, now).map(Done::Replay)
         }

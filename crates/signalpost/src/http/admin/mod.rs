@@ -1,6 +1,7 @@
 //! The admin API (admin-scoped keys only): pixels, rules and API keys stored in the database. Each
 //! resource has its own module; this one merges their routes and maps catalog errors to problems.
 
+pub mod erase;
 pub mod keys;
 pub mod pixels;
 pub mod rules;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(pixels::router())
         .merge(rules::router())
         .merge(keys::router())
+        .merge(erase::router())
 }
 
 impl From<AdminError> for ApiError {

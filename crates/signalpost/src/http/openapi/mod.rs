@@ -47,6 +47,7 @@ use super::AppState;
         super::admin::keys::list_keys,
         super::admin::keys::create_key,
         super::admin::keys::revoke_key,
+        super::admin::erase::erase_lead,
         super::health::healthz,
         super::metrics::scrape,
         openapi_json,

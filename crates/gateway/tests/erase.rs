@@ -1,0 +1,127 @@
+//! Erasure of one person on both stores (a real SQLite file; a real PostgreSQL schema when
+//! `SIGNALPOST_TEST_DATABASE_URL` is set): by transaction id, by email hash, by phone hash; the lead,
+//! its events, conversions and attempt log go, other leads stay, and the transaction id can be used
+//! again.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::backend::{TestDb, TestStore};
+use common::{demo_rules, hex64, lead};
+use signalpost_gateway::domain::{AttemptOutcome, NewAttempt};
+use signalpost_gateway::store::{DeliveryResult, EraseRequest, Erased};
+use signalpost_gateway::{ConversionState, Gateway};
+
+both_stores!(erasing_a_person_deletes_their_lead_and_everything_it_led_to);
+
+/// Claims every due conversion of PIX1 and records one delivered attempt for each.
+async fn deliver_all(store: &TestStore) -> usize {
+    let now = signalpost_gateway::time::now_ms() + 1;
+    let claimed = store
+        .claim_due("PIX1", now, 1000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let results = claimed
+        .iter()
+        .map(|c| DeliveryResult {
+            conversion_id: c.id,
+            claim: c.claim,
+            state: ConversionState::Delivered,
+            next_attempt_at_ms: None,
+            last_error: None,
+            attempts: vec![NewAttempt {
+                at_ms: now,
+                http_status: Some(200),
+                code: Some(0),
+                message: "OK".into(),
+                request_id: Some("req-ok".into()),
+                latency_ms: 3,
+                outcome: AttemptOutcome::Delivered,
+                batch_size: 1,
+            }],
+            counts_as_retry: false,
+        })
+        .collect::<Vec<_>>();
+    let n = results.len();
+    store.record_results(results).await.unwrap();
+    n
+}
+
+async fn erasing_a_person_deletes_their_lead_and_everything_it_led_to(db: TestDb) {
+    let store = db.open().await;
+    let gw = Gateway::new(store.shared(), demo_rules("PIX1"));
+    gw.submit_lead(lead("e-1")).await.unwrap();
+    gw.submit_lead(lead("e-2")).await.unwrap();
+    let mut by_email = lead("e-3");
+    by_email.email = Some(hex64('c'));
+    by_email.phone = Some(hex64('d'));
+    gw.submit_lead(by_email).await.unwrap();
+    let mut by_phone = lead("e-4");
+    by_phone.email = None;
+    by_phone.phone = Some(hex64('e'));
+    gw.submit_lead(by_phone).await.unwrap();
+    assert_eq!(deliver_all(&store).await, 4);
+
+    let erased = store
+        .erase(&EraseRequest {
+            transaction_id: Some("e-1".into()),
+            ..EraseRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        erased,
+        Erased {
+            leads: 1,
+            events: 1,
+            conversions: 1,
+            attempts: 1
+        }
+    );
+    assert!(store.get_lead("e-1").await.unwrap().is_none());
+    assert!(
+        store.get_lead("e-2").await.unwrap().is_some(),
+        "others stay"
+    );
+
+    let erased = store
+        .erase(&EraseRequest {
+            email: Some(hex64('c')),
+            ..EraseRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(erased.leads, 1);
+    assert!(store.get_lead("e-3").await.unwrap().is_none());
+    let erased = store
+        .erase(&EraseRequest {
+            phone: Some(hex64('e')),
+            ..EraseRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(erased.leads, 1);
+    assert!(store.get_lead("e-4").await.unwrap().is_none());
+
+    // Nothing matches: nothing is deleted; an empty request names nobody.
+    let none = store
+        .erase(&EraseRequest {
+            transaction_id: Some("nobody".into()),
+            email: Some(hex64('f')),
+            phone: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(none, Erased::default());
+    assert_eq!(
+        store.erase(&EraseRequest::default()).await.unwrap(),
+        Erased::default()
+    );
+    assert!(store.get_lead("e-2").await.unwrap().is_some());
+
+    // The erased transaction id is free again.
+    gw.submit_lead(lead("e-1")).await.unwrap();
+    assert!(store.get_lead("e-1").await.unwrap().is_some());
+}
