@@ -2,6 +2,7 @@
 
 mod apply;
 mod check;
+mod erase;
 mod import;
 mod keys;
 mod pixels;
@@ -54,6 +55,8 @@ enum Command {
     Keys(keys::KeysArgs),
     /// List pixels with their token health, or replace a pixel's access token.
     Pixels(pixels::PixelsArgs),
+    /// Erase one person: every lead with this transaction id, email or phone, and all it led to.
+    Erase(erase::EraseArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -83,6 +86,7 @@ pub fn run() -> ExitCode {
             Command::Apply(args) => apply::run(args).await,
             Command::Keys(args) => keys::run(args).await,
             Command::Pixels(args) => pixels::run(args).await,
+            Command::Erase(args) => erase::run(args).await,
         }
     })
 }

@@ -495,3 +495,67 @@ async fn import_without_landing_urls_reports_undeliverable_conversions_which_rep
         "{events:#?}"
     );
 }
+
+#[tokio::test]
+async fn erase_command_finds_a_person_by_email_or_phone_while_serve_runs() {
+    let app = spawn_app().await;
+    app.lead(
+        serde_json::json!({"transaction_id": "er-1", "email": " Person@Example.com",
+                                "landing_url": "https://lp.example/form"}),
+    )
+    .await;
+    app.lead(
+        serde_json::json!({"transaction_id": "er-2", "phone": "(213) 373-4253",
+                                "landing_url": "https://lp.example/form"}),
+    )
+    .await;
+    app.lead(
+        serde_json::json!({"transaction_id": "er-3", "landing_url": "https://lp.example/form"}),
+    )
+    .await;
+
+    let nobody = run(args(&["erase", "--config", config(&app)])).await;
+    assert_eq!(nobody.status.code(), Some(2), "{}", stderr(&nobody));
+    assert!(
+        stderr(&nobody).contains("--transaction-id"),
+        "{}",
+        stderr(&nobody)
+    );
+    let bad = run(args(&["erase", "--config", config(&app), "--phone", "12"])).await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--phone"), "{}", stderr(&bad));
+
+    // The address typed differently from the lead still finds it: it is normalized and hashed.
+    let by_email = run(args(&[
+        "erase",
+        "--config",
+        config(&app),
+        "--email",
+        "person@example.com",
+    ]))
+    .await;
+    assert_eq!(by_email.status.code(), Some(0), "{}", stderr(&by_email));
+    assert!(
+        stdout(&by_email).contains("\"leads\": 1"),
+        "{}",
+        stdout(&by_email)
+    );
+    let by_phone = run(args(&[
+        "erase",
+        "--config",
+        config(&app),
+        "--phone",
+        "+1 213-373-4253",
+    ]))
+    .await;
+    assert_eq!(by_phone.status.code(), Some(0), "{}", stderr(&by_phone));
+    assert!(
+        stdout(&by_phone).contains("\"leads\": 1"),
+        "{}",
+        stdout(&by_phone)
+    );
+
+    app.get("/v1/leads/er-1").await.problem(404);
+    app.get("/v1/leads/er-2").await.problem(404);
+    assert_eq!(app.get("/v1/leads/er-3").await.status, 200);
+}
