@@ -14,7 +14,10 @@ use signalpost_gateway::domain::{AttemptOutcome, NewAttempt};
 use signalpost_gateway::store::{DeliveryResult, EraseRequest, Erased};
 use signalpost_gateway::{ConversionState, Gateway};
 
-both_stores!(erasing_a_person_deletes_their_lead_and_everything_it_led_to);
+both_stores!(
+    erasing_a_person_deletes_their_lead_and_everything_it_led_to,
+    retention_purges_old_settled_leads_in_batches_and_keeps_waiting_ones,
+);
 
 /// Claims every due conversion of PIX1 and records one delivered attempt for each.
 async fn deliver_all(store: &TestStore) -> usize {
@@ -124,4 +127,41 @@ async fn erasing_a_person_deletes_their_lead_and_everything_it_led_to(db: TestDb
     // The erased transaction id is free again.
     gw.submit_lead(lead("e-1")).await.unwrap();
     assert!(store.get_lead("e-1").await.unwrap().is_some());
+}
+
+async fn retention_purges_old_settled_leads_in_batches_and_keeps_waiting_ones(db: TestDb) {
+    let store = db.open().await;
+    let gw = Gateway::new(store.shared(), demo_rules("PIX1"));
+    for i in 0..5 {
+        gw.submit_lead(lead(&format!("old-{i}"))).await.unwrap();
+    }
+    assert_eq!(deliver_all(&store).await, 5);
+    // Queued after the deliveries: still waiting, so kept whatever its age.
+    gw.submit_lead(lead("waiting")).await.unwrap();
+
+    // A cutoff before every lead was stored purges nothing.
+    assert_eq!(
+        store.purge_expired(0, 100).await.unwrap(),
+        Erased::default()
+    );
+
+    let cutoff = signalpost_gateway::time::now_ms() + 60_000;
+    let mut batches = Vec::new();
+    loop {
+        let purged = store.purge_expired(cutoff, 2).await.unwrap();
+        if purged.leads == 0 {
+            break;
+        }
+        batches.push(purged.leads);
+    }
+    assert_eq!(batches, [2, 2, 1], "batches of at most 2");
+    for i in 0..5 {
+        assert!(store.get_lead(&format!("old-{i}")).await.unwrap().is_none());
+    }
+    let waiting = store.get_lead("waiting").await.unwrap().unwrap();
+    assert_eq!(
+        waiting.conversions.len(),
+        1,
+        "its conversion is still queued"
+    );
 }

@@ -338,6 +338,11 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("loading pixels, rules and keys: {e}"))?;
         live.clone().spawn(SETTINGS_POLL, stop_delivery.clone());
+        crate::retention::spawn(
+            gateway.store().clone(),
+            server.retention_days,
+            stop_delivery.clone(),
+        );
 
         crate::metrics::install();
         let limits = http::limits::RequestLimits::new(&config.limits, keys.clone());

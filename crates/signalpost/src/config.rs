@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub token_rotation_days: u32,
     /// Whether `GET /metrics` needs an ingest or admin key (default false).
     pub metrics_require_key: bool,
+    /// Days a settled lead (and all it led to) is kept; 0 keeps everything (default 90).
+    pub retention_days: u32,
     /// Hosts a pixel's `base_url` may name when it is set through the admin API or the console
     /// (`https://` only). Default: TikTok's API host. Hosts named in `[[pixels]]` here are always
     /// allowed, as written.
@@ -78,6 +80,7 @@ impl Default for ServerConfig {
             strict_delivery: false,
             token_rotation_days: 90,
             metrics_require_key: false,
+            retention_days: 90,
             allowed_destination_hosts: vec![crate::admin::destinations::TIKTOK_HOST.to_owned()],
         }
     }
@@ -96,6 +99,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("strict_delivery", &self.strict_delivery)
             .field("token_rotation_days", &self.token_rotation_days)
             .field("metrics_require_key", &self.metrics_require_key)
+            .field("retention_days", &self.retention_days)
             .field("allowed_destination_hosts", &self.allowed_destination_hosts)
             .finish()
     }
@@ -653,6 +657,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("server.default_region"), "{err}");
+    }
+
+    #[test]
+    fn retention_defaults_to_90_days_and_0_keeps_everything() {
+        assert_eq!(Config::default().server.retention_days, 90);
+        let keep = Config::parse("[server]\nretention_days = 0\n", &env).unwrap();
+        assert_eq!(keep.server.retention_days, 0);
+        assert!(Config::parse("[server]\nretention_days = -1\n", &env).is_err());
     }
 
     #[test]

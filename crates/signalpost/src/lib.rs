@@ -10,3 +10,4 @@ pub mod console;
 pub mod http;
 pub mod metrics;
 pub mod ops;
+pub mod retention;

@@ -237,6 +237,12 @@ pub trait Store: Insights + Send + Sync + 'static {
     /// moment is deleted too: the delivery's outcome then finds nothing to record.
     fn erase<'a>(&'a self, who: &'a EraseRequest) -> StoreFuture<'a, Erased>;
 
+    /// Retention: deletes up to `limit` leads stored before `cutoff_ms` whose lifecycle events are
+    /// all older too and none of whose conversions still waits for delivery (pending, in flight,
+    /// retrying or paused), with everything they led to, in one short transaction. Callers repeat
+    /// until nothing is deleted.
+    fn purge_expired(&self, cutoff_ms: i64, limit: usize) -> StoreFuture<'_, Erased>;
+
     /// Calls `waker` with a pixel code whenever another process sharing this store (another node on
     /// the same PostgreSQL database) queues work for that pixel, so this process's idle delivery
     /// workers pick it up at once instead of at their next poll. The delivery engine registers here

@@ -1,5 +1,6 @@
-//! Erasure in PostgreSQL (see `Store::erase`): one transaction, the same semantics as SQLite. Leads
-//! are found by transaction id (its key) or by a scan for the email or phone hash.
+//! Erasure and retention in PostgreSQL (see `Store::erase`, `Store::purge_expired`): one transaction
+//! each, the same semantics as SQLite. Leads are found by transaction id (its key) or by a scan for
+//! the email or phone hash.
 
 use deadpool_postgres::GenericClient;
 
@@ -10,9 +11,8 @@ pub(crate) async fn erase(
     tx: &impl GenericClient,
     who: &EraseRequest,
 ) -> Result<Erased, StoreError> {
-    let mut erased = Erased::default();
     if who.is_empty() {
-        return Ok(erased);
+        return Ok(Erased::default());
     }
     let rows = tx
         .query(
@@ -22,6 +22,35 @@ pub(crate) async fn erase(
         )
         .await?;
     let leads: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    delete_leads(tx, &leads).await
+}
+
+/// Deletes up to `limit` leads stored before `cutoff_ms` whose events are all older too and none of
+/// whose conversions still waits for delivery, with everything they led to.
+pub(crate) async fn purge_expired(
+    tx: &impl GenericClient,
+    cutoff_ms: i64,
+    limit: usize,
+) -> Result<Erased, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT l.transaction_id FROM leads l WHERE l.stored_at_ms < $1 \
+             AND NOT EXISTS (SELECT 1 FROM lifecycle_events e \
+                 WHERE e.transaction_id = l.transaction_id AND e.stored_at_ms >= $1) \
+             AND NOT EXISTS (SELECT 1 FROM lifecycle_events e JOIN conversions c ON c.lifecycle_id = e.id \
+                 WHERE e.transaction_id = l.transaction_id \
+                 AND c.state IN ('pending', 'in_flight', 'retrying', 'paused')) \
+             LIMIT $2 FOR UPDATE OF l SKIP LOCKED",
+            &[&cutoff_ms, &i64::try_from(limit).unwrap_or(i64::MAX)],
+        )
+        .await?;
+    let leads: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    delete_leads(tx, &leads).await
+}
+
+/// Deletes these leads with their lifecycle events, conversions (payloads inside) and attempts.
+async fn delete_leads(tx: &impl GenericClient, leads: &[String]) -> Result<Erased, StoreError> {
+    let mut erased = Erased::default();
     if leads.is_empty() {
         return Ok(erased);
     }

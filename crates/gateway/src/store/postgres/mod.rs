@@ -371,6 +371,16 @@ impl Store for PostgresStore {
         })
     }
 
+    fn purge_expired(&self, cutoff_ms: i64, limit: usize) -> StoreFuture<'_, Erased> {
+        Box::pin(async move {
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            let purged = erase::purge_expired(&tx, cutoff_ms, limit).await?;
+            tx.commit().await?;
+            Ok(purged)
+        })
+    }
+
     fn erase<'a>(&'a self, who: &'a EraseRequest) -> StoreFuture<'a, Erased> {
         Box::pin(async move {
             let mut client = self.pool.get().await?;

@@ -1,6 +1,6 @@
-//! Erasure in SQLite (see `Store::erase`), inside the writer's transaction. Leads are found by
-//! transaction id (its key) or by a scan for the email or phone hash: erasure is rare, and an index
-//! on the hashes would cost every ingest.
+//! Erasure and retention in SQLite (see `Store::erase`, `Store::purge_expired`), inside the writer's
+//! transaction. Leads are found by transaction id (its key) or by a scan for the email or phone hash:
+//! erasure is rare, and an index on the hashes would cost every ingest.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -8,9 +8,8 @@ use crate::store::{EraseRequest, Erased, StoreError};
 
 /// Deletes what `who` matches.
 pub(crate) fn erase(conn: &Connection, who: &EraseRequest) -> Result<Erased, StoreError> {
-    let mut erased = Erased::default();
     if who.is_empty() {
-        return Ok(erased);
+        return Ok(Erased::default());
     }
     let mut leads: Vec<String> = Vec::new();
     if let Some(id) = &who.transaction_id {
@@ -33,7 +32,38 @@ pub(crate) fn erase(conn: &Connection, who: &EraseRequest) -> Result<Erased, Sto
             }
         }
     }
-    for id in &leads {
+    delete_leads(conn, &leads)
+}
+
+/// Deletes up to `limit` leads stored before `cutoff_ms` whose events are all older too and none of
+/// whose conversions still waits for delivery, with everything they led to.
+pub(crate) fn purge_expired(
+    conn: &Connection,
+    cutoff_ms: i64,
+    limit: usize,
+) -> Result<Erased, StoreError> {
+    let leads: Vec<String> = conn
+        .prepare_cached(
+            "SELECT l.transaction_id FROM leads l WHERE l.stored_at_ms < ?1 \
+             AND NOT EXISTS (SELECT 1 FROM lifecycle_events e \
+                 WHERE e.transaction_id = l.transaction_id AND e.stored_at_ms >= ?1) \
+             AND NOT EXISTS (SELECT 1 FROM lifecycle_events e JOIN conversions c ON c.lifecycle_id = e.id \
+                 WHERE e.transaction_id = l.transaction_id \
+                 AND c.state IN ('pending', 'in_flight', 'retrying', 'paused')) \
+             LIMIT ?2",
+        )?
+        .query_map(
+            params![cutoff_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    delete_leads(conn, &leads)
+}
+
+/// Deletes these leads with their lifecycle events, conversions, payloads and attempts.
+fn delete_leads(conn: &Connection, leads: &[String]) -> Result<Erased, StoreError> {
+    let mut erased = Erased::default();
+    for id in leads {
         let lifecycle: Vec<i64> = conn
             .prepare_cached("SELECT id FROM lifecycle_events WHERE transaction_id = ?1")?
             .query_map(params![id], |r| r.get(0))?

@@ -356,6 +356,18 @@ impl Store for SqliteStore {
         })
     }
 
+    fn purge_expired(&self, cutoff_ms: i64, limit: usize) -> StoreFuture<'_, Erased> {
+        Box::pin(async move {
+            self.writer
+                .call(|reply| Command::Purge {
+                    cutoff_ms,
+                    limit,
+                    reply,
+                })
+                .await
+        })
+    }
+
     fn erase<'a>(&'a self, who: &'a EraseRequest) -> StoreFuture<'a, Erased> {
         Box::pin(async move {
             self.writer

@@ -78,6 +78,12 @@ pub(crate) enum Command {
         now_ms: i64,
         reply: Reply<u64>,
     },
+    /// One retention batch (see `Store::purge_expired`).
+    Purge {
+        cutoff_ms: i64,
+        limit: usize,
+        reply: Reply<crate::store::Erased>,
+    },
     /// The erasure of one person (see `Store::erase`).
     Erase {
         who: crate::store::EraseRequest,
@@ -372,7 +378,7 @@ fn answer(command: Command, result: Result<Done, StoreError>) {
         Command::Stop { reply } => {
             let _ = reply.send(result.map(|_| ()));
         }
-        Command::Erase { reply, .. } => {
+        Command::Erase { reply, .. } | Command::Purge { reply, .. } => {
             let _ = reply.send(result.and_then(|d| match d {
                 Done::Erased(e) => Ok(e),
                 _ => Err(mismatch()),
@@ -440,6 +446,9 @@ fn execute(conn: &Connection, command: &Command, now: i64) -> Result<Done, Store
         }
         Command::Stop { .. } => Ok(Done::Record),
         Command::Erase { who, .. } => super::erase::erase(conn, who).map(Done::Erased),
+        Command::Purge {
+            cutoff_ms, limit, ..
+        } => super::erase::purge_expired(conn, *cutoff_ms, *limit).map(Done::Erased),
         Command::Replay { filter, chunk, .. } => {
             super::replay::requeue(conn, filter, *chunk, now).map(Done::Replay)
         }
