@@ -6,51 +6,16 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::backend::{TestDb, TestStore};
+use common::backend::TestDb;
+use common::settle::deliver_all;
 use common::{demo_rules, hex64, lead};
-use signalpost_gateway::domain::{AttemptOutcome, NewAttempt};
-use signalpost_gateway::store::{DeliveryResult, EraseRequest, Erased};
-use signalpost_gateway::{ConversionState, Gateway};
+use signalpost_gateway::Gateway;
+use signalpost_gateway::store::{EraseRequest, Erased};
 
 both_stores!(
     erasing_a_person_deletes_their_lead_and_everything_it_led_to,
     retention_purges_old_settled_leads_in_batches_and_keeps_waiting_ones,
 );
-
-/// Claims every due conversion of PIX1 and records one delivered attempt for each.
-async fn deliver_all(store: &TestStore) -> usize {
-    let now = signalpost_gateway::time::now_ms() + 1;
-    let claimed = store
-        .claim_due("PIX1", now, 1000, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let results = claimed
-        .iter()
-        .map(|c| DeliveryResult {
-            conversion_id: c.id,
-            claim: c.claim,
-            state: ConversionState::Delivered,
-            next_attempt_at_ms: None,
-            last_error: None,
-            attempts: vec![NewAttempt {
-                at_ms: now,
-                http_status: Some(200),
-                code: Some(0),
-                message: "OK".into(),
-                request_id: Some("req-ok".into()),
-                latency_ms: 3,
-                outcome: AttemptOutcome::Delivered,
-                batch_size: 1,
-            }],
-            counts_as_retry: false,
-        })
-        .collect::<Vec<_>>();
-    let n = results.len();
-    store.record_results(results).await.unwrap();
-    n
-}
 
 async fn erasing_a_person_deletes_their_lead_and_everything_it_led_to(db: TestDb) {
     let store = db.open().await;
@@ -65,7 +30,7 @@ async fn erasing_a_person_deletes_their_lead_and_everything_it_led_to(db: TestDb
     by_phone.email = None;
     by_phone.phone = Some(hex64('e'));
     gw.submit_lead(by_phone).await.unwrap();
-    assert_eq!(deliver_all(&store).await, 4);
+    assert_eq!(deliver_all(&store, "PIX1").await.len(), 4);
 
     let erased = store
         .erase(&EraseRequest {
@@ -135,7 +100,7 @@ async fn retention_purges_old_settled_leads_in_batches_and_keeps_waiting_ones(db
     for i in 0..5 {
         gw.submit_lead(lead(&format!("old-{i}"))).await.unwrap();
     }
-    assert_eq!(deliver_all(&store).await, 5);
+    assert_eq!(deliver_all(&store, "PIX1").await.len(), 5);
     // Queued after the deliveries: still waiting, so kept whatever its age.
     gw.submit_lead(lead("waiting")).await.unwrap();
 

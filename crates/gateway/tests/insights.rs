@@ -7,11 +7,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use common::backend::{TestDb, TestStore};
+use common::settle::kill_all;
 use common::{demo_rules, hex64, lead};
-use signalpost_gateway::domain::{AttemptOutcome, NewAttempt};
+use signalpost_gateway::domain::AttemptOutcome;
 use signalpost_gateway::store::{DeadLetterFilter, LeadQuery, ReplayFrom};
 use signalpost_gateway::time::now_ms;
 use signalpost_gateway::{ConversionState, Gateway, NewLead};
@@ -32,46 +32,13 @@ async fn gateway(db: &TestDb) -> (TestStore, Gateway) {
     (store, gw)
 }
 
-/// Claims every due conversion of PIX1 and records each dead with `reason(event_id)`.
-async fn kill_all(store: &TestStore, reason: impl Fn(&str) -> String) -> Vec<i64> {
-    let now = now_ms() + 1;
-    let claimed = store
-        .claim_due("PIX1", now, 1000, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let results = claimed
-        .iter()
-        .map(|c| signalpost_gateway::store::DeliveryResult {
-            conversion_id: c.id,
-            claim: c.claim,
-            state: ConversionState::Dead,
-            next_attempt_at_ms: None,
-            last_error: Some(reason(&c.event_id)),
-            attempts: vec![NewAttempt {
-                at_ms: now,
-                http_status: Some(200),
-                code: Some(40002),
-                message: "bad".into(),
-                request_id: Some("req-dead".into()),
-                latency_ms: 3,
-                outcome: AttemptOutcome::Invalid,
-                batch_size: 1,
-            }],
-            counts_as_retry: true,
-        })
-        .collect::<Vec<_>>();
-    let ids = results.iter().map(|r| r.conversion_id).collect();
-    store.record_results(results).await.unwrap();
-    ids
-}
-
 async fn conversions_per_minute_counts_each_state_in_its_queue_minute(db: TestDb) {
     let (store, gw) = gateway(&db).await;
     let before = now_ms();
     for i in 0..2 {
         gw.submit_lead(lead(&format!("m-{i}"))).await.unwrap();
     }
-    kill_all(&store, |_| "too old".into()).await;
+    kill_all(&store, "PIX1", |_| "too old".into()).await;
     gw.submit_lead(lead("m-live")).await.unwrap();
 
     let rows = store.conversions_per_minute(before - 60_000).await.unwrap();
@@ -176,7 +143,7 @@ async fn dead_letters_filter_by_pixel_reason_time_and_page(db: TestDb) {
     for i in 0..5 {
         gw.submit_lead(lead(&format!("d-{i}"))).await.unwrap();
     }
-    let ids = kill_all(&store, |event_id| {
+    let ids = kill_all(&store, "PIX1", |event_id| {
         if event_id == "d-1" || event_id == "d-3" {
             "rejected by TikTok: 40002 Invalid value for data.0.user.email".into()
         } else {
@@ -271,7 +238,7 @@ async fn replay_ids_requeues_only_the_chosen_dead_conversions(db: TestDb) {
     for i in 0..3 {
         gw.submit_lead(lead(&format!("p-{i}"))).await.unwrap();
     }
-    let ids = kill_all(&store, |_| "rejected by TikTok: 40002 bad".into()).await;
+    let ids = kill_all(&store, "PIX1", |_| "rejected by TikTok: 40002 bad".into()).await;
     gw.submit_lead(lead("p-pending")).await.unwrap();
     let pending_id = store
         .get_lead("p-pending")
@@ -340,7 +307,7 @@ fn pageless(transaction_id: &str) -> NewLead {
 async fn dead_letters_and_reasons_list_the_chosen_state(db: TestDb) {
     let (store, gw) = gateway(&db).await;
     gw.submit_lead(lead("s-dead")).await.unwrap();
-    kill_all(&store, |_| "rejected by TikTok: 40002 bad".into()).await;
+    kill_all(&store, "PIX1", |_| "rejected by TikTok: 40002 bad".into()).await;
     for i in 0..2 {
         gw.submit_lead(pageless(&format!("s-undeliverable-{i}")))
             .await

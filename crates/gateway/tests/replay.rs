@@ -8,10 +8,11 @@ mod common;
 use std::time::Duration;
 
 use common::backend::{TestDb, TestStore};
+use common::settle::kill_all;
 use common::{demo_rules, lead};
-use signalpost_gateway::domain::{AttemptOutcome, NewAttempt};
+use signalpost_gateway::domain::AttemptOutcome;
 use signalpost_gateway::replay::ReplayTotals;
-use signalpost_gateway::store::{DeliveryResult, ReplayFilter, ReplayFrom};
+use signalpost_gateway::store::{ReplayFilter, ReplayFrom};
 use signalpost_gateway::{ConversionState, Gateway};
 
 async fn gateway(db: &TestDb) -> (TestStore, Gateway) {
@@ -25,45 +26,17 @@ both_stores!(
     replay_filters_by_pixel_rule_lead_and_time,
 );
 
-/// Claims every due conversion of PIX1 and records it dead after one rejected attempt.
-async fn kill_all(store: &TestStore) -> usize {
-    let now = signalpost_gateway::time::now_ms() + 1;
-    let claimed = store
-        .claim_due("PIX1", now, 1000, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let results = claimed
-        .iter()
-        .map(|c| DeliveryResult {
-            conversion_id: c.id,
-            claim: c.claim,
-            state: ConversionState::Dead,
-            next_attempt_at_ms: None,
-            last_error: Some("rejected by TikTok: 40002 bad".into()),
-            attempts: vec![NewAttempt {
-                at_ms: now,
-                http_status: Some(200),
-                code: Some(40002),
-                message: "bad".into(),
-                request_id: Some("req-dead".into()),
-                latency_ms: 3,
-                outcome: AttemptOutcome::Invalid,
-                batch_size: 1,
-            }],
-            counts_as_retry: true,
-        })
-        .collect::<Vec<_>>();
-    let n = results.len();
-    store.record_results(results).await.unwrap();
-    n
-}
-
 async fn replay_requeues_dead_conversions_with_their_event_id_and_log(db: TestDb) {
     let (store, gw) = gateway(&db).await;
     for i in 0..25 {
         gw.submit_lead(lead(&format!("r-{i}"))).await.unwrap();
     }
-    assert_eq!(kill_all(&store).await, 25);
+    assert_eq!(
+        kill_all(&store, "PIX1", |_| "rejected by TikTok: 40002 bad".into())
+            .await
+            .len(),
+        25
+    );
 
     let filter = ReplayFilter::all(ReplayFrom::Dead);
     let mut seen = Vec::new();
@@ -137,7 +110,7 @@ async fn replay_filters_by_pixel_rule_lead_and_time(db: TestDb) {
     for i in 0..4 {
         gw.submit_lead(lead(&format!("f-{i}"))).await.unwrap();
     }
-    kill_all(&store).await;
+    kill_all(&store, "PIX1", |_| "rejected by TikTok: 40002 bad".into()).await;
     let count = |filter: ReplayFilter| {
         let gw = &gw;
         async move { gw.replay(&filter, true, 100, |_| {}).await.unwrap().matched }

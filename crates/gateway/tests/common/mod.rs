@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod harness;
 pub mod refusals;
+pub mod settle;
 
 use signalpost_gateway::rules::{RuleConfig, RuleSet};
 use signalpost_gateway::{NewLead, NewLifecycleEvent, Trigger};
