@@ -459,7 +459,7 @@ mod tests {
         };
         assert_eq!(running("0.0.0.0:8080").base_url(), "http://127.0.0.1:8080");
         assert_eq!(running("[::]:9").base_url(), "http://[::1]:9");
-        assert_eq!(running("10.1.2.3:80").base_url(), "http://10.1.2.3:80");
+        assert_eq!(running("127.0.0.3:80").base_url(), "http://127.0.0.3:80");
     }
 
     #[test]
