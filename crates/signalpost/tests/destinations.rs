@@ -129,7 +129,7 @@ async fn pointing_a_pixel_at_a_host_not_allowed_is_refused_and_changes_nothing()
     for body in [
         json!({"base_url": "https://evil.example"}),
         json!({"base_url": "https://evil.example", "access_token": "attacker-token-000000"}),
-        json!({"base_url": "http://127.0.0.2/latest", "access_token": "attacker-token-000000"}),
+        json!({"base_url": "https://127.0.0.9/latest", "access_token": "attacker-token-000000"}),
     ] {
         let answer = patch(&app, PIXEL, &body).await;
         assert_refused(&answer, "base_url", "not an allowed destination");
