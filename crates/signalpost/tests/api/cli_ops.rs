@@ -398,7 +398,7 @@ async fn import_refuses_unknown_columns_before_reading_rows() {
 /// the summary's rows/s, while the app delivers what was queued. Not run by default (minutes in a
 /// debug build): `cargo test --release -p signalpost --test api -- --ignored import_of_100k_rows --nocapture`.
 #[tokio::test]
-#[ignore = "volume check of minutes in a debug build; run in release with --ignored (see the doc comment)"]
+#[ignore = "volume check of minutes in a debug build; .ci/run runs it in release with --ignored"]
 async fn import_of_100k_rows() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
