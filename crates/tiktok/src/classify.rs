@@ -18,52 +18,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-/// What to do with the events of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// TikTok accepted them (`code` 0, or 20001 which RudderStack also treats as success).
-    Delivered,
-    /// A transient problem (rate limit, server error, timeout, gateway page): send again later
-    /// with backoff. Safe because `event_id` stays stable and TikTok deduplicates.
-    Retryable,
-    /// TikTok refused the pixel's token (40105: incorrect or revoked) or its permission on the
-    /// pixel (40001), in its JSON envelope: pause the pixel and keep its events until the token is
-    /// replaced. Never from the HTTP status alone (see the module docs).
-    Auth,
-    /// TikTok rejected the content (40002 and other 4xxxx codes): sending it again cannot help.
-    /// For a batch, bisect to find the offending events.
-    Invalid,
-}
-
-impl Outcome {
-    /// The lower-case name used in logs, metrics and the delivery log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Delivered => "delivered",
-            Outcome::Retryable => "retryable",
-            Outcome::Auth => "auth",
-            Outcome::Invalid => "invalid",
-        }
-    }
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The meaning of one answer, with what TikTok said, ready for the attempt log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Classified {
-    pub outcome: Outcome,
-    /// TikTok's `code`, when the body was its JSON envelope.
-    pub code: Option<i64>,
-    /// TikTok's `message`, or a short description of a non-TikTok answer.
-    pub message: String,
-    /// TikTok's log id (`request_id`), to quote to TikTok support.
-    pub request_id: Option<String>,
-}
+pub use signalpost_destination::{Classified, Outcome};
 
 /// Codes TikTok (or the integrations' experience of it) says to retry: 40100 rate limit; 40016
 /// and 40133 treated as rate limits by Airbyte; 40700 retried by RudderStack.
@@ -117,12 +72,7 @@ pub fn classify(http_status: u16, body: &[u8]) -> Classified {
 /// failure): always retryable. `description` should say what happened without the token, e.g.
 /// "timeout after 10s" or "connection error: connection refused".
 pub fn classify_transport_error(description: impl Into<String>) -> Classified {
-    Classified {
-        outcome: Outcome::Retryable,
-        code: None,
-        message: description.into(),
-        request_id: None,
-    }
+    Classified::transport_error(description)
 }
 
 /// The outcome when the body is not TikTok's envelope (or carries no `code`).

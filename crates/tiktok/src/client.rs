@@ -8,7 +8,7 @@
 //!
 //! Where the token may go is part of the configuration: a client built with
 //! [`AddressPolicy::PublicOnly`] (the default) connects only to public addresses, checked on the
-//! address actually connected to ([`crate::destination`]); a refusal is reported like a
+//! address actually connected to ([`signalpost_destination::address`]); a refusal is reported like a
 //! transport error, with [`Answer::destination_refused`] set.
 
 use std::fmt;
@@ -18,8 +18,10 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
 use crate::classify::{Classified, Outcome, classify, classify_transport_error};
-pub use crate::destination::AddressPolicy;
-use crate::destination::{DestinationRefused, PublicOnlyResolver, literal_refusal, refusal_in};
+pub use signalpost_destination::AddressPolicy;
+use signalpost_destination::address::{
+    DestinationRefused, PublicOnlyResolver, literal_refusal, refusal_in,
+};
 use crate::model::{DEFAULT_BASE_URL, TRACK_PATH, TrackRequest};
 
 /// Largest response body read; TikTok's answers are a few hundred bytes.

@@ -6,7 +6,7 @@
 pub mod classify;
 pub mod client;
 pub mod currency;
-pub mod destination;
+pub use signalpost_destination as destination;
 pub mod event_builder;
 pub mod event_name;
 pub use signalpost_identity as identity;

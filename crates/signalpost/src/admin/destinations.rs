@@ -3,7 +3,7 @@
 //! scheme, any address, loopback included. A destination set through the admin API or the console
 //! must be an `https://` URL whose host is listed in `[server] allowed_destination_hosts` (plain
 //! http only for a host the config file names), and it may only reach public addresses: that is
-//! checked on every connection by the HTTP client (`signalpost_tiktok::destination`).
+//! checked on every connection by the HTTP client (`signalpost_destination::address`).
 //!
 //! This module owns the policy and nothing else: it never sees a token and never logs.
 

@@ -1,0 +1,66 @@
+//! What a destination's answer to one request means for the events in it, in the words the
+//! delivery engine acts on. Each destination reads its own answers into these (TikTok's codes in
+//! `signalpost_tiktok::classify`, Meta's in `signalpost_meta::classify`); nothing here knows any
+//! destination's codes.
+
+/// What to do with the events of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The destination accepted them.
+    Delivered,
+    /// A transient problem (rate limit, server error, timeout, a gateway's error page): send again
+    /// later with backoff. Safe because `event_id` stays stable and destinations deduplicate.
+    Retryable,
+    /// The destination refused the pixel's credentials or its permission on the pixel, in its own
+    /// words: pause the pixel and keep its events until the token is replaced. Never from an HTTP
+    /// status alone (a proxy's 401 says nothing about the token).
+    Auth,
+    /// The destination rejected the content: sending it again cannot help. For a batch, bisect to
+    /// find the offending events.
+    Invalid,
+}
+
+impl Outcome {
+    /// The lower-case name used in logs, metrics and the delivery log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Retryable => "retryable",
+            Outcome::Auth => "auth",
+            Outcome::Invalid => "invalid",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The meaning of one answer, with what the destination said, ready for the attempt log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    pub outcome: Outcome,
+    /// The destination's error code, when its body said one (TikTok's `code`, Meta's
+    /// `error.code`).
+    pub code: Option<i64>,
+    /// The destination's message, or a short description of an answer that was not its own.
+    pub message: String,
+    /// The destination's trace id for this request, to quote to its support (TikTok's
+    /// `request_id`, Meta's `fbtrace_id`).
+    pub request_id: Option<String>,
+}
+
+impl Classified {
+    /// A request that got no HTTP answer (timeout, refused or reset connection, TLS failure): always
+    /// retryable. `description` says what happened without any secret, e.g. "timeout after 10s".
+    pub fn transport_error(description: impl Into<String>) -> Classified {
+        Classified {
+            outcome: Outcome::Retryable,
+            code: None,
+            message: description.into(),
+            request_id: None,
+        }
+    }
+}
