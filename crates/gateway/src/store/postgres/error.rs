@@ -14,7 +14,7 @@ pub(crate) fn from_pg(e: &tokio_postgres::Error) -> StoreError {
     }
     let Some(code) = e.code() else {
         // No SQLSTATE: an I/O or protocol error on the socket.
-        return StoreError::Busy(format!("database unreachable: {e}"));
+        return StoreError::Busy(format!("database unreachable: {}", with_causes(e)));
     };
     let text = match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), code.code()),
@@ -30,6 +30,22 @@ pub(crate) fn from_pg(e: &tokio_postgres::Error) -> StoreError {
         return StoreError::Conflict(text);
     }
     StoreError::Io(text)
+}
+
+/// `e` and the errors beneath it ("error performing TLS handshake: invalid peer certificate:
+/// UnknownIssuer"): the top line alone does not say what to fix.
+fn with_causes(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Whether a failure is worth one more try of the same transaction (another node won a lock race, or

@@ -4,9 +4,9 @@
 //! run on a small connection pool; [`notify`] carries "new work for pixel P" between nodes with
 //! LISTEN/NOTIFY. Semantics match the SQLite store exactly (the same integration suite runs on both).
 //!
-//! The database URL is a libpq-style `postgres://user@host:port/db?…` URL; `sslmode=disable` (or the
-//! default `prefer`) connects without TLS, and `options=-csearch_path%3Dname` picks the schema. TLS
-//! itself is not built in: terminate it in front of the database (a local proxy) if you need it.
+//! The database URL is a libpq-style `postgres://user@host:port/db?…` URL; `sslmode` (with
+//! `sslrootcert`) chooses TLS as [`tls`] describes, and `options=-csearch_path%3Dname` picks the
+//! schema.
 
 mod delivery;
 mod erase;
@@ -19,15 +19,14 @@ mod replay;
 mod rows;
 pub mod schema;
 mod settings;
+pub mod tls;
 mod writer;
 
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::task::JoinHandle;
-use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
 pub use writer::PgWriterConfig;
@@ -108,8 +107,9 @@ impl PostgresStore {
         url: &str,
         options: PostgresOptions,
     ) -> Result<PostgresStore, StoreError> {
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::Io(format!("invalid database URL: {e}")))?;
+        let tls::ConnectSettings {
+            mut config, tls, ..
+        } = tls::connect_settings(url)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
@@ -118,7 +118,7 @@ impl PostgresStore {
         }
 
         // Migrate on a connection of its own before anything else touches the tables.
-        let (mut client, connection) = config.connect(NoTls).await.map_err(|e| {
+        let (mut client, connection) = config.connect(tls.clone()).await.map_err(|e| {
             StoreError::Io(format!(
                 "cannot connect to the database: {}",
                 error::from_pg(&e)
@@ -136,7 +136,7 @@ impl PostgresStore {
 
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -165,6 +165,7 @@ impl PostgresStore {
         let stop_listener = CancellationToken::new();
         let listener = notify::spawn_listener(
             config,
+            tls,
             channel.clone(),
             wakers.clone(),
             stop_listener.clone(),

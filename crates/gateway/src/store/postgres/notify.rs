@@ -7,7 +7,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::WorkWaker;
@@ -43,6 +44,7 @@ fn quote_ident(name: &str) -> String {
 /// Listens on `channel` until `stop` is cancelled, reconnecting after failures.
 pub(crate) fn spawn_listener(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     channel: Arc<str>,
     wakers: Wakers,
     stop: CancellationToken,
@@ -52,7 +54,7 @@ pub(crate) fn spawn_listener(
         let mut backoff = FIRST;
         loop {
             let began = std::time::Instant::now();
-            match listen_once(&config, &channel, &wakers, &stop).await {
+            match listen_once(&config, &tls, &channel, &wakers, &stop).await {
                 Ok(()) => return,
                 Err(e) => {
                     // A connection that served a while failed for a new reason: retry promptly.
@@ -74,11 +76,15 @@ pub(crate) fn spawn_listener(
 /// One connection's life: LISTEN, then forward notifications until it fails (`Err`) or `stop`.
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
     channel: &str,
     wakers: &Wakers,
     stop: &CancellationToken,
 ) -> Result<(), String> {
-    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+    let (client, mut connection) = config
+        .connect(tls.clone())
+        .await
+        .map_err(|e| e.to_string())?;
     let sql = format!("LISTEN {}", quote_ident(channel));
     let mut listen = std::pin::pin!(client.batch_execute(&sql));
     let mut listening = false;
