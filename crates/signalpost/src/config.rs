@@ -59,6 +59,9 @@ pub struct ServerConfig {
     pub token_rotation_days: u32,
     /// Whether `GET /metrics` needs an ingest or admin key (default false).
     pub metrics_require_key: bool,
+    /// Serve `GET /metrics` on this address only (no key: reachable only where the operator's
+    /// network lets scrapers in), and not on `listen` (default: on `listen`).
+    pub metrics_listen: Option<SocketAddr>,
     /// Days a settled lead (and all it led to) is kept; 0 keeps everything (default 90).
     pub retention_days: u32,
     /// Hosts a pixel's `base_url` may name when it is set through the admin API or the console
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
             strict_delivery: false,
             token_rotation_days: 90,
             metrics_require_key: false,
+            metrics_listen: None,
             retention_days: 90,
             allowed_destination_hosts: vec![crate::admin::destinations::TIKTOK_HOST.to_owned()],
         }
@@ -99,6 +103,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("strict_delivery", &self.strict_delivery)
             .field("token_rotation_days", &self.token_rotation_days)
             .field("metrics_require_key", &self.metrics_require_key)
+            .field("metrics_listen", &self.metrics_listen)
             .field("retention_days", &self.retention_days)
             .field("allowed_destination_hosts", &self.allowed_destination_hosts)
             .finish()

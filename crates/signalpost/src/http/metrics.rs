@@ -3,7 +3,8 @@
 //! Unauthenticated by default: Prometheus scrapers rarely carry bearer tokens, and nothing here is
 //! sensitive — labels are route templates, event types, pixel codes and field names; no identifier,
 //! transaction id, token or key ever becomes a label. `[server] metrics_require_key = true` makes it
-//! need an ingest or admin key (`Authorization: Bearer`). The store figures (conversions by pixel and
+//! need an ingest or admin key (`Authorization: Bearer`); `[server] metrics_listen` moves it to an
+//! address of its own (no key there), off the public port. The store figures (conversions by pixel and
 //! state) are recomputed at most every `limits.metrics_refresh_secs`, by one scrape at a time, so
 //! scraping cannot be used to load the store.
 
@@ -35,15 +36,19 @@ pub struct MetricsRefresh {
     last: tokio::sync::Mutex<Option<Instant>>,
     /// Whether a scrape needs an ingest or admin key.
     pub require_key: bool,
+    /// Whether metrics have a listener of their own (`[server] metrics_listen`): then the main
+    /// router has no `/metrics`, and the own listener needs no key.
+    pub own_listener: bool,
 }
 
 impl MetricsRefresh {
     /// Store figures at most every `every` (zero: at every scrape).
-    pub fn new(every: Duration, require_key: bool) -> Self {
+    pub fn new(every: Duration, require_key: bool, own_listener: bool) -> Self {
         Self {
             every,
             last: tokio::sync::Mutex::new(None),
-            require_key,
+            require_key: require_key && !own_listener,
+            own_listener,
         }
     }
 }

@@ -86,11 +86,22 @@ pub fn router(state: AppState) -> Router {
         .merge(postback::router(&state))
         .merge(health::router())
         .merge(openapi::router())
-        .merge(metrics::router())
         .merge(crate::console::router(&state));
+    // With `[server] metrics_listen`, metrics are served there ([`metrics_router`]) and not here.
+    let routes = if state.metrics_refresh.own_listener {
+        routes
+    } else {
+        routes.merge(metrics::router())
+    };
     common_layers(routes)
         .layer(from_fn_with_state(state.limits.clone(), limits::enforce))
         .with_state(state)
+}
+
+/// `GET /metrics` alone, for `[server] metrics_listen`: no key, no rate limit (a scrape costs
+/// at most one store read per `limits.metrics_refresh_secs`).
+pub fn metrics_router(state: AppState) -> Router {
+    common_layers(metrics::router()).with_state(state)
 }
 
 /// The layers every route gets; must be applied after all routes are added (axum applies layers

@@ -186,3 +186,30 @@ async fn metrics_reads_the_store_at_most_once_per_refresh_and_can_require_a_key(
     let second = app.get("/metrics").await.body.as_str().unwrap().to_owned();
     assert_eq!(line(&second).as_deref(), Some(before.as_str()));
 }
+
+#[tokio::test]
+async fn metrics_can_live_on_their_own_address_and_leave_the_public_port() {
+    let app = spawn_app_with(
+        "metrics_listen = \"127.0.0.1:0\"\nmetrics_require_key = true",
+        "",
+    )
+    .await;
+    let own = app.metrics_base.clone().expect("a metrics listener");
+    assert_ne!(own, app.base);
+    // No key on the metrics address (require_key applies to the public port only).
+    let scraped = app.send(app.client.get(format!("{own}/metrics"))).await;
+    assert_eq!(scraped.status, 200);
+    assert!(
+        scraped.body.as_str().unwrap().contains("signalpost_"),
+        "{:?}",
+        scraped.body
+    );
+    // Only metrics there.
+    let other = app.send(app.client.get(format!("{own}/v1/leads/x"))).await;
+    other.problem(404);
+    // The public port no longer serves them, even with a key; everything else still works.
+    app.get("/metrics").await.problem(404);
+    assert_eq!(app.get("/healthz").await.status, 200);
+    app.lead(json!({"transaction_id": "ml-1", "landing_url": "https://lp.example/form"}))
+        .await;
+}

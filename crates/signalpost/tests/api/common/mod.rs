@@ -22,6 +22,8 @@ pub const TOKEN: &str = "test-access-token-0123456789";
 /// A running app and its sandbox; dropping it stops the server.
 pub struct TestApp {
     pub base: String,
+    /// `http://addr` of `[server] metrics_listen`'s listener, when the config set one.
+    pub metrics_base: Option<String>,
     pub client: reqwest::Client,
     pub sandbox: RunningSandbox,
     /// Applies a reloaded config to the running app.
@@ -178,6 +180,7 @@ base_url = "{sandbox}"
     let config = Config::load_with_env(Some(&path), &|_| None).unwrap();
     let app = Application::build(config, options).await.unwrap();
     let addr = app.local_addr();
+    let metrics_base = app.metrics_addr().map(|a| format!("http://{a}"));
     let reloader = app.reloader();
     let pixels = app.pixels().clone();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -186,6 +189,7 @@ base_url = "{sandbox}"
     }));
     TestApp {
         base: format!("http://{addr}"),
+        metrics_base,
         client: reqwest::Client::new(),
         sandbox,
         reloader,
