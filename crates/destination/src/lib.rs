@@ -3,7 +3,9 @@
 //! requests and answer codes live in each destination's own crate.
 
 pub mod address;
+pub mod http;
 pub mod outcome;
 
 pub use address::{AddressPolicy, DestinationRefused, PublicOnlyResolver};
+pub use http::{Answer, Endpoint, EndpointConfig, EndpointError, ReadAnswer};
 pub use outcome::{Classified, Outcome};
