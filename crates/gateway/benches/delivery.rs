@@ -82,6 +82,7 @@ fn delivery(c: &mut Criterion) {
                 // The sandbox on loopback: a destination the operator named.
                 addresses: signalpost_gateway::delivery::AddressPolicy::Any,
                 test_event_code: None,
+                destination: Default::default(),
             }]);
             let policy = DeliveryPolicy {
                 requests_per_second: 0.0,

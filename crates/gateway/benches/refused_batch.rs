@@ -117,6 +117,7 @@ async fn run(
         // The sandbox on loopback: a destination the operator named.
         addresses: signalpost_gateway::delivery::AddressPolicy::Any,
         test_event_code: None,
+        destination: Default::default(),
     }]);
     let policy = DeliveryPolicy {
         lease,

@@ -1,7 +1,7 @@
 //! The ingest check: DESIGN.md's promise that the gateway "never accepts (202) a conversion it knows
 //! the destination will refuse without saying so". Every conversion the rules plan is checked before
-//! it is stored, with the very rules the strict sandbox applies (`signalpost_tiktok::validate`), and
-//! its `event_id` must carry something of the lead.
+//! it is stored, with the very rules the strict sandbox applies (each destination's `check.rs` in
+//! `crate::destinations`), and its `event_id` must carry something of the lead.
 //!
 //! What fails becomes a [`RefusedConversion`] the caller sees in the 202 answer at once:
 //! - TikTok would refuse the event (most often: no `page.url`, because the lead had no landing URL
@@ -14,7 +14,7 @@
 //! stores anything and never sees a raw identifier (payloads are already hashed).
 
 use signalpost_tiktok::model::EventSource;
-use signalpost_tiktok::validate::{Invalid, Reason, Rules, validate_event_payload};
+use signalpost_tiktok::validate::{Invalid, Reason};
 
 use crate::domain::{Lead, LifecycleEvent, NewConversion, RefusedConversion};
 use crate::rules::Rule;
@@ -89,43 +89,33 @@ pub fn problem_of(
             keep: false,
         });
     }
-    check_payload(payload, now_secs)
+    let destination = rule.map(|r| r.destination.clone()).unwrap_or_default();
+    destination
+        .check_event(payload, now_secs)
         .err()
-        .map(|invalid| Problem {
-            field: if invalid.path.is_empty() {
-                "event".to_owned()
-            } else {
-                invalid.path.clone()
-            },
-            text: describe(&invalid),
+        .map(|refused| Problem {
+            field: refused.field,
+            text: refused.text,
             keep: true,
         })
 }
 
-/// Validates one stored event object as a strict web event (every signalpost event is `web`).
-///
-/// The event-time window is left open: the edge already refuses an `occurred_at` in the future or in
-/// milliseconds (with the request's own clock), and "too old" is the delivery engine's call, by its
-/// configurable `max_event_age`, at the time it sends: an event fine now may be too old after an
-/// outage, and the other way round is impossible.
+/// Validates one stored event object as a strict TikTok web event (see
+/// [`crate::destinations::tiktok::check`]).
 pub fn check_payload(payload: &str, now_secs: i64) -> Result<(), Invalid> {
-    let event: serde_json::Value = serde_json::from_str(payload).map_err(|e| Invalid {
-        path: String::new(),
-        reason: Reason::Other(format!("not valid JSON ({e})")),
-    })?;
-    let rules = Rules {
-        strict: true,
-        now: now_secs,
-        max_past: i64::MAX,
-        max_future: i64::MAX,
-    };
-    validate_event_payload(&event, EventSource::Web, &rules)
+    crate::destinations::tiktok::check::validate(payload, EventSource::Web, now_secs)
 }
 
 /// One line, field first (the stored `last_error` and the warning's `problem`).
 pub fn describe(invalid: &Invalid) -> String {
     match (invalid.path.as_str(), &invalid.reason) {
         ("page.url", Reason::Missing) => format!("page.url missing: {PAGE_URL_HINT}"),
+        ("lead" | "lead.lead_id", Reason::Missing) => {
+            format!(
+                "{} missing: send the lead's tiktok_lead_id (a CRM event set reports TikTok leads)",
+                invalid.path
+            )
+        }
         ("", reason) => format!("event: {reason}"),
         (path, reason) => format!("{path}: {reason}"),
     }

@@ -5,6 +5,7 @@
 
 pub mod deliverable;
 pub mod delivery;
+pub mod destinations;
 pub mod domain;
 pub mod error;
 pub mod gateway;

@@ -102,6 +102,7 @@ impl Delivering {
             // The sandbox on loopback: a destination the operator named.
             addresses: signalpost_gateway::delivery::AddressPolicy::Any,
             test_event_code: None,
+            destination: Default::default(),
         }));
         let policy = DeliveryPolicy {
             linger: Duration::from_millis(5),

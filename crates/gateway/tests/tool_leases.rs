@@ -57,6 +57,7 @@ async fn a_tool_run_while_a_batch_is_in_flight_does_not_make_the_server_send_it_
         // The sandbox on loopback: a destination the operator named.
         addresses: signalpost_gateway::delivery::AddressPolicy::Any,
         test_event_code: None,
+        destination: Default::default(),
     }]);
     // The lease and the request timeout both outlast the hang: the only way the held batch could be
     // sent again is a lease cut short from outside.

@@ -545,6 +545,7 @@ pub(crate) fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
             .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
         addresses: signalpost_gateway::delivery::AddressPolicy::Any,
         test_event_code: p.test_event_code.clone(),
+        destination: Default::default(),
     }
 }
 

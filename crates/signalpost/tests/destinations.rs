@@ -350,6 +350,7 @@ async fn test_postback_shows_no_answer_text_from_a_host_the_config_does_not_name
         base_url: base_url.clone(),
         addresses: AddressPolicy::Any,
         test_event_code: None,
+        destination: Default::default(),
     }]);
     let policy = IdentifierPolicy {
         default_region: signalpost_tiktok::identity::Region::parse("US").unwrap(),

@@ -1,6 +1,7 @@
-//! Turns claimed conversions into `event/track` requests: one request per (pixel, test_event_code),
-//! at most 1,000 events and ~1 MB each, and the body assembled by concatenating the stored event JSON
-//! (never re-serialized: delivery only copies bytes).
+//! Splits claimed conversions into requests: one request per (pixel, test_event_code), at most the
+//! destination's event limit and ~1 MB each. The body around them is the destination's
+//! (`crate::destinations`), made by concatenating the stored event JSON (never re-serialized:
+//! delivery only copies bytes).
 
 use std::collections::BTreeMap;
 
@@ -60,44 +61,18 @@ pub fn plan_requests(
 /// Rough size of the envelope around `data`, counted against the byte cap.
 const ENVELOPE_BYTES: usize = 128;
 
-/// The request body: `{"event_source":"web","event_source_id":PIXEL[,"test_event_code":CODE],
-/// "data":[payload,payload,...]}` with the stored payloads copied verbatim.
-pub fn track_body<'a>(
-    pixel: &str,
-    test_event_code: Option<&str>,
-    payloads: impl Iterator<Item = &'a str> + Clone,
-) -> Vec<u8> {
-    let size: usize = payloads.clone().map(|p| p.len() + 1).sum();
-    let mut body = Vec::with_capacity(size + ENVELOPE_BYTES + pixel.len());
-    body.extend_from_slice(br#"{"event_source":"web","event_source_id":"#);
-    push_json_string(&mut body, pixel);
-    if let Some(code) = test_event_code {
-        body.extend_from_slice(br#","test_event_code":"#);
-        push_json_string(&mut body, code);
-    }
-    body.extend_from_slice(br#","data":["#);
-    for (i, payload) in payloads.enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(payload.as_bytes());
-    }
-    body.extend_from_slice(b"]}");
-    body
-}
-
-fn push_json_string(out: &mut Vec<u8>, s: &str) {
-    // Serializing a &str cannot fail; fall back to an empty string rather than panic.
-    match serde_json::to_vec(s) {
-        Ok(quoted) => out.extend_from_slice(&quoted),
-        Err(_) => out.extend_from_slice(b"\"\""),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use signalpost_tiktok::model::{EventSource, TrackRequest};
+
+    fn tiktok_body<'a>(
+        pixel: &str,
+        code: Option<&str>,
+        payloads: impl Iterator<Item = &'a str> + Clone,
+    ) -> Vec<u8> {
+        crate::destinations::Destination::default().request_body(pixel, None, code, payloads)
+    }
 
     fn claimed(id: i64, code: Option<&str>, payload: &str) -> ClaimedConversion {
         ClaimedConversion {
@@ -120,7 +95,7 @@ mod tests {
         let p1 = r#"{"event":"Purchase","event_time":1700000000,"event_id":"a"}"#;
         let p2 =
             r#"{"event":"Lead","event_time":1700000001,"event_id":"b","properties":{"value":0.0}}"#;
-        let body = track_body("PIX\"1", Some("TEST1"), [p1, p2].into_iter());
+        let body = tiktok_body("PIX\"1", Some("TEST1"), [p1, p2].into_iter());
         let parsed: TrackRequest = serde_json::from_slice(&body).unwrap();
         assert_eq!(parsed.event_source, EventSource::Web);
         assert_eq!(parsed.event_source_id, "PIX\"1");
@@ -128,7 +103,7 @@ mod tests {
         assert_eq!(parsed.data.len(), 2);
         let text = String::from_utf8(body).unwrap();
         assert!(text.contains(p1) && text.contains(p2), "{text}");
-        let no_code = track_body("PIX", None, [p1].into_iter());
+        let no_code = tiktok_body("PIX", None, [p1].into_iter());
         assert!(
             !String::from_utf8(no_code)
                 .unwrap()

@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use signalpost_tiktok::rejection::rejected_event_index;
 use tokio::task::JoinSet;
 
-use super::batch::{RequestBatch, track_body};
+use super::batch::RequestBatch;
 use super::isolate::{Isolation, Part};
 use super::lease::keep_lease;
 use super::pixels::PixelRegistry;
@@ -23,6 +22,7 @@ use super::retry::NextStep;
 use super::send::{Answer, Clients};
 use super::stats::DeliveryStats;
 use super::token_bucket::SharedBucket;
+use crate::destinations::Destination;
 use crate::domain::{AttemptOutcome, ConversionState, NewAttempt};
 use crate::store::{ClaimedConversion, DeliveryResult, Store, StoreError};
 use crate::time::now_ms;
@@ -85,11 +85,17 @@ pub(crate) async fn deliver(
         return Settled::default();
     }
 
+    let destination = ctx
+        .pixels
+        .get(&pixel)
+        .map(|p| p.config.destination.clone())
+        .unwrap_or_default();
     let open = Mutex::new(fresh.iter().map(|c| c.id).collect::<BTreeSet<i64>>());
     let lost = AtomicBool::new(false);
     let mut round = Round {
         ctx: &ctx,
         pixel: &pixel,
+        destination: &destination,
         test_event_code: batch.test_event_code.as_deref(),
         conversions: &fresh,
         bucket: &bucket,
@@ -160,6 +166,7 @@ async fn note_health(ctx: &Ctx, pixel: &str, retried: bool, delivered: bool) {
 struct Round<'a> {
     ctx: &'a Arc<Ctx>,
     pixel: &'a str,
+    destination: &'a Destination,
     test_event_code: Option<&'a str>,
     conversions: &'a [ClaimedConversion],
     bucket: &'a SharedBucket,
@@ -222,10 +229,11 @@ impl Round<'_> {
                     pixel = self.pixel,
                     events = part.len(),
                     message = %answer.attempt.message,
-                    "TikTok refused a batch as invalid; setting the events it names aside and resending the rest"
+                    destination = self.destination.name(),
+                    "the destination refused a batch as invalid; setting the events it names aside and resending the rest"
                 );
             }
-            let named = rejected_event_index(&answer.attempt.message);
+            let named = self.destination.rejected_index(&answer.attempt.message);
             if let Some(bad) = plan.refused(part, named) {
                 self.settle(&[bad], &answer).await;
             }
@@ -237,29 +245,41 @@ impl Round<'_> {
         let ctx = self.ctx.clone();
         let pixel = self.pixel.to_owned();
         let bucket = self.bucket.clone();
-        let body = track_body(
-            self.pixel,
-            self.test_event_code,
-            part.iter().map(|&i| self.conversions[i].payload.as_str()),
-        );
+        // The body is made now (it borrows the stored events); the pixel as it is now decides the
+        // destination's URL, token and answer reading.
+        let snapshot = ctx.pixels.get(&pixel);
+        let body = snapshot.as_ref().map(|s| {
+            s.config.destination.request_body(
+                self.pixel,
+                Some(s.config.access_token.expose()),
+                self.test_event_code,
+                part.iter().map(|&i| self.conversions[i].payload.as_str()),
+            )
+        });
         async move {
-            let answer = match ctx.pixels.get(&pixel) {
-                None => local_failure(format!("pixel {pixel} is no longer configured"), part.len()),
-                Some(snapshot) => {
+            let answer = match (snapshot, body) {
+                (Some(snapshot), Some(body)) => {
+                    let config = &snapshot.config;
+                    let destination = &config.destination;
                     bucket.acquire().await;
+                    let url = destination
+                        .endpoint_url(&config.base_url, &pixel)
+                        .map_err(|e| e.to_string());
                     let answer = ctx
                         .clients
                         .send(
-                            &snapshot.config.base_url,
-                            snapshot.config.addresses,
-                            snapshot.config.access_token.expose(),
+                            url.as_deref().map_err(Clone::clone),
+                            config.addresses,
+                            destination.token_header(config.access_token.expose()),
                             body,
+                            destination.read_answer(),
                             part.len(),
                         )
                         .await;
                     ctx.stats.observe_latency(answer.latency);
                     answer
                 }
+                _ => local_failure(format!("pixel {pixel} is no longer configured"), part.len()),
             };
             (part, answer)
         }

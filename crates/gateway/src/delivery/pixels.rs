@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
 use super::AddressPolicy;
+use crate::destinations::Destination;
 
 /// A TikTok access token. Debug and Display show only its last four characters.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,6 +61,8 @@ pub struct PixelConfig {
     pub addresses: AddressPolicy,
     /// Applied to conversions whose rule sets none.
     pub test_event_code: Option<String>,
+    /// Where the pixel's conversions go (TikTok unless the config says otherwise).
+    pub destination: Destination,
 }
 
 /// Whether the engine sends for a pixel.
@@ -259,6 +262,7 @@ mod tests {
             base_url: "http://127.0.0.1:1".into(),
             addresses: AddressPolicy::Any,
             test_event_code: None,
+            destination: Default::default(),
         }
     }
 

@@ -1,12 +1,14 @@
-//! The engine's one door to TikTok: a client per destination base URL (from the tiktok crate), and the
-//! mapping of its classified answer onto an attempt record.
+//! The engine's one door to the destinations: an endpoint client per URL and address policy (the
+//! destination crate's), and the mapping of a classified answer onto an attempt record.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use signalpost_tiktok::classify::Outcome;
-use signalpost_tiktok::client::{AddressPolicy, Client, ClientConfig};
+use signalpost_destination::Outcome;
+use signalpost_destination::http::{Endpoint, EndpointConfig, ReadAnswer};
+
+use super::AddressPolicy;
 
 use crate::domain::{AttemptOutcome, NewAttempt};
 use crate::time::now_ms;
@@ -19,11 +21,11 @@ pub(crate) struct Answer {
     pub latency: Duration,
 }
 
-/// Clients by base URL and address policy, built on first use.
+/// Endpoint clients by URL and address policy, built on first use.
 pub(crate) struct Clients {
     timeout: Duration,
     connect_timeout: Duration,
-    by_url: Mutex<HashMap<(String, AddressPolicy), Arc<Client>>>,
+    by_url: Mutex<HashMap<(String, AddressPolicy), Arc<Endpoint>>>,
 }
 
 impl Clients {
@@ -35,41 +37,43 @@ impl Clients {
         }
     }
 
-    fn client(&self, base_url: &str, addresses: AddressPolicy) -> Result<Arc<Client>, String> {
+    fn client(&self, url: &str, addresses: AddressPolicy) -> Result<Arc<Endpoint>, String> {
         let mut map = self
             .by_url
             .lock()
             .map_err(|_| "client cache poisoned".to_owned())?;
-        let key = (base_url.to_owned(), addresses);
+        let key = (url.to_owned(), addresses);
         if let Some(c) = map.get(&key) {
             return Ok(c.clone());
         }
-        let client = Client::new(ClientConfig {
-            base_url: base_url.to_owned(),
+        let client = Endpoint::new(EndpointConfig {
+            url: url.to_owned(),
             timeout: self.timeout,
             connect_timeout: self.connect_timeout,
             addresses,
         })
-        .map_err(|e| format!("cannot build an HTTP client for {base_url}: {e}"))?;
+        .map_err(|e| format!("cannot build an HTTP client for {url}: {e}"))?;
         let client = Arc::new(client);
         map.insert(key, client.clone());
         Ok(client)
     }
 
-    /// Sends one body and classifies the answer. A destination whose address `addresses` refuses
-    /// is not connected to: the attempt is a transport error naming the address (retried with
-    /// backoff, then dead, like every problem only the operator can fix by changing the pixel).
+    /// Sends one body to `url` (its endpoint URL, or why there is none) and reads the answer with
+    /// `read`. A destination whose address `addresses` refuses is not connected to: the attempt is
+    /// a transport error naming the address (retried with backoff, then dead, like every problem
+    /// only the operator can fix by changing the pixel).
     pub async fn send(
         &self,
-        base_url: &str,
+        url: Result<&str, String>,
         addresses: AddressPolicy,
-        token: &str,
+        token_header: Option<(&'static str, &str)>,
         body: Vec<u8>,
+        read: ReadAnswer,
         batch_size: usize,
     ) -> Answer {
         let at_ms = now_ms();
         let batch_size = u32::try_from(batch_size).unwrap_or(u32::MAX);
-        let client = match self.client(base_url, addresses) {
+        let client = match url.and_then(|url| self.client(url, addresses)) {
             Ok(c) => c,
             Err(message) => {
                 return Answer {
@@ -88,7 +92,7 @@ impl Clients {
                 };
             }
         };
-        let answer = client.track_raw(token, body).await;
+        let answer = client.post(token_header, body, read).await;
         let outcome = match answer.classified.outcome {
             Outcome::Delivered => AttemptOutcome::Delivered,
             Outcome::Retryable => AttemptOutcome::Retryable,

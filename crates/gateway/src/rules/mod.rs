@@ -29,6 +29,6 @@ pub mod transform;
 pub use chrono_tz::Tz;
 pub use config::{RuleConfig, ValueConfig, WhenConfig};
 pub use matcher::{CapStatus, Explanation, Outcome, PreviewedConversion, Reason, explain, plan};
-pub use payload::{build_conversion, build_event};
+pub use payload::{PlannedEvent, build_conversion, plan_event};
 pub use rule::{Rule, RuleEnv, RuleError, RuleSet, parse_timezone};
 pub use template::{Template, TemplateError};

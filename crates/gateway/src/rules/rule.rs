@@ -12,6 +12,8 @@ use signalpost_tiktok::currency::Currency;
 use signalpost_tiktok::event_name::EventName;
 use signalpost_tiktok::identity::Region;
 
+use crate::destinations::Destination;
+
 use super::cap::Caps;
 use super::condition::{Condition, parse_when};
 use super::issues::Issues;
@@ -77,6 +79,9 @@ pub struct Rule {
     /// lead's phone as read there ([`crate::domain::Lead::phone_by_region`]) when the lead has such
     /// a reading. Bound like `site_url`, by [`RuleSet::with_pixel_regions`].
     pub phone_region: Option<String>,
+    /// The destination of the rule's pixel (TikTok unless bound otherwise by
+    /// [`RuleSet::with_destinations`]): it shapes the rule's events.
+    pub destination: Destination,
 }
 
 /// A rule problem.
@@ -228,6 +233,7 @@ impl Rule {
                 settings,
                 site_url: None,
                 phone_region: None,
+                destination: Destination::default(),
             }),
             _ => Err(issues
                 .into_vec()
@@ -281,6 +287,8 @@ pub struct RuleSet {
     site_urls: BTreeMap<String, String>,
     /// Pixel code → its `default_region`, for pixels that have one.
     pixel_regions: BTreeMap<String, Region>,
+    /// Pixel code → its destination, for pixels that are not TikTok web pixels.
+    destinations: BTreeMap<String, Destination>,
 }
 
 impl RuleSet {
@@ -309,8 +317,7 @@ impl RuleSet {
         if errors.is_empty() {
             Ok(RuleSet {
                 rules,
-                site_urls: BTreeMap::new(),
-                pixel_regions: BTreeMap::new(),
+                ..RuleSet::default()
             })
         } else {
             Err(errors)
@@ -326,8 +333,7 @@ impl RuleSet {
         }
         Ok(RuleSet {
             rules,
-            site_urls: BTreeMap::new(),
-            pixel_regions: BTreeMap::new(),
+            ..RuleSet::default()
         })
     }
 
@@ -360,6 +366,21 @@ impl RuleSet {
         }
         self.pixel_regions = regions;
         self
+    }
+
+    /// Binds every rule to its pixel's destination (pixel code → destination; absent pixels are
+    /// TikTok web pixels), so each rule's events are shaped for where they go.
+    pub fn with_destinations(mut self, destinations: BTreeMap<String, Destination>) -> RuleSet {
+        for rule in &mut self.rules {
+            rule.destination = destinations.get(&rule.pixel).cloned().unwrap_or_default();
+        }
+        self.destinations = destinations;
+        self
+    }
+
+    /// The destination of pixel `code` (TikTok when none was bound).
+    pub fn destination(&self, code: &str) -> Destination {
+        self.destinations.get(code).cloned().unwrap_or_default()
     }
 
     /// The `default_region` of pixel `code`, if it has one.

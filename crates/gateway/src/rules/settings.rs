@@ -69,42 +69,48 @@ impl Settings {
         self.properties.iter().any(|(k, _)| k == key)
     }
 
-    /// Applies the settings to an event object. A computed value that cannot be used is left out and
-    /// explained in `notes`.
-    pub fn apply(&self, event: &mut Map<String, Value>, ctx: &Ctx<'_>, notes: &mut Vec<String>) {
-        if !self.properties.is_empty() {
-            let mut properties = take_object(event, "properties");
-            for (key, expr) in &self.properties {
-                let path = join("properties", key);
-                if let Some(v) = expr.eval(ctx, &path, notes) {
-                    match runtime_problem(key, &v) {
-                        Some(problem) => notes.push(format!("{path} left out: {problem}")),
-                        None => {
-                            properties.insert(key.clone(), v);
-                        }
+    /// The rule's settings evaluated for one conversion, ready for its destination to place
+    /// (TikTok: `properties`, `page`, `limited_data_use`; Meta: `custom_data`,
+    /// `event_source_url`, `data_processing_options`). Values a transform could not compute, or
+    /// that break a property's type at run time, are left out and explained in `notes`.
+    pub fn evaluate(&self, ctx: &Ctx<'_>, notes: &mut Vec<String>) -> Overlay {
+        let mut overlay = Overlay::default();
+        for (key, expr) in &self.properties {
+            let path = join("properties", key);
+            if let Some(v) = expr.eval(ctx, &path, notes) {
+                match runtime_problem(key, &v) {
+                    Some(problem) => notes.push(format!("{path} left out: {problem}")),
+                    None => {
+                        overlay.properties.insert(key.clone(), v);
                     }
                 }
             }
-            if !properties.is_empty() {
-                event.insert("properties".into(), Value::Object(properties));
+        }
+        for (key, expr) in &self.page {
+            if let Some(v) = expr.eval(ctx, &join("page", key), notes) {
+                overlay.page.insert(key.clone(), v);
             }
         }
-        if !self.page.is_empty() {
-            let mut page = take_object(event, "page");
-            for (key, expr) in &self.page {
-                if let Some(v) = expr.eval(ctx, &join("page", key), notes) {
-                    page.insert(key.clone(), v);
-                }
-            }
-            if !page.is_empty() {
-                event.insert("page".into(), Value::Object(page));
-            }
+        if let Some(expr) = &self.limited_data_use {
+            overlay.limited_data_use = expr.eval(ctx, "limited_data_use", notes);
         }
-        if let Some(expr) = &self.limited_data_use
-            && let Some(v) = expr.eval(ctx, "limited_data_use", notes)
-        {
-            event.insert("limited_data_use".into(), v);
-        }
+        overlay
+    }
+}
+
+/// A rule's `[rules.properties]`, `[rules.page]` and `limited_data_use` as evaluated for one
+/// conversion.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overlay {
+    pub properties: Map<String, Value>,
+    pub page: Map<String, Value>,
+    pub limited_data_use: Option<Value>,
+}
+
+impl Overlay {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self.properties.is_empty() && self.page.is_empty() && self.limited_data_use.is_none()
     }
 }
 
@@ -163,13 +169,5 @@ fn runtime_problem(key: &str, v: &Value) -> Option<String> {
         )),
         "currency" => Currency::parse(s).err().map(|e| e.to_string()),
         _ => None,
-    }
-}
-
-/// Removes `key` from the event and returns it as an object (empty when absent).
-fn take_object(event: &mut Map<String, Value>, key: &str) -> Map<String, Value> {
-    match event.remove(key) {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
     }
 }

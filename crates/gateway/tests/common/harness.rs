@@ -67,6 +67,7 @@ impl Harness {
             // The sandbox on loopback: a destination the operator named.
             addresses: signalpost_gateway::delivery::AddressPolicy::Any,
             test_event_code: None,
+            destination: Default::default(),
         }]);
         let gateway = Gateway::new(store.shared(), demo_rules(PIXEL));
         Harness {

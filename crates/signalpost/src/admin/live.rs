@@ -306,6 +306,7 @@ pub fn stored_delivery_pixel(
             .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
         addresses: destinations.addresses_for(p.base_url.as_deref()),
         test_event_code: p.test_event_code.clone(),
+        destination: Default::default(),
     }
 }
 

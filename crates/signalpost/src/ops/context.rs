@@ -61,6 +61,7 @@ impl OpsContext {
                 base_url: String::new(),
                 addresses: signalpost_gateway::delivery::AddressPolicy::PublicOnly,
                 test_event_code: None,
+                destination: Default::default(),
             });
         }
         let pixels = PixelRegistry::new(pixel_configs);

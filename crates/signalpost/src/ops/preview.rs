@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use signalpost_gateway::Gateway;
 use signalpost_gateway::deliverable::problem_of;
 use signalpost_gateway::delivery::PixelRegistry;
-use signalpost_gateway::delivery::batch::track_body;
 use signalpost_gateway::domain::{Lead, LifecycleEvent, Warning};
 use signalpost_gateway::gateway::{event_from, lead_from};
 use signalpost_gateway::rules::{CapStatus, Outcome, PreviewedConversion, Reason};
@@ -228,8 +227,14 @@ fn preview_conversion(
         .clone()
         .or_else(|| pixels.get(pixel).and_then(|p| p.config.test_event_code));
     let payload = serde_json::to_string(&c.payload).map_err(ApiError::internal)?;
-    let body = track_body(
+    let destination = pixels
+        .get(pixel)
+        .map(|p| p.config.destination)
+        .unwrap_or_default();
+    // Shown to the operator: without the token, for destinations that carry it in the body.
+    let body = destination.request_body(
         pixel,
+        None,
         test_event_code.as_deref(),
         std::iter::once(payload.as_str()),
     );

@@ -11,13 +11,12 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use signalpost_destination::http::{Endpoint, EndpointConfig};
 use signalpost_gateway::RuleSet;
 use signalpost_gateway::delivery::PixelRegistry;
-use signalpost_gateway::delivery::batch::track_body;
 use signalpost_gateway::domain::{LifecycleEvent, Trigger, Warning};
 use signalpost_gateway::gateway::lead_from;
 use signalpost_gateway::rules::{Rule, RuleConfig, ValueConfig, build_conversion};
-use signalpost_tiktok::client::{Client, ClientConfig};
 use utoipa::ToSchema;
 
 use crate::admin::destinations::Destinations;
@@ -29,6 +28,8 @@ use crate::http::problem::ApiError;
 pub const DEFAULT_EVENT: &str = "CompleteRegistration";
 /// How long TikTok may take to answer a test postback.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// Connect limit of a test postback.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `POST /v1/test-postback` body.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -146,6 +147,7 @@ pub async fn fire(
     let mut rule = Rule::from_config(config).map_err(|e| ApiError::invalid(e.field, e.problem))?;
     rule.site_url = rules.site_url(&code).map(str::to_owned);
     rule.phone_region = rules.pixel_region(&code).map(|r| r.to_string());
+    rule.destination = pixel.config.destination.clone();
     let event = LifecycleEvent {
         id: 0,
         transaction_id: lead.transaction_id.clone(),
@@ -162,24 +164,33 @@ pub async fn fire(
     let conversion =
         build_conversion(&lead, &event, &rule, &mut Vec::new()).map_err(ApiError::internal)?;
     let payload = conversion.payload;
-    let body = track_body(
-        &code,
-        test_event_code.as_deref(),
-        std::iter::once(payload.as_str()),
-    );
-    let request_body = serde_json::from_slice(&body).map_err(ApiError::internal)?;
+    let destination = &pixel.config.destination;
+    let payloads = || std::iter::once(payload.as_str());
+    // What the answer shows: the body without a token; what is sent: with it where it belongs.
+    let shown = destination.request_body(&code, None, test_event_code.as_deref(), payloads());
+    let request_body = serde_json::from_slice(&shown).map_err(ApiError::internal)?;
+    let token = pixel.config.access_token.expose();
+    let body = destination.request_body(&code, Some(token), test_event_code.as_deref(), payloads());
 
-    let client = Client::new(ClientConfig {
-        base_url: pixel.config.base_url.clone(),
-        timeout: TIMEOUT,
-        addresses: pixel.config.addresses,
-        ..ClientConfig::default()
-    })
-    .map_err(|e| ApiError::Unavailable {
-        detail: format!("pixel {code}: {e}"),
-    })?;
-    let answer = client
-        .track_raw(pixel.config.access_token.expose(), body)
+    let endpoint = destination
+        .endpoint_url(&pixel.config.base_url, &code)
+        .and_then(|url| {
+            Endpoint::new(EndpointConfig {
+                url,
+                timeout: TIMEOUT,
+                connect_timeout: CONNECT_TIMEOUT,
+                addresses: pixel.config.addresses,
+            })
+        })
+        .map_err(|e| ApiError::Unavailable {
+            detail: format!("pixel {code}: {e}"),
+        })?;
+    let answer = endpoint
+        .post(
+            destination.token_header(token),
+            body,
+            destination.read_answer(),
+        )
         .await;
     if answer.destination_refused {
         return Err(ApiError::invalid(

@@ -1,0 +1,144 @@
+//! Where a pixel's conversions go. The rules plan a destination-neutral conversion
+//! ([`crate::rules::plan`]); each destination, one folder here, knows the rest:
+//! - `payload.rs`: the event object it wants for one conversion (built once at ingest, stored);
+//! - `request.rs`: the endpoint URL, where the token goes, the request body around stored events,
+//!   and the batch limit;
+//! - `answer.rs`: how its answers read (outcomes for the delivery engine, the event an invalid
+//!   batch names, its trace id).
+//!
+//! Adding a destination (Google Ads, Snap, Reddit) is one more folder and one more variant of
+//! [`Destination`]; the delivery engine, the stores and the rules do not change.
+
+pub mod tiktok;
+
+use signalpost_destination::http::{EndpointError, ReadAnswer};
+
+use crate::rules::payload::PlannedEvent;
+
+/// A pixel's destination and that destination's pixel-level settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// TikTok Events API 2.0 (web pixel or CRM event set).
+    TikTok(tiktok::PixelSettings),
+}
+
+impl Default for Destination {
+    fn default() -> Self {
+        Destination::TikTok(tiktok::PixelSettings::default())
+    }
+}
+
+/// The destination names of the config (`[[pixels]] destination`), the API and the metrics.
+pub const NAMES: &[&str] = &["tiktok"];
+
+impl Destination {
+    /// `tiktok` or `meta`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Destination::TikTok(_) => "tiktok",
+        }
+    }
+
+    /// The event object for one planned conversion, serialized: what is stored with the
+    /// conversion and copied into request bodies.
+    pub fn event_json(&self, planned: &PlannedEvent<'_>) -> Result<String, serde_json::Error> {
+        match self {
+            Destination::TikTok(settings) => tiktok::payload::event_json(planned, settings),
+        }
+    }
+
+    /// Whether the destination would take a stored event object, by the strict sandbox's own
+    /// rules (the event-time window excepted: that is delivery's call).
+    pub fn check_event(&self, payload: &str, now_secs: i64) -> Result<(), Refused> {
+        match self {
+            Destination::TikTok(settings) => tiktok::check::check(payload, settings, now_secs),
+        }
+    }
+
+    /// The destination's production API, used when a pixel sets no `base_url`.
+    pub fn default_base_url(&self) -> &'static str {
+        match self {
+            Destination::TikTok(_) => tiktok::request::DEFAULT_BASE_URL,
+        }
+    }
+
+    /// Most events one request may carry.
+    pub fn max_events(&self) -> usize {
+        match self {
+            Destination::TikTok(_) => tiktok::request::MAX_EVENTS,
+        }
+    }
+
+    /// The URL a pixel's requests are posted to.
+    pub fn endpoint_url(&self, base_url: &str, _pixel: &str) -> Result<String, EndpointError> {
+        match self {
+            Destination::TikTok(_) => tiktok::request::endpoint_url(base_url),
+        }
+    }
+
+    /// The header that carries the token, for destinations that take it in a header.
+    pub fn token_header<'t>(&self, token: &'t str) -> Option<(&'static str, &'t str)> {
+        match self {
+            Destination::TikTok(_) => Some((tiktok::request::TOKEN_HEADER, token)),
+        }
+    }
+
+    /// The request body around stored event objects (copied verbatim). `token` is put in the
+    /// body by destinations that take it there (the body is then as secret as the token); `None`
+    /// leaves it out, for showing the body to an operator.
+    pub fn request_body<'a>(
+        &self,
+        pixel: &str,
+        _token: Option<&str>,
+        test_event_code: Option<&str>,
+        payloads: impl Iterator<Item = &'a str> + Clone,
+    ) -> Vec<u8> {
+        match self {
+            Destination::TikTok(settings) => {
+                tiktok::request::body(settings, pixel, test_event_code, payloads)
+            }
+        }
+    }
+
+    /// How the destination's answers read.
+    pub fn read_answer(&self) -> ReadAnswer {
+        match self {
+            Destination::TikTok(_) => tiktok::answer::READ,
+        }
+    }
+
+    /// The index of the event an invalid-content answer names, when it names one (the engine then
+    /// sets that event aside instead of bisecting).
+    pub fn rejected_index(&self, message: &str) -> Option<usize> {
+        match self {
+            Destination::TikTok(_) => tiktok::answer::rejected_index(message),
+        }
+    }
+}
+
+/// Why a destination would refuse an event: its field, and one line saying what is wrong and what to
+/// do, field first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub field: String,
+    pub text: String,
+}
+
+/// Appends `s` as a JSON string.
+pub(crate) fn push_json_string(out: &mut Vec<u8>, s: &str) {
+    // Serializing a &str cannot fail; fall back to an empty string rather than panic.
+    match serde_json::to_vec(s) {
+        Ok(quoted) => out.extend_from_slice(&quoted),
+        Err(_) => out.extend_from_slice(b"\"\""),
+    }
+}
+
+/// Appends `payloads` comma-separated (the inside of a JSON array).
+pub(crate) fn push_events<'a>(out: &mut Vec<u8>, payloads: impl Iterator<Item = &'a str>) {
+    for (i, payload) in payloads.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(payload.as_bytes());
+    }
+}
