@@ -16,7 +16,7 @@ mod user_data;
 use serde_json::{Map, Value};
 
 use crate::error::MetaError;
-use crate::model::MAX_EVENTS_PER_REQUEST;
+use crate::model::{ActionSource, MAX_EVENTS_PER_REQUEST};
 
 pub use event::{EventSummary, validate_event};
 
@@ -57,6 +57,7 @@ pub struct AcceptedEvent {
     pub event_name: String,
     pub event_id: Option<String>,
     pub event_time: i64,
+    pub action_source: ActionSource,
 }
 
 /// Validates a whole body (its top-level members already decoded; see the module docs for what
@@ -94,6 +95,7 @@ pub fn validate_request(body: &Map<String, Value>, rules: &Rules) -> Result<Acce
             event_name: summary.event_name,
             event_id: summary.event_id,
             event_time: summary.event_time,
+            action_source: summary.action_source,
             payload,
         });
     }
