@@ -63,6 +63,8 @@ pub use response::{
     CODE_RATE_LIMITED, CODE_SERVER_ERROR, RATE_LIMIT_MESSAGE, SERVER_ERROR_MESSAGE,
     no_permission_message, request_id,
 };
+/// The Graph API version Meta's SDKs and the gateway address by default (`v25.0`).
+pub use signalpost_meta::DEFAULT_API_VERSION as META_DEFAULT_API_VERSION;
 pub use store::{
     ApiVersion, BucketStats, DEDUP_WINDOW_SECS, Destination, DestinationStats, Origin, PixelStats,
     ReceivedEvent, Stats,

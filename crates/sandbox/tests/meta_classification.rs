@@ -12,8 +12,17 @@ use signalpost_meta::{Outcome, classify, rejected_event_index};
 use signalpost_sandbox::RunningSandbox;
 
 /// POSTs `body` as JSON with `token` and returns (HTTP status, body bytes).
-async fn raw_answer(sandbox: &RunningSandbox, pixel: &str, token: &str, body: &Value) -> (u16, Vec<u8>) {
-    let url = format!("{}{}?access_token={token}", sandbox.base_url(), events_path(pixel));
+async fn raw_answer(
+    sandbox: &RunningSandbox,
+    pixel: &str,
+    token: &str,
+    body: &Value,
+) -> (u16, Vec<u8>) {
+    let url = format!(
+        "{}{}?access_token={token}",
+        sandbox.base_url(),
+        events_path(pixel)
+    );
     let response = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json")
@@ -29,7 +38,10 @@ async fn classified(sandbox: &RunningSandbox, body: &Value) -> signalpost_meta::
     let (status, bytes) = raw_answer(sandbox, META_PIXEL, META_TOKEN, body).await;
     let c = classify(status, &bytes);
     let trace = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
-        v["fbtrace_id"].as_str().or(v["error"]["fbtrace_id"].as_str()).map(str::to_owned)
+        v["fbtrace_id"]
+            .as_str()
+            .or(v["error"]["fbtrace_id"].as_str())
+            .map(str::to_owned)
     });
     assert_eq!(c.request_id, trace, "the fbtrace_id is the request id");
     c
@@ -38,7 +50,11 @@ async fn classified(sandbox: &RunningSandbox, body: &Value) -> signalpost_meta::
 #[tokio::test]
 async fn an_accepted_request_is_delivered_with_its_trace_id() {
     let sandbox = start_meta().await;
-    let c = classified(&sandbox, &json!({"data": [meta_event("a"), meta_event("b")]})).await;
+    let c = classified(
+        &sandbox,
+        &json!({"data": [meta_event("a"), meta_event("b")]}),
+    )
+    .await;
     assert_eq!(c.outcome, Outcome::Delivered);
     assert_eq!(c.message, "events_received 2");
     assert!(c.request_id.is_some());
@@ -49,7 +65,11 @@ async fn refused_content_is_invalid_and_names_the_event() {
     let sandbox = start_meta().await;
     let mut bad = meta_event("bad");
     bad["user_data"]["fbc"] = json!("not-an-fbc");
-    let c = classified(&sandbox, &json!({"data": [meta_event("a"), meta_event("b"), bad]})).await;
+    let c = classified(
+        &sandbox,
+        &json!({"data": [meta_event("a"), meta_event("b"), bad]}),
+    )
+    .await;
     assert_eq!((c.outcome, c.code), (Outcome::Invalid, Some(100)));
     assert!(c.message.contains("subcode 2804001"), "{}", c.message);
     assert_eq!(rejected_event_index(&c.message), Some(2), "{}", c.message);
@@ -59,7 +79,11 @@ async fn refused_content_is_invalid_and_names_the_event() {
     let c = classified(&sandbox, &json!({"data": [old]})).await;
     assert_eq!(c.outcome, Outcome::Invalid);
     assert!(c.message.contains("subcode 2804003"), "{}", c.message);
-    assert!(c.message.contains("Event Timestamp Too Old"), "{}", c.message);
+    assert!(
+        c.message.contains("Event Timestamp Too Old"),
+        "{}",
+        c.message
+    );
 }
 
 #[tokio::test]
@@ -69,7 +93,12 @@ async fn token_and_pixel_refusals_pause_the_pixel() {
     for (pixel, token, code) in [(META_PIXEL, "wrong", 190), ("42", META_TOKEN, 100)] {
         let (status, bytes) = raw_answer(&sandbox, pixel, token, &body).await;
         let c = classify(status, &bytes);
-        assert_eq!((c.outcome, c.code), (Outcome::Auth, Some(code)), "{}", c.message);
+        assert_eq!(
+            (c.outcome, c.code),
+            (Outcome::Auth, Some(code)),
+            "{}",
+            c.message
+        );
     }
 }
 
@@ -85,14 +114,24 @@ async fn every_fault_is_read_as_the_engine_needs() {
         ("no_permission", Outcome::Auth, Some(100)),
     ];
     for (kind, _, _) in expected {
-        let answer = post_json(&sandbox, "/sandbox/faults", &json!({"kind": kind, "count": 1})).await;
+        let answer = post_json(
+            &sandbox,
+            "/sandbox/faults",
+            &json!({"kind": kind, "count": 1}),
+        )
+        .await;
         assert_eq!(answer.status, 201, "{}", answer.text);
     }
     let body = json!({"data": [meta_event("f")]});
     for (kind, outcome, code) in expected {
         let (status, bytes) = raw_answer(&sandbox, META_PIXEL, META_TOKEN, &body).await;
         let c = classify(status, &bytes);
-        assert_eq!((c.outcome, c.code), (outcome, code), "{kind}: {}", c.message);
+        assert_eq!(
+            (c.outcome, c.code),
+            (outcome, code),
+            "{kind}: {}",
+            c.message
+        );
     }
     let c = classified(&sandbox, &body).await;
     assert_eq!(c.outcome, Outcome::Delivered);

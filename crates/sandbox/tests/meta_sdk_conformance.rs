@@ -68,7 +68,9 @@ async fn the_sandbox_accepts_every_request_the_python_sdk_sends() {
         let stored = sandbox.events_of(Some(Destination::Meta), Some(SDK_PIXEL));
         assert_eq!(stored.len() as u64, sent, "{name}");
         assert!(
-            stored.iter().all(|e| e.payload_json()["event_name"].is_string()),
+            stored
+                .iter()
+                .all(|e| e.payload_json()["event_name"].is_string()),
             "{name}"
         );
     }

@@ -3,7 +3,10 @@
 //! parameter wins over a query one. Values of form and multipart fields stay strings (`data` is a
 //! JSON string there); the validator reads those.
 
+use std::collections::HashMap;
+
 use axum::http::{HeaderMap, header};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use signalpost_meta::MetaError;
 
@@ -15,6 +18,9 @@ pub(crate) struct Params {
     /// Why the body could not be read; reported after the token and pixel checks, as Graph
     /// authenticates before it reads parameters.
     pub body_error: Option<MetaError>,
+    /// The text of `data` exactly as sent (JSON bodies: its raw member; forms: the field), so
+    /// inspection can show each event byte for byte.
+    pub data_text: Option<String>,
 }
 
 impl Params {
@@ -32,17 +38,49 @@ pub(crate) fn read(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Par
             map.insert(key.into_owned(), Value::String(value.into_owned()));
         }
     }
+    let mut data_text = None;
     let body_error = match decode_body(headers, body) {
-        Ok(fields) => {
+        Ok((fields, raw_data)) => {
             map.extend(fields);
+            data_text = raw_data;
             None
         }
         Err(err) => Some(err),
     };
-    Params { map, body_error }
+    if data_text.is_none() {
+        data_text = map.get("data").and_then(Value::as_str).map(str::to_owned);
+    }
+    Params {
+        map,
+        body_error,
+        data_text,
+    }
 }
 
-fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, MetaError> {
+/// Each event of `data` as sent: the raw JSON of an object item, or the text inside a string item
+/// (the Python SDK sends each event as a JSON string). `None` when `data` is not a list of those.
+pub(crate) fn raw_events(data_text: &str) -> Option<Vec<Box<RawValue>>> {
+    let text = unquote(data_text)?;
+    let items: Vec<&RawValue> = serde_json::from_str(&text).ok()?;
+    items
+        .into_iter()
+        .map(|item| RawValue::from_string(unquote(item.get())?).ok())
+        .collect()
+}
+
+/// The text of a JSON string literal, or the JSON itself when it is not a string.
+fn unquote(json: &str) -> Option<String> {
+    if json.trim_start().starts_with('"') {
+        serde_json::from_str::<String>(json).ok()
+    } else {
+        Some(json.to_owned())
+    }
+}
+
+/// The body's parameters and, for JSON bodies, the raw text of `data`.
+type Decoded = (Map<String, Value>, Option<String>);
+
+fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, MetaError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -54,27 +92,38 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, M
         .trim()
         .to_ascii_lowercase();
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
+        return Ok((Map::new(), None));
     }
     match media.as_str() {
         "application/json" => match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(map)) => Ok(map),
+            Ok(Value::Object(map)) => {
+                let raw = serde_json::from_slice::<HashMap<String, &RawValue>>(body)
+                    .ok()
+                    .and_then(|top| top.get("data").map(|d| d.get().to_owned()));
+                Ok((map, raw))
+            }
             Ok(_) => Err(bad_body("the JSON body must be an object")),
             Err(err) => Err(bad_body(&format!("the body is not valid JSON ({err})"))),
         },
         // curl -d sends form encoding by default; a body without a type is read the same way.
-        "application/x-www-form-urlencoded" | "" => Ok(url::form_urlencoded::parse(body)
-            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-            .collect()),
+        "application/x-www-form-urlencoded" | "" => Ok((
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+            None,
+        )),
         "multipart/form-data" => {
             let boundary = multipart::boundary(content_type)
                 .ok_or_else(|| bad_body("multipart/form-data needs a boundary parameter"))?;
             let fields = multipart::fields(body, boundary)
                 .map_err(|why| bad_body(&format!("malformed multipart body: {why}")))?;
-            Ok(fields
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect())
+            Ok((
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+                None,
+            ))
         }
         other => Err(bad_body(&format!(
             "unsupported Content-Type {other:?}: send application/json, application/x-www-form-urlencoded or multipart/form-data"
@@ -127,6 +176,23 @@ mod tests {
         );
         assert_eq!(p.map["data"], "[]");
         assert_eq!(p.access_token(), Some("t+1"));
+    }
+
+    #[test]
+    fn keeps_each_event_as_sent() {
+        let p = read(
+            None,
+            &headers("application/json"),
+            br#"{"data": [ {"z": 1,  "a": 2.50} ]}"#,
+        );
+        let raws = raw_events(p.data_text.as_deref().unwrap()).unwrap();
+        assert_eq!(raws[0].get(), r#"{"z": 1,  "a": 2.50}"#);
+        let sdk = r#"["{\"z\": 1, \"a\": 2}", {"b":1}]"#;
+        let raws = raw_events(sdk).unwrap();
+        assert_eq!(raws[0].get(), r#"{"z": 1, "a": 2}"#);
+        assert_eq!(raws[1].get(), r#"{"b":1}"#);
+        assert!(raw_events("[\"{broken\"]").is_none());
+        assert!(raw_events("{}").is_none());
     }
 
     #[test]

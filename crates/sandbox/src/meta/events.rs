@@ -11,7 +11,7 @@ use signalpost_meta::MetaError;
 use signalpost_meta::validate::{Accepted, validate_request};
 
 use super::answer::{accepted, fault, refuse};
-use super::body::read;
+use super::body::{raw_events, read};
 use crate::Sandbox;
 use crate::http::gate::with_faults;
 use crate::store::{Destination, Origin, ReceivedEvent};
@@ -61,7 +61,8 @@ fn process(
     match validate_request(&params.map, &rules) {
         Ok(valid) => {
             let count = valid.events.len();
-            store(sandbox, pixel, version, valid, received_at);
+            let raws = params.data_text.as_deref().and_then(raw_events);
+            store(sandbox, pixel, version, valid, raws, received_at);
             accepted(count)
         }
         Err(err) => refuse(sandbox, Some(pixel), &err),
@@ -101,13 +102,22 @@ fn store(
     pixel: &str,
     version: &str,
     valid: Accepted,
+    raws: Option<Vec<Box<RawValue>>>,
     received_at: chrono::DateTime<Utc>,
 ) {
+    // The events byte for byte as sent when they could be read apart (always, for a body that
+    // validated); the validated values otherwise.
+    let mut raws = raws
+        .filter(|r| r.len() == valid.events.len())
+        .map(Vec::into_iter);
     let records: Vec<ReceivedEvent> = valid
         .events
         .into_iter()
         .filter_map(|e| {
-            let payload = RawValue::from_string(e.payload.to_string()).ok()?;
+            let payload = match raws.as_mut().and_then(Iterator::next) {
+                Some(raw) => raw,
+                None => RawValue::from_string(e.payload.to_string()).ok()?,
+            };
             Some(ReceivedEvent {
                 pixel: pixel.to_owned(),
                 event: e.event_name,

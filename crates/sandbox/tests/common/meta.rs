@@ -120,7 +120,10 @@ impl Answer {
     pub fn events_received(&self) -> u64 {
         assert_eq!(self.status, 200, "{}", self.text);
         let json = self.json();
-        assert!(is_fbtrace_id(json["fbtrace_id"].as_str().unwrap()), "{json}");
+        assert!(
+            is_fbtrace_id(json["fbtrace_id"].as_str().unwrap()),
+            "{json}"
+        );
         assert_eq!(json["messages"], json!([]), "{json}");
         json["events_received"].as_u64().unwrap()
     }
@@ -131,10 +134,18 @@ impl Answer {
         let error = self.json()["error"].clone();
         assert_eq!(error["code"], code, "{}", self.text);
         assert_eq!(error["error_subcode"].as_i64(), subcode, "{}", self.text);
-        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", self.text);
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.text
+        );
         assert!(error["type"].is_string(), "{}", self.text);
         assert!(error["is_transient"].is_boolean(), "{}", self.text);
-        assert!(is_fbtrace_id(error["fbtrace_id"].as_str().unwrap()), "{}", self.text);
+        assert!(
+            is_fbtrace_id(error["fbtrace_id"].as_str().unwrap()),
+            "{}",
+            self.text
+        );
         error
     }
 }
