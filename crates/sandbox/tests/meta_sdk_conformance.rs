@@ -1,8 +1,13 @@
-//! What Meta's official Python business SDK (`facebook_business`) really sends, replayed to the
-//! sandbox: each fixture under `tests/data/meta/` is a request captured from the SDK by
-//! `capture_python_sdk.py` (form-encoded, `access_token` in the query string, `data` a JSON array
-//! of JSON-encoded event strings, `lead_id` a JSON number, currency lower-cased). The sandbox must
-//! accept every one of them exactly as sent, with only the event time brought up to date.
+//! What Meta's official business SDKs really send, replayed to the sandbox: each fixture under
+//! `tests/data/meta/` is a request captured from an SDK by the script beside it.
+//! - Python (`facebook_business`, `capture_python_sdk.py`): form-encoded, `access_token` in the
+//!   query string, `data` a JSON array of JSON-encoded event strings, `lead_id` a JSON number,
+//!   currency lower-cased.
+//! - Node.js (`facebook-nodejs-business-sdk`, `capture_node_sdk.js`): JSON, `access_token` in the
+//!   query string and the body, every unset top-level member as `null` (`test_event_code` too).
+//!
+//! The sandbox must accept every one of them exactly as sent, with only the event time brought up
+//! to date.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -34,9 +39,18 @@ fn fixtures() -> Vec<(String, Value)> {
 }
 
 #[tokio::test]
-async fn the_sandbox_accepts_every_request_the_python_sdk_sends() {
+async fn the_sandbox_accepts_every_request_the_official_sdks_send() {
     let fixtures = fixtures();
-    assert!(fixtures.len() >= 3, "fixtures missing: {fixtures:?}");
+    let sdks = |prefix: &str| {
+        fixtures
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .count()
+    };
+    assert!(
+        sdks("python_sdk_") >= 3 && sdks("node_sdk_") >= 2,
+        "fixtures missing: {fixtures:?}"
+    );
     let sandbox = start_with(SandboxConfig {
         meta_pixels: vec![(SDK_PIXEL.to_owned(), SDK_TOKEN.to_owned())],
         ..SandboxConfig::default()
@@ -63,7 +77,7 @@ async fn the_sandbox_accepts_every_request_the_python_sdk_sends() {
         )
         .await;
         assert_eq!(answer.status, 200, "{name}: {}", answer.text);
-        let sent = count_events(&body);
+        let sent = count_events(content_type, &body);
         assert_eq!(answer.json()["events_received"], sent, "{name}");
         let stored = sandbox.events_of(Some(Destination::Meta), Some(SDK_PIXEL));
         assert_eq!(stored.len() as u64, sent, "{name}");
@@ -76,9 +90,13 @@ async fn the_sandbox_accepts_every_request_the_python_sdk_sends() {
     }
 }
 
-/// How many events the form body's `data` holds.
-fn count_events(form_body: &str) -> u64 {
-    let data = url::form_urlencoded::parse(form_body.as_bytes())
+/// How many events the body's `data` holds (a JSON body, or a form whose `data` is JSON text).
+fn count_events(content_type: &str, body: &str) -> u64 {
+    if content_type.starts_with("application/json") {
+        let json: Value = serde_json::from_str(body).unwrap();
+        return json["data"].as_array().unwrap().len() as u64;
+    }
+    let data = url::form_urlencoded::parse(body.as_bytes())
         .find(|(key, _)| key == "data")
         .map(|(_, value)| value.into_owned())
         .unwrap();

@@ -62,10 +62,12 @@ pub struct AcceptedEvent {
 
 /// Validates a whole body (its top-level members already decoded; see the module docs for what
 /// `data` may look like). Unknown top-level members (`partner_agent`, `namespace_id`,
-/// `upload_tag`, `access_token`, …) are left alone.
+/// `upload_tag`, `access_token`, …) are left alone, and a top-level `null` reads as absent: the
+/// official Node.js SDK sends `"test_event_code": null` when none is set.
 pub fn validate_request(body: &Map<String, Value>, rules: &Rules) -> Result<Accepted, MetaError> {
     let test_event_code = match body.get("test_event_code") {
-        None => None,
+        // The official Node.js SDK sends every unset top-level member as `null`.
+        None | Some(Value::Null) => None,
         Some(Value::String(code)) if is_test_event_code(code) => Some(code.clone()),
         Some(_) => {
             return Err(invalid(

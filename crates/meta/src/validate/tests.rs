@@ -385,6 +385,7 @@ fn accepts_data_and_events_as_json_strings() {
 fn test_event_codes_are_short_and_alphanumeric() {
     for (code, ok) in [
         (json!("TEST12345"), true),
+        (Value::Null, true),
         (json!(""), false),
         (json!("TEST 1"), false),
         (json!(12345), false),
