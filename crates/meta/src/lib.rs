@@ -14,10 +14,12 @@ pub mod rejection;
 pub mod validate;
 
 pub use classify::classify;
-pub use error::{MetaError, subcode};
+pub use error::{MetaError, code, subcode};
 pub use model::{
     ActionSource, Content, CustomData, DEFAULT_API_VERSION, ErrorAnswer, ErrorDetail,
-    EventsRequest, EventsResponse, MAX_EVENTS_PER_REQUEST, ServerEvent, UserData,
+    EventsRequest, EventsResponse, GRAPH_BASE_URL, MAX_EVENTS_PER_REQUEST, ServerEvent, UserData,
+    events_path,
 };
 pub use rejection::rejected_event_index;
 pub use signalpost_destination::{Classified, Outcome};
+pub use validate::{Rules, validate_event, validate_request};

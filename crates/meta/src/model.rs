@@ -16,6 +16,15 @@ pub const DEFAULT_API_VERSION: &str = "v25.0";
 /// Meta takes 1 to 1,000 events per request; more fails the whole request.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 
+/// Where the Graph API lives; a pixel's `base_url` (the sandbox, a proxy) replaces it.
+pub const GRAPH_BASE_URL: &str = "https://graph.facebook.com";
+
+/// The path of a pixel's events edge, `/{version}/{pixel_id}/events` (e.g. `/v25.0/123/events`).
+/// The token goes beside it as `access_token` (query string or body), never in a log line.
+pub fn events_path(version: &str, pixel_id: &str) -> String {
+    format!("/{version}/{pixel_id}/events")
+}
+
 /// The body of `POST /{version}/{pixel_id}/events`. The access token travels beside it (query
 /// string or an `access_token` member), never in this type, so it cannot end up in a log of bodies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -319,6 +328,11 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_events_path_names_version_and_pixel() {
+        assert_eq!(events_path(DEFAULT_API_VERSION, "123"), "/v25.0/123/events");
+    }
 
     #[test]
     fn action_sources_are_snake_case_on_the_wire() {
