@@ -203,6 +203,15 @@ async fn tokens_and_pixels_are_checked_like_meta() {
     answer.meta_error(400, 2500, None);
 }
 
+/// Tokens of one destination open nothing at the other.
+#[tokio::test]
+async fn a_meta_token_is_no_tiktok_token() {
+    let sandbox = start_meta().await;
+    let body = common::body(vec![web_event("t")]);
+    let answer = common::post_as(&sandbox, common::TRACK, META_TOKEN, &body).await;
+    assert_eq!(answer.code(), 40105, "{}", answer.text);
+}
+
 #[tokio::test]
 async fn a_rotated_meta_token_gets_190() {
     let sandbox = start_meta().await;

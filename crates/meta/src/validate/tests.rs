@@ -412,3 +412,55 @@ fn never_panics_on_hostile_shapes() {
         assert!(check(event).is_err());
     }
 }
+
+/// Any JSON at all, nested a few levels.
+fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        "\\PC{0,20}".prop_map(Value::from),
+        Just(Value::from(HASH)),
+        Just(Value::from("website")),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    Just("event_name".to_owned()),
+                    Just("event_time".to_owned()),
+                    Just("action_source".to_owned()),
+                    Just("user_data".to_owned()),
+                    Just("custom_data".to_owned()),
+                    Just("em".to_owned()),
+                    Just("fbc".to_owned()),
+                    Just("lead_id".to_owned()),
+                    Just("contents".to_owned()),
+                    "[a-z_]{1,8}",
+                ],
+                inner,
+                0..6,
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    /// Hostile bodies never panic; every refusal is Meta's code 100 over HTTP 400.
+    #[test]
+    fn never_panics_and_always_answers_in_metas_shape(data in any_json(), code in any_json()) {
+        let mut map = Map::new();
+        map.insert("data".into(), data);
+        map.insert("test_event_code".into(), code);
+        if let Err(err) = validate_request(&map, &Rules::at(NOW)) {
+            proptest::prop_assert_eq!(err.code, 100);
+            proptest::prop_assert_eq!(err.http_status, 400);
+        }
+    }
+}
