@@ -60,6 +60,12 @@ pub fn classify(http_status: u16, body: &[u8]) -> Classified {
     }
 }
 
+/// Classifies a request that got no HTTP answer (timeout, refused or reset connection, TLS
+/// failure): always retryable. `description` says what happened without the token.
+pub fn classify_transport_error(description: impl Into<String>) -> Classified {
+    Classified::transport_error(description)
+}
+
 /// The outcome of a Graph API error code.
 fn by_code(code: i64, subcode: Option<i64>, transient: bool) -> Outcome {
     match code {
@@ -338,6 +344,15 @@ mod tests {
             "HTTP 502: 502 Bad Gateway 502 Bad Gateway"
         );
         assert_eq!(classify(504, b"").message, "HTTP 504 (empty body)");
+    }
+
+    #[test]
+    fn timeouts_are_retryable_without_a_code() {
+        let c = classify_transport_error("timeout after 1.5s");
+        assert_eq!(
+            (c.outcome, c.code, c.request_id),
+            (Outcome::Retryable, None, None)
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod model;
 pub mod rejection;
 pub mod validate;
 
-pub use classify::classify;
+pub use classify::{classify, classify_transport_error};
 pub use error::{MetaError, code, subcode};
 pub use model::{
     ActionSource, Content, CustomData, DEFAULT_API_VERSION, ErrorAnswer, ErrorDetail,
