@@ -18,11 +18,11 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
 use crate::classify::{Classified, Outcome, classify, classify_transport_error};
-use crate::model::{DEFAULT_BASE_URL, TRACK_PATH, TrackRequest};
 pub use signalpost_destination::AddressPolicy;
 use signalpost_destination::address::{
     DestinationRefused, PublicOnlyResolver, literal_refusal, refusal_in,
 };
+use crate::model::{DEFAULT_BASE_URL, TRACK_PATH, TrackRequest};
 
 /// Largest response body read; TikTok's answers are a few hundred bytes.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
