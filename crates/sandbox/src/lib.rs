@@ -1,5 +1,5 @@
-//! A strict sandbox of the TikTok Events API, as a library: the `signalpost sandbox` command serves
-//! it, and tests and the gateway start it in-process on port 0.
+//! A strict sandbox of the TikTok Events API and the Meta Conversions API, as a library: the
+//! `signalpost sandbox` command serves it, and tests and the gateway start it in-process on port 0.
 //!
 //! It is a product feature, not a mock: it enforces everything TikTok documents for
 //! `POST /open_api/v1.3/event/track/` (and the legacy 1.0 `pixel/track` and `pixel/batch`), answers in
@@ -9,6 +9,8 @@
 //! Routes (see [`Sandbox::router`]):
 //! - `POST /open_api/v1.3/event/track/`: Events API 2.0.
 //! - `POST /open_api/v1.3/pixel/track/`, `POST /open_api/v1.3/pixel/batch/`: legacy Events API 1.0.
+//! - `POST /{version}/{pixel_id}/events`: Meta's Conversions API (see the `meta` module for its
+//!   rules); faults, latency, the rate limit and inspection are shared with TikTok's routes.
 //! - `GET /sandbox/events[?pixel=CODE]`, `DELETE /sandbox/events`, `GET /sandbox/stats`.
 //! - `GET|POST|DELETE /sandbox/faults` (`{"kind":K,"count":N}` or `{"kind":K,"seconds":S}`;
 //!   `{"kind":"slow","latency_ms":"P50[:P99]",...}` delays answers instead of replacing them).
@@ -37,6 +39,7 @@
 mod faults;
 mod http;
 mod latency;
+mod meta;
 mod response;
 mod store;
 
@@ -60,7 +63,12 @@ pub use response::{
     CODE_RATE_LIMITED, CODE_SERVER_ERROR, RATE_LIMIT_MESSAGE, SERVER_ERROR_MESSAGE,
     no_permission_message, request_id,
 };
-pub use store::{ApiVersion, BucketStats, DEDUP_WINDOW_SECS, PixelStats, ReceivedEvent, Stats};
+/// The Graph API version Meta's SDKs and the gateway address by default (`v25.0`).
+pub use signalpost_meta::DEFAULT_API_VERSION as META_DEFAULT_API_VERSION;
+pub use store::{
+    ApiVersion, BucketStats, DEDUP_WINDOW_SECS, Destination, DestinationStats, Origin, PixelStats,
+    ReceivedEvent, Stats,
+};
 
 use faults::{Drawn, Faults, RateWindow};
 use store::Store;
@@ -70,6 +78,10 @@ use store::Store;
 pub struct SandboxConfig {
     /// `(pixel code, access token)` pairs. A token may serve several pixels.
     pub pixels: Vec<(String, String)>,
+    /// Meta pixels: `(pixel id, access token)` pairs (`--meta-pixel ID=TOKEN`), served on
+    /// `POST /{version}/{pixel_id}/events`. Kept apart from TikTok's: a TikTok token never opens a
+    /// Meta pixel.
+    pub meta_pixels: Vec<(String, String)>,
     /// `true` (default): everything TikTok documents is enforced. `false` (`--lenient`): only the
     /// checks TikTok's own examples contradict are relaxed (see the crate docs).
     pub strict: bool,
@@ -95,8 +107,10 @@ pub struct SandboxConfig {
 impl fmt::Debug for SandboxConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let codes: Vec<&str> = self.pixels.iter().map(|(code, _)| code.as_str()).collect();
+        let meta: Vec<&str> = self.meta_pixels.iter().map(|(id, _)| id.as_str()).collect();
         f.debug_struct("SandboxConfig")
             .field("pixels", &codes)
+            .field("meta_pixels", &meta)
             .field("strict", &self.strict)
             .field("max_past", &self.max_past)
             .field("max_future", &self.max_future)
@@ -112,6 +126,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             pixels: Vec::new(),
+            meta_pixels: Vec::new(),
             strict: true,
             max_past: Duration::from_secs(7 * 86_400),
             max_future: Duration::from_secs(300),
@@ -170,6 +185,7 @@ impl fmt::Debug for Sandbox {
         f.debug_struct("Sandbox")
             .field("strict", &self.inner.strict)
             .field("pixels", &self.pixels())
+            .field("meta_pixels", &self.meta_pixels())
             .finish_non_exhaustive()
     }
 }
@@ -183,6 +199,8 @@ struct Inner {
     latency: Latency,
     /// pixel code → its one valid token.
     pixels: RwLock<HashMap<String, String>>,
+    /// Meta pixel id → its one valid token.
+    meta_pixels: RwLock<HashMap<String, String>>,
     store: Mutex<Store>,
     faults: Mutex<Faults>,
     rate: Mutex<RateWindow>,
@@ -199,6 +217,7 @@ impl Sandbox {
     /// a later entry for the same code replaces the earlier token.
     pub fn new(config: SandboxConfig) -> Self {
         let pixels = config.pixels.into_iter().collect();
+        let meta_pixels = config.meta_pixels.into_iter().collect();
         Sandbox {
             inner: Arc::new(Inner {
                 strict: config.strict,
@@ -208,6 +227,7 @@ impl Sandbox {
                 hang: config.hang,
                 latency: config.latency,
                 pixels: RwLock::new(pixels),
+                meta_pixels: RwLock::new(meta_pixels),
                 store: Mutex::new(Store::new(config.max_stored_events)),
                 faults: Mutex::new(Faults::default()),
                 rate: Mutex::new(RateWindow::new()),
@@ -246,9 +266,18 @@ impl Sandbox {
         })
     }
 
-    /// Accepted events, oldest first, of one pixel or all.
+    /// Accepted events, oldest first, of one pixel or all (every destination).
     pub fn events(&self, pixel: Option<&str>) -> Vec<ReceivedEvent> {
-        let snapshot = lock(&self.inner.store).snapshot(pixel);
+        self.events_of(None, pixel)
+    }
+
+    /// Accepted events, oldest first, of one destination or all, and one pixel or all.
+    pub fn events_of(
+        &self,
+        destination: Option<Destination>,
+        pixel: Option<&str>,
+    ) -> Vec<ReceivedEvent> {
+        let snapshot = lock(&self.inner.store).snapshot(pixel, destination);
         snapshot.iter().map(|e| ReceivedEvent::clone(e)).collect()
     }
 
@@ -289,6 +318,25 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Makes `token` the only valid token of Meta pixel `id`, registering the pixel if new. The
+    /// previous token then gets code 190, as after a rotation.
+    pub fn set_meta_token(&self, id: &str, token: &str) -> Result<(), InvalidPixel> {
+        check_pixel(id, token)?;
+        self.inner
+            .meta_pixels
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_owned(), token.to_owned());
+        Ok(())
+    }
+
+    /// Registered Meta pixel ids, sorted (tokens are never listed).
+    pub fn meta_pixels(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.read_meta_pixels().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
     /// Registered pixel codes, sorted (tokens are never listed).
     pub fn pixels(&self) -> Vec<String> {
         let mut codes: Vec<String> = self.read_pixels().keys().cloned().collect();
@@ -311,6 +359,23 @@ impl Sandbox {
             .pixels
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read_meta_pixels(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, String>> {
+        self.inner
+            .meta_pixels
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether any Meta pixel accepts `token`.
+    fn meta_token_known(&self, token: &str) -> bool {
+        self.read_meta_pixels().values().any(|t| t == token)
+    }
+
+    /// Whether `token` may send events to Meta pixel `id`.
+    fn meta_token_allows(&self, token: &str, id: &str) -> bool {
+        self.read_meta_pixels().get(id).is_some_and(|t| t == token)
     }
 
     /// Whether any pixel accepts `token`.
@@ -346,6 +411,16 @@ impl Sandbox {
 
     fn store(&self) -> MutexGuard<'_, Store> {
         lock(&self.inner.store)
+    }
+
+    /// The time window of Meta's rules (its other rules have no knob).
+    fn meta_rules(&self, now: i64) -> signalpost_meta::validate::Rules {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        signalpost_meta::validate::Rules {
+            now,
+            max_past: secs(self.inner.max_past),
+            max_future: secs(self.inner.max_future),
+        }
     }
 
     fn rules(&self, now: i64) -> validate::Rules {

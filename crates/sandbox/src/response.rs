@@ -147,9 +147,9 @@ fn envelope(code: i64, message: &str, request_id: &str) -> Response {
     }
 }
 
-/// The kind of page a reverse proxy in front of TikTok returns when the backend fails: not JSON, so
+/// The kind of page a reverse proxy in front of TikTok (or Meta) returns when the backend fails: not JSON, so
 /// a client that blindly parses the body is caught out.
-fn html_page(status: StatusCode) -> Response {
+pub(crate) fn html_page(status: StatusCode) -> Response {
     let title = format!(
         "{} {}",
         status.as_u16(),

@@ -1,5 +1,5 @@
-//! What the sandbox received: accepted events (bounded, oldest evicted first), TikTok's 48-hour dedup
-//! index and the counters behind `/sandbox/stats`. Owns no validation and no HTTP; callers build
+//! What the sandbox received: accepted events of every destination (bounded, oldest evicted first),
+//! the destinations' 48-hour dedup index and the counters behind `/sandbox/stats`. Owns no validation and no HTTP; callers build
 //! records outside the lock and hand them over in one call per request, so the lock is held only for
 //! pushes and counter updates.
 
@@ -11,9 +11,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
+use signalpost_meta::ActionSource;
 use signalpost_tiktok::model::EventSource;
 
-/// TikTok deduplicates identical (pixel, event, event_id) within 48 hours.
+/// TikTok and Meta both deduplicate identical (pixel, event, event_id) within 48 hours.
 pub const DEDUP_WINDOW_SECS: i64 = 48 * 3_600;
 
 /// Dedup entries older than the window are swept once per this many insertions.
@@ -30,20 +31,64 @@ pub enum ApiVersion {
     V1,
 }
 
+/// Which destination's API a request came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Destination {
+    /// TikTok Events API (2.0 `event/track`, legacy 1.0).
+    Tiktok,
+    /// Meta Conversions API (`/{version}/{pixel_id}/events`).
+    Meta,
+}
+
+impl Destination {
+    /// The name used in inspection and stats: `tiktok`, `meta`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Destination::Tiktok => "tiktok",
+            Destination::Meta => "meta",
+        }
+    }
+
+    /// Reads `tiktok` or `meta`.
+    pub fn parse(name: &str) -> Option<Destination> {
+        match name {
+            "tiktok" => Some(Destination::Tiktok),
+            "meta" => Some(Destination::Meta),
+            _ => None,
+        }
+    }
+}
+
+/// What only one destination's events carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A TikTok event: `web`, `app`, `offline` or `crm` (1.0 events are web events), and the API
+    /// version it came through.
+    Tiktok {
+        event_source: EventSource,
+        api: ApiVersion,
+    },
+    /// A Meta event: its `action_source` and the Graph API version of the path (`v25.0`).
+    Meta {
+        action_source: ActionSource,
+        api_version: String,
+    },
+}
+
 /// One accepted event, as `GET /sandbox/events` shows it.
 #[derive(Debug, Clone)]
 pub struct ReceivedEvent {
-    /// `event_source_id` (2.0) or `pixel_code` (1.0).
+    /// TikTok: `event_source_id` (2.0) or `pixel_code` (1.0). Meta: the pixel (dataset) id.
     pub pixel: String,
-    /// The event name as sent.
+    /// The event name as sent (TikTok's `event`, Meta's `event_name`).
     pub event: String,
     pub event_id: Option<String>,
     /// The request's top-level `test_event_code`; such events live in their own dedup bucket.
     pub test_event_code: Option<String>,
     pub received_at: DateTime<Utc>,
-    /// `web`, `app`, `offline` or `crm` (1.0 events are web events).
-    pub event_source: EventSource,
-    pub api: ApiVersion,
+    /// The destination and what only its events carry.
+    pub origin: Origin,
     /// Unix seconds: `event_time`, or the 1.0 `timestamp` (receive time when absent).
     pub event_time: i64,
     /// Whether an identical (pixel, event, event_id) was accepted in the same bucket within 48 h.
@@ -54,6 +99,14 @@ pub struct ReceivedEvent {
 }
 
 impl ReceivedEvent {
+    /// The destination whose API received the event.
+    pub fn destination(&self) -> Destination {
+        match self.origin {
+            Origin::Tiktok { .. } => Destination::Tiktok,
+            Origin::Meta { .. } => Destination::Meta,
+        }
+    }
+
     /// The payload parsed, for callers who want to look inside.
     pub fn payload_json(&self) -> serde_json::Value {
         serde_json::from_str(self.payload.get()).unwrap_or(serde_json::Value::Null)
@@ -71,13 +124,19 @@ impl ReceivedEvent {
         // Pixel codes and event names hold no newline (names are validated; codes are configured),
         // so the joined key is unambiguous even if the event_id contains one.
         let id = self.event_id.as_deref()?;
-        Some(format!("{}\n{}\n{id}", self.pixel, self.event))
+        Some(format!(
+            "{}\n{}\n{}\n{id}",
+            self.destination().as_str(),
+            self.pixel,
+            self.event
+        ))
     }
 }
 
 impl Serialize for ReceivedEvent {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("ReceivedEvent", 10)?;
+        let mut s = serializer.serialize_struct("ReceivedEvent", 11)?;
+        s.serialize_field("destination", &self.destination())?;
         s.serialize_field("pixel", &self.pixel)?;
         s.serialize_field("event", &self.event)?;
         s.serialize_field("event_id", &self.event_id)?;
@@ -88,8 +147,19 @@ impl Serialize for ReceivedEvent {
                 .received_at
                 .to_rfc3339_opts(SecondsFormat::Micros, true),
         )?;
-        s.serialize_field("event_source", &self.event_source)?;
-        s.serialize_field("api", &self.api)?;
+        match &self.origin {
+            Origin::Tiktok { event_source, api } => {
+                s.serialize_field("event_source", event_source)?;
+                s.serialize_field("api", api)?;
+            }
+            Origin::Meta {
+                action_source,
+                api_version,
+            } => {
+                s.serialize_field("action_source", action_source)?;
+                s.serialize_field("api", api_version)?;
+            }
+        }
         s.serialize_field("event_time", &self.event_time)?;
         s.serialize_field("duplicate", &self.duplicate)?;
         s.serialize_field("payload", &self.payload)?;
@@ -128,6 +198,15 @@ pub struct PixelStats {
     pub test: BucketStats,
 }
 
+/// Counters for one destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DestinationStats {
+    pub requests: u64,
+    pub accepted_events: u64,
+    pub rejected_requests: u64,
+    pub duplicates: u64,
+}
+
 /// Everything `GET /sandbox/stats` reports. Requests whose pixel could not be read (faults, bad
 /// tokens, malformed bodies) count in the totals but under no pixel.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -144,8 +223,11 @@ pub struct Stats {
     pub live: BucketStats,
     /// Events with `test_event_code`; deduplicated separately from live ones.
     pub test: BucketStats,
-    /// Answers by TikTok code (`"0"`, `"40002"`, …) or HTTP fault (`"http_502"`).
+    /// Answers by TikTok code (`"0"`, `"40002"`, …), Meta answer (`"meta_ok"`, `"meta_190"`,
+    /// `"meta_100/2804003"`) or HTTP fault (`"http_502"`).
     pub by_code: BTreeMap<String, u64>,
+    /// Requests, events, rejections and duplicates per destination (`tiktok`, `meta`).
+    pub by_destination: BTreeMap<String, DestinationStats>,
     pub by_pixel: BTreeMap<String, PixelStats>,
     /// Events currently kept for inspection.
     pub stored_events: u64,
@@ -177,8 +259,15 @@ impl Store {
     }
 
     /// Records an accepted request and its events (all of one pixel), marking duplicates.
-    /// `now` is the receive time in Unix seconds.
-    pub(crate) fn accept(&mut self, pixel: &str, events: Vec<ReceivedEvent>, now: i64) {
+    /// `now` is the receive time in Unix seconds; `label` the answer's key in `by_code`.
+    pub(crate) fn accept(
+        &mut self,
+        destination: Destination,
+        pixel: &str,
+        label: &str,
+        events: Vec<ReceivedEvent>,
+        now: i64,
+    ) {
         let mut live = BucketStats::default();
         let mut test = BucketStats::default();
         for mut event in events {
@@ -211,8 +300,14 @@ impl Store {
 
         let accepted = live.accepted_events + test.accepted_events;
         let duplicates = live.duplicates + test.duplicates;
-        self.count_request(Some(pixel), "0");
+        self.count_request(destination, Some(pixel), label);
         let totals = &mut self.stats;
+        let per = totals
+            .by_destination
+            .entry(destination.as_str().to_owned())
+            .or_default();
+        per.accepted_events += accepted;
+        per.duplicates += duplicates;
         totals.accepted_events += accepted;
         totals.duplicates += duplicates;
         add(&mut totals.live, live);
@@ -225,16 +320,24 @@ impl Store {
     }
 
     /// Records a request answered with anything but success.
-    pub(crate) fn reject(&mut self, pixel: Option<&str>, label: &str) {
-        self.count_request(pixel, label);
+    pub(crate) fn reject(&mut self, destination: Destination, pixel: Option<&str>, label: &str) {
+        self.count_request(destination, pixel, label);
         self.stats.rejected_requests += 1;
+        if let Some(per) = self.stats.by_destination.get_mut(destination.as_str()) {
+            per.rejected_requests += 1;
+        }
         if let Some(per) = pixel.and_then(|p| self.stats.by_pixel.get_mut(p)) {
             per.rejected_requests += 1;
         }
     }
 
-    fn count_request(&mut self, pixel: Option<&str>, label: &str) {
+    fn count_request(&mut self, destination: Destination, pixel: Option<&str>, label: &str) {
         self.stats.requests += 1;
+        self.stats
+            .by_destination
+            .entry(destination.as_str().to_owned())
+            .or_default()
+            .requests += 1;
         match self.stats.by_code.get_mut(label) {
             Some(n) => *n += 1,
             None => {
@@ -277,17 +380,19 @@ impl Store {
         self.test_seen.retain(fresh);
     }
 
-    /// The stored events (of one pixel, if given), oldest first; cheap: only `Arc`s are cloned.
-    pub(crate) fn snapshot(&self, pixel: Option<&str>) -> Vec<Arc<ReceivedEvent>> {
-        match pixel {
-            None => self.events.iter().cloned().collect(),
-            Some(pixel) => self
-                .events
-                .iter()
-                .filter(|e| e.pixel == pixel)
-                .cloned()
-                .collect(),
-        }
+    /// The stored events (of one pixel and one destination, if given), oldest first; cheap: only
+    /// `Arc`s are cloned.
+    pub(crate) fn snapshot(
+        &self,
+        pixel: Option<&str>,
+        destination: Option<Destination>,
+    ) -> Vec<Arc<ReceivedEvent>> {
+        self.events
+            .iter()
+            .filter(|e| pixel.is_none_or(|p| e.pixel == p))
+            .filter(|e| destination.is_none_or(|d| e.destination() == d))
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -322,8 +427,10 @@ mod tests {
             event_id: id.map(Into::into),
             test_event_code: test.map(Into::into),
             received_at: Utc::now(),
-            event_source: EventSource::Web,
-            api: ApiVersion::V2,
+            origin: Origin::Tiktok {
+                event_source: EventSource::Web,
+                api: ApiVersion::V2,
+            },
             event_time: NOW,
             duplicate: false,
             payload: RawValue::from_string("{}".into()).unwrap(),
@@ -333,9 +440,17 @@ mod tests {
     #[test]
     fn counts_duplicates_per_bucket_within_48_hours() {
         let mut store = Store::new(100);
-        store.accept("PIX", vec![event("Purchase", Some("1"), None)], NOW);
         store.accept(
+            Destination::Tiktok,
             "PIX",
+            "0",
+            vec![event("Purchase", Some("1"), None)],
+            NOW,
+        );
+        store.accept(
+            Destination::Tiktok,
+            "PIX",
+            "0",
             vec![
                 event("Purchase", Some("1"), None),      // live duplicate
                 event("Lead", Some("1"), None),          // other name: not a duplicate
@@ -345,12 +460,16 @@ mod tests {
             NOW + 10,
         );
         store.accept(
+            Destination::Tiktok,
             "PIX",
+            "0",
             vec![event("Purchase", Some("1"), Some("T"))],
             NOW + 20,
         );
         store.accept(
+            Destination::Tiktok,
             "PIX",
+            "0",
             vec![event("Purchase", Some("1"), None)],
             NOW + DEDUP_WINDOW_SECS + 1,
         );
@@ -373,7 +492,11 @@ mod tests {
             }
         );
         assert_eq!(stats.by_pixel["PIX"].duplicates, 2);
-        let dups: Vec<bool> = store.snapshot(None).iter().map(|e| e.duplicate).collect();
+        let dups: Vec<bool> = store
+            .snapshot(None, None)
+            .iter()
+            .map(|e| e.duplicate)
+            .collect();
         assert_eq!(dups, [false, true, false, false, false, true, false]);
     }
 
@@ -381,10 +504,16 @@ mod tests {
     fn evicts_the_oldest_events_beyond_the_cap_but_keeps_counting() {
         let mut store = Store::new(2);
         for id in ["a", "b", "c"] {
-            store.accept("PIX", vec![event("Lead", Some(id), None)], NOW);
+            store.accept(
+                Destination::Tiktok,
+                "PIX",
+                "0",
+                vec![event("Lead", Some(id), None)],
+                NOW,
+            );
         }
         let ids: Vec<_> = store
-            .snapshot(Some("PIX"))
+            .snapshot(Some("PIX"), None)
             .iter()
             .map(|e| e.event_id.clone().unwrap_or_default())
             .collect();
@@ -403,9 +532,15 @@ mod tests {
     #[test]
     fn rejections_count_by_code_and_pixel_and_clear_resets_everything() {
         let mut store = Store::new(10);
-        store.reject(None, "40105");
-        store.reject(Some("PIX"), "40002");
-        store.accept("PIX", vec![event("Lead", Some("a"), None)], NOW);
+        store.reject(Destination::Tiktok, None, "40105");
+        store.reject(Destination::Tiktok, Some("PIX"), "40002");
+        store.accept(
+            Destination::Tiktok,
+            "PIX",
+            "0",
+            vec![event("Lead", Some("a"), None)],
+            NOW,
+        );
         let stats = store.stats();
         assert_eq!((stats.requests, stats.rejected_requests), (3, 2));
         assert_eq!(stats.by_code["40105"], 1);
@@ -414,7 +549,13 @@ mod tests {
         assert_eq!(stats.by_pixel["PIX"].requests, 2);
         assert_eq!(store.clear(), 1);
         assert_eq!(store.stats(), Stats::default());
-        store.accept("PIX", vec![event("Lead", Some("a"), None)], NOW);
+        store.accept(
+            Destination::Tiktok,
+            "PIX",
+            "0",
+            vec![event("Lead", Some("a"), None)],
+            NOW,
+        );
         assert_eq!(store.stats().duplicates, 0, "dedup index is cleared too");
     }
 

@@ -209,7 +209,10 @@ async fn registers_new_pixels_and_lists_codes_without_tokens() {
     let listing = send(&sandbox, reqwest::Method::GET, "/sandbox/pixels", &[], None).await;
     let mut expected = vec![PIXEL, OTHER_PIXEL, "NEWPIXEL"];
     expected.sort_unstable();
-    assert_eq!(listing.json(), json!({ "pixels": expected }));
+    assert_eq!(
+        listing.json(),
+        json!({ "pixels": expected, "meta_pixels": [] })
+    );
     assert!(!listing.text.contains("tok-"), "{}", listing.text);
     let b = json!({"event_source":"web","event_source_id":"NEWPIXEL","data":[web_event("a")]});
     assert_eq!(post_as(&sandbox, TRACK, "tok-new", &b).await.code(), 0);

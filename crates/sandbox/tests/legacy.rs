@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use signalpost_sandbox::ApiVersion;
+use signalpost_sandbox::{ApiVersion, Origin};
 
 fn iso(seconds_ago: i64) -> String {
     let at = chrono::Utc::now() - chrono::Duration::seconds(seconds_ago);
@@ -45,7 +45,17 @@ async fn accepts_a_legacy_track_event_and_stores_the_whole_body() {
     assert_eq!(answer.code(), 0, "{}", answer.text);
     let stored = sandbox.events(Some(PIXEL));
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].api, ApiVersion::V1);
+    assert!(
+        matches!(
+            stored[0].origin,
+            Origin::Tiktok {
+                api: ApiVersion::V1,
+                ..
+            }
+        ),
+        "{:?}",
+        stored[0].origin
+    );
     assert_eq!(stored[0].event, "CompletePayment");
     assert_eq!(stored[0].event_id.as_deref(), Some("order-1"));
     assert_eq!(stored[0].payload_json(), body);

@@ -1,27 +1,37 @@
-//! What every track request (2.0 and 1.0) passes before its body is read: injected faults, the
-//! latency, the `Access-Token` header, the rate limit and the `Content-Type`. Also the one place a
-//! finished request is counted and rendered, so stats and answers cannot drift apart.
+//! What every Events API request passes before its body is read: injected faults and the latency
+//! (every destination: [`with_faults`]), then for TikTok's track requests (2.0 and 1.0) the
+//! `Access-Token` header, the rate limit and the `Content-Type`. Also the one place a finished
+//! TikTok request is counted and rendered, so stats and answers cannot drift apart.
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::Sandbox;
 use crate::faults::FaultKind;
-use crate::response::Reply;
+use crate::response::{Reply, html_page};
+use crate::store::Destination;
 use crate::validate::{BodyError, parse_top};
 
 /// The header TikTok reads the token from (raw token, no `Bearer ` prefix).
 const ACCESS_TOKEN: &str = "access-token";
 
 /// Plays the injected faults and the latency around `process` (the request's normal handling). An
-/// answering fault replaces it. A delay (the latency, a `slow` fault, a `hang`) holds it in a
+/// answering fault replaces it, rendered by `render` in the destination's own words (and counted
+/// there). A delay (the latency, a `slow` fault, a `hang`) holds it in a
 /// detached task, so the request completes even when the client gives up first, as with a slow
 /// TikTok: the event may be recorded although the client saw a timeout, which is why clients need
 /// stable `event_id`s. Faults are drawn when the request arrives, so count-based faults go to
 /// requests in arrival order whatever their delays.
-pub(crate) async fn with_faults<F>(sandbox: &Sandbox, body: &[u8], process: F) -> Response
+pub(crate) async fn with_faults<F, R>(
+    sandbox: &Sandbox,
+    destination: Destination,
+    render: R,
+    process: F,
+) -> Response
 where
     F: FnOnce() -> Response + Send + 'static,
+    R: FnOnce(&Sandbox, FaultKind) -> Response + Send + 'static,
 {
     let drawn = sandbox.take_fault();
     let mut hold = sandbox.draw_delay(drawn.slow);
@@ -32,17 +42,12 @@ where
             hold = hold.saturating_add(sandbox.inner.hang);
             None
         }
-        Some(FaultKind::Http500) => Some(Reply::Html(StatusCode::INTERNAL_SERVER_ERROR)),
-        Some(FaultKind::Http502) => Some(Reply::Html(StatusCode::BAD_GATEWAY)),
-        Some(FaultKind::RateLimit) => Some(Reply::rate_limited()),
-        Some(FaultKind::TokenRevoked) => Some(Reply::bad_token()),
-        Some(FaultKind::NoPermission) => Some(Reply::no_permission(&pixel_hint(body))),
-        Some(FaultKind::ServerError) => Some(Reply::server_error()),
+        Some(kind) => Some(kind),
     };
     let state = sandbox.clone();
     let answer = move || match refusal {
         None => process(),
-        Some(reply) => refuse(&state, None, reply),
+        Some(kind) => render(&state, kind),
     };
     if hold.is_zero() {
         return answer();
@@ -53,11 +58,27 @@ where
     });
     match task.await {
         Ok(response) => response,
-        Err(_) => refuse(
-            sandbox,
-            None,
-            Reply::Html(StatusCode::INTERNAL_SERVER_ERROR),
-        ),
+        Err(_) => {
+            sandbox.store().reject(destination, None, "http_500");
+            html_page(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+/// TikTok's answer to an answering fault: the HTML pages, or its envelope with the fault's code.
+/// `body` names the pixel for `no_permission`, which TikTok words with it.
+pub(crate) fn tiktok_fault(body: Bytes) -> impl FnOnce(&Sandbox, FaultKind) -> Response + Send {
+    move |sandbox, kind| {
+        let reply = match kind {
+            FaultKind::Http500 => Reply::Html(StatusCode::INTERNAL_SERVER_ERROR),
+            FaultKind::Http502 => Reply::Html(StatusCode::BAD_GATEWAY),
+            FaultKind::RateLimit => Reply::rate_limited(),
+            FaultKind::TokenRevoked => Reply::bad_token(),
+            FaultKind::NoPermission => Reply::no_permission(&pixel_hint(&body)),
+            // `hang` and `slow` delay rather than answer; never drawn as an answer.
+            FaultKind::ServerError | FaultKind::Hang | FaultKind::Slow(_) => Reply::server_error(),
+        };
+        refuse(sandbox, None, reply)
     }
 }
 
@@ -122,7 +143,9 @@ pub(crate) fn refuse(sandbox: &Sandbox, pixel: Option<&str>, reply: Reply) -> Re
     } else {
         tracing::debug!(pixel, answer = %reply.label(), "sandbox played a fault");
     }
-    sandbox.store().reject(pixel, &reply.label());
+    sandbox
+        .store()
+        .reject(Destination::Tiktok, pixel, &reply.label());
     reply.into_response()
 }
 

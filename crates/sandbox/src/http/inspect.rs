@@ -13,12 +13,14 @@ use serde_json::json;
 use super::fault_body::parse_fault;
 use super::json_error;
 use crate::Sandbox;
-use crate::store::EventList;
+use crate::store::{Destination, EventList};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EventsQuery {
     pixel: Option<String>,
+    /// `tiktok` or `meta`.
+    destination: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -26,7 +28,7 @@ struct EventsBody {
     events: EventList,
 }
 
-/// `GET /sandbox/events[?pixel=CODE]`.
+/// `GET /sandbox/events[?pixel=CODE][&destination=tiktok|meta]`.
 pub(crate) async fn events(
     State(sandbox): State<Sandbox>,
     query: Result<Query<EventsQuery>, QueryRejection>,
@@ -37,13 +39,25 @@ pub(crate) async fn events(
             return json_error(
                 StatusCode::BAD_REQUEST,
                 format!(
-                    "bad query: {}; the only parameter is pixel=CODE",
+                    "bad query: {}; the parameters are pixel=CODE and destination=tiktok|meta",
                     rejection.body_text()
                 ),
             );
         }
     };
-    let snapshot = sandbox.store().snapshot(query.pixel.as_deref());
+    let destination = match query.destination.as_deref().map(Destination::parse) {
+        None => None,
+        Some(Some(destination)) => Some(destination),
+        Some(None) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "bad query: destination must be tiktok or meta",
+            );
+        }
+    };
+    let snapshot = sandbox
+        .store()
+        .snapshot(query.pixel.as_deref(), destination);
     // Serialized outside the lock: only the Arcs were copied under it.
     Json(EventsBody {
         events: EventList(snapshot),
@@ -91,26 +105,42 @@ pub(crate) async fn clear_faults(State(sandbox): State<Sandbox>) -> Response {
 struct PixelRequest {
     code: String,
     token: String,
+    /// `tiktok` (default) or `meta`.
+    destination: Option<String>,
 }
 
-/// `POST /sandbox/pixels` with `{"code","token"}`: token rotation (or a new pixel).
+/// `POST /sandbox/pixels` with `{"code","token"[,"destination":"meta"]}`: token rotation (or a new
+/// pixel) of a TikTok pixel, or of a Meta pixel (`code` is then the pixel id).
 pub(crate) async fn set_pixel(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
     let request: PixelRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(err) => {
             return json_error(
                 StatusCode::BAD_REQUEST,
-                format!("invalid pixel: {err}; expected {{\"code\": C, \"token\": T}}"),
+                format!(
+                    "invalid pixel: {err}; expected {{\"code\": C, \"token\": T, \"destination\": \"tiktok\"|\"meta\"}}"
+                ),
             );
         }
     };
-    match sandbox.set_token(&request.code, &request.token) {
+    let set = match request.destination.as_deref() {
+        None | Some("tiktok") => sandbox.set_token(&request.code, &request.token),
+        Some("meta") => sandbox.set_meta_token(&request.code, &request.token),
+        Some(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid pixel: destination must be tiktok or meta",
+            );
+        }
+    };
+    match set {
         Ok(()) => Json(json!({ "pixel": request.code })).into_response(),
         Err(err) => json_error(StatusCode::BAD_REQUEST, err.to_string()),
     }
 }
 
-/// `GET /sandbox/pixels`: codes only, never tokens.
+/// `GET /sandbox/pixels`: codes (TikTok) and ids (Meta) only, never tokens.
 pub(crate) async fn pixels(State(sandbox): State<Sandbox>) -> Response {
-    Json(json!({ "pixels": sandbox.pixels() })).into_response()
+    Json(json!({ "pixels": sandbox.pixels(), "meta_pixels": sandbox.meta_pixels() }))
+        .into_response()
 }

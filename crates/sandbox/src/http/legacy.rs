@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::value::RawValue;
 
-use super::gate::{admit, body_error, refuse, with_faults};
+use super::gate::{admit, body_error, refuse, tiktok_fault, with_faults};
 use super::track::store;
 use crate::Sandbox;
 use crate::response::Reply;
-use crate::store::ApiVersion;
+use crate::store::{ApiVersion, Destination};
 use crate::validate::legacy::{pixel_code, validate_batch, validate_track};
 use crate::validate::{BodyError, TopLevel, parse_top};
 
@@ -43,7 +43,8 @@ pub(crate) async fn batch(
 async fn handle(sandbox: Sandbox, headers: HeaderMap, body: Bytes, kind: Kind) -> Response {
     // The closure owns its own handles: when the answer is delayed it outlives this request.
     let (state, bytes) = (sandbox.clone(), body.clone());
-    with_faults(&sandbox, &body, move || {
+    let render = tiktok_fault(body.clone());
+    with_faults(&sandbox, Destination::Tiktok, render, move || {
         process(&state, &headers, &bytes, kind)
     })
     .await

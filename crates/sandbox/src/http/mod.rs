@@ -1,8 +1,9 @@
-//! The sandbox's HTTP surface: TikTok's track endpoints (2.0 and legacy 1.0) and the `/sandbox/`
-//! inspection and control endpoints. Owns routing and the JSON error shape of inspection endpoints.
+//! The sandbox's HTTP surface: TikTok's track endpoints (2.0 and legacy 1.0), Meta's events
+//! endpoint (its handlers live in `crate::meta`) and the `/sandbox/` inspection and control
+//! endpoints. Owns routing and the JSON error shape of inspection endpoints.
 
 mod fault_body;
-mod gate;
+pub(crate) mod gate;
 mod inspect;
 mod legacy;
 mod track;
@@ -30,6 +31,7 @@ pub(crate) fn router(sandbox: Sandbox) -> Router {
         .route(TRACK, post(track::handle))
         .route(PIXEL_TRACK, post(legacy::track))
         .route(PIXEL_BATCH, post(legacy::batch))
+        .route(crate::meta::EVENTS, post(crate::meta::events::handle))
         .route(TRACK.trim_end_matches('/'), any(missing_slash))
         .route(PIXEL_TRACK.trim_end_matches('/'), any(missing_slash))
         .route(PIXEL_BATCH.trim_end_matches('/'), any(missing_slash))

@@ -7,10 +7,10 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
-use super::gate::{admit, body_error, refuse, with_faults};
+use super::gate::{admit, body_error, refuse, tiktok_fault, with_faults};
 use crate::Sandbox;
 use crate::response::Reply;
-use crate::store::{ApiVersion, ReceivedEvent};
+use crate::store::{ApiVersion, Destination, Origin, ReceivedEvent};
 use crate::validate::parse_top;
 use crate::validate::track::{Accepted, event_source_id, validate};
 
@@ -21,7 +21,11 @@ pub(crate) async fn handle(
 ) -> Response {
     // The closure owns its own handles: when the answer is delayed it outlives this request.
     let (state, bytes) = (sandbox.clone(), body.clone());
-    with_faults(&sandbox, &body, move || process(&state, &headers, &bytes)).await
+    let render = tiktok_fault(body.clone());
+    with_faults(&sandbox, Destination::Tiktok, render, move || {
+        process(&state, &headers, &bytes)
+    })
+    .await
 }
 
 fn process(sandbox: &Sandbox, headers: &HeaderMap, body: &Bytes) -> Response {
@@ -69,8 +73,7 @@ pub(crate) fn store(
             event_id: e.event_id,
             test_event_code: accepted.test_event_code.clone(),
             received_at,
-            event_source,
-            api,
+            origin: Origin::Tiktok { event_source, api },
             event_time: e.event_time,
             duplicate: false,
             payload: e.raw.to_owned(),
@@ -82,7 +85,11 @@ pub(crate) fn store(
         api = ?api,
         "sandbox accepted a request"
     );
-    sandbox
-        .store()
-        .accept(pixel, records, received_at.timestamp());
+    sandbox.store().accept(
+        Destination::Tiktok,
+        pixel,
+        "0",
+        records,
+        received_at.timestamp(),
+    );
 }

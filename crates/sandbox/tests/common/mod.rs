@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use signalpost_sandbox::{Latency, RunningSandbox, SandboxConfig};
 
+pub mod meta;
+
 pub const PIXEL: &str = "C4PIXEL0001";
 pub const TOKEN: &str = "tok-0001-abcdef";
 pub const OTHER_PIXEL: &str = "C4PIXEL0002";

@@ -1,4 +1,5 @@
-//! `signalpost sandbox`: runs the strict TikTok Events API sandbox until Ctrl-C / SIGTERM.
+//! `signalpost sandbox`: runs the strict TikTok Events API and Meta Conversions API sandbox until
+//! Ctrl-C / SIGTERM.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -17,6 +18,10 @@ pub struct SandboxArgs {
     /// A pixel and its access token, `CODE=TOKEN` (repeatable).
     #[arg(long = "pixel", value_name = "CODE=TOKEN")]
     pixels: Vec<String>,
+    /// A Meta pixel (dataset) id and its access token, `ID=TOKEN` (repeatable), served on
+    /// `POST /{version}/{pixel_id}/events`.
+    #[arg(long = "meta-pixel", value_name = "ID=TOKEN")]
+    meta_pixels: Vec<String>,
     /// Relax only the checks TikTok's own examples contradict (e.g. `page.url` for web events).
     #[arg(long)]
     lenient: bool,
@@ -51,8 +56,21 @@ pub async fn run(args: SandboxArgs) -> ExitCode {
             Err(err) => return usage_error("--pixel", format!("{err} (in {:?})", redact(spec))),
         }
     }
+    let mut meta_pixels = Vec::new();
+    for spec in &args.meta_pixels {
+        match signalpost_sandbox::parse_pixel_spec(spec) {
+            Ok(pixel) => meta_pixels.push(pixel),
+            Err(err @ signalpost_sandbox::InvalidPixel::Spec(_)) => {
+                return usage_error("--meta-pixel", err);
+            }
+            Err(err) => {
+                return usage_error("--meta-pixel", format!("{err} (in {:?})", redact(spec)));
+            }
+        }
+    }
     let config = SandboxConfig {
         pixels,
+        meta_pixels,
         strict: !args.lenient,
         max_past: Duration::from_secs(args.max_past_secs),
         max_future: Duration::from_secs(args.max_future_secs),
@@ -74,6 +92,13 @@ pub async fn run(args: SandboxArgs) -> ExitCode {
         "SANDBOX: strict TikTok Events API sandbox listening; POST {}/open_api/v1.3/event/track/",
         running.base_url()
     );
+    if !args.meta_pixels.is_empty() {
+        tracing::info!(
+            "SANDBOX: strict Meta Conversions API sandbox listening; POST {}/{}/{{pixel_id}}/events",
+            running.base_url(),
+            signalpost_sandbox::META_DEFAULT_API_VERSION
+        );
+    }
     shutdown_signal().await;
     tracing::info!("sandbox stopping");
     ExitCode::SUCCESS
@@ -124,6 +149,13 @@ mod tests {
         Cli::try_parse_from(std::iter::once("sandbox").chain(args.iter().copied()))
             .map(|cli| cli.args)
             .map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn meta_pixels_are_repeatable() {
+        let args = parse(&["--meta-pixel", "123=a", "--meta-pixel", "456=b=c"]).unwrap();
+        assert_eq!(args.meta_pixels, ["123=a", "456=b=c"]);
+        assert!(parse(&[]).unwrap().meta_pixels.is_empty());
     }
 
     #[test]
