@@ -177,6 +177,11 @@ ALTER TABLE leads ADD COLUMN country TEXT;
 ALTER TABLE leads ADD COLUMN phone_by_region TEXT;
 ALTER TABLE pixels ADD COLUMN default_region TEXT;
 "#,
+    // 9: a lead's Meta and Google click ids, Meta cookies and CRM lead ids, as one JSON object of the
+    // ids present (NULL when none): see `store::click_ids` for why one column rather than eight.
+    r#"
+ALTER TABLE leads ADD COLUMN click_ids TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

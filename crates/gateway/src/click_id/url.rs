@@ -1,29 +1,34 @@
-//! Finds TikTok's click id (`ttclid`) in a landing URL's query, so a lead whose form did not send it
-//! explicitly still attributes. Works on any string: absolute URLs, URLs without a scheme, bare paths,
-//! percent-encoded values, and SPA fragments (`#/page?ttclid=...`). Never panics.
+//! Finds a click id (`ttclid`, `fbclid`, `gclid`, `gbraid`, `wbraid`) in a landing URL's query, so a
+//! lead whose form did not send it explicitly still attributes. Works on any string: absolute URLs,
+//! URLs without a scheme, bare paths, percent-encoded values, and SPA fragments (`#/page?fbclid=...`).
+//! The parameter's name is matched in any case; its value is returned exactly as sent (decoded and
+//! trimmed, never case-folded: Meta's fbclid is case-sensitive). Never panics.
 
 use url::form_urlencoded;
 
-/// The first non-empty `ttclid` parameter of `landing_url`, decoded and trimmed.
+use super::UrlClickId;
+
+/// The first non-empty `id` parameter of `landing_url`, decoded and trimmed.
 ///
 /// The query proper is searched first; a query inside the fragment is the fallback, because some
 /// single-page apps route with `#/path?params`.
-pub fn from_landing_url(landing_url: &str) -> Option<String> {
+pub fn from_landing_url(landing_url: &str, id: UrlClickId) -> Option<String> {
+    let name = id.param();
     let (before_fragment, fragment) = match landing_url.split_once('#') {
         Some((head, frag)) => (head, Some(frag)),
         None => (landing_url, None),
     };
     let query = before_fragment.split_once('?').map(|(_, q)| q);
-    query.and_then(find_in_query).or_else(|| {
+    query.and_then(|q| find_in_query(q, name)).or_else(|| {
         fragment
             .and_then(|f| f.split_once('?'))
-            .and_then(|(_, q)| find_in_query(q))
+            .and_then(|(_, q)| find_in_query(q, name))
     })
 }
 
-fn find_in_query(query: &str) -> Option<String> {
+fn find_in_query(query: &str, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
-        .filter(|(key, _)| key.eq_ignore_ascii_case("ttclid"))
+        .filter(|(key, _)| key.eq_ignore_ascii_case(name))
         .map(|(_, value)| value.trim().to_owned())
         .find(|value| !value.is_empty())
 }
@@ -74,22 +79,45 @@ mod tests {
             ("ttclid=noquestionmark", None),
         ];
         for (url, want) in cases {
-            assert_eq!(from_landing_url(url).as_deref(), *want, "{url}");
+            assert_eq!(
+                from_landing_url(url, UrlClickId::Ttclid).as_deref(),
+                *want,
+                "{url}"
+            );
         }
+    }
+
+    #[test]
+    fn each_id_is_read_from_its_own_parameter_with_case_kept() {
+        let url = "https://lp.example.com/?ttclid=E.C.P.AbC&FBCLID=IwAR1xYz_Q&gclid=Cj0KCQ&gbraid=0AAAAx&wbraid=CjkKEQ";
+        let got: Vec<Option<String>> = UrlClickId::ALL
+            .iter()
+            .map(|id| from_landing_url(url, *id))
+            .collect();
+        let want = ["E.C.P.AbC", "IwAR1xYz_Q", "Cj0KCQ", "0AAAAx", "CjkKEQ"];
+        assert_eq!(got, want.map(|w| Some(w.to_owned())));
+        assert_eq!(
+            from_landing_url("https://lp.example.com/?ttclid=x", UrlClickId::Fbclid),
+            None
+        );
     }
 
     proptest! {
         #[test]
         fn never_panics_and_never_returns_an_empty_value(s in ".*") {
-            if let Some(v) = from_landing_url(&s) {
-                prop_assert!(!v.is_empty());
+            for id in UrlClickId::ALL {
+                if let Some(v) = from_landing_url(&s, id) {
+                    prop_assert!(!v.is_empty());
+                }
             }
         }
 
         #[test]
         fn finds_any_value_it_was_given(v in "[A-Za-z0-9._-]{1,40}") {
-            let url = format!("https://lp.example.com/p?a=1&ttclid={v}");
-            prop_assert_eq!(from_landing_url(&url), Some(v));
+            for id in UrlClickId::ALL {
+                let url = format!("https://lp.example.com/p?a=1&{}={v}", id.param());
+                prop_assert_eq!(from_landing_url(&url, id), Some(v.clone()));
+            }
         }
     }
 }
