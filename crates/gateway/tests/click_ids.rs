@@ -56,9 +56,17 @@ async fn click_ids_come_from_the_landing_url_with_case_kept_unless_given(db: Tes
     let mut given = with_every_id("u-2");
     given.landing_url = Some(url.into());
     let stored = gw.submit_lead(given).await.unwrap().lead;
-    assert_eq!(stored.fbclid.as_deref(), Some("IwAR1xYz_GiVeN"), "given wins");
+    assert_eq!(
+        stored.fbclid.as_deref(),
+        Some("IwAR1xYz_GiVeN"),
+        "given wins"
+    );
     assert_eq!(stored.gclid.as_deref(), Some("Cj0KCQiA_Given"));
-    assert_eq!(stored.ttclid.as_deref(), Some("E.C.P.AbC"), "not given: URL");
+    assert_eq!(
+        stored.ttclid.as_deref(),
+        Some("E.C.P.AbC"),
+        "not given: URL"
+    );
 }
 
 async fn every_id_survives_the_store_and_a_reopen(db: TestDb) {
@@ -170,5 +178,8 @@ async fn erasing_a_lead_removes_its_click_ids(db: TestDb) {
     let mut again = lead("x-1");
     again.landing_url = None;
     let fresh = gw.submit_lead(again).await.unwrap().lead;
-    assert_eq!((fresh.fbclid, fresh.fbc, fresh.meta_lead_id), (None, None, None));
+    assert_eq!(
+        (fresh.fbclid, fresh.fbc, fresh.meta_lead_id),
+        (None, None, None)
+    );
 }

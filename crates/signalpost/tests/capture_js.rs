@@ -10,11 +10,11 @@
 //! Waits poll the DOM; there is no fixed sleep standing in for an assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/browser.rs"]
+mod browser;
 #[path = "api/common/mod.rs"]
 #[allow(dead_code)]
 mod common;
-#[path = "support/browser.rs"]
-mod browser;
 
 use std::collections::BTreeMap;
 
@@ -57,7 +57,10 @@ async fn serve_funnel(gateway: String) -> String {
     let app = Router::new()
         .route("/landing", get(move || async move { Html(landing) }))
         .route("/next", get(move || async move { Html(next) }))
-        .route("/blank", get(|| async { Html("<!doctype html><p>blank</p>") }))
+        .route(
+            "/blank",
+            get(|| async { Html("<!doctype html><p>blank</p>") }),
+        )
         .route("/submit", post(|body: String| async move { body }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -200,10 +203,7 @@ async fn funnel(b: &Client, site: &str) {
         ])
     );
     let cookies = b.execute("return document.cookie;", vec![]).await.unwrap();
-    assert!(
-        cookies.as_str().unwrap().contains("sp_ids="),
-        "{cookies}"
-    );
+    assert!(cookies.as_str().unwrap().contains("sp_ids="), "{cookies}");
     assert_eq!(errors(b).await, serde_json::json!([]));
 
     // A later page without the query: the ids come from the first-party cookie.

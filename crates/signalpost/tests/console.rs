@@ -9,11 +9,11 @@
 //! Waits poll the DOM; there is no fixed sleep standing in for an assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/browser.rs"]
+mod browser;
 #[path = "api/common/mod.rs"]
 #[allow(dead_code)]
 mod common;
-#[path = "support/browser.rs"]
-mod browser;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -14,7 +14,10 @@ pub fn check_fbc(value: &str) -> Result<(), String> {
 
 /// Meta's `_fbp` cookie: `fb.<subdomain index>.<creation time, ms>.<random number>`.
 pub fn check_fbp(value: &str) -> Result<(), String> {
-    check_fb_cookie(value, "fb.<subdomain index>.<creation time in ms>.<random number>")
+    check_fb_cookie(
+        value,
+        "fb.<subdomain index>.<creation time in ms>.<random number>",
+    )
 }
 
 fn check_fb_cookie(value: &str, expected: &str) -> Result<(), String> {

@@ -6,9 +6,10 @@
 
 use url::form_urlencoded;
 
-use super::UrlClickId;
+use super::{MAX_CLICK_ID_LEN, UrlClickId};
 
-/// The first non-empty `id` parameter of `landing_url`, decoded and trimmed.
+/// The first usable `id` parameter of `landing_url`, decoded and trimmed: not empty, at most
+/// [`MAX_CLICK_ID_LEN`] characters, no control characters.
 ///
 /// The query proper is searched first; a query inside the fragment is the fallback, because some
 /// single-page apps route with `#/path?params`.
@@ -30,7 +31,15 @@ fn find_in_query(query: &str, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .filter(|(key, _)| key.eq_ignore_ascii_case(name))
         .map(|(_, value)| value.trim().to_owned())
-        .find(|value| !value.is_empty())
+        .find(|value| usable(value))
+}
+
+/// A value a lead may keep: not empty, at most [`MAX_CLICK_ID_LEN`] characters, no control
+/// characters (the bounds the lead API puts on an id sent explicitly).
+fn usable(value: &str) -> bool {
+    !value.is_empty()
+        && value.chars().count() <= MAX_CLICK_ID_LEN
+        && !value.chars().any(char::is_control)
 }
 
 #[cfg(test)]
@@ -72,6 +81,7 @@ mod tests {
                 Some("padded"),
             ),
             ("https://lp.example.com/?xttclid=no", None),
+            ("https://lp.example.com/?ttclid=a%01b&ttclid=ok", Some("ok")),
             ("https://lp.example.com/#ttclid=fragmentnotquery", None),
             ("https://lp.example.com/", None),
             ("", None),
@@ -100,6 +110,9 @@ mod tests {
             from_landing_url("https://lp.example.com/?ttclid=x", UrlClickId::Fbclid),
             None
         );
+        let long = "x".repeat(MAX_CLICK_ID_LEN + 1);
+        let url = format!("https://lp.example.com/?fbclid={long}");
+        assert_eq!(from_landing_url(&url, UrlClickId::Fbclid), None, "too long");
     }
 
     proptest! {

@@ -103,7 +103,9 @@ mod tests {
         ] {
             assert!(!SOURCE.contains(forbidden), "{forbidden}");
         }
-        for name in ["ttclid", "fbclid", "gclid", "gbraid", "wbraid", "_ttp", "_fbp", "_fbc"] {
+        for name in [
+            "ttclid", "fbclid", "gclid", "gbraid", "wbraid", "_ttp", "_fbp", "_fbc",
+        ] {
             assert!(SOURCE.contains(&format!("'{name}'")), "{name}");
         }
     }

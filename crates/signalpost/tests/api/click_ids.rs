@@ -36,9 +36,11 @@ fn rules_fired(answer: &Value) -> Vec<String> {
 async fn click_ids_end_to_end(app: TestApp) {
     // From the landing URL, case kept; a good fbp kept, a malformed fbc dropped with a warning.
     let answer = app
-        .lead(json!({"transaction_id": "c-1", "landing_url": LANDING, "fbp": FBP,
+        .lead(
+            json!({"transaction_id": "c-1", "landing_url": LANDING, "fbp": FBP,
                      "fbc": "IwAR1xYz", "meta_lead_id": "1234567890123456",
-                     "tiktok_lead_id": "7301234567890123456"}))
+                     "tiktok_lead_id": "7301234567890123456"}),
+        )
         .await;
     let warnings = answer["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{answer:#}");
@@ -65,9 +67,11 @@ async fn click_ids_end_to_end(app: TestApp) {
     assert_eq!(lead["warnings"][0]["field"], "fbc");
 
     // An explicit value wins over the URL's; a well-formed fbc is kept raw.
-    app.lead(json!({"transaction_id": "c-2", "landing_url": LANDING, "fbclid": "IwAR_Given",
-                    "gclid": "given-gclid", "fbc": FBC}))
-        .await;
+    app.lead(
+        json!({"transaction_id": "c-2", "landing_url": LANDING, "fbclid": "IwAR_Given",
+                    "gclid": "given-gclid", "fbc": FBC}),
+    )
+    .await;
     let lead = app.get("/v1/leads/c-2").await.body["lead"].clone();
     assert_eq!(lead["fbclid"], "IwAR_Given");
     assert_eq!(lead["gclid"], "given-gclid");
@@ -113,10 +117,22 @@ async fn click_ids_are_captured_stored_and_matched_on_postgres() {
 async fn a_malformed_crm_lead_id_is_a_422_at_its_field_in_leads_batches_postbacks_and_imports() {
     let app = spawn_app().await;
     for (body, field) in [
-        (json!({"transaction_id": "bad-1", "meta_lead_id": "12345"}), "meta_lead_id"),
-        (json!({"transaction_id": "bad-1", "meta_lead_id": "123456789012345678"}), "meta_lead_id"),
-        (json!({"transaction_id": "bad-1", "meta_lead_id": "1234567890123a5"}), "meta_lead_id"),
-        (json!({"transaction_id": "bad-1", "tiktok_lead_id": "73x"}), "tiktok_lead_id"),
+        (
+            json!({"transaction_id": "bad-1", "meta_lead_id": "12345"}),
+            "meta_lead_id",
+        ),
+        (
+            json!({"transaction_id": "bad-1", "meta_lead_id": "123456789012345678"}),
+            "meta_lead_id",
+        ),
+        (
+            json!({"transaction_id": "bad-1", "meta_lead_id": "1234567890123a5"}),
+            "meta_lead_id",
+        ),
+        (
+            json!({"transaction_id": "bad-1", "tiktok_lead_id": "73x"}),
+            "tiktok_lead_id",
+        ),
     ] {
         let answer = app.post("/v1/leads", &body).await;
         assert_eq!(answer.problem(422)["field"], field, "{body}");
@@ -188,7 +204,11 @@ async fn a_malformed_crm_lead_id_is_a_422_at_its_field_in_leads_batches_postback
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "a row was refused: {stdout}{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a row was refused: {stdout}{stderr}"
+    );
     let report = std::fs::read_to_string(&errors).unwrap();
     assert!(report.contains("\n3,csv-bad,meta_lead_id,"), "{report}");
     let lead = app.get("/v1/leads/csv-ok").await.body["lead"].clone();
@@ -242,6 +262,11 @@ async fn capture_js_is_served_without_a_key_cacheable_and_revalidated_by_its_eta
         .await
         .unwrap();
     assert_eq!(stale.status(), 200);
-    let post = app.client.post(app.url("/capture.js")).send().await.unwrap();
+    let post = app
+        .client
+        .post(app.url("/capture.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(post.status(), 405);
 }

@@ -796,7 +796,10 @@ async fn the_lead_page_shows_the_country_and_the_pixel_form_sets_the_phone_regio
         lead.contains(r#"data-field="meta_lead_id">1234567890123456<"#),
         "{lead}"
     );
-    assert!(!lead.contains(r#"data-field="gclid""#), "absent ids are not listed");
+    assert!(
+        !lead.contains(r#"data-field="gclid""#),
+        "absent ids are not listed"
+    );
 
     let site = format!("/console/pixels/{PIXEL}/site");
     let form = |region: &'static str| {

@@ -59,13 +59,8 @@ impl RawClickIds {
         errors: &mut Vec<FieldError>,
     ) -> ClickIds {
         let url_id = |given: Option<String>, id: UrlClickId, errors: &mut Vec<FieldError>| {
-            opt_text(given, id.param(), MAX_CLICK_ID_LEN, errors).or_else(|| {
-                raw_landing
-                    .and_then(|url| click_id::from_landing_url(url, id))
-                    .filter(|v| {
-                        v.chars().count() <= MAX_CLICK_ID_LEN && !v.chars().any(char::is_control)
-                    })
-            })
+            opt_text(given, id.param(), MAX_CLICK_ID_LEN, errors)
+                .or_else(|| raw_landing.and_then(|url| click_id::from_landing_url(url, id)))
         };
         let ttclid = url_id(self.ttclid, UrlClickId::Ttclid, errors);
         let fbclid = url_id(self.fbclid, UrlClickId::Fbclid, errors);
@@ -117,7 +112,9 @@ fn cookie(
         return None;
     }
     let verdict = if v.chars().count() > MAX_CLICK_ID_LEN {
-        Err(format!("{field} is longer than {MAX_CLICK_ID_LEN} characters"))
+        Err(format!(
+            "{field} is longer than {MAX_CLICK_ID_LEN} characters"
+        ))
     } else {
         check(v)
     };
@@ -168,7 +165,8 @@ mod tests {
 
     #[test]
     fn url_click_ids_come_from_the_landing_url_unless_given_and_keep_their_case() {
-        let landing = "https://lp.example.com/?ttclid=E.C.P.AbC&fbclid=IwAR1xYz&gclid=Cj0-Q&wbraid=W";
+        let landing =
+            "https://lp.example.com/?ttclid=E.C.P.AbC&fbclid=IwAR1xYz&gclid=Cj0-Q&wbraid=W";
         let (ids, warned, errors) = run(
             RawClickIds {
                 gclid: Some(" given ".into()),
@@ -179,7 +177,11 @@ mod tests {
         assert!(warned.is_empty() && errors.is_empty());
         assert_eq!(ids.ttclid.as_deref(), Some("E.C.P.AbC"));
         assert_eq!(ids.fbclid.as_deref(), Some("IwAR1xYz"));
-        assert_eq!(ids.gclid.as_deref(), Some("given"), "explicit wins, trimmed");
+        assert_eq!(
+            ids.gclid.as_deref(),
+            Some("given"),
+            "explicit wins, trimmed"
+        );
         assert_eq!(ids.gbraid, None);
         assert_eq!(ids.wbraid.as_deref(), Some("W"));
     }
@@ -199,7 +201,10 @@ mod tests {
         assert_eq!((ids.fbc, ids.fbp), (None, None));
         assert_eq!(ids.ttp.as_deref(), Some("ttp-ok"));
         assert_eq!(warned.len(), 2, "{warned:?}");
-        assert!(warned[0].starts_with("fbc: not a Meta cookie value"), "{warned:?}");
+        assert!(
+            warned[0].starts_with("fbc: not a Meta cookie value"),
+            "{warned:?}"
+        );
         assert!(warned[1].starts_with("fbp: "), "{warned:?}");
 
         let (ids, warned, _) = run(

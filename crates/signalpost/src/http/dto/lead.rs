@@ -99,7 +99,9 @@ pub struct LeadRequest {
     pub fbclid: Option<String>,
     /// Value of Meta's `_fbc` cookie, `fb.<subdomain index>.<creation ms>.<fbclid>`. A malformed one is dropped with a warning at `fbc`.
     #[serde(default)]
-    #[schema(example = "fb.1.1554763741205.IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMgk")]
+    #[schema(
+        example = "fb.1.1554763741205.IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMgk"
+    )]
     pub fbc: Option<String>,
     /// Value of Meta's `_fbp` cookie, `fb.<subdomain index>.<creation ms>.<random>`. A malformed one is dropped with a warning at `fbp`.
     #[serde(default)]
