@@ -284,4 +284,33 @@ mod tests {
             .unwrap();
         assert_eq!(version, CURRENT_VERSION);
     }
+
+    #[test]
+    fn a_lead_stored_before_migration_9_reads_back_without_click_ids() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..8] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (8);
+             INSERT INTO leads (transaction_id, ttclid, fields, warnings, created_at, stored_at_ms)
+                 VALUES ('old', 'E.C.P.old', 'null', '[]', 1, 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let sql = format!(
+            "SELECT {} FROM leads WHERE transaction_id = 'old'",
+            super::super::rows::LEAD_COLUMNS
+        );
+        let lead = conn
+            .query_row(&sql, [], |row| Ok(super::super::rows::lead(row)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(lead.ttclid.as_deref(), Some("E.C.P.old"));
+        assert_eq!(
+            (lead.fbclid, lead.fbc, lead.meta_lead_id),
+            (None, None, None)
+        );
+    }
 }
