@@ -1,10 +1,15 @@
-//! ttclid extraction from landing URLs (`signalpost_gateway::ttclid`): on any text, never panics;
+//! ttclid extraction from landing URLs (`signalpost_gateway::click_id::from_landing_url`, the same
+//! code reads fbclid, gclid, gbraid and wbraid): on any text, never panics;
 //! an answer is non-empty and trimmed; a text without `?` has no query and so no ttclid; and the
 //! value found, written back into a URL with form encoding, is found again unchanged.
 //!
 //! Input: the bytes as (lossy UTF-8) text.
 
-use signalpost_gateway::ttclid::from_landing_url;
+use signalpost_gateway::click_id::{UrlClickId, from_landing_url as find};
+
+fn from_landing_url(url: &str) -> Option<String> {
+    find(url, UrlClickId::Ttclid)
+}
 
 /// Runs the ttclid checks on one input.
 pub fn check(data: &[u8]) {

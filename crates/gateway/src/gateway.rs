@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use signalpost_identity::is_canonical_sha256_hex;
 use signalpost_tiktok::currency::Currency;
 
+use crate::click_id::{self, UrlClickId};
 use crate::deliverable::check_planned;
 use crate::delivery::WorkSignal;
 use crate::domain::{Lead, LifecycleEvent, NewLead, NewLifecycleEvent, RefusedConversion, Trigger};
@@ -17,7 +18,6 @@ use crate::error::GatewayError;
 use crate::rules::{Explanation, RuleSet, explain, plan};
 use crate::store::{IngestResult, IngestUnit, LeadView, Store};
 use crate::time::{Clock, SystemClock};
-use crate::ttclid;
 
 pub use crate::domain::lifecycle::FORM_SUBMIT_KEY;
 /// Longest accepted `transaction_id`, idempotency key or label.
@@ -26,6 +26,10 @@ pub const MAX_ID_LEN: usize = 512;
 pub const MAX_UNIX_SECONDS: i64 = 9_999_999_999;
 
 /// One item of `POST /v1/batch`.
+// A lead (with its click ids) is larger than an event, but items are made once per request and
+// moved into one Vec: boxing every lead would cost an allocation each to save a few hundred bytes
+// per event item for the length of a request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum BatchItem {
     Lead(NewLead),
@@ -350,8 +354,29 @@ pub fn lead_from(new: NewLead, now_secs: i64) -> Result<Lead, GatewayError> {
     let external_id = hashed("external_id", new.external_id)?;
     let country = region("country", new.country)?;
     let landing_url = non_empty(new.landing_url);
-    let ttclid =
-        non_empty(new.ttclid).or_else(|| landing_url.as_deref().and_then(ttclid::from_landing_url));
+    // A click id given explicitly wins over the landing URL's.
+    let from_url = |given: Option<String>, id: UrlClickId| {
+        non_empty(given).or_else(|| {
+            landing_url
+                .as_deref()
+                .and_then(|url| click_id::from_landing_url(url, id))
+        })
+    };
+    let ttclid = from_url(new.ttclid, UrlClickId::Ttclid);
+    let fbclid = from_url(new.fbclid, UrlClickId::Fbclid);
+    let gclid = from_url(new.gclid, UrlClickId::Gclid);
+    let gbraid = from_url(new.gbraid, UrlClickId::Gbraid);
+    let wbraid = from_url(new.wbraid, UrlClickId::Wbraid);
+    let meta_lead_id = lead_id(
+        "meta_lead_id",
+        new.meta_lead_id,
+        click_id::check_meta_lead_id,
+    )?;
+    let tiktok_lead_id = lead_id(
+        "tiktok_lead_id",
+        new.tiktok_lead_id,
+        click_id::check_tiktok_lead_id,
+    )?;
     let created_at = match new.occurred_at {
         Some(t) => check_time("occurred_at", t)?,
         None => now_secs,
@@ -367,6 +392,14 @@ pub fn lead_from(new: NewLead, now_secs: i64) -> Result<Lead, GatewayError> {
         user_agent: non_empty(new.user_agent),
         ttclid,
         ttp: non_empty(new.ttp),
+        fbclid,
+        fbc: non_empty(new.fbc),
+        fbp: non_empty(new.fbp),
+        gclid,
+        gbraid,
+        wbraid,
+        meta_lead_id,
+        tiktok_lead_id,
         landing_url,
         referrer: non_empty(new.referrer),
         source: non_empty(new.source),
@@ -466,6 +499,20 @@ fn hashed(field: &'static str, value: Option<String>) -> Result<Option<String>, 
             field,
             "must arrive as SHA-256 hex (64 lowercase hex digits): raw identifiers are never stored",
         )),
+    }
+}
+
+/// A CRM lead id as stored: the edge has checked it; this keeps any other shape out of the store.
+fn lead_id(
+    field: &'static str,
+    value: Option<String>,
+    check: fn(&str) -> Result<(), String>,
+) -> Result<Option<String>, GatewayError> {
+    match non_empty(value) {
+        None => Ok(None),
+        Some(v) => check(&v)
+            .map(|()| Some(v))
+            .map_err(|problem| GatewayError::invalid(field, problem)),
     }
 }
 

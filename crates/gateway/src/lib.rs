@@ -3,6 +3,7 @@
 //! [`store`] keeps them durably (group commit), and the [`delivery`] engine sends them to TikTok's
 //! Events API.
 
+pub mod click_id;
 pub mod deliverable;
 pub mod delivery;
 pub mod destinations;
@@ -13,7 +14,6 @@ pub mod replay;
 pub mod rules;
 pub mod store;
 pub mod time;
-pub mod ttclid;
 
 pub use domain::{
     Attempt, AttemptOutcome, Conversion, ConversionState, Lead, LifecycleEvent, NewLead,

@@ -9,86 +9,25 @@
 //! Waits poll the DOM; there is no fixed sleep standing in for an assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/browser.rs"]
+mod browser;
 #[path = "api/common/mod.rs"]
 #[allow(dead_code)]
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 use signalpost::app::AppOptions;
 use signalpost_gateway::delivery::{DeliveryPolicy, RetryPolicy};
 
+use browser::{WAIT, browser, chromedriver_available, start_driver};
 use common::{KEY, PIXEL, TestApp, spawn_app_with_options};
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-const WAIT: Duration = Duration::from_secs(30);
 const NEW_PIXEL: &str = "CBROWSERPIXEL01";
 const NEW_TOKEN: &str = "browser-access-token-0123456789";
-
-/// chromedriver on a free port, killed when dropped.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_driver() -> Driver {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let driver = Driver { child, port };
-    let status = format!("http://127.0.0.1:{port}/status");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Ok(r) = reqwest::get(&status).await
-            && r.status().is_success()
-        {
-            return driver;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "chromedriver never answered on port {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn browser(driver: &Driver) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1280,900", "--hide-scrollbars"],
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a Chromium session")
-}
 
 fn screenshots_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
@@ -157,25 +96,9 @@ fn give_up_at_once() -> AppOptions {
     }
 }
 
-/// Whether the browser test can run here; `None` means skip (after saying why).
-fn chromedriver_available() -> bool {
-    if Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "CI=true but {CHROMEDRIVER} or {CHROMIUM} is missing: apt-get install chromium chromium-driver"
-        );
-    }
-    eprintln!(
-        "skipping the console browser test: {CHROMEDRIVER} or {CHROMIUM} is missing (apt-get install chromium chromium-driver)"
-    );
-    false
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_runs_the_console_in_a_real_browser() {
-    if !chromedriver_available() {
+    if !chromedriver_available("console browser test") {
         return;
     }
     let app = spawn_app_with_options("", "", give_up_at_once()).await;

@@ -33,6 +33,30 @@ pub struct Lead {
     pub ttclid: Option<String>,
     /// The `_ttp` cookie, raw.
     pub ttp: Option<String>,
+    /// Meta click id: given, or taken from the landing URL's query; case kept exactly.
+    #[serde(default)]
+    pub fbclid: Option<String>,
+    /// The `_fbc` cookie, raw (`fb.<subdomain index>.<ms>.<fbclid>`), shape checked at the edge.
+    #[serde(default)]
+    pub fbc: Option<String>,
+    /// The `_fbp` cookie, raw (`fb.<subdomain index>.<ms>.<random>`), shape checked at the edge.
+    #[serde(default)]
+    pub fbp: Option<String>,
+    /// Google Ads click id (web): given, or taken from the landing URL's query.
+    #[serde(default)]
+    pub gclid: Option<String>,
+    /// Google Ads click id for iOS app-to-web clicks: given, or from the landing URL's query.
+    #[serde(default)]
+    pub gbraid: Option<String>,
+    /// Google Ads click id for iOS web-to-app clicks: given, or from the landing URL's query.
+    #[serde(default)]
+    pub wbraid: Option<String>,
+    /// Meta's lead id for Conversion Leads (15–17 digits).
+    #[serde(default)]
+    pub meta_lead_id: Option<String>,
+    /// TikTok Lead Generation's lead id (digits), for TikTok CRM events.
+    #[serde(default)]
+    pub tiktok_lead_id: Option<String>,
     /// The page the form was on; becomes `page.url`.
     pub landing_url: Option<String>,
     /// Becomes `page.referrer`.
@@ -104,6 +128,30 @@ pub struct NewLead {
     /// When absent, taken from `landing_url`'s query.
     pub ttclid: Option<String>,
     pub ttp: Option<String>,
+    /// When absent, taken from `landing_url`'s query; case kept.
+    #[serde(default)]
+    pub fbclid: Option<String>,
+    /// `_fbc` cookie; the edge has checked its shape.
+    #[serde(default)]
+    pub fbc: Option<String>,
+    /// `_fbp` cookie; the edge has checked its shape.
+    #[serde(default)]
+    pub fbp: Option<String>,
+    /// When absent, taken from `landing_url`'s query.
+    #[serde(default)]
+    pub gclid: Option<String>,
+    /// When absent, taken from `landing_url`'s query.
+    #[serde(default)]
+    pub gbraid: Option<String>,
+    /// When absent, taken from `landing_url`'s query.
+    #[serde(default)]
+    pub wbraid: Option<String>,
+    /// 15–17 digits; anything else is refused.
+    #[serde(default)]
+    pub meta_lead_id: Option<String>,
+    /// Digits (at most 32); anything else is refused.
+    #[serde(default)]
+    pub tiktok_lead_id: Option<String>,
     pub landing_url: Option<String>,
     pub referrer: Option<String>,
     pub source: Option<String>,

@@ -28,6 +28,19 @@ pub enum Field {
     Source,
     Ttclid,
     Ttp,
+    /// Meta's click id, case kept.
+    Fbclid,
+    /// Meta's `_fbc` cookie.
+    Fbc,
+    /// Meta's `_fbp` cookie.
+    Fbp,
+    /// Google Ads click ids.
+    Gclid,
+    Gbraid,
+    Wbraid,
+    /// CRM lead ids (Meta Conversion Leads, TikTok Lead Generation).
+    MetaLeadId,
+    TiktokLeadId,
     Ip,
     UserAgent,
     LandingUrl,
@@ -68,6 +81,14 @@ const NAMED: &[(&str, Field, FieldKind)] = &[
     ("source", Field::Source, FieldKind::Text),
     ("ttclid", Field::Ttclid, FieldKind::Text),
     ("ttp", Field::Ttp, FieldKind::Text),
+    ("fbclid", Field::Fbclid, FieldKind::Text),
+    ("fbc", Field::Fbc, FieldKind::Text),
+    ("fbp", Field::Fbp, FieldKind::Text),
+    ("gclid", Field::Gclid, FieldKind::Text),
+    ("gbraid", Field::Gbraid, FieldKind::Text),
+    ("wbraid", Field::Wbraid, FieldKind::Text),
+    ("meta_lead_id", Field::MetaLeadId, FieldKind::Text),
+    ("tiktok_lead_id", Field::TiktokLeadId, FieldKind::Text),
     ("ip", Field::Ip, FieldKind::Text),
     ("user_agent", Field::UserAgent, FieldKind::Text),
     ("landing_url", Field::LandingUrl, FieldKind::Text),
@@ -183,6 +204,14 @@ impl FieldPath {
             Field::Source => text(&lead.source),
             Field::Ttclid => text(&lead.ttclid),
             Field::Ttp => text(&lead.ttp),
+            Field::Fbclid => text(&lead.fbclid),
+            Field::Fbc => text(&lead.fbc),
+            Field::Fbp => text(&lead.fbp),
+            Field::Gclid => text(&lead.gclid),
+            Field::Gbraid => text(&lead.gbraid),
+            Field::Wbraid => text(&lead.wbraid),
+            Field::MetaLeadId => text(&lead.meta_lead_id),
+            Field::TiktokLeadId => text(&lead.tiktok_lead_id),
             Field::Ip => text(&lead.ip),
             Field::UserAgent => text(&lead.user_agent),
             Field::LandingUrl => text(&lead.landing_url),
@@ -316,6 +345,14 @@ mod tests {
             user_agent: None,
             ttclid: Some("E.C.P.x".into()),
             ttp: None,
+            fbclid: None,
+            fbc: None,
+            fbp: None,
+            gclid: None,
+            gbraid: None,
+            wbraid: None,
+            meta_lead_id: None,
+            tiktok_lead_id: None,
             landing_url: None,
             referrer: None,
             source: Some("tiktok".into()),
@@ -358,6 +395,37 @@ mod tests {
         assert_eq!(get("fields.gone"), None, "null reads as missing");
         assert_eq!(get("fields.vertical.deeper"), None);
         assert_eq!(get("occurred_at"), Some(Val::Num(7.0)));
+    }
+
+    #[test]
+    fn click_ids_and_lead_ids_are_addressable_by_their_lead_field_names() {
+        let e = event();
+        let l = Lead {
+            fbclid: Some("IwAR1xYz".into()),
+            fbc: Some("fb.1.1700000000000.IwAR1xYz".into()),
+            fbp: Some("fb.1.1700000000000.42".into()),
+            gclid: Some("Cj0K".into()),
+            gbraid: Some("0AAA".into()),
+            wbraid: Some("CjkK".into()),
+            meta_lead_id: Some("123456789012345".into()),
+            tiktok_lead_id: Some("7301".into()),
+            ..lead()
+        };
+        for (name, want) in [
+            ("fbclid", "IwAR1xYz"),
+            ("fbc", "fb.1.1700000000000.IwAR1xYz"),
+            ("fbp", "fb.1.1700000000000.42"),
+            ("gclid", "Cj0K"),
+            ("gbraid", "0AAA"),
+            ("wbraid", "CjkK"),
+            ("meta_lead_id", "123456789012345"),
+            ("tiktok_lead_id", "7301"),
+        ] {
+            let path = FieldPath::parse(name).unwrap();
+            assert_eq!(path.kind(), FieldKind::Text, "{name}");
+            assert_eq!(path.resolve(&l, &e), Some(Val::Str(want)), "{name}");
+            assert_eq!(path.resolve(&lead(), &e), None, "{name} absent");
+        }
     }
 
     #[test]

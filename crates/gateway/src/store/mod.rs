@@ -3,6 +3,7 @@
 //! The trait speaks domain types only: no SQL crosses it. What it must never hold: a raw email or
 //! phone (callers pass SHA-256 hex).
 
+pub(crate) mod click_ids;
 pub mod erase;
 pub mod error;
 pub mod insights;

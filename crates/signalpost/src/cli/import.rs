@@ -33,7 +33,8 @@ const DEFAULT_BATCH_ROWS: usize = 500;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Columns named like these fields need no --map: transaction_id (required), email, phone, \
-external_id, ip, user_agent, landing_url, referrer, ttclid, ttp, source, occurred_at; for lifecycle events \
+external_id, ip, user_agent, landing_url, referrer, ttclid, ttp, fbclid, fbc, fbp, gclid, gbraid, wbraid, \
+meta_lead_id, tiktok_lead_id, source, country, occurred_at; for lifecycle events \
 also buyer, offer, revenue, payout, currency, name (custom) and idempotency_key; fields.<name> for custom lead \
 fields. Other columns must be mapped or skipped (--map COLUMN=-). Empty cells are absent values.\n\n\
 Exit status: 0 all rows imported (or imported before), 1 some rows refused (see the error file) or the \

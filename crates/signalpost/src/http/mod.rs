@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod batch;
+pub mod capture;
 pub mod dto;
 pub mod events;
 pub mod health;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(operator)
         .merge(postback::router(&state))
         .merge(health::router())
+        .merge(capture::router())
         .merge(openapi::router())
         .merge(crate::console::router(&state));
     // With `[server] metrics_listen`, metrics are served there ([`metrics_router`]) and not here.

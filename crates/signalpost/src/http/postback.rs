@@ -10,13 +10,18 @@
 //! `country` (the lead's country, as networks' geo macros send it) is checked like the lead API's:
 //! not a region is a 422 at `country`. A postback is a step of a lead already stored, and a stored
 //! lead never changes, so a valid one changes nothing: the lead's country is the one it was posted
-//! (or imported) with.
+//! (or imported) with. `meta_lead_id` and `tiktok_lead_id` are treated the same way: checked (not
+//! Meta's 15–17 digits, or not TikTok's digits, is a 422 at that field, an integration error worth
+//! hearing about), and otherwise the lead keeps the ids it was posted with. Click ids (`fbclid`,
+//! `gclid`, …) in a postback are ignored like any parameter of the network's own.
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
+
+use signalpost_gateway::click_id;
 
 use super::dto::{EventRequest, RawRevenue, RawTime, validate_transaction_id};
 use super::events::submit_event;
@@ -29,6 +34,10 @@ pub struct PostbackQuery {
     pub transaction_id: Option<String>,
     /// Checked only (see the module notes).
     pub country: Option<String>,
+    /// Checked only.
+    pub meta_lead_id: Option<String>,
+    /// Checked only.
+    pub tiktok_lead_id: Option<String>,
     pub event: EventRequestParts,
 }
 
@@ -58,6 +67,8 @@ impl PostbackQuery {
             let slot = match name.as_ref() {
                 "transaction_id" => &mut q.transaction_id,
                 "country" => &mut q.country,
+                "meta_lead_id" => &mut q.meta_lead_id,
+                "tiktok_lead_id" => &mut q.tiktok_lead_id,
                 "type" => &mut q.event.kind,
                 "name" => &mut q.event.name,
                 "buyer" => &mut q.event.buyer,
@@ -93,6 +104,22 @@ impl PostbackQuery {
         };
         if let Err(e) = super::dto::lead::parse_country(self.country) {
             errors.push(e);
+        }
+        for (field, value, check) in [
+            (
+                "meta_lead_id",
+                &self.meta_lead_id,
+                click_id::check_meta_lead_id as fn(&str) -> Result<(), String>,
+            ),
+            (
+                "tiktok_lead_id",
+                &self.tiktok_lead_id,
+                click_id::check_tiktok_lead_id,
+            ),
+        ] {
+            if let Some(Err(problem)) = value.as_deref().map(check) {
+                errors.push(FieldError::new(field, problem));
+            }
         }
         if self.event.kind.is_none() {
             errors.push(FieldError::new(
@@ -136,6 +163,11 @@ pub(super) struct PostbackParams {
     /// The lead's country, ISO 3166-1 alpha-2 (any case). Checked: anything else is a 422 at
     /// `country`; the stored lead keeps the country it was posted with.
     country: Option<String>,
+    /// Meta's lead id, 15 to 17 digits. Checked like `country` (a 422 at `meta_lead_id`); the stored
+    /// lead keeps the id it was posted with.
+    meta_lead_id: Option<String>,
+    /// TikTok Lead Generation lead id, digits. Checked like `meta_lead_id`.
+    tiktok_lead_id: Option<String>,
     /// `lead_sold`, `offer_click`, `offer_conversion`, `buyer_routed` or `custom`.
     #[param(rename = "type")]
     r#type: String,

@@ -4,8 +4,8 @@
 //! batching, progress, error file) is `cli::import`.
 //!
 //! Columns are named like the API's fields and need no mapping: `transaction_id`, `email`, `phone`,
-//! `external_id`, `ip`, `user_agent`, `landing_url`, `referrer`, `ttclid`, `ttp`, `source`,
-//! `occurred_at`, and for lifecycle events `buyer`, `offer`, `revenue`, `payout`, `currency`, `name` (custom
+//! `external_id`, `ip`, `user_agent`, `landing_url`, `referrer`, `ttclid`, `ttp`, `fbclid`, `fbc`,
+//! `fbp`, `gclid`, `gbraid`, `wbraid`, `meta_lead_id`, `tiktok_lead_id`, `source`, `occurred_at`, and for lifecycle events `buyer`, `offer`, `revenue`, `payout`, `currency`, `name` (custom
 //! events) and `idempotency_key`; `fields.<name>` columns become custom lead fields. `--map col=field`
 //! renames a column, `--map col=-` skips it. Any other column is refused, so a typo cannot silently
 //! drop an identifier. An empty cell is an absent value.
@@ -71,6 +71,14 @@ enum LeadField {
     Referrer,
     Ttclid,
     Ttp,
+    Fbclid,
+    Fbc,
+    Fbp,
+    Gclid,
+    Gbraid,
+    Wbraid,
+    MetaLeadId,
+    TiktokLeadId,
     Source,
     Country,
     OccurredAt,
@@ -112,6 +120,14 @@ fn target_of(field: &str) -> Option<Target> {
         "referrer" => Target::Lead(L::Referrer),
         "ttclid" => Target::Lead(L::Ttclid),
         "ttp" => Target::Lead(L::Ttp),
+        "fbclid" => Target::Lead(L::Fbclid),
+        "fbc" => Target::Lead(L::Fbc),
+        "fbp" => Target::Lead(L::Fbp),
+        "gclid" => Target::Lead(L::Gclid),
+        "gbraid" => Target::Lead(L::Gbraid),
+        "wbraid" => Target::Lead(L::Wbraid),
+        "meta_lead_id" => Target::Lead(L::MetaLeadId),
+        "tiktok_lead_id" => Target::Lead(L::TiktokLeadId),
         "source" => Target::Lead(L::Source),
         "country" => Target::Lead(L::Country),
         "occurred_at" => Target::Lead(L::OccurredAt),
@@ -257,6 +273,14 @@ impl Columns {
                     LeadField::Referrer => lead.referrer = text,
                     LeadField::Ttclid => lead.ttclid = text,
                     LeadField::Ttp => lead.ttp = text,
+                    LeadField::Fbclid => lead.fbclid = text,
+                    LeadField::Fbc => lead.fbc = text,
+                    LeadField::Fbp => lead.fbp = text,
+                    LeadField::Gclid => lead.gclid = text,
+                    LeadField::Gbraid => lead.gbraid = text,
+                    LeadField::Wbraid => lead.wbraid = text,
+                    LeadField::MetaLeadId => lead.meta_lead_id = text,
+                    LeadField::TiktokLeadId => lead.tiktok_lead_id = text,
                     LeadField::Source => lead.source = text,
                     LeadField::Country => lead.country = text,
                     LeadField::OccurredAt => {

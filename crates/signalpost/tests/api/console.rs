@@ -784,12 +784,22 @@ async fn repeated_failed_sign_ins_from_one_address_are_throttled() {
 async fn the_lead_page_shows_the_country_and_the_pixel_form_sets_the_phone_region() {
     let app = spawn_app().await;
     app.lead(json!({"transaction_id": "console-gb", "country": "gb",
-                    "landing_url": "https://lp.example.com/"}))
+                    "landing_url": "https://lp.example.com/?fbclid=IwAR1xYz",
+                    "meta_lead_id": "1234567890123456"}))
         .await;
     let operator = sign_in(&app).await;
     let (status, lead) = operator.get(&app, "/console/leads/console-gb").await;
     assert_eq!(status, StatusCode::OK);
     assert!(lead.contains(r#"data-field="country">GB<"#), "{lead}");
+    assert!(lead.contains(r#"data-field="fbclid">IwAR1xYz<"#), "{lead}");
+    assert!(
+        lead.contains(r#"data-field="meta_lead_id">1234567890123456<"#),
+        "{lead}"
+    );
+    assert!(
+        !lead.contains(r#"data-field="gclid""#),
+        "absent ids are not listed"
+    );
 
     let site = format!("/console/pixels/{PIXEL}/site");
     let form = |region: &'static str| {

@@ -10,6 +10,7 @@ mod admin;
 mod batch;
 mod body_limits;
 mod cli_ops;
+mod click_ids;
 mod console;
 mod country;
 mod deliverable;

@@ -24,10 +24,10 @@ use crate::store::{IngestResult, IngestUnit, StoreError};
 
 const INSERT_LEADS: &str = "INSERT INTO leads (transaction_id, email, phone, external_id, ip, \
      user_agent, ttclid, ttp, landing_url, referrer, source, fields, warnings, created_at, country, \
-     phone_by_region, stored_at_ms) \
+     phone_by_region, click_ids, stored_at_ms) \
      SELECT t.*, $15::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-     $13::text[], $14::bigint[], $16::text[], $17::text[]) AS t \
+     $13::text[], $14::bigint[], $16::text[], $17::text[], $18::text[]) AS t \
      ON CONFLICT (transaction_id) DO NOTHING RETURNING transaction_id";
 
 const RESERVE_IDS: &str = "SELECT \
@@ -559,6 +559,10 @@ async fn insert_leads(
         .iter()
         .map(|l| crate::store::phones_to_json(&l.phone_by_region))
         .collect::<Result<Vec<_>, _>>()?;
+    let click_ids = leads
+        .iter()
+        .map(|l| crate::store::click_ids::to_json(l))
+        .collect::<Result<Vec<_>, _>>()?;
     let stmt = tx.prepare_cached(INSERT_LEADS).await?;
     let rows = tx
         .query(
@@ -581,6 +585,7 @@ async fn insert_leads(
                 &now,
                 &country,
                 &phones,
+                &click_ids,
             ],
         )
         .await?;

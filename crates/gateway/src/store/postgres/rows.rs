@@ -10,7 +10,7 @@ use crate::domain::{
 use crate::store::{ClaimedConversion, StoreError};
 
 pub const LEAD_COLUMNS: &str = "transaction_id, email, phone, external_id, ip, user_agent, ttclid, \
-     ttp, landing_url, referrer, source, fields, warnings, created_at, country, phone_by_region";
+     ttp, landing_url, referrer, source, fields, warnings, created_at, country, phone_by_region, click_ids";
 
 pub const EVENT_COLUMNS: &str = "id, transaction_id, trigger, name, buyer, offer, revenue, currency, \
      occurred_at, idempotency_key, payout";
@@ -44,7 +44,8 @@ pub fn lead(row: &Row) -> Result<Lead, StoreError> {
     let fields: &str = get(row, 11)?;
     let warnings: &str = get(row, 12)?;
     let phone_by_region: Option<&str> = get(row, 15)?;
-    Ok(Lead {
+    let click_ids: Option<&str> = get(row, 16)?;
+    let mut lead = Lead {
         transaction_id: get(row, 0)?,
         email: get(row, 1)?,
         phone: get(row, 2)?,
@@ -61,7 +62,17 @@ pub fn lead(row: &Row) -> Result<Lead, StoreError> {
         fields: serde_json::from_str(fields).map_err(corrupt)?,
         warnings: serde_json::from_str(warnings).map_err(corrupt)?,
         created_at: get(row, 13)?,
-    })
+        fbclid: None,
+        fbc: None,
+        fbp: None,
+        gclid: None,
+        gbraid: None,
+        wbraid: None,
+        meta_lead_id: None,
+        tiktok_lead_id: None,
+    };
+    crate::store::click_ids::fill_from_json(&mut lead, click_ids)?;
+    Ok(lead)
 }
 
 pub fn event(row: &Row) -> Result<LifecycleEvent, StoreError> {

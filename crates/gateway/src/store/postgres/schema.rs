@@ -167,6 +167,11 @@ ALTER TABLE leads ADD COLUMN country TEXT;
 ALTER TABLE leads ADD COLUMN phone_by_region TEXT;
 ALTER TABLE pixels ADD COLUMN default_region TEXT;
 "#,
+    // 9: a lead's Meta and Google click ids, Meta cookies and CRM lead ids as one JSON object (see
+    // `store::click_ids`).
+    r#"
+ALTER TABLE leads ADD COLUMN click_ids TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

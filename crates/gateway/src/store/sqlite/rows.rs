@@ -9,7 +9,7 @@ use crate::domain::{
 use crate::store::{ClaimedConversion, StoreError};
 
 pub const LEAD_COLUMNS: &str = "transaction_id, email, phone, external_id, ip, user_agent, ttclid, \
-     ttp, landing_url, referrer, source, fields, warnings, created_at, country, phone_by_region";
+     ttp, landing_url, referrer, source, fields, warnings, created_at, country, phone_by_region, click_ids";
 
 pub const EVENT_COLUMNS: &str = "id, transaction_id, trigger, name, buyer, offer, revenue, currency, occurred_at, idempotency_key, payout";
 
@@ -40,7 +40,8 @@ pub fn lead(row: &Row<'_>) -> RowResult<Lead> {
     let fields: String = row.get(11)?;
     let warnings: String = row.get(12)?;
     let phone_by_region: Option<String> = row.get(15)?;
-    Ok(Lead {
+    let click_ids: Option<String> = row.get(16)?;
+    let mut lead = Lead {
         transaction_id: row.get(0)?,
         email: row.get(1)?,
         phone: row.get(2)?,
@@ -58,7 +59,17 @@ pub fn lead(row: &Row<'_>) -> RowResult<Lead> {
         fields: serde_json::from_str(&fields).map_err(corrupt)?,
         warnings: serde_json::from_str(&warnings).map_err(corrupt)?,
         created_at: row.get(13)?,
-    })
+        fbclid: None,
+        fbc: None,
+        fbp: None,
+        gclid: None,
+        gbraid: None,
+        wbraid: None,
+        meta_lead_id: None,
+        tiktok_lead_id: None,
+    };
+    crate::store::click_ids::fill_from_json(&mut lead, click_ids.as_deref())?;
+    Ok(lead)
 }
 
 pub fn event(row: &Row<'_>) -> RowResult<LifecycleEvent> {

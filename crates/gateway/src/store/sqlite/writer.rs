@@ -608,6 +608,7 @@ fn insert_lead(inserts: &mut Inserts<'_>, lead: &Lead, now: i64) -> Result<bool,
     let warnings =
         serde_json::to_string(&lead.warnings).map_err(|e| StoreError::Io(e.to_string()))?;
     let phones = crate::store::phones_to_json(&lead.phone_by_region)?;
+    let click_ids = crate::store::click_ids::to_json(lead)?;
     let n = inserts.lead.execute(params![
         lead.transaction_id,
         lead.email,
@@ -626,6 +627,7 @@ fn insert_lead(inserts: &mut Inserts<'_>, lead: &Lead, now: i64) -> Result<bool,
         now,
         lead.country,
         phones,
+        click_ids,
     ])?;
     Ok(n == 1)
 }
@@ -670,8 +672,9 @@ impl<'c> Inserts<'c> {
             lead: conn.prepare_cached(
                 "INSERT OR IGNORE INTO leads (transaction_id, email, phone, external_id, ip, \
                  user_agent, ttclid, ttp, landing_url, referrer, source, fields, warnings, \
-                 created_at, stored_at_ms, country, phone_by_region) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 created_at, stored_at_ms, country, phone_by_region, click_ids) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+                 ?18)",
             )?,
             event: conn.prepare_cached(
                 "INSERT OR IGNORE INTO lifecycle_events (transaction_id, trigger, name, buyer, \

@@ -159,6 +159,22 @@ pub async fn detail(
     Ok(layout::page(&title, Nav::Leads, &session, timeline(&view)).into_response())
 }
 
+/// The lead's click ids and CRM lead ids besides `ttclid`/`ttp`, by field name, those it has.
+fn other_ids(lead: &signalpost_gateway::Lead) -> impl Iterator<Item = (&'static str, &str)> {
+    [
+        ("fbclid", &lead.fbclid),
+        ("fbc", &lead.fbc),
+        ("fbp", &lead.fbp),
+        ("gclid", &lead.gclid),
+        ("gbraid", &lead.gbraid),
+        ("wbraid", &lead.wbraid),
+        ("meta_lead_id", &lead.meta_lead_id),
+        ("tiktok_lead_id", &lead.tiktok_lead_id),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+}
+
 fn timeline(view: &LeadView) -> Markup {
     let lead = &view.lead;
     html! {
@@ -177,6 +193,10 @@ fn timeline(view: &LeadView) -> Markup {
                     dt { "External id (SHA-256)" } dd class="mono" { (opt_text(&lead.external_id)) }
                     dt { "ttclid" } dd class="mono" { (opt_text(&lead.ttclid)) }
                     dt { "ttp" } dd class="mono" { (opt_text(&lead.ttp)) }
+                    // Meta's and Google's ids and the CRM lead ids: listed only when the lead has them.
+                    @for (name, value) in other_ids(lead) {
+                        dt { (name) } dd class="mono" data-field=(name) { (value) }
+                    }
                     dt { "IP" } dd class="mono" { (opt_text(&lead.ip)) }
                     dt { "User agent" } dd { (opt_text(&lead.user_agent)) }
                     dt { "Landing URL" } dd class="mono" { (opt_text(&lead.landing_url)) }

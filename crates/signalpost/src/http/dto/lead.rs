@@ -16,6 +16,7 @@ use serde::Deserialize;
 use signalpost_gateway::domain::{NewLead, Warning};
 use signalpost_tiktok::identity::{self, Region};
 
+use super::click_ids::RawClickIds;
 use super::{MAX_LABEL_LEN, RawTime, opt_text, validate_time, validate_transaction_id};
 use crate::http::problem::{ApiError, FieldError};
 
@@ -27,8 +28,9 @@ pub const MAX_USER_AGENT_LEN: usize = 2048;
 pub const MAX_EMAIL_LEN: usize = 320;
 /// Longest external id accepted.
 pub const MAX_EXTERNAL_ID_LEN: usize = 1024;
-/// Longest `ttclid` / `ttp` accepted.
-pub const MAX_CLICK_ID_LEN: usize = 1024;
+/// Longest click id or cookie value accepted (`ttclid`, `ttp`, `fbclid`, `fbc`, `fbp`, `gclid`,
+/// `gbraid`, `wbraid`).
+pub use signalpost_gateway::click_id::MAX_CLICK_ID_LEN;
 
 /// How the edge treats identifiers: the regions for national phone numbers, and whether an unusable
 /// identifier is a warning (default) or an error.
@@ -79,7 +81,7 @@ pub struct LeadRequest {
     /// The visitor's browser user agent, sent raw.
     #[serde(default)]
     pub user_agent: Option<String>,
-    /// The page the form was on (absolute http(s) URL): `page.url`; its `ttclid` query parameter is taken when `ttclid` is absent.
+    /// The page the form was on (absolute http(s) URL): `page.url`; its `ttclid`, `fbclid`, `gclid`, `gbraid` and `wbraid` query parameters are taken when those fields are absent (case kept).
     #[serde(default)]
     pub landing_url: Option<String>,
     /// `page.referrer`.
@@ -91,6 +93,37 @@ pub struct LeadRequest {
     /// Value of the `_ttp` cookie.
     #[serde(default)]
     pub ttp: Option<String>,
+    /// Meta click id (case-sensitive, never altered); taken from `landing_url` when absent.
+    #[serde(default)]
+    #[schema(example = "IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMgk")]
+    pub fbclid: Option<String>,
+    /// Value of Meta's `_fbc` cookie, `fb.<subdomain index>.<creation ms>.<fbclid>`. A malformed one is dropped with a warning at `fbc`.
+    #[serde(default)]
+    #[schema(
+        example = "fb.1.1554763741205.IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMgk"
+    )]
+    pub fbc: Option<String>,
+    /// Value of Meta's `_fbp` cookie, `fb.<subdomain index>.<creation ms>.<random>`. A malformed one is dropped with a warning at `fbp`.
+    #[serde(default)]
+    #[schema(example = "fb.1.1596403881668.1116446470")]
+    pub fbp: Option<String>,
+    /// Google Ads click id; taken from `landing_url` when absent.
+    #[serde(default)]
+    pub gclid: Option<String>,
+    /// Google Ads click id of iOS app-to-web clicks; taken from `landing_url` when absent.
+    #[serde(default)]
+    pub gbraid: Option<String>,
+    /// Google Ads click id of iOS web-to-app clicks; taken from `landing_url` when absent.
+    #[serde(default)]
+    pub wbraid: Option<String>,
+    /// Meta's lead id (Conversion Leads: the leadgen id of an Instant Form lead), 15 to 17 digits. Anything else is a 422 at `meta_lead_id`.
+    #[serde(default)]
+    #[schema(example = "1234567890123456")]
+    pub meta_lead_id: Option<String>,
+    /// TikTok Lead Generation lead id (digits, at most 32), for TikTok CRM events. Anything else is a 422 at `tiktok_lead_id`.
+    #[serde(default)]
+    #[schema(example = "7301234567890123456")]
+    pub tiktok_lead_id: Option<String>,
     /// Traffic source label, matched by rules' `when.source`.
     #[serde(default)]
     pub source: Option<String>,
@@ -214,7 +247,7 @@ impl LeadRequest {
                 soft("user_agent", problem, &mut errors);
                 None
             });
-        // ttclid comes from the landing URL when not given, even if the URL itself is unusable.
+        // Click ids come from the landing URL when not given, even if the URL itself is unusable.
         let raw_landing = self
             .landing_url
             .as_deref()
@@ -228,15 +261,19 @@ impl LeadRequest {
             soft("referrer", problem, &mut errors);
             None
         });
-        let ttclid = opt_text(self.ttclid, "ttclid", MAX_CLICK_ID_LEN, &mut errors).or_else(|| {
-            raw_landing
-                .as_deref()
-                .and_then(signalpost_gateway::ttclid::from_landing_url)
-                .filter(|t| {
-                    t.chars().count() <= MAX_CLICK_ID_LEN && !t.chars().any(char::is_control)
-                })
-        });
-        let ttp = opt_text(self.ttp, "ttp", MAX_CLICK_ID_LEN, &mut errors);
+        let ids = RawClickIds {
+            ttclid: self.ttclid,
+            ttp: self.ttp,
+            fbclid: self.fbclid,
+            fbc: self.fbc,
+            fbp: self.fbp,
+            gclid: self.gclid,
+            gbraid: self.gbraid,
+            wbraid: self.wbraid,
+            meta_lead_id: self.meta_lead_id,
+            tiktok_lead_id: self.tiktok_lead_id,
+        }
+        .validate(raw_landing.as_deref(), &mut soft, &mut errors);
         let source = opt_text(self.source, "source", MAX_LABEL_LEN, &mut errors);
         let occurred_at = self.occurred_at.as_ref().and_then(|raw| {
             validate_time(raw, "occurred_at", now)
@@ -260,8 +297,16 @@ impl LeadRequest {
             country: country.map(|c| c.to_string()),
             ip,
             user_agent,
-            ttclid,
-            ttp,
+            ttclid: ids.ttclid,
+            ttp: ids.ttp,
+            fbclid: ids.fbclid,
+            fbc: ids.fbc,
+            fbp: ids.fbp,
+            gclid: ids.gclid,
+            gbraid: ids.gbraid,
+            wbraid: ids.wbraid,
+            meta_lead_id: ids.meta_lead_id,
+            tiktok_lead_id: ids.tiktok_lead_id,
             landing_url,
             referrer,
             source,

@@ -14,6 +14,7 @@
 //!   requires `name` (letters, digits, `_`, `-`, starting with a letter, ≤ 50), other types refuse it.
 //! - Unknown fields are refused: a typo (`emial`) must not silently cost a conversion.
 
+pub mod click_ids;
 pub mod event;
 pub mod fields;
 pub mod lead;

@@ -32,6 +32,22 @@ pub struct LeadSchema {
     ttclid: Option<String>,
     /// The `_ttp` cookie.
     ttp: Option<String>,
+    /// Meta click id (given, or from the landing URL), case kept exactly.
+    fbclid: Option<String>,
+    /// Meta's `_fbc` cookie, `fb.<subdomain index>.<creation ms>.<fbclid>`.
+    fbc: Option<String>,
+    /// Meta's `_fbp` cookie, `fb.<subdomain index>.<creation ms>.<random>`.
+    fbp: Option<String>,
+    /// Google Ads click id (given, or from the landing URL).
+    gclid: Option<String>,
+    /// Google Ads iOS app-to-web click id (given, or from the landing URL).
+    gbraid: Option<String>,
+    /// Google Ads iOS web-to-app click id (given, or from the landing URL).
+    wbraid: Option<String>,
+    /// Meta's lead id for Conversion Leads, 15 to 17 digits.
+    meta_lead_id: Option<String>,
+    /// TikTok Lead Generation lead id (digits).
+    tiktok_lead_id: Option<String>,
     landing_url: Option<String>,
     referrer: Option<String>,
     source: Option<String>,
@@ -122,6 +138,14 @@ mod tests {
             user_agent: None,
             ttclid: None,
             ttp: None,
+            fbclid: None,
+            fbc: None,
+            fbp: None,
+            gclid: None,
+            gbraid: None,
+            wbraid: None,
+            meta_lead_id: None,
+            tiktok_lead_id: None,
             landing_url: None,
             referrer: None,
             source: None,
