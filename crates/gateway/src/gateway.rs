@@ -351,6 +351,8 @@ pub fn lead_from(new: NewLead, now_secs: i64) -> Result<Lead, GatewayError> {
     let email = hashed("email", new.email)?;
     let phone = hashed("phone", new.phone)?;
     let phone_by_region = regional_phones(new.phone_by_region)?;
+    let phone_digits = hashed("phone_digits", new.phone_digits)?;
+    let phone_digits_by_region = regional_phones(new.phone_digits_by_region)?;
     let external_id = hashed("external_id", new.external_id)?;
     let country = region("country", new.country)?;
     let landing_url = non_empty(new.landing_url);
@@ -386,6 +388,8 @@ pub fn lead_from(new: NewLead, now_secs: i64) -> Result<Lead, GatewayError> {
         email,
         phone,
         phone_by_region,
+        phone_digits,
+        phone_digits_by_region,
         external_id,
         country,
         ip: non_empty(new.ip),

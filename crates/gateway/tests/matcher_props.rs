@@ -123,6 +123,8 @@ fn lead() -> impl Strategy<Value = Lead> {
             email: None,
             phone: None,
             phone_by_region: Default::default(),
+            phone_digits: None,
+            phone_digits_by_region: Default::default(),
             external_id: None,
             country: None,
             ip: None,

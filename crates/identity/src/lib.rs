@@ -15,8 +15,8 @@ use std::fmt;
 pub use email::{hash_email, normalize_email};
 pub use hash::{Sha256Hex, is_canonical_sha256_hex, is_sha256_hex};
 pub use phone::{
-    MAX_PHONE_INPUT_CHARS, PhoneFormat, Region, UnknownRegion, hash_phone, hash_phone_as,
-    normalize_phone, warm_up_phone_metadata,
+    MAX_PHONE_INPUT_CHARS, PhoneFormat, PhoneHashes, Region, UnknownRegion, hash_phone,
+    hash_phone_as, hash_phone_forms, normalize_phone, warm_up_phone_metadata,
 };
 
 /// Which identifier a problem is about.

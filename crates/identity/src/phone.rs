@@ -149,6 +149,33 @@ pub fn hash_phone_as(
     Ok(Sha256Hex::digest(format.apply(&e164).as_bytes()))
 }
 
+/// A number's SHA-256 in both formats destinations use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneHashes {
+    /// Of `+12133734253` (TikTok, Google Ads).
+    pub e164: Sha256Hex,
+    /// Of `12133734253` (Meta).
+    pub digits: Sha256Hex,
+}
+
+/// [`hash_phone_as`] in both formats from one parse. A value that is already a SHA-256 hex digest is
+/// passed through as both (the caller vouches for its format).
+pub fn hash_phone_forms(raw: &str, default_region: Region) -> Result<PhoneHashes, IdentifierError> {
+    let trimmed = raw.trim();
+    if is_sha256_hex(trimmed) {
+        let hash = Sha256Hex::parse(trimmed)?;
+        return Ok(PhoneHashes {
+            e164: hash.clone(),
+            digits: hash,
+        });
+    }
+    let e164 = normalize_phone(trimmed, default_region)?;
+    Ok(PhoneHashes {
+        e164: Sha256Hex::digest(PhoneFormat::E164.apply(&e164).as_bytes()),
+        digits: Sha256Hex::digest(PhoneFormat::E164Digits.apply(&e164).as_bytes()),
+    })
+}
+
 /// Builds the metadata of these regions now. Each region otherwise builds its patterns on first
 /// use, which costs up to tens of milliseconds; call this at startup with the configured default
 /// regions to keep that off the first requests.
@@ -350,5 +377,27 @@ mod tests {
             let _ = hash_phone(&raw, Region::US);
             let _ = normalize_phone(&raw, region("FR"));
         }
+    }
+}
+
+#[cfg(test)]
+mod forms_tests {
+    use super::*;
+
+    #[test]
+    fn both_forms_come_from_one_reading_and_a_hash_passes_through_as_both() {
+        let us = Region::parse("US").unwrap();
+        let forms = hash_phone_forms("(213) 373-4253", us).unwrap();
+        assert_eq!(forms.e164, Sha256Hex::digest(b"+12133734253"));
+        assert_eq!(forms.digits, Sha256Hex::digest(b"12133734253"));
+        assert_eq!(
+            forms.e164,
+            hash_phone_as("(213) 373-4253", us, PhoneFormat::E164).unwrap()
+        );
+        let hashed = "A".repeat(64);
+        let passed = hash_phone_forms(&hashed, us).unwrap();
+        assert_eq!(passed.e164.as_str(), "a".repeat(64));
+        assert_eq!(passed.digits, passed.e164);
+        assert!(hash_phone_forms("12", us).is_err());
     }
 }

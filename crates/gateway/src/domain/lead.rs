@@ -20,6 +20,12 @@ pub struct Lead {
     /// differs from `phone` (a national number without `country`). Usually empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub phone_by_region: BTreeMap<String, String>,
+    /// SHA-256 hex of `phone`'s number as digits without the plus sign (Meta's format).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_digits: Option<String>,
+    /// `phone_by_region`'s readings as digits without the plus sign, by region.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phone_digits_by_region: BTreeMap<String, String>,
     /// SHA-256 hex of the trimmed external id.
     pub external_id: Option<String>,
     /// The lead's country, ISO 3166-1 alpha-2, upper-case.
@@ -118,6 +124,12 @@ pub struct NewLead {
     /// `default_region` reads it differently from `phone` (see [`Lead::phone_by_region`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub phone_by_region: BTreeMap<String, String>,
+    /// SHA-256 hex of the phone as digits without the plus sign (Meta's format).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_digits: Option<String>,
+    /// `phone_by_region` as digits, by region.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phone_digits_by_region: BTreeMap<String, String>,
     /// SHA-256 hex of the trimmed id.
     pub external_id: Option<String>,
     /// ISO 3166-1 alpha-2; any case is accepted, stored upper-case.

@@ -341,6 +341,8 @@ mod tests {
             external_id: None,
             country: None,
             phone_by_region: Default::default(),
+            phone_digits: None,
+            phone_digits_by_region: Default::default(),
             ip: None,
             user_agent: None,
             ttclid: Some("E.C.P.x".into()),

@@ -12,6 +12,8 @@ pub fn lead() -> Lead {
         email: Some("e".repeat(64)),
         phone: None,
         phone_by_region: Default::default(),
+        phone_digits: None,
+        phone_digits_by_region: Default::default(),
         external_id: None,
         country: None,
         ip: Some("203.0.113.9".into()),

@@ -254,24 +254,60 @@ pub trait Store: Insights + Send + Sync + 'static {
     }
 }
 
-/// `leads.phone_by_region` as stored: NULL for none (most leads), else a JSON object.
-pub(crate) fn phones_to_json(
-    phones: &std::collections::BTreeMap<String, String>,
-) -> Result<Option<String>, StoreError> {
-    if phones.is_empty() {
+/// Key of the digits-only reading of `phone` in the stored readings.
+const DIGITS_KEY: &str = "digits";
+/// Prefix of the digits-only readings of `phone_by_region` in the stored readings.
+const DIGITS_PREFIX: &str = "digits:";
+
+/// `leads.phone_by_region` as stored: one JSON object holding the lead's other phone readings —
+/// region → E.164 hash (`phone_by_region`), `"digits"` → `phone_digits`, `"digits:REGION"` →
+/// `phone_digits_by_region` — or NULL when there are none.
+pub(crate) fn phones_to_json(lead: &Lead) -> Result<Option<String>, StoreError> {
+    if lead.phone_by_region.is_empty()
+        && lead.phone_digits.is_none()
+        && lead.phone_digits_by_region.is_empty()
+    {
         return Ok(None);
     }
-    serde_json::to_string(phones)
+    let mut all: std::collections::BTreeMap<String, &str> = lead
+        .phone_by_region
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str()))
+        .collect();
+    if let Some(digits) = &lead.phone_digits {
+        all.insert(DIGITS_KEY.to_owned(), digits);
+    }
+    for (region, digits) in &lead.phone_digits_by_region {
+        all.insert(format!("{DIGITS_PREFIX}{region}"), digits);
+    }
+    serde_json::to_string(&all)
         .map(Some)
         .map_err(|e| StoreError::Io(e.to_string()))
 }
 
-/// The stored `leads.phone_by_region` read back.
-pub(crate) fn phones_from_json(
-    text: Option<&str>,
-) -> Result<std::collections::BTreeMap<String, String>, serde_json::Error> {
-    match text {
-        None => Ok(Default::default()),
-        Some(t) => serde_json::from_str(t),
+/// The stored phone readings read back (see [`phones_to_json`]); rows written before the digits
+/// readings existed hold regions only.
+#[derive(Debug, Default)]
+pub(crate) struct PhoneReadings {
+    pub by_region: std::collections::BTreeMap<String, String>,
+    pub digits: Option<String>,
+    pub digits_by_region: std::collections::BTreeMap<String, String>,
+}
+
+pub(crate) fn phones_from_json(text: Option<&str>) -> Result<PhoneReadings, serde_json::Error> {
+    let Some(text) = text else {
+        return Ok(PhoneReadings::default());
+    };
+    let all: std::collections::BTreeMap<String, String> = serde_json::from_str(text)?;
+    let mut readings = PhoneReadings::default();
+    for (key, hash) in all {
+        if key == DIGITS_KEY {
+            readings.digits = Some(hash);
+        } else if let Some(region) = key.strip_prefix(DIGITS_PREFIX) {
+            readings.digits_by_region.insert(region.to_owned(), hash);
+        } else {
+            readings.by_region.insert(key, hash);
+        }
     }
+    Ok(readings)
 }

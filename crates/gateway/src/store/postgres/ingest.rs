@@ -557,7 +557,7 @@ async fn insert_leads(
     let country = col(|l| &l.country);
     let phones = leads
         .iter()
-        .map(|l| crate::store::phones_to_json(&l.phone_by_region))
+        .map(|l| crate::store::phones_to_json(l))
         .collect::<Result<Vec<_>, _>>()?;
     let click_ids = leads
         .iter()

@@ -45,11 +45,14 @@ pub fn lead(row: &Row) -> Result<Lead, StoreError> {
     let warnings: &str = get(row, 12)?;
     let phone_by_region: Option<&str> = get(row, 15)?;
     let click_ids: Option<&str> = get(row, 16)?;
+    let phones = crate::store::phones_from_json(phone_by_region).map_err(corrupt)?;
     let mut lead = Lead {
         transaction_id: get(row, 0)?,
         email: get(row, 1)?,
         phone: get(row, 2)?,
-        phone_by_region: crate::store::phones_from_json(phone_by_region).map_err(corrupt)?,
+        phone_by_region: phones.by_region,
+        phone_digits: phones.digits,
+        phone_digits_by_region: phones.digits_by_region,
         external_id: get(row, 3)?,
         country: get(row, 14)?,
         ip: get(row, 4)?,

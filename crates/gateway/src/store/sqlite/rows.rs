@@ -41,12 +41,14 @@ pub fn lead(row: &Row<'_>) -> RowResult<Lead> {
     let warnings: String = row.get(12)?;
     let phone_by_region: Option<String> = row.get(15)?;
     let click_ids: Option<String> = row.get(16)?;
+    let phones = crate::store::phones_from_json(phone_by_region.as_deref()).map_err(corrupt)?;
     let mut lead = Lead {
         transaction_id: row.get(0)?,
         email: row.get(1)?,
         phone: row.get(2)?,
-        phone_by_region: crate::store::phones_from_json(phone_by_region.as_deref())
-            .map_err(corrupt)?,
+        phone_by_region: phones.by_region,
+        phone_digits: phones.digits,
+        phone_digits_by_region: phones.digits_by_region,
         external_id: row.get(3)?,
         country: row.get(14)?,
         ip: row.get(4)?,

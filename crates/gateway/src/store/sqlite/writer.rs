@@ -607,7 +607,7 @@ fn insert_lead(inserts: &mut Inserts<'_>, lead: &Lead, now: i64) -> Result<bool,
     let fields = serde_json::to_string(&lead.fields).map_err(|e| StoreError::Io(e.to_string()))?;
     let warnings =
         serde_json::to_string(&lead.warnings).map_err(|e| StoreError::Io(e.to_string()))?;
-    let phones = crate::store::phones_to_json(&lead.phone_by_region)?;
+    let phones = crate::store::phones_to_json(lead)?;
     let click_ids = crate::store::click_ids::to_json(lead)?;
     let n = inserts.lead.execute(params![
         lead.transaction_id,

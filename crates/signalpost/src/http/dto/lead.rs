@@ -20,6 +20,16 @@ use super::click_ids::RawClickIds;
 use super::{MAX_LABEL_LEN, RawTime, opt_text, validate_time, validate_transaction_id};
 use crate::http::problem::{ApiError, FieldError};
 
+/// What reading a phone gives besides `phone`: the pixel regions' readings, a note when only those
+/// read it, and the digits-only hashes (Meta's format).
+#[derive(Default)]
+struct PhoneExtras {
+    by_region: BTreeMap<String, String>,
+    note: Option<String>,
+    digits: Option<String>,
+    digits_by_region: BTreeMap<String, String>,
+}
+
 /// Longest URL kept (`landing_url`, `referrer`).
 pub const MAX_URL_LEN: usize = 4096;
 /// Longest user agent kept.
@@ -196,7 +206,7 @@ impl LeadRequest {
             None
         });
         // The phone's readings for pixels with their own region, and a note when only those read it.
-        let regional: RefCell<(BTreeMap<String, String>, Option<String>)> = RefCell::default();
+        let regional: RefCell<PhoneExtras> = RefCell::default();
         let phone = identifier(
             "phone",
             self.phone,
@@ -204,7 +214,12 @@ impl LeadRequest {
             &|raw| {
                 let reading = super::phone::read(raw, country, policy);
                 let read_elsewhere = !reading.by_region.is_empty();
-                *regional.borrow_mut() = (reading.by_region, reading.note);
+                *regional.borrow_mut() = PhoneExtras {
+                    by_region: reading.by_region,
+                    note: reading.note,
+                    digits: reading.digits,
+                    digits_by_region: reading.digits_by_region,
+                };
                 match reading.phone {
                     Ok(hashed) => Ok(Some(hashed)),
                     // Read only with pixel regions: no `phone`, and the note says why.
@@ -284,7 +299,12 @@ impl LeadRequest {
         if !errors.is_empty() {
             return Err(ApiError::Invalid(errors));
         }
-        let (phone_by_region, phone_note) = regional.into_inner();
+        let PhoneExtras {
+            by_region: phone_by_region,
+            note: phone_note,
+            digits: phone_digits,
+            digits_by_region: phone_digits_by_region,
+        } = regional.into_inner();
         if let Some(note) = phone_note {
             warnings.push(Warning::new("phone", note));
         }
@@ -293,6 +313,8 @@ impl LeadRequest {
             email,
             phone,
             phone_by_region,
+            phone_digits,
+            phone_digits_by_region,
             external_id,
             country: country.map(|c| c.to_string()),
             ip,

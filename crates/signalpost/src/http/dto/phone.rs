@@ -24,33 +24,45 @@ pub struct PhoneReading {
     pub by_region: BTreeMap<String, String>,
     /// When `phone` failed but some pixel region read it: says which, for a warning.
     pub note: Option<String>,
+    /// `phone` hashed as digits without the plus sign (Meta's format), when it was read.
+    pub digits: Option<String>,
+    /// `by_region`'s readings hashed as digits, by region.
+    pub digits_by_region: BTreeMap<String, String>,
 }
 
 /// Reads `raw` (trimmed, non-empty) with `country` when the lead has one, else with the server's
 /// region and each pixel region of `policy`.
 pub fn read(raw: &str, country: Option<Region>, policy: &IdentifierPolicy) -> PhoneReading {
     let hash = |region: Region| {
-        identity::hash_phone(raw, region)
-            .map(|h| h.into_string())
+        identity::hash_phone_forms(raw, region)
+            .map(|h| (h.e164.into_string(), h.digits.into_string()))
             .map_err(|e| e.to_string())
     };
-    if let Some(country) = country {
+    let main = hash(country.unwrap_or(policy.default_region));
+    let (phone, digits) = match main {
+        Ok((e164, digits)) => (Ok(e164), Some(digits)),
+        Err(problem) => (Err(problem), None),
+    };
+    let mut by_region = BTreeMap::new();
+    let mut digits_by_region = BTreeMap::new();
+    if country.is_some() {
         return PhoneReading {
-            phone: hash(country),
-            by_region: BTreeMap::new(),
+            phone,
+            by_region,
             note: None,
+            digits,
+            digits_by_region,
         };
     }
-    let phone = hash(policy.default_region);
-    let mut by_region = BTreeMap::new();
     for &region in &policy.pixel_regions {
         if region == policy.default_region {
             continue;
         }
-        if let Ok(h) = hash(region)
+        if let Ok((h, d)) = hash(region)
             && phone.as_ref().ok() != Some(&h)
         {
             by_region.insert(region.to_string(), h);
+            digits_by_region.insert(region.to_string(), d);
         }
     }
     let note = match &phone {
@@ -65,6 +77,8 @@ pub fn read(raw: &str, country: Option<Region>, policy: &IdentifierPolicy) -> Ph
         phone,
         by_region,
         note,
+        digits,
+        digits_by_region,
     }
 }
 

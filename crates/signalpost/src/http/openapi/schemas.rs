@@ -132,6 +132,8 @@ mod tests {
             email: None,
             phone: None,
             phone_by_region: [("FR".to_owned(), "f".repeat(64))].into(),
+            phone_digits: None,
+            phone_digits_by_region: Default::default(),
             external_id: None,
             country: Some("FR".into()),
             ip: None,
