@@ -251,6 +251,43 @@ pub trait Store: Insights + Send + Sync + 'static {
     fn watch_remote_work(&self, waker: WorkWaker) {
         let _ = waker;
     }
+
+    /// The schema version the database holds, next to the one this build writes: readiness
+    /// (`GET /readyz`) reports a node whose database was moved on by a newer build (another node of
+    /// a rolling upgrade, or a restored backup) instead of letting it serve a schema it does not know.
+    fn schema_version(&self) -> StoreFuture<'_, SchemaVersion>;
+}
+
+/// What [`Store::schema_version`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SchemaVersion {
+    /// The version recorded in the database (0 when none is).
+    pub found: i64,
+    /// The version this build migrates to and knows how to read and write.
+    pub expected: i64,
+}
+
+impl SchemaVersion {
+    /// Whether the database is at exactly this build's version.
+    pub fn is_current(&self) -> bool {
+        self.found == self.expected
+    }
+
+    /// Why the schema is not current, for an operator; `None` when it is.
+    pub fn problem(&self) -> Option<String> {
+        let SchemaVersion { found, expected } = *self;
+        match found.cmp(&expected) {
+            std::cmp::Ordering::Equal => None,
+            std::cmp::Ordering::Greater => Some(format!(
+                "the database schema is version {found}, newer than this build's {expected}: \
+                 a newer signalpost has migrated it; upgrade this node"
+            )),
+            std::cmp::Ordering::Less => Some(format!(
+                "the database schema is version {found}, older than this build's {expected}: \
+                 restart this node to migrate it"
+            )),
+        }
+    }
 }
 
 /// `leads.phone_by_region` as stored: NULL for none (most leads), else a JSON object.
