@@ -88,7 +88,9 @@ impl std::str::FromStr for LogFormat {
         match s.trim().to_ascii_lowercase().as_str() {
             "human" | "text" | "" => Ok(LogFormat::Human),
             "json" => Ok(LogFormat::Json),
-            other => Err(format!("{other:?} is not a log format; expected human or json")),
+            other => Err(format!(
+                "{other:?} is not a log format; expected human or json"
+            )),
         }
     }
 }

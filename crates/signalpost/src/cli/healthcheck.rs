@@ -57,7 +57,10 @@ pub async fn run(args: HealthcheckArgs) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(_) => {
-            eprintln!("not ready: {url} did not answer within {} s", timeout.as_secs());
+            eprintln!(
+                "not ready: {url} did not answer within {} s",
+                timeout.as_secs()
+            );
             ExitCode::FAILURE
         }
     }

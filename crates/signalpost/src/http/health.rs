@@ -44,7 +44,11 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>,
                 json!({"status": "ready", "schema_version": version.found}),
             )),
             Some(problem) => {
-                tracing::warn!(found = version.found, expected = version.expected, "readiness: {problem}");
+                tracing::warn!(
+                    found = version.found,
+                    expected = version.expected,
+                    "readiness: {problem}"
+                );
                 Err(ApiError::Unavailable { detail: problem })
             }
         },

@@ -180,11 +180,18 @@ value = "revenue"
             assert!(entry.get(field).is_some(), "no {field} in {line}");
         }
         // Ours always say what happened (a dependency's event may carry fields only).
-        if entry["target"].as_str().is_some_and(|t| t.starts_with("signalpost")) {
+        if entry["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("signalpost"))
+        {
             assert!(entry["message"].is_string(), "no message in {line}");
         }
         if entry["target"] == "signalpost::access" {
-            assert!(entry["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+            assert!(
+                entry["request_id"]
+                    .as_str()
+                    .is_some_and(|id| !id.is_empty())
+            );
             assert!(entry["status"].is_u64(), "{line}");
             access_lines += 1;
         }

@@ -44,11 +44,8 @@ fn data_dir(app: &TestApp) -> std::path::PathBuf {
 /// Moves the SQLite store's recorded schema version by `delta` (another build's migration).
 fn shift_sqlite_version(data_dir: &std::path::Path, delta: i64) {
     let conn = rusqlite::Connection::open(data_dir.join("signalpost.db")).unwrap();
-    conn.execute(
-        "UPDATE schema_version SET version = version + ?1",
-        [delta],
-    )
-    .unwrap();
+    conn.execute("UPDATE schema_version SET version = version + ?1", [delta])
+        .unwrap();
 }
 
 async fn shift_pg_version(url: &str, delta: i64) {
@@ -148,7 +145,10 @@ async fn a_backup_taken_under_load_restores_every_lead_acknowledged_before_it() 
     for i in 0..40 {
         let id = format!("before-{i}");
         let answer = app
-            .post("/v1/leads", &json!({"transaction_id": id, "email": format!("p{i}@example.com")}))
+            .post(
+                "/v1/leads",
+                &json!({"transaction_id": id, "email": format!("p{i}@example.com")}),
+            )
             .await;
         assert_eq!(answer.status, 202, "{:#}", answer.body);
         before.push(id);
@@ -187,8 +187,16 @@ async fn a_backup_taken_under_load_restores_every_lead_acknowledged_before_it() 
     .await;
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("backup written"), "{}", text(&out.stdout));
-    assert!(text(&out.stderr).contains("master.key"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("backup written"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("master.key"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(load.await.unwrap() > 0);
     #[cfg(unix)]
     {
@@ -218,7 +226,11 @@ async fn a_backup_taken_under_load_restores_every_lead_acknowledged_before_it() 
     ])
     .await;
     assert_eq!(busy.status.code(), Some(1));
-    assert!(text(&busy.stderr).contains("already serving"), "{}", text(&busy.stderr));
+    assert!(
+        text(&busy.stderr).contains("already serving"),
+        "{}",
+        text(&busy.stderr)
+    );
 
     // Restore into a new data dir and serve it: every lead acknowledged before the backup is there.
     let restored_dir = root.path().join("restored");
@@ -247,13 +259,20 @@ async fn a_backup_taken_under_load_restores_every_lead_acknowledged_before_it() 
     ])
     .await;
     assert_eq!(twice.status.code(), Some(1));
-    assert!(text(&twice.stderr).contains("--force"), "{}", text(&twice.stderr));
+    assert!(
+        text(&twice.stderr).contains("--force"),
+        "{}",
+        text(&twice.stderr)
+    );
 
     let store = SqliteStore::open(&restored_dir).unwrap();
     use signalpost_gateway::Store;
     for id in &before {
         let lead = store.find_lead(id).await.unwrap();
-        assert!(lead.is_some(), "{id} was acknowledged before the backup and is missing");
+        assert!(
+            lead.is_some(),
+            "{id} was acknowledged before the backup and is missing"
+        );
     }
     store.close().await;
     app.stop().await;
@@ -277,7 +296,11 @@ async fn backup_of_a_postgres_store_says_to_use_pg_dump() {
     ])
     .await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("pg_dump"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("pg_dump"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!dir.path().join("x").exists());
 }
 
@@ -348,9 +371,9 @@ log_format = "human"
         "SIGNALPOST_LISTEN" => Some("0.0.0.0:9090".to_owned()),
         "SIGNALPOST_DATA_DIR" => Some("/data".to_owned()),
         "SIGNALPOST_DATABASE_URL" => Some("postgres://db/signalpost".to_owned()),
-        "SIGNALPOST_API_KEYS" => Some(
-            "key-from-env-0123456789abcdefghijkl,key-two-from-env-0123456789abcdef".to_owned(),
-        ),
+        "SIGNALPOST_API_KEYS" => {
+            Some("key-from-env-0123456789abcdefghijkl,key-two-from-env-0123456789abcdef".to_owned())
+        }
         "SIGNALPOST_LOG_FORMAT" => Some("json".to_owned()),
         _ => None,
     };
@@ -361,7 +384,11 @@ log_format = "human"
         config.server.database_url.as_deref(),
         Some("postgres://db/signalpost")
     );
-    assert_eq!(config.server.api_keys.len(), 3, "env keys are added to the file's");
+    assert_eq!(
+        config.server.api_keys.len(),
+        3,
+        "env keys are added to the file's"
+    );
     assert_eq!(config.server.log_format, LogFormat::Json);
 
     let from_file = Config::load_with_env(Some(&path), &|_| None).unwrap();

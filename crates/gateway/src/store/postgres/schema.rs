@@ -175,10 +175,7 @@ pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 /// The version recorded in the connection's schema; 0 when there is none yet.
 pub async fn read_version(client: &Client) -> Result<i64, StoreError> {
     let row = client
-        .query_one(
-            "SELECT to_regclass('schema_version') IS NOT NULL",
-            &[],
-        )
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
         .await?;
     let exists: bool = row
         .try_get(0)

@@ -269,11 +269,17 @@ mod tests {
     fn a_database_of_a_newer_build_is_refused_and_left_unchanged() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        conn.execute("UPDATE schema_version SET version = ?1", [CURRENT_VERSION + 1])
-            .unwrap();
+        conn.execute(
+            "UPDATE schema_version SET version = ?1",
+            [CURRENT_VERSION + 1],
+        )
+        .unwrap();
         let err = migrate(&mut conn).unwrap_err().to_string();
         assert!(err.contains("newer than this build"), "{err}");
-        assert!(err.contains(&format!("version {}", CURRENT_VERSION + 1)), "{err}");
+        assert!(
+            err.contains(&format!("version {}", CURRENT_VERSION + 1)),
+            "{err}"
+        );
         assert_eq!(read_version(&conn).unwrap(), CURRENT_VERSION + 1);
     }
 
