@@ -247,7 +247,7 @@ mod tests {
         let err = restore(&taken, &dir.path().join("new"), false)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("not a readable signalpost store"), "{err}");
+        assert!(err.contains("is not a"), "{err}");
         assert!(!dir.path().join("new").join(DB_FILE).exists());
     }
 }
