@@ -92,13 +92,15 @@ fi
 mkdir -p "$work/context/data"
 chmod 0700 "$work/context/data"
 cp "$binary" "$work/context/signalpost"
+# As the Dockerfile's build stage does.
+strip --strip-debug "$work/context/signalpost"
 log "podman build --target runtime (base: $base_image)"
 podman_ build --quiet --format docker --network host --target runtime \
     --build-arg BINARY_FROM=prebuilt --build-arg RUNTIME_BASE="$base_image" \
     -f Dockerfile -t "$image" "$work/context" >/dev/null
 size=$(podman_ image inspect "$image" --format '{{.Size}}')
 base_size=$(podman_ image inspect "$base_image" --format '{{.Size}}')
-log "image size: $((size / 1000000)) MB (base $((base_size / 1000000)) MB, signalpost $(( $(stat -c %s "$binary") / 1000000 )) MB)"
+log "image size: $((size / 1000000)) MB (base $((base_size / 1000000)) MB, signalpost $(( $(stat -c %s "$work/context/signalpost") / 1000000 )) MB)"
 
 # --- free loopback ports ---------------------------------------------------------------------
 free_port() {
