@@ -256,6 +256,13 @@ pub trait Store: Insights + Send + Sync + 'static {
     /// (`GET /readyz`) reports a node whose database was moved on by a newer build (another node of
     /// a rolling upgrade, or a restored backup) instead of letting it serve a schema it does not know.
     fn schema_version(&self) -> StoreFuture<'_, SchemaVersion>;
+
+    /// Bytes available on the file system that holds the store when it is a local file (SQLite), so
+    /// readiness can take a node whose disk is full out of rotation before its writes fail; `None`
+    /// for a store on another server (PostgreSQL reports a full disk as a failed write).
+    fn free_space(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// What [`Store::schema_version`] found.

@@ -15,6 +15,10 @@ use serde_json::{Value, json};
 use super::problem::ApiError;
 use super::{AppState, Json};
 
+/// Free space below which a node with a local store (SQLite) is not ready: its writes are about to
+/// fail with a full disk, and a load balancer should send leads to a node that can store them.
+const MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How long the store may take to answer before the check fails.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -32,7 +36,7 @@ pub fn router() -> Router<AppState> {
     tag = "operations",
     responses(
         (status = 200, description = "Ready: the store answers and its schema is current", body = Object,
-            example = json!({"status": "ready", "schema_version": 7})),
+            example = json!({"status": "ready", "schema_version": 8})),
         (status = 503, description = "Not ready: the store does not answer, or its schema is not this build's", body = super::problem::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -40,6 +44,12 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>,
     let probe = state.gateway.store().schema_version();
     match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
         Ok(Ok(version)) => match version.problem() {
+            None if store_disk_is_full(&state) => Err(ApiError::Unavailable {
+                detail: format!(
+                    "the disk holding the store has less than {} MiB free: writes would fail",
+                    MIN_FREE_BYTES / (1024 * 1024)
+                ),
+            }),
             None => Ok(Json(
                 json!({"status": "ready", "schema_version": version.found}),
             )),
@@ -65,6 +75,14 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>,
             ),
         }),
     }
+}
+
+fn store_disk_is_full(state: &AppState) -> bool {
+    state
+        .gateway
+        .store()
+        .free_space()
+        .is_some_and(|free| free < MIN_FREE_BYTES)
 }
 
 /// The kind of failure, for a public answer: the class, never the driver's text (which may name

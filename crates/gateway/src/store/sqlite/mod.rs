@@ -218,6 +218,11 @@ impl Store for SqliteStore {
         })
     }
 
+    fn free_space(&self) -> Option<u64> {
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        fs4::available_space(dir).ok()
+    }
+
     fn schema_version(&self) -> StoreFuture<'_, crate::store::SchemaVersion> {
         Box::pin(async move {
             let found = self.reads.run(schema::read_version).await?;
