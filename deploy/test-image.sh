@@ -81,7 +81,7 @@ if [ ! -s "$base_tar" ]; then
     rm -rf "$root"
 fi
 if ! podman_ image exists "$base_image"; then
-    podman_ import "$base_tar" "$base_image" >/dev/null
+    podman_ import --quiet "$base_tar" "$base_image" >/dev/null
 fi
 
 # --- the binary and the image ----------------------------------------------------------------
