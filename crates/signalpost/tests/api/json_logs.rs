@@ -109,6 +109,7 @@ value = "revenue"
     let lead = client
         .post(format!("{base}/v1/leads"))
         .bearer_auth(KEY)
+        .header("x-request-id", "lead-req-42")
         .json(&json!({
             "transaction_id": "json-log-lead-1",
             "email": EMAIL,
@@ -121,6 +122,7 @@ value = "revenue"
         .await
         .unwrap();
     assert_eq!(lead.status(), 202);
+    assert_eq!(lead.headers()["x-request-id"], "lead-req-42");
     let sold = client
         .post(format!("{base}/v1/leads/json-log-lead-1/events"))
         .bearer_auth(KEY)
@@ -129,6 +131,8 @@ value = "revenue"
         .await
         .unwrap();
     assert_eq!(sold.status(), 202);
+    let generated = sold.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(generated.len() >= 16, "{generated}");
     // A refused key and a postback with its key in the query are logged too (neither key may be).
     let refused = client
         .get(format!("{base}/v1/leads/json-log-lead-1"))
@@ -171,6 +175,7 @@ value = "revenue"
     stdout_reader.join().unwrap();
     let stdout = stdout_text.lock().unwrap().clone();
 
+    let mut request_ids = Vec::new();
     let mut access_lines = 0;
     let mut pixel_lines = 0;
     for line in stderr.lines() {
@@ -193,6 +198,7 @@ value = "revenue"
                     .is_some_and(|id| !id.is_empty())
             );
             assert!(entry["status"].is_u64(), "{line}");
+            request_ids.push(entry["request_id"].as_str().unwrap_or("").to_owned());
             access_lines += 1;
         }
         if entry["pixel"] == PIXEL {
@@ -200,6 +206,12 @@ value = "revenue"
         }
     }
     assert!(access_lines >= 4, "the access log is missing:\n{stderr}");
+    for id in ["lead-req-42", generated.as_str()] {
+        assert!(
+            request_ids.iter().any(|r| r == id),
+            "no access line for {id}"
+        );
+    }
     assert!(pixel_lines >= 1, "no line names the pixel:\n{stderr}");
 
     let everything = format!("{stdout}\n{stderr}");
