@@ -28,8 +28,12 @@ sandbox=${run_id}-sandbox
 volume=${run_id}-data
 work=$(mktemp -d)
 
+pg_schema=
 cleanup() {
-    podman rm -f -t 0 "$server" "$sandbox" >/dev/null 2>&1 || true
+    podman rm -f -t 0 "$server" "$sandbox" "$run_id-node-a" "$run_id-node-b" >/dev/null 2>&1 || true
+    if [ -n "$pg_schema" ]; then
+        psql "$SIGNALPOST_TEST_DATABASE_URL" -qc "DROP SCHEMA IF EXISTS $pg_schema CASCADE" >/dev/null 2>&1 || true
+    fi
     podman volume rm -f "$volume" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -39,12 +43,17 @@ trap cleanup EXIT
 if [ "${CI:-}" = "true" ] || ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then
     log "installing podman, runc and debootstrap"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap >/dev/null
+    apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap >/dev/null 2>&1 ||
+        { apt-get update -qq && apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap >/dev/null; }
 fi
 # Podman as root in a CI container: runc, no default ulimits, no pids limit (see the issue's notes).
+conf=/etc/containers/containers.conf
 mkdir -p /etc/containers
-if ! grep -q 'signalpost-ci' /etc/containers/containers.conf 2>/dev/null; then
-    cat >>/etc/containers/containers.conf <<'CONF'
+if ! grep -q 'signalpost-ci' "$conf" 2>/dev/null; then
+    if grep -q '^\[containers\]\|^\[engine\]' "$conf" 2>/dev/null; then
+        log "$conf has its own [containers]/[engine] tables; leaving it as it is"
+    else
+        cat >>"$conf" <<'CONF'
 # signalpost-ci: podman inside a CI container
 [containers]
 default_ulimits = []
@@ -52,6 +61,7 @@ pids_limit = 0
 [engine]
 runtime = "runc"
 CONF
+    fi
 fi
 podman_() { podman --runtime runc "$@"; }
 
@@ -188,12 +198,12 @@ podman_ healthcheck run "$server" >/dev/null || fail "the image's health check f
 answer=$(http POST "$base/v1/leads" '{"transaction_id":"image-lead-1","email":"a@example.com","ip":"203.0.113.9","user_agent":"Mozilla/5.0","landing_url":"https://lp.example/?ttclid=E.C.P.image"}')
 case "$answer" in 202\ *) ;; *) fail "the lead was not accepted: $answer" ;; esac
 
-count_events() {
+count_events() { # [EVENT_ID]: how many events of that lead the sandbox holds
     http GET "http://127.0.0.1:$sandbox_port/sandbox/events?pixel=$pixel" | python3 -c '
 import json, sys
 status, _, body = sys.stdin.read().partition(" ")
 events = json.loads(body)["events"] if status == "200" else []
-print(sum(1 for e in events if e["event_id"] == "image-lead-1"))'
+print(sum(1 for e in events if e["event_id"] == sys.argv[1]))' "${1:-image-lead-1}"
 }
 for _ in $(seq 1 60); do
     [ "$(count_events)" -ge 1 ] && break
@@ -224,6 +234,53 @@ answer=$(http GET "$base/v1/leads/image-lead-1")
 case "$answer" in 200\ *image-lead-1*) ;; *) fail "the lead is gone after a restart: $answer" ;; esac
 [ "$(count_events)" = "1" ] || fail "the restart sent the lead again"
 log "after a restart on the same volume the lead is there, and was not sent again"
+
+# --- two nodes on PostgreSQL (what compose.yaml runs): a lead posted to either is sent once --------
+if [ -n "${SIGNALPOST_TEST_DATABASE_URL:-}" ] && command -v psql >/dev/null; then
+    pg_schema=sp_image_$$
+    psql "$SIGNALPOST_TEST_DATABASE_URL" -qc "CREATE SCHEMA $pg_schema" >/dev/null
+    case "$SIGNALPOST_TEST_DATABASE_URL" in *\?*) sep='&' ;; *) sep='?' ;; esac
+    pg_url="$SIGNALPOST_TEST_DATABASE_URL${sep}options=-csearch_path%3D$pg_schema"
+    master_key=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+    node_ports=()
+    for node in a b; do
+        node_port=$(free_port)
+        node_ports+=("$node_port")
+        podman_ run -d --name "$run_id-node-$node" --network host \
+            -v "$work/signalpost.toml:/etc/signalpost/signalpost.toml:ro" \
+            -e SIGNALPOST_CONFIG=/etc/signalpost/signalpost.toml \
+            -e SIGNALPOST_LISTEN="127.0.0.1:$node_port" \
+            -e SIGNALPOST_DATABASE_URL="$pg_url" \
+            -e SIGNALPOST_MASTER_KEY="$master_key" \
+            -e SIGNALPOST_API_KEYS="$key" \
+            -e PIXEL_TOKEN="$token" \
+            "$image" >/dev/null
+    done
+    for node_port in "${node_ports[@]}"; do
+        wait_for "http://127.0.0.1:$node_port/readyz" || fail "a PostgreSQL node never got ready"
+    done
+    i=0
+    for node_port in "${node_ports[@]}"; do
+        i=$((i + 1))
+        answer=$(http POST "http://127.0.0.1:$node_port/v1/leads" "{\"transaction_id\":\"pg-lead-$i\",\"landing_url\":\"https://lp.example/?ttclid=E.C.P.pg$i\"}")
+        case "$answer" in 202\ *) ;; *) fail "node on port $node_port refused a lead: $answer" ;; esac
+    done
+    for _ in $(seq 1 60); do
+        [ "$(count_events pg-lead-1)" -ge 1 ] && [ "$(count_events pg-lead-2)" -ge 1 ] && break
+        sleep 0.5
+    done
+    for id in pg-lead-1 pg-lead-2; do
+        [ "$(count_events "$id")" = "1" ] || fail "$id reached the sandbox $(count_events "$id") times, not once"
+    done
+    podman_ stop -t 10 "$run_id-node-a" "$run_id-node-b" >/dev/null
+    for node in a b; do
+        [ "$(podman_ inspect "$run_id-node-$node" --format '{{.State.ExitCode}}')" = "0" ] ||
+            fail "PostgreSQL node $node did not stop cleanly"
+    done
+    log "two nodes on PostgreSQL: a lead posted to either reached the sandbox once"
+else
+    log "SIGNALPOST_TEST_DATABASE_URL or psql missing: the two-node PostgreSQL check is skipped"
+fi
 
 # --- the systemd unit: verify clean (with the binary just built) and exposure <= 2.0 ------------
 if ! command -v systemd-analyze >/dev/null; then
