@@ -30,7 +30,7 @@ work=$(mktemp -d)
 
 pg_schema=
 cleanup() {
-    podman rm -f -t 0 "$server" "$sandbox" "$run_id-node-a" "$run_id-node-b" >/dev/null 2>&1 || true
+    podman rm -f -v -t 0 "$server" "$sandbox" "$run_id-node-a" "$run_id-node-b" >/dev/null 2>&1 || true
     if [ -n "$pg_schema" ]; then
         psql "$SIGNALPOST_TEST_DATABASE_URL" -qc "DROP SCHEMA IF EXISTS $pg_schema CASCADE" >/dev/null 2>&1 || true
     fi
