@@ -68,6 +68,34 @@ pub struct ServerConfig {
     /// (`https://` only). Default: TikTok's API host. Hosts named in `[[pixels]]` here are always
     /// allowed, as written.
     pub allowed_destination_hosts: Vec<String>,
+    /// How `serve` writes its logs to stderr: `human` (default) or `json`, one object a line, for
+    /// log collectors. `SIGNALPOST_LOG_FORMAT` overrides it.
+    pub log_format: LogFormat,
+}
+
+/// `[server] log_format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people (tracing's default format).
+    #[default]
+    Human,
+    /// One JSON object a line: `timestamp`, `level`, `target`, `message` and the event's fields.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "human" | "text" | "" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "{other:?} is not a log format; expected human or json"
+            )),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -86,6 +114,7 @@ impl Default for ServerConfig {
             metrics_listen: None,
             retention_days: 90,
             allowed_destination_hosts: vec![crate::admin::destinations::TIKTOK_HOST.to_owned()],
+            log_format: LogFormat::Human,
         }
     }
 }
@@ -106,6 +135,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("metrics_listen", &self.metrics_listen)
             .field("retention_days", &self.retention_days)
             .field("allowed_destination_hosts", &self.allowed_destination_hosts)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
@@ -267,6 +297,12 @@ impl Config {
         }
         if let Some(v) = env("SIGNALPOST_DATABASE_URL").filter(|v| !v.is_empty()) {
             s.database_url = Some(v);
+        }
+        if let Some(v) = env("SIGNALPOST_LOG_FORMAT") {
+            s.log_format = v.parse().map_err(|message| ConfigError::Invalid {
+                key: "SIGNALPOST_LOG_FORMAT".into(),
+                message,
+            })?;
         }
         if let Some(v) = env("SIGNALPOST_API_KEYS") {
             s.api_keys.extend(

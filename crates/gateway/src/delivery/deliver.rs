@@ -287,6 +287,18 @@ impl Round<'_> {
 
     /// Settles the events `indices` on `answer` and records them at once.
     async fn settle(&mut self, indices: &[usize], answer: &Answer) {
+        // One line per answer for log collectors (`RUST_LOG=signalpost_gateway::delivery=debug`):
+        // TikTok's request_id and code, never the payload or the token.
+        tracing::debug!(
+            pixel = self.pixel,
+            events = indices.len(),
+            outcome = answer.outcome.as_str(),
+            http_status = answer.attempt.http_status,
+            code = answer.attempt.code,
+            tiktok_request_id = answer.attempt.request_id.as_deref().unwrap_or(""),
+            latency_ms = answer.attempt.latency_ms,
+            "batch answered"
+        );
         let results = self.results_for(indices, answer);
         // Out of the lease keeper's hands before the write, so a renewal racing the write never
         // reads the settled rows as a lost lease.

@@ -27,6 +27,9 @@ pub enum StoreError {
     /// Stored data this build cannot read (e.g. an unknown state name).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database was migrated by a newer build than this one (schema versions only move forward).
+    #[error("{0}")]
+    SchemaTooNew(String),
     /// The store was closed (shutdown in progress).
     #[error("the store is closed")]
     Closed,

@@ -252,6 +252,50 @@ pub trait Store: Insights + Send + Sync + 'static {
     fn watch_remote_work(&self, waker: WorkWaker) {
         let _ = waker;
     }
+
+    /// The schema version the database holds, next to the one this build writes: readiness
+    /// (`GET /readyz`) reports a node whose database was moved on by a newer build (another node of
+    /// a rolling upgrade, or a restored backup) instead of letting it serve a schema it does not know.
+    fn schema_version(&self) -> StoreFuture<'_, SchemaVersion>;
+
+    /// Bytes available on the file system that holds the store when it is a local file (SQLite), so
+    /// readiness can take a node whose disk is full out of rotation before its writes fail; `None`
+    /// for a store on another server (PostgreSQL reports a full disk as a failed write).
+    fn free_space(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// What [`Store::schema_version`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SchemaVersion {
+    /// The version recorded in the database (0 when none is).
+    pub found: i64,
+    /// The version this build migrates to and knows how to read and write.
+    pub expected: i64,
+}
+
+impl SchemaVersion {
+    /// Whether the database is at exactly this build's version.
+    pub fn is_current(&self) -> bool {
+        self.found == self.expected
+    }
+
+    /// Why the schema is not current, for an operator; `None` when it is.
+    pub fn problem(&self) -> Option<String> {
+        let SchemaVersion { found, expected } = *self;
+        match found.cmp(&expected) {
+            std::cmp::Ordering::Equal => None,
+            std::cmp::Ordering::Greater => Some(format!(
+                "the database schema is version {found}, newer than this build's {expected}: \
+                 a newer signalpost has migrated it; upgrade this node"
+            )),
+            std::cmp::Ordering::Less => Some(format!(
+                "the database schema is version {found}, older than this build's {expected}: \
+                 restart this node to migrate it"
+            )),
+        }
+    }
 }
 
 /// Key of the digits-only reading of `phone` in the stored readings.

@@ -1,8 +1,10 @@
 //! Command-line interface: parses arguments (clap) and dispatches to one module per subcommand.
 
 mod apply;
+mod backup;
 mod check;
 mod erase;
+mod healthcheck;
 mod import;
 mod keys;
 mod pixels;
@@ -16,6 +18,8 @@ mod test_postback;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
 
 /// Exit code for bad input: the same code clap uses for usage errors.
 pub const EXIT_USAGE: u8 = 2;
@@ -57,12 +61,18 @@ enum Command {
     Pixels(pixels::PixelsArgs),
     /// Erase one person: every lead with this transaction id, email or phone, and all it led to.
     Erase(erase::EraseArgs),
+    /// Copy the SQLite store to a file while `serve` runs (PostgreSQL: use pg_dump).
+    Backup(backup::BackupArgs),
+    /// Bring a backup made by `signalpost backup` back as the store of a data directory.
+    Restore(backup::RestoreArgs),
+    /// Ask a running server whether it is ready (exit 0) or not (exit 1); for container health checks.
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(log_format(&cli));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,18 +97,45 @@ pub fn run() -> ExitCode {
             Command::Keys(args) => keys::run(args).await,
             Command::Pixels(args) => pixels::run(args).await,
             Command::Erase(args) => erase::run(args).await,
+            Command::Backup(args) => backup::run_backup(args),
+            Command::Restore(args) => backup::run_restore(args),
+            Command::Healthcheck(args) => healthcheck::run(args).await,
         }
     })
 }
 
+/// The log format: `SIGNALPOST_LOG_FORMAT`, else (for `serve`) the config file's `[server]
+/// log_format`, else human-readable. A config that does not load is reported by `serve` itself, so
+/// here it only means the default.
+fn log_format(cli: &Cli) -> LogFormat {
+    let env = |name: &str| std::env::var(name).ok();
+    match &cli.command {
+        Command::Serve(args) => Config::read_with_env(args.config.as_deref(), &env)
+            .map(|config| config.server.log_format)
+            .unwrap_or_default(),
+        _ => env("SIGNALPOST_LOG_FORMAT")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default(),
+    }
+}
+
 /// Logs go to stderr (stdout stays clean for machine-readable output); `RUST_LOG` filters them.
-fn init_tracing() {
+/// JSON logs are one object a line with the event's fields at the top level, for log collectors.
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// Prints a one-line error naming the flag at fault and returns the usage exit code.

@@ -14,7 +14,7 @@ use crate::config::Config;
 pub struct ServeArgs {
     /// Configuration file (TOML). Without it: demo mode with an in-process sandbox.
     #[arg(long, short = 'c', env = "SIGNALPOST_CONFIG")]
-    config: Option<PathBuf>,
+    pub(super) config: Option<PathBuf>,
 }
 
 /// Builds and runs the application until Ctrl-C or SIGTERM.

@@ -3,6 +3,7 @@
 //! checks, body limits (1 MiB; the batch reads its own body, up to 4 MiB), latency metrics by route
 //! template, and a panic guard that answers a bare 500 problem.
 
+mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod batch;
@@ -115,6 +116,7 @@ fn common_layers<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<
         .layer(DefaultBodyLimit::max(json::SINGLE_BODY_LIMIT))
         .layer(from_fn(crate::metrics::track_http))
         .layer(CatchPanicLayer::custom(problem::panic_response))
+        .layer(from_fn(access_log::access_log))
 }
 
 /// Counts what a first (non-replayed) ingest stored.

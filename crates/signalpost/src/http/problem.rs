@@ -466,7 +466,9 @@ impl From<StoreError> for ApiError {
                     field: None,
                 }
             }
-            other @ (StoreError::Io(_) | StoreError::Corrupt(_)) => ApiError::internal(other),
+            other @ (StoreError::Io(_) | StoreError::Corrupt(_) | StoreError::SchemaTooNew(_)) => {
+                ApiError::internal(other)
+            }
         }
     }
 }

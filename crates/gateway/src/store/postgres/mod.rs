@@ -238,6 +238,17 @@ impl Store for PostgresStore {
         })
     }
 
+    fn schema_version(&self) -> StoreFuture<'_, crate::store::SchemaVersion> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let found = schema::read_version(&client).await?;
+            Ok(crate::store::SchemaVersion {
+                found,
+                expected: schema::CURRENT_VERSION,
+            })
+        })
+    }
+
     fn find_lead<'a>(&'a self, transaction_id: &'a str) -> StoreFuture<'a, Option<Lead>> {
         Box::pin(async move {
             let client = self.pool.get().await?;

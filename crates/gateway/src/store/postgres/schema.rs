@@ -177,6 +177,28 @@ ALTER TABLE leads ADD COLUMN click_ids TEXT;
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The version recorded in the connection's schema; 0 when there is none yet.
+pub async fn read_version(client: &Client) -> Result<i64, StoreError> {
+    let row = client
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await?;
+    let exists: bool = row
+        .try_get(0)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if !exists {
+        return Ok(0);
+    }
+    match client
+        .query_opt("SELECT version FROM schema_version", &[])
+        .await?
+    {
+        Some(row) => row
+            .try_get(0)
+            .map_err(|e| StoreError::Corrupt(e.to_string())),
+        None => Ok(0),
+    }
+}
+
 /// Brings the connection's schema up to [`CURRENT_VERSION`]; returns the schema's name.
 pub async fn migrate(client: &mut Client) -> Result<String, StoreError> {
     let schema: Option<String> = client
@@ -210,8 +232,10 @@ pub async fn migrate(client: &mut Client) -> Result<String, StoreError> {
         None => 0,
     };
     if current > CURRENT_VERSION {
-        return Err(StoreError::Corrupt(format!(
-            "schema {schema} has version {current}, newer than this build's {CURRENT_VERSION}"
+        return Err(StoreError::SchemaTooNew(format!(
+            "schema {schema} has version {current}, newer than this build's {CURRENT_VERSION}: it \
+             was migrated by a newer signalpost, and schema versions only move forward. Run that \
+             version (or newer) on every node"
         )));
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {

@@ -8,6 +8,7 @@
 //! `replay`, `apply`…, opened with [`OpenMode::Tool`]). Only the server may decide that leases are
 //! orphaned; see [`serve_lock`].
 
+pub mod backup;
 mod caps;
 mod checkpoint;
 mod delivery;
@@ -214,6 +215,21 @@ impl Store for SqliteStore {
             self.writer
                 .call(|reply| Command::Ingest { units, reply })
                 .await
+        })
+    }
+
+    fn free_space(&self) -> Option<u64> {
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        fs4::available_space(dir).ok()
+    }
+
+    fn schema_version(&self) -> StoreFuture<'_, crate::store::SchemaVersion> {
+        Box::pin(async move {
+            let found = self.reads.run(schema::read_version).await?;
+            Ok(crate::store::SchemaVersion {
+                found,
+                expected: schema::CURRENT_VERSION,
+            })
         })
     }
 

@@ -215,6 +215,32 @@ pub fn configure(conn: &Connection, write: bool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The version recorded in the database; 0 when there is none yet.
+pub fn read_version(conn: &Connection) -> Result<i64, StoreError> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(0);
+    }
+    Ok(conn
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// The refusal of a database a newer build wrote: schema versions only move forward, and this build
+/// cannot know what the newer one changed.
+fn newer_schema(found: i64) -> String {
+    format!(
+        "the database has schema version {found}, newer than this build's {CURRENT_VERSION}: it was \
+         migrated by a newer signalpost, and schema versions only move forward. Run that version \
+         (or newer), or restore a backup taken before the upgrade"
+    )
+}
+
 /// Brings the database up to [`CURRENT_VERSION`].
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
@@ -223,9 +249,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         .optional()?
         .unwrap_or(0);
     if current > CURRENT_VERSION {
-        return Err(StoreError::Corrupt(format!(
-            "the database has schema version {current}, newer than this build's {CURRENT_VERSION}"
-        )));
+        return Err(StoreError::SchemaTooNew(newer_schema(current)));
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i64 + 1;
@@ -245,6 +269,24 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_of_a_newer_build_is_refused_and_left_unchanged() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute(
+            "UPDATE schema_version SET version = ?1",
+            [CURRENT_VERSION + 1],
+        )
+        .unwrap();
+        let err = migrate(&mut conn).unwrap_err().to_string();
+        assert!(err.contains("newer than this build"), "{err}");
+        assert!(
+            err.contains(&format!("version {}", CURRENT_VERSION + 1)),
+            "{err}"
+        );
+        assert_eq!(read_version(&conn).unwrap(), CURRENT_VERSION + 1);
+    }
 
     #[test]
     fn migrating_from_version_1_moves_every_payload_out_of_the_conversions_row() {

@@ -49,6 +49,7 @@ use super::AppState;
         super::admin::keys::revoke_key,
         super::admin::erase::erase_lead,
         super::health::healthz,
+        super::health::readyz,
         super::capture::capture_js,
         super::metrics::scrape,
         openapi_json,

@@ -133,6 +133,9 @@ fn operations_have_security_and_problem_answers() {
     let problem = &leads["responses"]["422"]["content"]["application/problem+json"]["schema"];
     assert_eq!(problem["$ref"], "#/components/schemas/Problem");
     assert!(doc["paths"]["/healthz"]["get"].get("security").is_none());
+    let readyz = &doc["paths"]["/readyz"]["get"];
+    assert!(readyz.get("security").is_none());
+    assert!(readyz["responses"]["503"]["content"]["application/problem+json"].is_object());
     for schema in [
         "LeadRequest",
         "EventRequest",
