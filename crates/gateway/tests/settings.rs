@@ -25,6 +25,7 @@ fn pixel(code: &str, set_at: i64) -> StoredPixel {
         test_event_code: None,
         site_url: Some("https://shop.example/landing".into()),
         default_region: Some("FR".into()),
+        destination: None,
         paused_reason: None,
         paused_at_ms: None,
         config_digest: Some("d1".into()),

@@ -215,7 +215,18 @@ pub(crate) fn build_rules(
         .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
     Ok(rules
         .with_site_urls(site_urls(pixels))
-        .with_pixel_regions(pixel_regions(pixels)))
+        .with_pixel_regions(pixel_regions(pixels))
+        .with_destinations(pixel_destinations(pixels)))
+}
+
+/// Pixel code → destination of the config's pixels.
+pub(crate) fn pixel_destinations(
+    pixels: &[PixelConfig],
+) -> std::collections::BTreeMap<String, signalpost_gateway::destinations::Destination> {
+    pixels
+        .iter()
+        .map(|p| (p.code.clone(), p.destination()))
+        .collect()
 }
 
 /// Pixel code → `default_region` of the config's pixels that have one (a region that does not
@@ -283,6 +294,7 @@ impl Application {
                 base_url: Some(sandbox.base_url()),
                 site_url: Some(DEMO_SITE_URL.to_owned()),
                 default_region: None,
+                ..PixelConfig::default()
             };
             (Some(sandbox), Some((pixel, demo_rules())))
         } else {
@@ -536,16 +548,17 @@ fn destinations(config: &Config, demo_base_url: Option<&str>) -> Destinations {
 /// A config pixel as the delivery engine holds it; TikTok's production API unless `base_url` is set.
 /// The operator wrote its destination, so it may be any address (the sandbox on loopback included).
 pub(crate) fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
+    let destination = p.destination();
     DeliveryPixel {
         code: p.code.clone(),
         access_token: AccessToken::new(p.access_token.clone()),
         base_url: p
             .base_url
             .clone()
-            .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
+            .unwrap_or_else(|| destination.default_base_url().to_owned()),
         addresses: signalpost_gateway::delivery::AddressPolicy::Any,
         test_event_code: p.test_event_code.clone(),
-        destination: Default::default(),
+        destination,
     }
 }
 
@@ -675,6 +688,7 @@ mod tests {
             base_url: None,
             site_url: None,
             default_region: None,
+            ..PixelConfig::default()
         };
         assert_eq!(
             delivery_pixel(&p).base_url,

@@ -5,6 +5,7 @@
 mod delivery;
 mod limits;
 
+use signalpost_gateway::destinations::{Destination, DestinationSpec};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -140,8 +141,9 @@ impl std::fmt::Debug for ServerConfig {
     }
 }
 
-/// `[[pixels]]`: a TikTok pixel and the token to deliver its events with.
-#[derive(Clone, Deserialize)]
+/// `[[pixels]]`: a pixel (TikTok pixel or CRM event set, Meta dataset) and the token to deliver its
+/// events with.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PixelConfig {
     pub code: String,
@@ -157,6 +159,40 @@ pub struct PixelConfig {
     /// have no `country`; absent: `[server] default_region`.
     #[serde(default)]
     pub default_region: Option<String>,
+    /// `tiktok` (default) or `meta`.
+    #[serde(default)]
+    pub destination: Option<String>,
+    /// TikTok: `web` (default) or `crm` (`code` is then a CRM event set id).
+    #[serde(default)]
+    pub event_source: Option<String>,
+    /// Meta: Graph API version (default: the current one).
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// Meta: `website` (default), `system_generated` (Conversion Leads), …
+    #[serde(default)]
+    pub action_source: Option<String>,
+    /// CRM events: the name of the system the lead stages come from (default `signalpost`).
+    #[serde(default)]
+    pub lead_event_source: Option<String>,
+}
+
+impl PixelConfig {
+    /// The destination keys of this entry.
+    pub fn destination_spec(&self) -> DestinationSpec {
+        DestinationSpec {
+            destination: self.destination.clone(),
+            event_source: self.event_source.clone(),
+            api_version: self.api_version.clone(),
+            action_source: self.action_source.clone(),
+            lead_event_source: self.lead_event_source.clone(),
+        }
+    }
+
+    /// The destination of this entry; TikTok for an invalid one (which [`Config::problems`]
+    /// reports before anything starts).
+    pub fn destination(&self) -> Destination {
+        self.destination_spec().resolve().unwrap_or_default()
+    }
 }
 
 impl std::fmt::Debug for PixelConfig {
@@ -168,6 +204,7 @@ impl std::fmt::Debug for PixelConfig {
             .field("base_url", &self.base_url)
             .field("site_url", &self.site_url)
             .field("default_region", &self.default_region)
+            .field("destination", &self.destination_spec())
             .finish()
     }
 }
@@ -377,6 +414,11 @@ impl Config {
             }
             if let Err(e) = crate::admin::catalog::pixel_region(pixel.default_region.as_deref()) {
                 problems.push(invalid(format!("{key}.default_region"), e.detail));
+            }
+            if let Err(spec_problems) = pixel.destination_spec().resolve() {
+                for (field, problem) in spec_problems {
+                    problems.push(invalid(format!("{key}.{field}"), problem));
+                }
             }
             if let Some(prev) = seen.insert(pixel.code.clone(), i) {
                 problems.push(invalid(
@@ -738,6 +780,7 @@ mod tests {
             base_url: None,
             site_url: None,
             default_region: None,
+            ..PixelConfig::default()
         };
         let shown = format!("{pixel:?}");
         assert!(!shown.contains("abcdefghijklmnop"), "{shown}");

@@ -9,7 +9,11 @@
 //! Adding a destination (Google Ads, Snap, Reddit) is one more folder and one more variant of
 //! [`Destination`]; the delivery engine, the stores and the rules do not change.
 
+pub mod meta;
+pub mod stored;
 pub mod tiktok;
+
+pub use stored::DestinationSpec;
 
 use signalpost_destination::http::{EndpointError, ReadAnswer};
 
@@ -20,6 +24,8 @@ use crate::rules::payload::PlannedEvent;
 pub enum Destination {
     /// TikTok Events API 2.0 (web pixel or CRM event set).
     TikTok(tiktok::PixelSettings),
+    /// Meta Conversions API (web events, or Conversion Leads).
+    Meta(meta::PixelSettings),
 }
 
 impl Default for Destination {
@@ -29,13 +35,14 @@ impl Default for Destination {
 }
 
 /// The destination names of the config (`[[pixels]] destination`), the API and the metrics.
-pub const NAMES: &[&str] = &["tiktok"];
+pub const NAMES: &[&str] = &["tiktok", "meta"];
 
 impl Destination {
     /// `tiktok` or `meta`.
     pub fn name(&self) -> &'static str {
         match self {
             Destination::TikTok(_) => "tiktok",
+            Destination::Meta(_) => "meta",
         }
     }
 
@@ -44,6 +51,7 @@ impl Destination {
     pub fn event_json(&self, planned: &PlannedEvent<'_>) -> Result<String, serde_json::Error> {
         match self {
             Destination::TikTok(settings) => tiktok::payload::event_json(planned, settings),
+            Destination::Meta(settings) => meta::payload::event_json(planned, settings),
         }
     }
 
@@ -52,6 +60,7 @@ impl Destination {
     pub fn check_event(&self, payload: &str, now_secs: i64) -> Result<(), Refused> {
         match self {
             Destination::TikTok(settings) => tiktok::check::check(payload, settings, now_secs),
+            Destination::Meta(_) => meta::check::check(payload, now_secs),
         }
     }
 
@@ -59,6 +68,7 @@ impl Destination {
     pub fn default_base_url(&self) -> &'static str {
         match self {
             Destination::TikTok(_) => tiktok::request::DEFAULT_BASE_URL,
+            Destination::Meta(_) => meta::request::DEFAULT_BASE_URL,
         }
     }
 
@@ -66,13 +76,15 @@ impl Destination {
     pub fn max_events(&self) -> usize {
         match self {
             Destination::TikTok(_) => tiktok::request::MAX_EVENTS,
+            Destination::Meta(_) => meta::request::MAX_EVENTS,
         }
     }
 
     /// The URL a pixel's requests are posted to.
-    pub fn endpoint_url(&self, base_url: &str, _pixel: &str) -> Result<String, EndpointError> {
+    pub fn endpoint_url(&self, base_url: &str, pixel: &str) -> Result<String, EndpointError> {
         match self {
             Destination::TikTok(_) => tiktok::request::endpoint_url(base_url),
+            Destination::Meta(settings) => meta::request::endpoint_url(base_url, settings, pixel),
         }
     }
 
@@ -80,6 +92,7 @@ impl Destination {
     pub fn token_header<'t>(&self, token: &'t str) -> Option<(&'static str, &'t str)> {
         match self {
             Destination::TikTok(_) => Some((tiktok::request::TOKEN_HEADER, token)),
+            Destination::Meta(_) => None,
         }
     }
 
@@ -89,7 +102,7 @@ impl Destination {
     pub fn request_body<'a>(
         &self,
         pixel: &str,
-        _token: Option<&str>,
+        token: Option<&str>,
         test_event_code: Option<&str>,
         payloads: impl Iterator<Item = &'a str> + Clone,
     ) -> Vec<u8> {
@@ -97,6 +110,7 @@ impl Destination {
             Destination::TikTok(settings) => {
                 tiktok::request::body(settings, pixel, test_event_code, payloads)
             }
+            Destination::Meta(_) => meta::request::body(token, test_event_code, payloads),
         }
     }
 
@@ -104,6 +118,7 @@ impl Destination {
     pub fn read_answer(&self) -> ReadAnswer {
         match self {
             Destination::TikTok(_) => tiktok::answer::READ,
+            Destination::Meta(_) => meta::answer::READ,
         }
     }
 
@@ -112,6 +127,7 @@ impl Destination {
     pub fn rejected_index(&self, message: &str) -> Option<usize> {
         match self {
             Destination::TikTok(_) => tiktok::answer::rejected_index(message),
+            Destination::Meta(_) => meta::answer::rejected_index(message),
         }
     }
 }

@@ -55,6 +55,10 @@ pub struct RuleConfig {
     /// The event's `limited_data_use` flag: a boolean or a transform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limited_data_use: Option<Value>,
+    /// Meta pixels: where the conversion happened (`website`, `system_generated` for Conversion
+    /// Leads, …), overriding the pixel's `action_source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_source: Option<String>,
 }
 
 impl RuleConfig {
@@ -68,6 +72,7 @@ impl RuleConfig {
             value: None,
             currency: None,
             content_type: None,
+            action_source: None,
             event_id: None,
             test_event_code: None,
             when: WhenConfig::default(),

@@ -32,6 +32,10 @@ pub struct PlannedEvent<'a> {
     pub referrer: Option<&'a str>,
     /// The lead's phone hash (E.164) as the pixel's region reads it.
     pub phone: Option<&'a str>,
+    /// The same reading hashed as digits without the plus sign (Meta's format).
+    pub phone_digits: Option<&'a str>,
+    /// The rule's `action_source` (Meta pixels), overriding the pixel's.
+    pub action_source: Option<signalpost_meta::ActionSource>,
     /// The rule's `[rules.properties]`, `[rules.page]` and `limited_data_use`, evaluated.
     pub overlay: Overlay,
 }
@@ -75,6 +79,8 @@ pub fn plan_event<'a>(
         page_url: page_url(lead, rule),
         referrer: lead.referrer.as_deref(),
         phone: phone_for(lead, rule),
+        phone_digits: phone_digits_for(lead, rule),
+        action_source: rule.action_source,
         overlay,
     }
 }
@@ -88,6 +94,16 @@ pub fn phone_for<'a>(lead: &'a Lead, rule: &Rule) -> Option<&'a str> {
         .and_then(|region| lead.phone_by_region.get(region))
         .or(lead.phone.as_ref())
         .map(String::as_str)
+}
+
+/// [`phone_for`] hashed as digits without the plus sign.
+pub fn phone_digits_for<'a>(lead: &'a Lead, rule: &Rule) -> Option<&'a str> {
+    match rule.phone_region.as_deref() {
+        Some(region) if lead.phone_by_region.contains_key(region) => {
+            lead.phone_digits_by_region.get(region).map(String::as_str)
+        }
+        _ => lead.phone_digits.as_deref(),
+    }
 }
 
 /// The page per DESIGN.md's field mapping: the lead's landing URL; without one, its referrer; then

@@ -12,6 +12,8 @@ use signalpost_tiktok::currency::Currency;
 use signalpost_tiktok::event_name::EventName;
 use signalpost_tiktok::identity::Region;
 
+use signalpost_meta::ActionSource;
+
 use crate::destinations::Destination;
 
 use super::cap::Caps;
@@ -79,6 +81,8 @@ pub struct Rule {
     /// lead's phone as read there ([`crate::domain::Lead::phone_by_region`]) when the lead has such
     /// a reading. Bound like `site_url`, by [`RuleSet::with_pixel_regions`].
     pub phone_region: Option<String>,
+    /// Meta pixels: the rule's `action_source`, overriding the pixel's.
+    pub action_source: Option<ActionSource>,
     /// The destination of the rule's pixel (TikTok unless bound otherwise by
     /// [`RuleSet::with_destinations`]): it shapes the rule's events.
     pub destination: Destination,
@@ -147,6 +151,20 @@ impl Rule {
                 None
             }
             other => other,
+        };
+        let action_source = match cfg.action_source.as_deref().map(str::trim) {
+            None => None,
+            Some(text) => match ActionSource::parse(text) {
+                Some(source) => Some(source),
+                None => {
+                    let names: Vec<&str> = ActionSource::ALL.iter().map(|s| s.as_str()).collect();
+                    issues.push(
+                        "action_source",
+                        format!("expected one of {}, got {text:?}", names.join(", ")),
+                    );
+                    None
+                }
+            },
         };
         let event_id = match cfg.event_id.as_deref() {
             None => Some(Template::transaction_id()),
@@ -233,6 +251,7 @@ impl Rule {
                 settings,
                 site_url: None,
                 phone_region: None,
+                action_source,
                 destination: Destination::default(),
             }),
             _ => Err(issues

@@ -28,6 +28,9 @@ pub struct StoredPixel {
     /// The region (ISO alpha-2, upper-case) this pixel's events read national phone numbers with when
     /// the lead has no `country`; `None`: the server's `default_region`.
     pub default_region: Option<String>,
+    /// The pixel's destination and its settings as JSON (`crate::destinations::stored`); `None`:
+    /// a TikTok web pixel.
+    pub destination: Option<String>,
     /// Set while TikTok rejects the token: its answer, and since when.
     pub paused_reason: Option<String>,
     pub paused_at_ms: Option<i64>,

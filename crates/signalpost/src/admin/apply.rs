@@ -83,6 +83,20 @@ fn pixel_digest(p: &PixelConfig) -> String {
         parts.push("default_region");
         parts.push(region);
     }
+    // Likewise the destination keys, each behind its name.
+    let spec = p.destination_spec();
+    for (name, value) in [
+        ("destination", &spec.destination),
+        ("event_source", &spec.event_source),
+        ("api_version", &spec.api_version),
+        ("action_source", &spec.action_source),
+        ("lead_event_source", &spec.lead_event_source),
+    ] {
+        if let Some(value) = value {
+            parts.push(name);
+            parts.push(value);
+        }
+    }
     digest(&parts)
 }
 
@@ -122,6 +136,7 @@ pub async fn apply(catalog: &Catalog, config: &Config) -> Result<ApplyReport, Ad
                     )
                     .ok()
                     .flatten(),
+                    destination: p.destination().to_stored(),
                     paused_reason: existing
                         .filter(|_| same_token)
                         .and_then(|s| s.paused_reason.clone()),

@@ -231,6 +231,7 @@ impl Catalog {
             test_event_code: new.test_event_code,
             site_url: new.site_url,
             default_region,
+            destination: None,
             paused_reason: None,
             paused_at_ms: None,
             config_digest: None,

@@ -171,6 +171,13 @@ impl Live {
                 ))
             })
             .collect();
+        let mut pixel_destinations: BTreeMap<
+            String,
+            signalpost_gateway::destinations::Destination,
+        > = stored
+            .iter()
+            .map(|p| (p.code.clone(), stored_destination(p)))
+            .collect();
         let mut rule_configs: Vec<RuleConfig> = Vec::new();
         let env = *self.catalog.rule_env();
         for (rule, cfg) in self.catalog.rule_configs().await? {
@@ -207,7 +214,8 @@ impl Live {
                 )])
             })?
             .with_site_urls(site_urls)
-            .with_pixel_regions(pixel_regions);
+            .with_pixel_regions(pixel_regions)
+            .with_destinations(std::mem::take(&mut pixel_destinations));
         for (code, change) in self.registry.sync(pixels) {
             if let signalpost_gateway::delivery::Upsert::TokenReplaced { resumed } = change {
                 tracing::info!(pixel = %code, resumed, "pixel token replaced");
@@ -297,17 +305,28 @@ pub fn stored_delivery_pixel(
     token: signalpost_gateway::delivery::AccessToken,
     destinations: &Destinations,
 ) -> DeliveryPixel {
+    let destination = stored_destination(p);
     DeliveryPixel {
         code: p.code.clone(),
         access_token: token,
         base_url: p
             .base_url
             .clone()
-            .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
+            .unwrap_or_else(|| destination.default_base_url().to_owned()),
         addresses: destinations.addresses_for(p.base_url.as_deref()),
         test_event_code: p.test_event_code.clone(),
-        destination: Default::default(),
+        destination,
     }
+}
+
+/// A stored pixel's destination; a TikTok web pixel when the stored value cannot be read (logged:
+/// only a hand-edited database gets there).
+pub fn stored_destination(p: &StoredPixel) -> signalpost_gateway::destinations::Destination {
+    signalpost_gateway::destinations::Destination::from_stored(p.destination.as_deref())
+        .unwrap_or_else(|e| {
+            tracing::error!(pixel = %p.code, error = %e, "pixel destination unreadable; using TikTok");
+            Default::default()
+        })
 }
 
 /// How long ago the pixel's token was set.

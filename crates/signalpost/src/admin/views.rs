@@ -249,6 +249,7 @@ mod tests {
             test_event_code: None,
             site_url: None,
             default_region: None,
+            destination: None,
             paused_reason: paused.map(str::to_owned),
             paused_at_ms: None,
             config_digest: None,

@@ -48,6 +48,7 @@ impl OpsContext {
                 })?
                 .with_site_urls(sites)
                 .with_pixel_regions(pixel_regions(&config.pixels))
+                .with_destinations(crate::app::pixel_destinations(&config.pixels))
         } else {
             build_rules(config.rule_configs()?, &config.pixels, &config.rule_env())?
         };
@@ -152,7 +153,8 @@ impl OpsContext {
                 anyhow::anyhow!("rules: {}", lines.join("; "))
             })?
             .with_site_urls(sites)
-            .with_pixel_regions(regions);
+            .with_pixel_regions(regions)
+            .with_destinations(crate::app::pixel_destinations(&self.config.pixels));
         self.identifiers = self.identifiers.with_pixels_of(&self.rules);
         Ok(self)
     }

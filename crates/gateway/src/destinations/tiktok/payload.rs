@@ -76,23 +76,13 @@ pub fn event(planned: &PlannedEvent<'_>, settings: &PixelSettings) -> Event {
             }),
         // Without the lead's id TikTok refuses a CRM event: the ingest check says so.
         lead: crm
-            .then(|| tiktok_lead_id(lead))
+            .then(|| lead.tiktok_lead_id.clone())
             .flatten()
             .map(|lead_id| CrmLead {
                 lead_id,
                 lead_event_source: Some(settings.lead_event_source.clone()),
             }),
         ..Default::default()
-    }
-}
-
-/// The lead's TikTok Lead Generation id, from its `tiktok_lead_id` custom field until the lead
-/// record has the field of its own.
-fn tiktok_lead_id(lead: &crate::domain::Lead) -> Option<String> {
-    match lead.fields.get("tiktok_lead_id") {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
     }
 }
 

@@ -172,6 +172,11 @@ ALTER TABLE pixels ADD COLUMN default_region TEXT;
     r#"
 ALTER TABLE leads ADD COLUMN click_ids TEXT;
 "#,
+    // 10: a pixel's destination and its settings, as JSON (`destinations::stored`); NULL is a
+    // TikTok web pixel, as every pixel was before.
+    r#"
+ALTER TABLE pixels ADD COLUMN destination TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

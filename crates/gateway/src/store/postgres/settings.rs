@@ -11,7 +11,7 @@ const BUMP: &str = "UPDATE settings_version SET version = version + 1 WHERE id =
 
 const PIXEL_COLUMNS: &str = "code, sealed_token, token_last4, token_set_at_ms, base_url, \
      test_event_code, paused_reason, paused_at_ms, config_digest, created_at_ms, updated_at_ms, \
-     site_url, default_region";
+     site_url, default_region, destination";
 
 fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T, StoreError> {
     row.try_get(i)
@@ -33,6 +33,7 @@ fn pixel(row: &Row) -> Result<StoredPixel, StoreError> {
         updated_at_ms: get(row, 10)?,
         site_url: get(row, 11)?,
         default_region: get(row, 12)?,
+        destination: get(row, 13)?,
     })
 }
 
@@ -93,13 +94,14 @@ impl SettingsStore for PostgresStore {
     fn put_pixel(&self, p: StoredPixel) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let sql = format!(
-                "INSERT INTO pixels ({PIXEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                "INSERT INTO pixels ({PIXEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                  ON CONFLICT (code) DO UPDATE SET sealed_token = excluded.sealed_token,
                      token_last4 = excluded.token_last4, token_set_at_ms = excluded.token_set_at_ms,
                      base_url = excluded.base_url, test_event_code = excluded.test_event_code,
                      paused_reason = excluded.paused_reason, paused_at_ms = excluded.paused_at_ms,
                      config_digest = excluded.config_digest, updated_at_ms = excluded.updated_at_ms,
-                 site_url = excluded.site_url, default_region = excluded.default_region"
+                 site_url = excluded.site_url, default_region = excluded.default_region,
+                 destination = excluded.destination"
             );
             self.edit(
                 &sql,
@@ -117,6 +119,7 @@ impl SettingsStore for PostgresStore {
                     &p.updated_at_ms,
                     &p.site_url,
                     &p.default_region,
+                    &p.destination,
                 ],
             )
             .await?;

@@ -72,7 +72,7 @@ pub(crate) fn version(conn: &Connection) -> Result<i64, StoreError> {
 
 const PIXEL_COLUMNS: &str = "code, sealed_token, token_last4, token_set_at_ms, base_url, \
      test_event_code, paused_reason, paused_at_ms, config_digest, created_at_ms, updated_at_ms, \
-     site_url, default_region";
+     site_url, default_region, destination";
 
 fn pixel(row: &Row<'_>) -> rusqlite::Result<StoredPixel> {
     Ok(StoredPixel {
@@ -89,6 +89,7 @@ fn pixel(row: &Row<'_>) -> rusqlite::Result<StoredPixel> {
         updated_at_ms: row.get(10)?,
         site_url: row.get(11)?,
         default_region: row.get(12)?,
+        destination: row.get(13)?,
     })
 }
 
@@ -101,13 +102,14 @@ pub(crate) fn list_pixels(conn: &Connection) -> Result<Vec<StoredPixel>, StoreEr
 pub(crate) fn put_pixel(conn: &Connection, p: &StoredPixel) -> Result<(), StoreError> {
     conn.execute(
         &format!(
-            "INSERT INTO pixels ({PIXEL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+            "INSERT INTO pixels ({PIXEL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (code) DO UPDATE SET sealed_token = excluded.sealed_token,
                  token_last4 = excluded.token_last4, token_set_at_ms = excluded.token_set_at_ms,
                  base_url = excluded.base_url, test_event_code = excluded.test_event_code,
                  paused_reason = excluded.paused_reason, paused_at_ms = excluded.paused_at_ms,
                  config_digest = excluded.config_digest, updated_at_ms = excluded.updated_at_ms,
-                 site_url = excluded.site_url, default_region = excluded.default_region"
+                 site_url = excluded.site_url, default_region = excluded.default_region,
+                 destination = excluded.destination"
         ),
         params![
             p.code,
@@ -122,7 +124,8 @@ pub(crate) fn put_pixel(conn: &Connection, p: &StoredPixel) -> Result<(), StoreE
             p.created_at_ms,
             p.updated_at_ms,
             p.site_url,
-            p.default_region
+            p.default_region,
+            p.destination
         ],
     )?;
     Ok(())

@@ -156,6 +156,8 @@ pub async fn spawn_app_with_sandbox(
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    // Extra pixels name the sandbox as `SANDBOX_URL` (its address is only known now).
+    let extra = extra.replace("SANDBOX_URL", &sandbox.base_url());
     let text = format!(
         r#"
 [server]
