@@ -231,6 +231,39 @@ mod tests {
     }
 
     #[test]
+    fn a_crm_event_without_the_leads_tiktok_lead_id_is_undeliverable_and_says_what_to_send() {
+        use crate::destinations::{Destination, tiktok};
+        use signalpost_tiktok::model::EventSource;
+        let crm = Destination::TikTok(tiktok::PixelSettings {
+            event_source: EventSource::Crm,
+            ..Default::default()
+        });
+        let cfg: RuleConfig = toml::from_str(
+            "name = 'stage'\ntrigger = 'lead_sold'\npixel = 'CRM'\nevent = 'lead_converted'",
+        )
+        .unwrap();
+        let set = RuleSet::load(vec![cfg], &RuleEnv::default())
+            .unwrap()
+            .with_destinations([("CRM".to_owned(), crm)].into());
+        let (planned, refused) = checked(&set, &lead(), NOW);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(
+            refused[0].problem.contains("tiktok_lead_id"),
+            "{}",
+            refused[0].problem
+        );
+        assert!(planned[0].undeliverable.is_some());
+
+        let mut with_id = lead();
+        with_id.tiktok_lead_id = Some("7300000000000000001".into());
+        let (planned, refused) = checked(&set, &with_id, NOW);
+        assert!(refused.is_empty(), "{refused:?}");
+        let payload: serde_json::Value = serde_json::from_str(&planned[0].payload).unwrap();
+        assert_eq!(payload["lead"]["lead_id"], "7300000000000000001");
+        assert!(payload.get("page").is_none());
+    }
+
+    #[test]
     fn suppressed_conversions_are_not_checked() {
         let mut l = lead();
         l.landing_url = None;

@@ -70,7 +70,7 @@ pub(crate) async fn deliver(
             state: ConversionState::Dead,
             next_attempt_at_ms: None,
             last_error: Some(format!(
-                "too old: event_time {} is more than {}s before delivery; TikTok would not attribute it",
+                "too old: event_time {} is more than {}s before delivery; the destination would not attribute it",
                 c.event_time, max_age_secs
             )),
             attempts: Vec::new(),
@@ -345,12 +345,18 @@ impl Round<'_> {
                 }
                 NextStep::Dead(why) => {
                     DeliveryStats::add(&self.ctx.stats.dead, 1);
+                    let why = if answer.outcome == AttemptOutcome::Invalid {
+                        format!("rejected by {}: {why}", self.destination.label())
+                    } else {
+                        why
+                    };
                     (ConversionState::Dead, None, Some(why))
                 }
                 NextStep::Pause => {
                     DeliveryStats::add(&self.ctx.stats.paused, 1);
                     self.auth_failure.get_or_insert_with(|| message.clone());
-                    (ConversionState::Paused, None, Some(pause_reason(&message)))
+                    let why = pause_reason(self.destination, &message);
+                    (ConversionState::Paused, None, Some(why))
                 }
             };
             self.retried |= retryable;
@@ -369,9 +375,10 @@ impl Round<'_> {
 }
 
 /// The `last_error` of a conversion held because its pixel is paused.
-fn pause_reason(message: &str) -> String {
+fn pause_reason(destination: &Destination, message: &str) -> String {
     format!(
-        "paused: TikTok rejected the pixel's access token ({message}); replace the token to resume"
+        "paused: {} rejected the pixel's access token ({message}); replace the token to resume",
+        destination.label()
     )
 }
 
@@ -425,23 +432,40 @@ async fn record(ctx: &Ctx, results: Vec<DeliveryResult>) {
 }
 
 async fn pause(ctx: &Ctx, pixel: &str, reason: &str) {
+    let destination = ctx
+        .pixels
+        .get(pixel)
+        .map(|p| p.config.destination)
+        .unwrap_or_default();
     let newly = ctx.pixels.pause(pixel, reason);
-    let held = ctx.store.pause_pixel(pixel, &pause_reason(reason)).await;
+    let held = ctx
+        .store
+        .pause_pixel(pixel, &pause_reason(&destination, reason))
+        .await;
     if newly {
         let token = ctx
             .pixels
             .get(pixel)
             .map(|p| p.config.access_token.redacted())
             .unwrap_or_default();
+        let remedy = match destination {
+            Destination::TikTok(_) => {
+                "generate a new Events API access token for this pixel in TikTok Events Manager"
+            }
+            Destination::Meta(_) => {
+                "generate a new Conversions API access token for this dataset in Meta Events Manager"
+            }
+        };
         tracing::error!(
             pixel,
+            destination = destination.name(),
             token = %token,
             reason,
             held = held.as_ref().ok().copied(),
-            "TikTok rejected the access token: delivery for this pixel is paused and its events are kept. \
-             Remedy: generate a new Events API access token for this pixel in TikTok Events Manager and set it \
-             with PUT /v1/pixels/{{code}}/token, `signalpost pixels set-token`, the console, or a changed \
-             access_token in the config file (SIGHUP); paused events then resume."
+            "{} rejected the access token: delivery for this pixel is paused and its events are kept. \
+             Remedy: {remedy} and set it with PUT /v1/pixels/{{code}}/token, `signalpost pixels set-token`, \
+             the console, or a changed access_token in the config file (SIGHUP); paused events then resume.",
+            destination.label()
         );
     }
 }

@@ -73,7 +73,8 @@ impl RetryPolicy {
         match outcome {
             AttemptOutcome::Delivered => NextStep::Delivered,
             AttemptOutcome::Auth => NextStep::Pause,
-            AttemptOutcome::Invalid => NextStep::Dead(format!("rejected by TikTok: {message}")),
+            // The caller names the destination (`rejected by Meta: …`).
+            AttemptOutcome::Invalid => NextStep::Dead(message.to_owned()),
             // A replay marker is never an answer to classify; if one got here, retrying is the safe
             // reading (as for an unknown stored outcome).
             AttemptOutcome::Retryable | AttemptOutcome::Replayed => {

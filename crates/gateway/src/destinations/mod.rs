@@ -64,6 +64,14 @@ impl Destination {
         }
     }
 
+    /// The destination's name in messages: `TikTok`, `Meta`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Destination::TikTok(_) => "TikTok",
+            Destination::Meta(_) => "Meta",
+        }
+    }
+
     /// The destination's production API, used when a pixel sets no `base_url`.
     pub fn default_base_url(&self) -> &'static str {
         match self {

@@ -12,11 +12,14 @@ use signalpost_gateway::delivery::{
     AccessToken, DeliveryEngine, DeliveryPolicy, EngineHandle, PixelConfig, PixelRegistry,
     RetryPolicy,
 };
+use signalpost_gateway::destinations::Destination;
 use signalpost_gateway::{ConversionState, Gateway, LeadView};
 use signalpost_sandbox::{RunningSandbox, SandboxConfig};
 use tokio_util::sync::CancellationToken;
 
 pub const PIXEL: &str = "PIXTEST01";
+/// The Meta pixel (dataset) of [`Harness::new_meta`].
+pub const META_PIXEL: &str = "111222333444555";
 pub const TOKEN: &str = "sandbox-token-0001";
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -81,6 +84,41 @@ impl Harness {
         }
     }
 
+    /// [`Harness::new`] delivering to Meta: the sandbox serves [`META_PIXEL`] with [`TOKEN`], and
+    /// the demo rules fire on that pixel as Meta events.
+    pub async fn new_meta(db: TestDb, sandbox: SandboxConfig, policy: DeliveryPolicy) -> Harness {
+        let store = db.open().await;
+        let sandbox_config = SandboxConfig {
+            meta_pixels: vec![(META_PIXEL.into(), TOKEN.into())],
+            ..sandbox
+        };
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let sandbox = signalpost_sandbox::spawn(sandbox_config, addr)
+            .await
+            .unwrap();
+        let meta = Destination::Meta(Default::default());
+        let pixels = PixelRegistry::new([PixelConfig {
+            code: META_PIXEL.into(),
+            access_token: AccessToken::new(TOKEN),
+            base_url: sandbox.base_url(),
+            addresses: signalpost_gateway::delivery::AddressPolicy::Any,
+            test_event_code: None,
+            destination: meta.clone(),
+        }]);
+        let rules =
+            demo_rules(META_PIXEL).with_destinations([(META_PIXEL.to_owned(), meta)].into());
+        let gateway = Gateway::new(store.shared(), rules);
+        Harness {
+            store,
+            gateway,
+            pixels,
+            sandbox,
+            policy,
+            engine: None,
+            _db: db,
+        }
+    }
+
     pub fn start_engine(&mut self) {
         let shutdown = CancellationToken::new();
         let engine = DeliveryEngine::start(
@@ -120,6 +158,19 @@ impl Harness {
             .then_some(v)
         })
         .await
+    }
+
+    /// The Meta events the sandbox accepted, as received.
+    pub fn meta_events(&self) -> Vec<serde_json::Value> {
+        self.sandbox
+            .sandbox()
+            .events_of(
+                Some(signalpost_sandbox::Destination::Meta),
+                Some(META_PIXEL),
+            )
+            .iter()
+            .map(|e| e.payload_json())
+            .collect()
     }
 
     pub fn sandbox_events(&self) -> Vec<serde_json::Value> {
