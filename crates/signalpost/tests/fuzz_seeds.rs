@@ -1,6 +1,6 @@
 //! The fuzz targets' checks (`fuzz/src/`, included here by path) run over their checked-in seed
 //! corpus (`fuzz/corpus/<target>/`), so the properties the fuzzer holds the code to are exercised by
-//! the normal test suite too, without libFuzzer. The fuzzer itself: README.md, "Fuzzing".
+//! the normal test suite too, without libFuzzer. The fuzzer itself: docs/development.md, "Fuzzing".
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;

@@ -13,7 +13,7 @@
 //! it would hold every event of the pixel until an operator replaced a token that was never wrong.
 //! So those are retried with backoff, bounded by the retry schedule like any transient failure.
 //!
-//! README.md ("Delivery: what each TikTok answer does") lists every code and what the gateway does.
+//! docs/delivery.md ("What each TikTok answer does") lists every code and what the gateway does.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -192,7 +192,7 @@ mod tests {
     }
 
     /// Every code of shared/tiktok-events-api.md §4.2 and the families around them, in TikTok's
-    /// envelope over HTTP 200 (as TikTok sends business errors). Mirrors README.md's table.
+    /// envelope over HTTP 200 (as TikTok sends business errors). Mirrors docs/delivery.md's table.
     #[test]
     fn classifies_every_documented_code() {
         for (code, outcome) in [

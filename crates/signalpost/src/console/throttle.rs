@@ -2,7 +2,7 @@
 //! whole) may fail to sign in [`MAX_FAILURES`] times per [`WINDOW`]; after that its attempts are
 //! refused with 429 and `Retry-After` until the window ends, whatever key they carry. A successful
 //! sign-in does not count. Behind a reverse proxy every client shares the proxy's address, so the
-//! limit is then shared too (documented in the README's Security section).
+//! limit is then shared too (documented in docs/security.md).
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -1,6 +1,6 @@
 //! `GET /capture.js` (no key): the landing-page script that keeps a visit's click ids in a
 //! first-party cookie and fills the lead form's hidden inputs (see `capture.js` beside this file and
-//! the README). Compiled into the binary; served cacheable by anyone's browser, revalidated by an
+//! docs/api.md). Compiled into the binary; served cacheable by anyone's browser, revalidated by an
 //! ETag of its content, so a new release's script is picked up without a stale copy lingering more
 //! than [`MAX_AGE_SECS`].
 
