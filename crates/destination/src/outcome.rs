@@ -64,3 +64,71 @@ impl Classified {
         }
     }
 }
+
+/// An answer that was not `destination`'s own, in words: "HTTP 502: 502 Bad Gateway nginx", or
+/// "HTTP 200 without Meta's JSON answer: …", with a short excerpt of the body.
+pub fn describe_foreign_answer(
+    http_status: u16,
+    body: &[u8],
+    destination: &str,
+    max_chars: usize,
+) -> String {
+    let what = if (200..300).contains(&http_status) {
+        format!("HTTP {http_status} without {destination}'s JSON answer")
+    } else {
+        format!("HTTP {http_status}")
+    };
+    let excerpt = excerpt(body, max_chars);
+    if excerpt.is_empty() {
+        format!("{what} (empty body)")
+    } else {
+        format!("{what}: {excerpt}")
+    }
+}
+
+/// A short, readable excerpt of an answer that was not the destination's own (a gateway's HTML
+/// error page): markup removed, whitespace collapsed, at most `max_chars` characters and `…`.
+pub fn excerpt(body: &[u8], max_chars: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::new();
+    let (mut in_tag, mut space, mut count) = (false, false, 0);
+    for c in text.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                space = true;
+            }
+            '>' if in_tag => in_tag = false,
+            _ if in_tag => {}
+            c if c.is_whitespace() || c.is_control() => space = true,
+            c => {
+                if count == max_chars {
+                    out.push('…');
+                    break;
+                }
+                if space && !out.is_empty() {
+                    out.push(' ');
+                }
+                space = false;
+                out.push(c);
+                count += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_drop_markup_collapse_space_and_stop_at_the_limit() {
+        assert_eq!(
+            excerpt(b"<html><h1>502  Bad\n Gateway</h1></html>", 100),
+            "502 Bad Gateway"
+        );
+        assert_eq!(excerpt(b"abcdef", 3), "abc\u{2026}");
+        assert_eq!(excerpt(b"", 3), "");
+    }
+}

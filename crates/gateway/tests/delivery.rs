@@ -454,16 +454,7 @@ async fn through_a_slow_destination_every_lead_arrives_exactly_once(db: TestDb) 
             .await
             .unwrap();
     }
-    wait_until(|| async {
-        let depth = h.store.queue_depth().await.unwrap();
-        let delivered: u64 = depth
-            .iter()
-            .filter(|d| d.state == ConversionState::Delivered)
-            .map(|d| d.count)
-            .sum();
-        (delivered == 100).then_some(())
-    })
-    .await;
+    h.wait_for_delivered(100).await;
     let stats = h.sandbox.stats();
     assert_eq!(stats.accepted_events, 100);
     assert_eq!(stats.duplicates, 0, "an event was sent twice");

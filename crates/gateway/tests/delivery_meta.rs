@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::backend::TestDb;
-use common::harness::{Harness, META_PIXEL, fast_policy, wait_until};
+use common::harness::{Harness, META_PIXEL, fast_policy};
 use common::{lead, now_secs, slow_sandbox, sold};
 use signalpost_gateway::delivery::{AccessToken, DeliveryPolicy, PixelState};
 use signalpost_gateway::{AttemptOutcome, ConversionState};
@@ -152,16 +152,7 @@ async fn through_a_slow_meta_every_lead_arrives_exactly_once(db: TestDb) {
             .await
             .unwrap();
     }
-    wait_until(|| async {
-        let depth = h.store.queue_depth().await.unwrap();
-        let delivered: u64 = depth
-            .iter()
-            .filter(|d| d.state == ConversionState::Delivered)
-            .map(|d| d.count)
-            .sum();
-        (delivered == 100).then_some(())
-    })
-    .await;
+    h.wait_for_delivered(100).await;
     let stats = h.sandbox.stats();
     assert_eq!(stats.accepted_events, 100);
     assert_eq!(stats.duplicates, 0, "an event was sent twice");

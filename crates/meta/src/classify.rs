@@ -134,42 +134,12 @@ fn text(value: Option<&Value>) -> Option<String> {
 
 /// "HTTP 502: 502 Bad Gateway nginx": the status and a short excerpt with markup removed.
 fn describe(http_status: u16, body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut excerpt = String::new();
-    let (mut in_tag, mut space, mut count) = (false, false, 0);
-    for c in text.chars() {
-        match c {
-            '<' => {
-                in_tag = true;
-                space = true;
-            }
-            '>' if in_tag => in_tag = false,
-            _ if in_tag => {}
-            c if c.is_whitespace() || c.is_control() => space = true,
-            c => {
-                if count == EXCERPT_CHARS {
-                    excerpt.push('…');
-                    break;
-                }
-                if space && !excerpt.is_empty() {
-                    excerpt.push(' ');
-                }
-                space = false;
-                excerpt.push(c);
-                count += 1;
-            }
-        }
-    }
-    let what = if (200..300).contains(&http_status) {
-        format!("HTTP {http_status} without Meta's JSON answer")
-    } else {
-        format!("HTTP {http_status}")
-    };
-    if excerpt.is_empty() {
-        format!("{what} (empty body)")
-    } else {
-        format!("{what}: {excerpt}")
-    }
+    signalpost_destination::outcome::describe_foreign_answer(
+        http_status,
+        body,
+        "Meta",
+        EXCERPT_CHARS,
+    )
 }
 
 fn truncate(s: &str, max_chars: usize) -> String {

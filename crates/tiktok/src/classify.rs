@@ -134,44 +134,12 @@ fn parse_envelope(body: &[u8]) -> Option<Envelope> {
 /// "HTTP 502: 502 Bad Gateway nginx": the status and a short excerpt of the body with markup
 /// removed and whitespace collapsed.
 fn describe(http_status: u16, body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut excerpt = String::new();
-    let mut in_tag = false;
-    let mut pending_space = false;
-    let mut count = 0;
-    for c in text.chars() {
-        match c {
-            '<' => {
-                in_tag = true;
-                pending_space = true;
-            }
-            '>' if in_tag => in_tag = false,
-            _ if in_tag => {}
-            c if c.is_whitespace() || c.is_control() => pending_space = true,
-            c => {
-                if count == EXCERPT_CHARS {
-                    excerpt.push('…');
-                    break;
-                }
-                if pending_space && !excerpt.is_empty() {
-                    excerpt.push(' ');
-                }
-                pending_space = false;
-                excerpt.push(c);
-                count += 1;
-            }
-        }
-    }
-    let what = if is_success(http_status) {
-        format!("HTTP {http_status} without TikTok's JSON answer")
-    } else {
-        format!("HTTP {http_status}")
-    };
-    if excerpt.is_empty() {
-        format!("{what} (empty body)")
-    } else {
-        format!("{what}: {excerpt}")
-    }
+    signalpost_destination::outcome::describe_foreign_answer(
+        http_status,
+        body,
+        "TikTok",
+        EXCERPT_CHARS,
+    )
 }
 
 fn truncate(s: &str, max_chars: usize) -> String {

@@ -160,6 +160,20 @@ impl Harness {
         .await
     }
 
+    /// Polls until the store counts `n` delivered conversions.
+    pub async fn wait_for_delivered(&self, n: u64) {
+        wait_until(|| async {
+            let depth = self.store.queue_depth().await.unwrap();
+            let delivered: u64 = depth
+                .iter()
+                .filter(|d| d.state == ConversionState::Delivered)
+                .map(|d| d.count)
+                .sum();
+            (delivered == n).then_some(())
+        })
+        .await;
+    }
+
     /// The Meta events the sandbox accepted, as received.
     pub fn meta_events(&self) -> Vec<serde_json::Value> {
         self.sandbox
