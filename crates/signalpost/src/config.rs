@@ -114,7 +114,10 @@ impl Default for ServerConfig {
             metrics_require_key: false,
             metrics_listen: None,
             retention_days: 90,
-            allowed_destination_hosts: vec![crate::admin::destinations::TIKTOK_HOST.to_owned()],
+            allowed_destination_hosts: vec![
+                crate::admin::destinations::TIKTOK_HOST.to_owned(),
+                crate::admin::destinations::META_HOST.to_owned(),
+            ],
             log_format: LogFormat::Human,
         }
     }

@@ -3,6 +3,7 @@
 //! `pixels`) alike; it changes only the database — [`super::live::Live`] brings a running server in
 //! line with it.
 
+use signalpost_gateway::destinations::DestinationSpec;
 use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
@@ -57,6 +58,8 @@ pub struct NewPixel {
     pub site_url: Option<String>,
     /// The region for national phone numbers of leads without `country` (ISO alpha-2, any case).
     pub default_region: Option<String>,
+    /// Where its conversions go (a TikTok web pixel when every key is absent).
+    pub destination: DestinationSpec,
 }
 
 impl std::fmt::Debug for NewPixel {
@@ -68,6 +71,7 @@ impl std::fmt::Debug for NewPixel {
             .field("test_event_code", &self.test_event_code)
             .field("site_url", &self.site_url)
             .field("default_region", &self.default_region)
+            .field("destination", &self.destination)
             .finish()
     }
 }
@@ -210,6 +214,17 @@ impl Catalog {
             .map_err(|e| errors.push(e))
             .ok()
             .flatten();
+        let destination = match new.destination.resolve() {
+            Ok(destination) => destination.to_stored(),
+            Err(problems) => {
+                errors.extend(
+                    problems
+                        .into_iter()
+                        .map(|(field, problem)| FieldError::new(field, problem)),
+                );
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(AdminError::Invalid(errors));
         }
@@ -231,7 +246,7 @@ impl Catalog {
             test_event_code: new.test_event_code,
             site_url: new.site_url,
             default_region,
-            destination: None,
+            destination,
             paused_reason: None,
             paused_at_ms: None,
             config_digest: None,

@@ -17,6 +17,8 @@ use crate::http::problem::FieldError;
 
 /// TikTok's Events API host: the default (and only default) allowed destination.
 pub const TIKTOK_HOST: &str = "business-api.tiktok.com";
+/// Meta's Graph API host.
+pub const META_HOST: &str = "graph.facebook.com";
 
 /// The destination policy of one configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +32,7 @@ pub struct Destinations {
 impl Default for Destinations {
     fn default() -> Self {
         Self {
-            allowed: BTreeSet::from([TIKTOK_HOST.to_owned()]),
+            allowed: BTreeSet::from([TIKTOK_HOST.to_owned(), META_HOST.to_owned()]),
             from_config: BTreeSet::new(),
         }
     }
@@ -105,10 +107,11 @@ impl Destinations {
     }
 
     /// Whether an answer from `base_url` may be shown in full (Test Postback's message): only
-    /// when it came from TikTok's host or one the config file names. Any other host's text could
-    /// be an internal service's page, so only its status and TikTok code are shown.
+    /// when it came from TikTok's or Meta's host or one the config file names. Any other host's
+    /// text could be an internal service's page, so only its status and code are shown.
     pub fn shows_answer_text(&self, base_url: &str) -> bool {
-        host_of(base_url).is_some_and(|h| h == TIKTOK_HOST || self.from_config.contains(&h))
+        host_of(base_url)
+            .is_some_and(|h| h == TIKTOK_HOST || h == META_HOST || self.from_config.contains(&h))
     }
 
     /// The rule for a `base_url` set through the admin API or the console (already a valid

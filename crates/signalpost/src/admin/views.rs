@@ -1,6 +1,7 @@
 //! What the admin API answers: pixels with their token health (never the token: `tt_…last4`),
 //! rules with their config, keys without the key (except once, at creation).
 
+use signalpost_gateway::destinations::Destination;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -49,6 +50,8 @@ pub struct PixelView {
     /// server's `default_region`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_region: Option<String>,
+    /// Where its conversions go, with that destination's settings.
+    pub destination: PixelDestination,
     /// What to look at although the pixel is valid, each naming its field (a missing `site_url`:
     /// leads without a landing URL or referrer would be undeliverable).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -69,6 +72,38 @@ pub struct PixelView {
     pub created_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+}
+
+/// A pixel's destination and its settings, defaults written out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PixelDestination {
+    /// `tiktok` or `meta`.
+    pub name: String,
+    /// TikTok: `web` or `crm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_source: Option<String>,
+    /// Meta: the Graph API version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Meta: the pixel's `action_source`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_source: Option<String>,
+    /// CRM events: the system the lead stages come from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead_event_source: Option<String>,
+}
+
+impl From<&Destination> for PixelDestination {
+    fn from(d: &Destination) -> Self {
+        let spec = d.spec();
+        Self {
+            name: d.name().to_owned(),
+            event_source: spec.event_source,
+            api_version: spec.api_version,
+            action_source: spec.action_source,
+            lead_event_source: spec.lead_event_source,
+        }
+    }
 }
 
 impl PixelView {
@@ -103,13 +138,15 @@ impl PixelView {
             ),
             None => (Health::Ok, None),
         };
+        let destination = crate::admin::live::stored_destination(p);
         Self {
             code: p.code.clone(),
             source: "database",
             base_url: p
                 .base_url
                 .clone()
-                .unwrap_or_else(|| signalpost_tiktok::model::DEFAULT_BASE_URL.to_owned()),
+                .unwrap_or_else(|| destination.default_base_url().to_owned()),
+            destination: (&destination).into(),
             test_event_code: p.test_event_code.clone(),
             site_url: p.site_url.clone(),
             default_region: p.default_region.clone(),
@@ -134,6 +171,7 @@ impl PixelView {
             code: s.config.code.clone(),
             source: "demo",
             base_url: s.config.base_url.clone(),
+            destination: (&s.config.destination).into(),
             test_event_code: s.config.test_event_code.clone(),
             site_url: site_url.map(str::to_owned),
             default_region: None,

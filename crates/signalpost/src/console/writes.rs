@@ -83,6 +83,7 @@ pub async fn add_pixel(
             test_event_code: optional(test_event_code),
             site_url: optional(site_url),
             default_region: optional(default_region),
+            destination: Default::default(),
         })
         .await?;
     tracing::info!(pixel = %code.trim(), "console: pixel added");

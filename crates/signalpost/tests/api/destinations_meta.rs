@@ -205,3 +205,70 @@ async fn one_lead_reaches_tiktok_and_meta_each_as_its_own_event() {
         "{meta_attempt:#}"
     );
 }
+
+#[tokio::test]
+async fn a_meta_pixel_added_through_the_admin_api_receives_its_rules_events() {
+    let sandbox = SandboxConfig {
+        meta_pixels: vec![(META_PIXEL.to_owned(), META_TOKEN.to_owned())],
+        ..SandboxConfig::default()
+    };
+    let app = spawn_app_with_sandbox(sandbox, "", "", "", AppOptions::default()).await;
+    let base = app.sandbox.base_url();
+    // Wrong destination keys are named, and nothing is created.
+    let refused = app
+        .post(
+            "/v1/pixels",
+            &json!({"code": META_PIXEL, "access_token": META_TOKEN, "destination": "meta",
+                    "action_source": "web", "event_source": "crm"}),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{:#}", refused.body);
+    let fields: Vec<&str> = refused.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["event_source", "action_source"]);
+
+    let created = app
+        .post(
+            "/v1/pixels",
+            &json!({"code": META_PIXEL, "access_token": META_TOKEN, "destination": "meta",
+                    "base_url": base}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:#}", created.body);
+    assert_eq!(created.body["destination"]["name"], "meta");
+    assert_eq!(created.body["destination"]["action_source"], "website");
+    assert_eq!(
+        created.body["destination"]["api_version"],
+        signalpost_meta::DEFAULT_API_VERSION
+    );
+    let shown = app.get(&format!("/v1/pixels/{META_PIXEL}")).await;
+    assert_eq!(shown.body["destination"]["name"], "meta");
+    assert_eq!(
+        app.get("/v1/pixels/CTESTPIXEL0001").await.body["destination"]["name"],
+        "tiktok"
+    );
+
+    let rule = app
+        .post(
+            "/v1/rules",
+            &json!({"name": "meta_reg", "trigger": "form_submit", "pixel": META_PIXEL,
+                    "event": "Lead"}),
+        )
+        .await;
+    assert_eq!(rule.status, 201, "{:#}", rule.body);
+    app.lead(
+        json!({"transaction_id": "api-meta-1", "email": "bob@example.com",
+                    "user_agent": "Mozilla/5.0", "landing_url": "https://lp.example/"}),
+    )
+    .await;
+    let got = events(&app, Destination::Meta, META_PIXEL, 1).await;
+    assert_eq!(got[0].event, "Lead");
+    assert_eq!(
+        payload(&got[0])["user_data"]["em"],
+        json!([sha("bob@example.com")])
+    );
+}

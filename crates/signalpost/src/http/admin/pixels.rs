@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, put};
 use serde::Deserialize;
+use signalpost_gateway::destinations::DestinationSpec;
 
 use super::super::json::ApiJson;
 use super::super::problem::{ApiError, Problem};
@@ -58,6 +59,25 @@ pub struct CreatePixel {
     #[serde(default)]
     #[schema(example = "FR")]
     pub default_region: Option<String>,
+    /// `tiktok` (default) or `meta` (`code` is then the Meta pixel / dataset id). Set at creation.
+    #[serde(default)]
+    #[schema(example = "meta")]
+    pub destination: Option<String>,
+    /// TikTok: `web` (default) or `crm` (`code` is a CRM event set id; events carry the lead's
+    /// `tiktok_lead_id`).
+    #[serde(default)]
+    pub event_source: Option<String>,
+    /// Meta: the Graph API version (default: the current one).
+    #[serde(default)]
+    #[schema(example = "v25.0")]
+    pub api_version: Option<String>,
+    /// Meta: `website` (default), `system_generated` (Conversion Leads), `phone_call`, …
+    #[serde(default)]
+    pub action_source: Option<String>,
+    /// CRM events (TikTok `crm`, Meta `system_generated`): the name of the system the lead stages
+    /// come from (default `signalpost`).
+    #[serde(default)]
+    pub lead_event_source: Option<String>,
 }
 
 impl std::fmt::Debug for CreatePixel {
@@ -69,6 +89,7 @@ impl std::fmt::Debug for CreatePixel {
             .field("test_event_code", &self.test_event_code)
             .field("site_url", &self.site_url)
             .field("default_region", &self.default_region)
+            .field("destination", &self.destination)
             .finish()
     }
 }
@@ -182,6 +203,13 @@ pub async fn create_pixel(
             test_event_code: body.test_event_code,
             site_url: body.site_url,
             default_region: body.default_region,
+            destination: DestinationSpec {
+                destination: body.destination,
+                event_source: body.event_source,
+                api_version: body.api_version,
+                action_source: body.action_source,
+                lead_event_source: body.lead_event_source,
+            },
         })
         .await?;
     Ok((StatusCode::CREATED, Json(view)))
