@@ -3,7 +3,12 @@
 
 use std::process::{Command, Output};
 
+use serde_json::Value;
 use signalpost_sandbox::{SandboxConfig, spawn};
+
+fn sha256_hex(text: &str) -> String {
+    signalpost_tiktok::identity::Sha256Hex::digest(text.as_bytes()).into_string()
+}
 
 fn signalpost(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_signalpost"))
@@ -272,4 +277,138 @@ fn country_is_the_region_a_national_phone_is_read_with() {
     ]);
     let body: serde_json::Value = serde_json::from_str(stdout(&dry).trim()).unwrap();
     assert_eq!(by_country, body["data"][0]["user"]["phone"]);
+}
+
+#[test]
+fn dry_run_for_meta_hashes_the_phone_as_digits_builds_fbc_and_never_prints_the_token() {
+    let out = signalpost(&[
+        "send",
+        "--destination",
+        "meta",
+        "--pixel",
+        "123456789012345",
+        "--token",
+        "meta_secret_0123456789",
+        "--event",
+        "Lead",
+        "--event-id",
+        "lead-7",
+        "--event-time",
+        "1700000000",
+        "--email",
+        " Alice@Example.com ",
+        "--phone",
+        "(213) 373-4253",
+        "--user-agent",
+        "Mozilla/5.0",
+        "--page-url",
+        "https://lp.example/form?fbclid=IwAR1xYz",
+        "--dry-run",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        !text.contains("meta_secret"),
+        "the token is never printed: {text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let event = &body["data"][0];
+    assert_eq!(event["event_name"], "Lead");
+    assert_eq!(event["action_source"], "website");
+    assert_eq!(event["event_id"], "lead-7");
+    // sha256("12133734253"): digits, no '+'.
+    assert_eq!(event["user_data"]["ph"][0], sha256_hex("12133734253"));
+    assert_eq!(event["user_data"]["em"][0], sha256_hex("alice@example.com"));
+    assert_eq!(event["user_data"]["fbc"], "fb.1.1700000000000.IwAR1xYz");
+}
+
+#[test]
+fn meta_flags_are_checked_by_name() {
+    for (args, flag) in [
+        (vec!["--destination", "snap"], "--destination"),
+        (
+            vec!["--destination", "meta", "--action-source", "web"],
+            "--action-source",
+        ),
+        (
+            vec!["--destination", "meta", "--api-version", "25"],
+            "--api-version",
+        ),
+        (
+            vec!["--destination", "meta", "--meta-lead-id", "12"],
+            "--meta-lead-id",
+        ),
+    ] {
+        let mut all = vec![
+            "send",
+            "--pixel",
+            "123456789012345",
+            "--event",
+            "Lead",
+            "--dry-run",
+        ];
+        all.extend(args);
+        let out = signalpost(&all);
+        assert_eq!(out.status.code(), Some(2), "{all:?}");
+        assert!(stderr(&out).contains(flag), "{all:?}: {}", stderr(&out));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_to_metas_sandbox_and_reports_its_answer() {
+    let sandbox = spawn(
+        SandboxConfig {
+            meta_pixels: vec![("123456789012345".into(), "meta_live_0123456789".into())],
+            ..SandboxConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let base = sandbox.base_url();
+    let run = |token: &'static str, base: String| {
+        tokio::task::spawn_blocking(move || {
+            signalpost(&[
+                "send",
+                "--destination",
+                "meta",
+                "--pixel",
+                "123456789012345",
+                "--token",
+                token,
+                "--base-url",
+                &base,
+                "--event",
+                "Purchase",
+                "--event-id",
+                "sale-9",
+                "--email",
+                "buyer@example.com",
+                "--user-agent",
+                "Mozilla/5.0",
+                "--page-url",
+                "https://shop.example/",
+                "--value",
+                "19.5",
+            ])
+        })
+    };
+    let ok = run("meta_live_0123456789", base.clone()).await.unwrap();
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+    assert!(stdout(&ok).contains("outcome=Delivered"), "{}", stdout(&ok));
+    let events = sandbox.events(Some("123456789012345"));
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_id.as_deref(), Some("sale-9"));
+
+    let refused = run("meta_wrong_0123456789", base).await.unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stdout(&refused).contains("code=190"),
+        "{}",
+        stdout(&refused)
+    );
+    assert!(
+        !stdout(&refused).contains("meta_wrong") && !stderr(&refused).contains("meta_wrong"),
+        "the token must never be printed"
+    );
 }

@@ -1,34 +1,51 @@
-//! `signalpost send`: builds one TikTok event from flags, validates and hashes it exactly as the
-//! gateway does, then prints the body (`--dry-run`) or posts it and prints TikTok's answer.
-//! Bad input is reported before anything is sent, naming the flag, with exit code 2.
+//! `signalpost send`: builds one event from flags with the very builders ingest uses (the shared
+//! identity module hashes, the destination's payload and request), then prints the body
+//! (`--dry-run`, never with a token in it) or posts it and prints the destination's answer.
+//! TikTok by default; `--destination meta` for Meta. Bad input is reported before anything is
+//! sent, naming the flag, with exit code 2.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use signalpost_tiktok::classify::Outcome;
-use signalpost_tiktok::client::{Client, ClientConfig};
+use signalpost_destination::Outcome;
+use signalpost_destination::http::{Endpoint, EndpointConfig};
+use signalpost_gateway::destinations::{Destination, DestinationSpec};
+use signalpost_gateway::domain::NewLead;
+use signalpost_gateway::gateway::lead_from;
+use signalpost_gateway::rules::PlannedEvent;
 use signalpost_tiktok::currency::Currency;
 use signalpost_tiktok::event_name::EventName;
 use signalpost_tiktok::identity::{self, Region};
-use signalpost_tiktok::model::{
-    DEFAULT_BASE_URL, Event, EventSource, Page, Properties, TrackRequest, User,
-};
 
 use super::usage_error;
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Pixel code (`event_source_id`).
+    /// Pixel code: TikTok's `event_source_id` (a CRM event set id with `--event-source crm`), or
+    /// Meta's pixel (dataset) id.
     #[arg(long)]
     pixel: String,
+    /// `tiktok` (default) or `meta`.
+    #[arg(long, default_value = "tiktok")]
+    destination: String,
+    /// TikTok: `web` (default) or `crm` (a CRM event set; needs --tiktok-lead-id).
+    #[arg(long)]
+    event_source: Option<String>,
+    /// Meta: Graph API version (default: the current one).
+    #[arg(long)]
+    api_version: Option<String>,
+    /// Meta: `website` (default), `system_generated` (Conversion Leads, needs --meta-lead-id), …
+    #[arg(long)]
+    action_source: Option<String>,
     /// Events API access token (or SIGNALPOST_ACCESS_TOKEN). Not needed with --dry-run.
     #[arg(long, env = "SIGNALPOST_ACCESS_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// API base URL: TikTok by default, or a sandbox such as http://127.0.0.1:9400.
-    #[arg(long, default_value = DEFAULT_BASE_URL)]
-    base_url: String,
+    /// API base URL: the destination's production API by default, or a sandbox such as
+    /// http://127.0.0.1:9400.
+    #[arg(long)]
+    base_url: Option<String>,
     /// Standard event (Purchase, Lead, CompleteRegistration, ...) or a custom name.
     #[arg(long)]
     event: String,
@@ -63,6 +80,21 @@ pub struct SendArgs {
     /// Value of the `_ttp` cookie.
     #[arg(long)]
     ttp: Option<String>,
+    /// Meta click id from the landing URL (becomes `fbc`); taken from --page-url when absent.
+    #[arg(long)]
+    fbclid: Option<String>,
+    /// Value of the `_fbc` cookie (wins over --fbclid).
+    #[arg(long)]
+    fbc: Option<String>,
+    /// Value of the `_fbp` cookie.
+    #[arg(long)]
+    fbp: Option<String>,
+    /// Meta Lead Ads lead id (15-17 digits), for Conversion Leads.
+    #[arg(long)]
+    meta_lead_id: Option<String>,
+    /// TikTok Lead Generation lead id, for CRM event sets.
+    #[arg(long)]
+    tiktok_lead_id: Option<String>,
     /// Page URL (`page.url`, required by TikTok for web events): the lead's landing URL.
     #[arg(long)]
     page_url: Option<String>,
@@ -76,7 +108,7 @@ pub struct SendArgs {
     /// Event value (a number; 0 is a value).
     #[arg(long)]
     value: Option<f64>,
-    /// Currency from TikTok's supported list (USD, EUR, ...).
+    /// Currency (ISO 4217 from TikTok's supported list: USD, EUR, ...).
     #[arg(long)]
     currency: Option<String>,
     /// `product` or `product_group`; only sent when given.
@@ -93,20 +125,20 @@ pub struct SendArgs {
     timeout: u64,
 }
 
-/// Runs the command: exit 0 when delivered (or on --dry-run), 1 when TikTok refused, 2 on bad input.
+/// Runs the command: exit 0 when delivered (or on --dry-run), 1 when refused, 2 on bad input.
 pub async fn run(args: SendArgs) -> ExitCode {
-    let request = match build_request(&args) {
-        Ok(request) => request,
+    let built = match build(&args) {
+        Ok(built) => built,
         Err((flag, message)) => return usage_error(flag, message),
     };
-    let body = match serde_json::to_vec(&request) {
-        Ok(body) => body,
-        Err(err) => {
-            eprintln!("error: cannot serialize the request: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let payloads = || std::iter::once(built.payload.as_str());
     if args.dry_run {
+        let body = built.destination.request_body(
+            &built.pixel,
+            None,
+            built.test_event_code.as_deref(),
+            payloads(),
+        );
         println!("{}", String::from_utf8_lossy(&body));
         return ExitCode::SUCCESS;
     }
@@ -116,17 +148,40 @@ pub async fn run(args: SendArgs) -> ExitCode {
             "an access token is required to send (or use --dry-run)",
         );
     };
-    let client = match Client::new(ClientConfig {
-        base_url: args.base_url.clone(),
-        timeout: Duration::from_secs(args.timeout.max(1)),
-        // The operator typed the destination on their own command line: trusted like the config file.
-        addresses: signalpost_tiktok::client::AddressPolicy::Any,
-        ..ClientConfig::default()
-    }) {
-        Ok(client) => client,
+    let destination = &built.destination;
+    let base_url = args
+        .base_url
+        .clone()
+        .unwrap_or_else(|| destination.default_base_url().to_owned());
+    let endpoint = destination
+        .endpoint_url(&base_url, &built.pixel)
+        .and_then(|url| {
+            Endpoint::new(EndpointConfig {
+                url,
+                timeout: Duration::from_secs(args.timeout.max(1)),
+                connect_timeout: Duration::from_secs(5),
+                // The operator typed the destination on their own command line: trusted like the
+                // config file.
+                addresses: signalpost_destination::AddressPolicy::Any,
+            })
+        });
+    let endpoint = match endpoint {
+        Ok(endpoint) => endpoint,
         Err(err) => return usage_error("--base-url", err),
     };
-    let answer = client.track_raw(token, body).await;
+    let body = destination.request_body(
+        &built.pixel,
+        Some(token),
+        built.test_event_code.as_deref(),
+        payloads(),
+    );
+    let answer = endpoint
+        .post(
+            destination.token_header(token),
+            body,
+            destination.read_answer(),
+        )
+        .await;
     let c = &answer.classified;
     let status = answer
         .http_status
@@ -149,10 +204,31 @@ pub async fn run(args: SendArgs) -> ExitCode {
 
 type FlagError = (&'static str, String);
 
-/// Validates every flag and builds the request; the first problem names its flag.
-fn build_request(args: &SendArgs) -> Result<TrackRequest, FlagError> {
+/// The event to send: its destination, pixel, event JSON and test code.
+struct Built {
+    destination: Destination,
+    pixel: String,
+    payload: String,
+    test_event_code: Option<String>,
+}
+
+/// Validates every flag and builds the event; the first problem names its flag.
+fn build(args: &SendArgs) -> Result<Built, FlagError> {
+    let destination = DestinationSpec {
+        destination: Some(args.destination.clone()),
+        event_source: args.event_source.clone(),
+        api_version: args.api_version.clone(),
+        action_source: args.action_source.clone(),
+        lead_event_source: None,
+    }
+    .resolve()
+    .map_err(|problems| {
+        let (key, problem) = problems.into_iter().next().unwrap_or_default();
+        (flag_of(key), problem)
+    })?;
     let event = EventName::parse(&args.event).map_err(|e| ("--event", e.to_string()))?;
-    if args.pixel.trim().is_empty() {
+    let pixel = args.pixel.trim().to_owned();
+    if pixel.is_empty() {
         return Err(("--pixel", "must not be empty".into()));
     }
     let region = Region::parse(&args.region).map_err(|e| ("--region", e.to_string()))?;
@@ -168,41 +244,29 @@ fn build_request(args: &SendArgs) -> Result<TrackRequest, FlagError> {
     };
     let event_id = match &args.event_id {
         Some(id) if id.trim().is_empty() => return Err(("--event-id", "must not be empty".into())),
-        Some(id) => id.clone(),
+        Some(id) => id.trim().to_owned(),
         None => uuid::Uuid::now_v7().to_string(),
     };
-    let mut user = User::default();
-    if let Some(raw) = &args.email {
-        user.email = Some(
-            identity::hash_email(raw)
-                .map_err(|e| ("--email", e.to_string()))?
-                .to_string(),
-        );
-    }
-    if let Some(raw) = &args.phone {
-        user.phone = Some(
-            identity::hash_phone(raw, region)
-                .map_err(|e| ("--phone", e.to_string()))?
-                .to_string(),
-        );
-    }
-    if let Some(raw) = &args.external_id {
-        user.external_id = Some(
-            identity::hash_external_id(raw)
-                .map_err(|e| ("--external-id", e.to_string()))?
-                .to_string(),
-        );
-    }
+    let email = args
+        .email
+        .as_deref()
+        .map(|raw| identity::hash_email(raw).map_err(|e| ("--email", e.to_string())))
+        .transpose()?;
+    let phone = args
+        .phone
+        .as_deref()
+        .map(|raw| identity::hash_phone_forms(raw, region).map_err(|e| ("--phone", e.to_string())))
+        .transpose()?;
+    let external_id = args
+        .external_id
+        .as_deref()
+        .map(|raw| identity::hash_external_id(raw).map_err(|e| ("--external-id", e.to_string())))
+        .transpose()?;
     if let Some(ip) = &args.ip {
         ip.trim()
             .parse::<IpAddr>()
             .map_err(|_| ("--ip", format!("{ip:?} is not an IPv4 or IPv6 address")))?;
-        user.ip = Some(ip.trim().to_owned());
     }
-    user.user_agent = non_empty(&args.user_agent);
-    user.ttclid = non_empty(&args.ttclid);
-    user.ttp = non_empty(&args.ttp);
-
     let currency = args
         .currency
         .as_deref()
@@ -216,7 +280,7 @@ fn build_request(args: &SendArgs) -> Result<TrackRequest, FlagError> {
     }
     let content_type = match args.content_type.as_deref() {
         None => None,
-        Some(ct @ ("product" | "product_group")) => Some(ct.to_owned()),
+        Some(ct @ ("product" | "product_group")) => Some(ct),
         Some(other) => {
             return Err((
                 "--content-type",
@@ -224,17 +288,6 @@ fn build_request(args: &SendArgs) -> Result<TrackRequest, FlagError> {
             ));
         }
     };
-    let properties =
-        (args.value.is_some() || currency.is_some() || content_type.is_some()).then(|| {
-            Properties {
-                value: args.value,
-                currency: currency
-                    .map(|c| c.as_str().to_owned())
-                    .or_else(|| args.value.map(|_| "USD".to_owned())),
-                content_type,
-                ..Properties::default()
-            }
-        });
     let referrer = non_empty(&args.referrer);
     let site_url = non_empty(&args.site_url);
     for (flag, value) in [("--referrer", &referrer), ("--site-url", &site_url)] {
@@ -243,32 +296,88 @@ fn build_request(args: &SendArgs) -> Result<TrackRequest, FlagError> {
                 .map_err(|_| (flag, format!("{url:?} is not an absolute http(s) URL")))?;
         }
     }
+    let landing_url = non_empty(&args.page_url);
+    // The lead as ingest would hold it (click ids from the landing URL, lead ids checked).
+    let lead = lead_from(
+        NewLead {
+            transaction_id: Some(event_id.clone()),
+            email: email.map(|h| h.into_string()),
+            phone: phone.as_ref().map(|p| p.e164.as_str().to_owned()),
+            phone_digits: phone.as_ref().map(|p| p.digits.as_str().to_owned()),
+            external_id: external_id.map(|h| h.into_string()),
+            ip: non_empty(&args.ip),
+            user_agent: non_empty(&args.user_agent),
+            ttclid: non_empty(&args.ttclid),
+            ttp: non_empty(&args.ttp),
+            fbclid: non_empty(&args.fbclid),
+            fbc: non_empty(&args.fbc),
+            fbp: non_empty(&args.fbp),
+            meta_lead_id: non_empty(&args.meta_lead_id),
+            tiktok_lead_id: non_empty(&args.tiktok_lead_id),
+            landing_url: landing_url.clone(),
+            referrer: referrer.clone(),
+            occurred_at: Some(event_time),
+            ..NewLead::default()
+        },
+        event_time,
+    )
+    .map_err(|e| (flag_of_field(&e.to_string()), e.to_string()))?;
     // DESIGN.md's fallback, as ingest applies it: landing URL, then referrer, then the site.
-    let page = non_empty(&args.page_url)
-        .or_else(|| referrer.clone())
-        .or(site_url)
-        .map(|url| Page { url, referrer });
-    if page.is_none() {
-        tracing::warn!(
-            "no --page-url, --referrer or --site-url: TikTok requires page.url for web events"
-        );
+    let page_url = landing_url.or_else(|| referrer.clone()).or(site_url);
+    if page_url.is_none() {
+        tracing::warn!("no --page-url, --referrer or --site-url: web events need a page URL");
     }
-    let user_is_empty = user == User::default();
-    Ok(TrackRequest {
-        event_source: EventSource::Web,
-        event_source_id: args.pixel.trim().to_owned(),
-        data: vec![Event {
-            event: event.as_str().to_owned(),
-            event_time,
-            event_id: Some(event_id),
-            user: (!user_is_empty).then_some(user),
-            properties,
-            page,
-            ..Event::default()
-        }],
+    let planned = PlannedEvent {
+        lead: &lead,
+        event_name: event.as_str(),
+        event_time,
+        event_id,
+        value: args.value,
+        currency: currency
+            .map(|c| c.as_str().to_owned())
+            .or_else(|| args.value.map(|_| "USD".to_owned())),
+        content_type,
+        page_url: page_url.as_deref(),
+        referrer: referrer.as_deref(),
+        phone: lead.phone.as_deref(),
+        phone_digits: lead.phone_digits.as_deref(),
+        action_source: None,
+        overlay: Default::default(),
+    };
+    let payload = destination
+        .event_json(&planned)
+        .map_err(|e| ("--event", format!("cannot build the event: {e}")))?;
+    Ok(Built {
+        destination,
+        pixel,
+        payload,
         test_event_code: non_empty(&args.test_event_code),
-        partner_name: None,
     })
+}
+
+/// The flag of a destination key.
+fn flag_of(key: &str) -> &'static str {
+    match key {
+        "event_source" => "--event-source",
+        "api_version" => "--api-version",
+        "action_source" => "--action-source",
+        _ => "--destination",
+    }
+}
+
+/// The flag a lead error names (its message starts with the field).
+fn flag_of_field(message: &str) -> &'static str {
+    [
+        ("meta_lead_id", "--meta-lead-id"),
+        ("tiktok_lead_id", "--tiktok-lead-id"),
+        ("fbc", "--fbc"),
+        ("fbp", "--fbp"),
+        ("occurred_at", "--event-time"),
+        ("transaction_id", "--event-id"),
+    ]
+    .into_iter()
+    .find(|(field, _)| message.contains(field))
+    .map_or("--event-id", |(_, flag)| flag)
 }
 
 fn non_empty(value: &Option<String>) -> Option<String> {
