@@ -128,6 +128,10 @@ fn describe() {
     );
     describe_gauge!(PIXEL_TOKEN_AGE, "Age of the pixel's access token, seconds.");
     describe_gauge!(
+        PIXEL_INFO,
+        "1 for every pixel, labelled with its destination (tiktok, meta)."
+    );
+    describe_gauge!(
         PIXEL_TOKEN_ROTATE_SOON,
         "1 when the pixel's access token is older than the rotation age."
     );
@@ -284,9 +288,20 @@ pub const PIXEL_TOKEN_AGE: &str = "signalpost_pixel_token_age_seconds";
 /// `pixel`.
 pub const PIXEL_TOKEN_ROTATE_SOON: &str = "signalpost_pixel_token_rotate_soon";
 
-/// Publishes one pixel's token health.
-pub fn set_pixel_health(pixel: &str, paused: bool, token_age_secs: u64, rotate_soon: bool) {
+/// 1 for every pixel, labelled with its `destination` (`tiktok`, `meta`): join it on `pixel` to
+/// break any per-pixel series down by destination.
+pub const PIXEL_INFO: &str = "signalpost_pixel_info";
+
+/// Publishes one pixel's token health and its destination.
+pub fn set_pixel_health(
+    pixel: &str,
+    destination: &str,
+    paused: bool,
+    token_age_secs: u64,
+    rotate_soon: bool,
+) {
     let label = pixel.to_owned();
+    gauge!(PIXEL_INFO, "pixel" => label.clone(), "destination" => destination.to_owned()).set(1.0);
     gauge!(PIXEL_PAUSED, "pixel" => label.clone()).set(if paused { 1.0 } else { 0.0 });
     gauge!(PIXEL_TOKEN_AGE, "pixel" => label.clone()).set(token_age_secs as f64);
     gauge!(PIXEL_TOKEN_ROTATE_SOON, "pixel" => label).set(if rotate_soon { 1.0 } else { 0.0 });

@@ -271,7 +271,14 @@ impl Live {
             let age = token_age(p, now);
             let rotate = age >= self.token_rotation;
             let paused = states.get(&p.code).copied().unwrap_or(false);
-            crate::metrics::set_pixel_health(&p.code, paused, age.as_secs(), rotate);
+            let destination = stored_destination(p);
+            crate::metrics::set_pixel_health(
+                &p.code,
+                destination.name(),
+                paused,
+                age.as_secs(),
+                rotate,
+            );
             if rotate
                 && !seen
                     .rotate_logged
