@@ -6,6 +6,7 @@
 //! A token passes through here to the admin layer; it is never logged or rendered.
 
 use signalpost_gateway::RuleConfig;
+use signalpost_gateway::destinations::DestinationSpec;
 
 use super::error::ConsoleError;
 use crate::admin::views::{PixelView, RuleView};
@@ -74,6 +75,7 @@ pub async fn add_pixel(
     test_event_code: &str,
     site_url: &str,
     default_region: &str,
+    destination: DestinationSpec,
 ) -> Result<(), WriteError> {
     app.admin
         .create_pixel(NewPixel {
@@ -83,7 +85,7 @@ pub async fn add_pixel(
             test_event_code: optional(test_event_code),
             site_url: optional(site_url),
             default_region: optional(default_region),
-            destination: Default::default(),
+            destination,
         })
         .await?;
     tracing::info!(pixel = %code.trim(), "console: pixel added");

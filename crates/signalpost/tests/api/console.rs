@@ -843,3 +843,51 @@ async fn the_lead_page_shows_the_country_and_the_pixel_form_sets_the_phone_regio
     let pixel = app.get(&format!("/v1/pixels/{PIXEL}")).await;
     assert_eq!(pixel.body["default_region"], "FR");
 }
+
+#[tokio::test]
+async fn the_console_adds_a_meta_dataset_and_names_each_pixels_kind() {
+    let app = spawn_app().await;
+    let operator = sign_in(&app).await;
+    let csrf = operator.csrf.clone();
+    let bad = operator
+        .post(
+            &app,
+            "/console/pixels",
+            &[
+                ("code", "123456789012345"),
+                ("token", "meta-token-0123456789"),
+                ("kind", "meta"),
+                ("action_source", "not_a_source"),
+                ("csrf", csrf.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains("not_a_source"));
+    assert!(!app.pixels_have("123456789012345"));
+
+    let added = operator
+        .post(
+            &app,
+            "/console/pixels",
+            &[
+                ("code", "123456789012345"),
+                ("token", "meta-token-0123456789"),
+                ("kind", "meta"),
+                ("action_source", "system_generated"),
+                ("csrf", csrf.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    assert!(app.pixels_have("123456789012345"));
+    let (_, page) = operator.get(&app, "/console/pixels").await;
+    assert!(
+        page.contains("Meta dataset (system_generated, v25.0)"),
+        "{page}"
+    );
+    assert!(page.contains("TikTok pixel"));
+    assert!(!page.contains("meta-token-0123456789"));
+    let api = app.get("/v1/pixels/123456789012345").await;
+    assert_eq!(api.body["destination"]["action_source"], "system_generated");
+}

@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use maud::{Markup, html};
 use serde::Deserialize;
+use signalpost_gateway::destinations::DestinationSpec;
 use signalpost_gateway::time::now_secs;
 
 use super::seg;
-use crate::admin::views::{Health, PixelView};
+use crate::admin::views::{Health, PixelDestination, PixelView};
 use crate::console::layout::{self, Field, Nav, Notice};
 use crate::console::session::Session;
 use crate::console::writes::{self, FieldProblem, WriteError};
@@ -239,6 +240,56 @@ pub struct AddForm {
     site_url: String,
     #[serde(default)]
     default_region: String,
+    /// `tiktok`, `tiktok_crm` or `meta`.
+    #[serde(default)]
+    kind: String,
+    /// Meta: `action_source` (empty: `website`).
+    #[serde(default)]
+    action_source: String,
+}
+
+/// The kinds of pixel the add form offers: a TikTok pixel, a TikTok CRM event set, a Meta dataset.
+const KINDS: [&str; 3] = ["tiktok", "tiktok_crm", "meta"];
+/// The Meta `action_source` values the add form offers (empty: the default, `website`).
+const ACTION_SOURCES: [&str; 4] = ["", "website", "system_generated", "phone_call"];
+
+/// The destination keys of the add form's `kind` and `action_source`.
+fn destination_of(form: &AddForm) -> DestinationSpec {
+    let optional = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    match form.kind.trim() {
+        "meta" => DestinationSpec {
+            destination: Some("meta".into()),
+            action_source: optional(&form.action_source),
+            ..Default::default()
+        },
+        "tiktok_crm" => DestinationSpec {
+            event_source: Some("crm".into()),
+            action_source: optional(&form.action_source),
+            ..Default::default()
+        },
+        "" | "tiktok" => DestinationSpec {
+            action_source: optional(&form.action_source),
+            ..Default::default()
+        },
+        other => DestinationSpec {
+            destination: Some(other.to_owned()),
+            ..Default::default()
+        },
+    }
+}
+
+/// A pixel's destination in words: "TikTok pixel", "TikTok CRM event set", "Meta dataset
+/// (website, v25.0)".
+fn describe_destination(d: &PixelDestination) -> String {
+    match d.name.as_str() {
+        "meta" => format!(
+            "Meta dataset ({}, {})",
+            d.action_source.as_deref().unwrap_or("website"),
+            d.api_version.as_deref().unwrap_or("current API")
+        ),
+        _ if d.event_source.as_deref() == Some("crm") => "TikTok CRM event set".to_owned(),
+        _ => "TikTok pixel".to_owned(),
+    }
 }
 
 /// `POST /console/pixels`: adds a pixel.
@@ -255,6 +306,7 @@ pub async fn add(
         &form.test_event_code,
         &form.site_url,
         &form.default_region,
+        destination_of(&form),
     )
     .await;
     match added {
@@ -329,6 +381,7 @@ fn pixel_section(pixel: &PixelView, session: &Session, view: &View) -> Markup {
                 }
             }
             dl {
+                dt { "Kind" } dd data-field="destination" { (describe_destination(&pixel.destination)) }
                 dt { "Destination" } dd class="mono" { (pixel.base_url) }
                 dt { "Test event code" } dd { @match &pixel.test_event_code { Some(t) => span class="mono" { (t) }, None => "none (live data)" } }
                 dt { "Site URL" } dd { @match &pixel.site_url { Some(u) => span class="mono" { (u) }, None => "none" } }
@@ -407,12 +460,14 @@ fn add_form(session: &Session, view: &View) -> Markup {
             form class="stack" method="post" action="/console/pixels" {
                 (csrf::field(&session.csrf))
                 div class="grid" {
-                    (Field::text("code", "Pixel code", &view.add.code).required().error(error("code")).render())
+                    (layout::select("kind", "Kind", &view.add.kind, &KINDS, error("destination").or(error("event_source"))))
+                    (Field::text("code", "Pixel code", &view.add.code).required().error(error("code")).hint("TikTok: the pixel code or CRM event set id; Meta: the dataset (pixel) id").render())
                     (Field::text("token", "Access token", "").kind("password").required().error(error("token")).hint("Write-only: it is never shown again").render())
-                    (Field::text("base_url", "Destination URL (optional)", &view.add.base_url).error(error("base_url")).hint("Empty: TikTok's Events API. Another host must be https:// and listed in [server] allowed_destination_hosts").render())
+                    (Field::text("base_url", "Destination URL (optional)", &view.add.base_url).error(error("base_url")).hint("Empty: the destination's own API. Another host must be https:// and listed in [server] allowed_destination_hosts").render())
                     (Field::text("test_event_code", "Test event code (optional)", &view.add.test_event_code).render())
                     (Field::text("site_url", "Site URL (recommended)", &view.add.site_url).error(error("site_url")).hint("The advertiser's site: page.url of leads without a landing URL").render())
                     (Field::text("default_region", "Phone region (optional)", &view.add.default_region).error(error("default_region")).hint("ISO country code (e.g. FR) for national phone numbers of leads without a country").render())
+                    (layout::select("action_source", "Meta action source (Meta only)", &view.add.action_source, &ACTION_SOURCES, error("action_source")))
                 }
                 div class="actions" { button type="submit" { "Add pixel" } }
             }
