@@ -66,29 +66,34 @@ pub async fn pixels(app: &AppState) -> Result<Vec<PixelView>, ConsoleError> {
         .map_err(|e| ConsoleError::Api(e.into()))
 }
 
+/// The add-pixel form's text fields, as typed (trimmed here; empty means absent).
+pub struct PixelFields<'a> {
+    pub code: &'a str,
+    pub token: &'a str,
+    pub base_url: &'a str,
+    pub test_event_code: &'a str,
+    pub site_url: &'a str,
+    pub default_region: &'a str,
+}
+
 /// Adds a pixel.
 pub async fn add_pixel(
     app: &AppState,
-    code: &str,
-    token: &str,
-    base_url: &str,
-    test_event_code: &str,
-    site_url: &str,
-    default_region: &str,
+    fields: PixelFields<'_>,
     destination: DestinationSpec,
 ) -> Result<(), WriteError> {
     app.admin
         .create_pixel(NewPixel {
-            code: code.trim().to_owned(),
-            access_token: token.trim().to_owned(),
-            base_url: optional(base_url),
-            test_event_code: optional(test_event_code),
-            site_url: optional(site_url),
-            default_region: optional(default_region),
+            code: fields.code.trim().to_owned(),
+            access_token: fields.token.trim().to_owned(),
+            base_url: optional(fields.base_url),
+            test_event_code: optional(fields.test_event_code),
+            site_url: optional(fields.site_url),
+            default_region: optional(fields.default_region),
             destination,
         })
         .await?;
-    tracing::info!(pixel = %code.trim(), "console: pixel added");
+    tracing::info!(pixel = %fields.code.trim(), "console: pixel added");
     Ok(())
 }
 

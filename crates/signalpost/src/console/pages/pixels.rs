@@ -300,12 +300,14 @@ pub async fn add(
 ) -> Response {
     let added = writes::add_pixel(
         &state.app,
-        &form.code,
-        &form.token,
-        &form.base_url,
-        &form.test_event_code,
-        &form.site_url,
-        &form.default_region,
+        writes::PixelFields {
+            code: &form.code,
+            token: &form.token,
+            base_url: &form.base_url,
+            test_event_code: &form.test_event_code,
+            site_url: &form.site_url,
+            default_region: &form.default_region,
+        },
         destination_of(&form),
     )
     .await;
