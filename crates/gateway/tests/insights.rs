@@ -74,15 +74,35 @@ async fn match_quality_counts_the_signals_of_each_pixels_conversions(db: TestDb)
     })
     .await
     .unwrap();
+    // Meta's signals: an fbclid in the landing URL (fbc is built from it) and an _fbp cookie; an
+    // _fbc cookie alone.
+    gw.submit_lead(NewLead {
+        transaction_id: Some("q-meta".into()),
+        email: Some(hex64('d')),
+        landing_url: Some("https://lp.example/?fbclid=IwAR1xYz".into()),
+        fbp: Some("fb.1.1700000000000.1234567890".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    gw.submit_lead(NewLead {
+        transaction_id: Some("q-fbc".into()),
+        email: Some(hex64('e')),
+        fbc: Some("fb.1.1700000000000.IwAR9".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
 
     let quality = store.match_quality(since).await.unwrap();
     assert_eq!(quality.len(), 1, "{quality:?}");
     let q = &quality[0];
     assert_eq!(q.pixel, "PIX1");
-    assert_eq!(q.conversions, 2);
+    assert_eq!(q.conversions, 4);
+    assert_eq!((q.fbc, q.fbp), (2, 1), "{q:?}");
     assert_eq!(q.ttclid, 1, "only the full lead's landing URL had a ttclid");
     assert_eq!(q.ttp, 0);
-    assert_eq!(q.email, 2);
+    assert_eq!(q.email, 4);
     assert_eq!(q.phone, 1);
     assert_eq!(
         q.ip_and_user_agent, 1,

@@ -33,6 +33,10 @@ pub struct MatchQuality {
     pub phone: u64,
     /// Both `ip` and `user_agent`.
     pub ip_and_user_agent: u64,
+    /// Meta's click id: an `fbc` cookie, or an `fbclid` it is built from.
+    pub fbc: u64,
+    /// Meta's browser id (`_fbp`).
+    pub fbp: u64,
 }
 
 /// What a lead search looks for; each is an exact match on an indexed column.

@@ -77,7 +77,12 @@ async fn match_quality(
                COUNT(*) FILTER (WHERE l.email IS NOT NULL), \
                COUNT(*) FILTER (WHERE l.phone IS NOT NULL), \
                COUNT(*) FILTER (WHERE l.ip IS NOT NULL AND l.ip <> '' \
-                                  AND l.user_agent IS NOT NULL AND l.user_agent <> '') \
+                                  AND l.user_agent IS NOT NULL AND l.user_agent <> ''), \
+               COUNT(*) FILTER (WHERE l.click_ids IS NOT NULL \
+                                  AND ((l.click_ids::jsonb ->> 'fbc') IS NOT NULL \
+                                       OR (l.click_ids::jsonb ->> 'fbclid') IS NOT NULL)), \
+               COUNT(*) FILTER (WHERE l.click_ids IS NOT NULL \
+                                  AND (l.click_ids::jsonb ->> 'fbp') IS NOT NULL) \
              FROM conversions c JOIN leads l ON l.transaction_id = c.transaction_id \
              WHERE c.created_at_ms >= $1 AND c.state <> 'suppressed' \
              GROUP BY c.pixel ORDER BY c.pixel",
@@ -93,6 +98,8 @@ async fn match_quality(
             email: count(&row, 4)?,
             phone: count(&row, 5)?,
             ip_and_user_agent: count(&row, 6)?,
+            fbc: count(&row, 7)?,
+            fbp: count(&row, 8)?,
         });
     }
     Ok(out)

@@ -54,7 +54,10 @@ fn match_quality(conn: &Connection, since_ms: i64) -> Result<Vec<MatchQuality>, 
            SUM(l.ttp IS NOT NULL AND l.ttp <> ''), \
            SUM(l.email IS NOT NULL), \
            SUM(l.phone IS NOT NULL), \
-           SUM(l.ip IS NOT NULL AND l.ip <> '' AND l.user_agent IS NOT NULL AND l.user_agent <> '') \
+           SUM(l.ip IS NOT NULL AND l.ip <> '' AND l.user_agent IS NOT NULL AND l.user_agent <> ''), \
+           SUM(l.click_ids IS NOT NULL AND (json_extract(l.click_ids, '$.fbc') IS NOT NULL \
+               OR json_extract(l.click_ids, '$.fbclid') IS NOT NULL)), \
+           SUM(l.click_ids IS NOT NULL AND json_extract(l.click_ids, '$.fbp') IS NOT NULL) \
          FROM conversions c JOIN leads l ON l.transaction_id = c.transaction_id \
          WHERE c.created_at_ms >= ?1 AND c.state <> 'suppressed' \
          GROUP BY c.pixel ORDER BY c.pixel",
@@ -70,6 +73,8 @@ fn match_quality(conn: &Connection, since_ms: i64) -> Result<Vec<MatchQuality>, 
             email: count(row.get(4)?),
             phone: count(row.get(5)?),
             ip_and_user_agent: count(row.get(6)?),
+            fbc: count(row.get(7)?),
+            fbp: count(row.get(8)?),
         });
     }
     Ok(out)

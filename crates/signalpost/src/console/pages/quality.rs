@@ -1,7 +1,8 @@
 //! `/console/quality`: match quality per pixel — the share of the last 7 days' conversions carrying
-//! each signal TikTok matches people with — and the advice that applies when a share is low. ttclid
-//! (the click id) is the strongest signal; when it is missing, ip + user agent are what TikTok has
-//! left to match on, then email and phone.
+//! each signal its destination matches people with — and the advice that applies when a share is
+//! low. The click id (TikTok's ttclid, Meta's fbc) is the strongest signal; when it is missing, ip +
+//! user agent are what is left to match on, then email and phone. The browser id is TikTok's `_ttp`
+//! or Meta's `_fbp`.
 
 use axum::Extension;
 use axum::extract::State;
@@ -30,30 +31,81 @@ fn share(n: u64, total: u64) -> f64 {
     }
 }
 
+/// A pixel's click id and browser id, by its destination: TikTok's `ttclid` and `_ttp`, Meta's
+/// `fbc` (or the `fbclid` it is built from) and `_fbp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signals {
+    TikTok,
+    Meta,
+}
+
+impl Signals {
+    /// The signals of `destination` (`tiktok`, `meta`).
+    pub fn of(destination: &str) -> Signals {
+        if destination == "meta" {
+            Signals::Meta
+        } else {
+            Signals::TikTok
+        }
+    }
+
+    /// (click id count, browser id count) of `q`.
+    fn counts(self, q: &MatchQuality) -> (u64, u64) {
+        match self {
+            Signals::TikTok => (q.ttclid, q.ttp),
+            Signals::Meta => (q.fbc, q.fbp),
+        }
+    }
+
+    /// The click id's and browser id's names.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Signals::TikTok => ("ttclid", "ttp"),
+            Signals::Meta => ("fbc", "fbp"),
+        }
+    }
+}
+
 /// The advice that applies to one pixel's figures, most important first.
-pub fn advice(q: &MatchQuality) -> Vec<&'static str> {
+pub fn advice(q: &MatchQuality, signals: Signals) -> Vec<&'static str> {
     let mut out = Vec::new();
     if q.conversions == 0 {
         return out;
     }
-    let ttclid_low = share(q.ttclid, q.conversions) < LOW;
-    if ttclid_low {
-        out.push(
-            "Few conversions carry a ttclid, TikTok's strongest match signal. Keep the ttclid query \
-             parameter on your landing pages and send landing_url (or ttclid) with every lead.",
-        );
-    }
-    if share(q.ip_and_user_agent, q.conversions) < IP_UA_LOW {
-        out.push(if ttclid_low {
-            "Send the visitor's ip and user_agent with each lead: when ttclid is missing they are \
-             what TikTok matches on."
-        } else {
-            "Send the visitor's ip and user_agent with each lead: they help TikTok match events \
-             that lack a ttclid."
+    let (click, browser) = signals.counts(q);
+    let click_low = share(click, q.conversions) < LOW;
+    if click_low {
+        out.push(match signals {
+            Signals::TikTok => {
+                "Few conversions carry a ttclid, TikTok's strongest match signal. Keep the ttclid \
+                 query parameter on your landing pages and send landing_url (or ttclid) with every \
+                 lead."
+            }
+            Signals::Meta => {
+                "Few conversions carry fbc, Meta's click id. Keep the fbclid query parameter on your \
+                 landing pages and send landing_url (or fbclid, or the _fbc cookie as fbc) with \
+                 every lead; /capture.js does it for forms on later pages."
+            }
         });
     }
-    if share(q.ttp, q.conversions) < LOW {
-        out.push("Forward the _ttp cookie of the TikTok pixel as ttp: it ties the lead to the browser that saw the ad.");
+    if share(q.ip_and_user_agent, q.conversions) < IP_UA_LOW {
+        out.push(if click_low {
+            "Send the visitor's ip and user_agent with each lead: when the click id is missing \
+             they are what the destination matches on."
+        } else {
+            "Send the visitor's ip and user_agent with each lead: they help match events that lack \
+             a click id."
+        });
+    }
+    if share(browser, q.conversions) < LOW {
+        out.push(match signals {
+            Signals::TikTok => {
+                "Forward the _ttp cookie of the TikTok pixel as ttp: it ties the lead to the browser that saw the ad."
+            }
+            Signals::Meta => {
+                "Forward the _fbp cookie of the Meta pixel as fbp: it ties the lead to the browser that saw the ad."
+            }
+        });
     }
     if share(q.email, q.conversions) < LOW {
         out.push("Send the lead's email (it is hashed before it is stored or sent).");
@@ -65,13 +117,16 @@ pub fn advice(q: &MatchQuality) -> Vec<&'static str> {
 }
 
 fn cell(n: u64, total: u64, low: f64) -> Markup {
+    html! { td class="num" { (cell_inner(n, total, low)) } }
+}
+
+/// A share as a meter, its percentage and a "low" badge.
+fn cell_inner(n: u64, total: u64, low: f64) -> Markup {
     let s = share(n, total);
     let text = layout::percent(n, total);
     html! {
-        td class="num" {
-            meter min="0" max="1" low=(low) optimum="1" value=(format!("{s:.3}")) aria-hidden="true" {}
-            " " (text) @if total > 0 && s < low { " " span class="badge error" { "low" } }
-        }
+        meter min="0" max="1" low=(low) optimum="1" value=(format!("{s:.3}")) aria-hidden="true" {}
+        " " (text) @if total > 0 && s < low { " " span class="badge error" { "low" } }
     }
 }
 
@@ -86,23 +141,35 @@ pub async fn page(
         .store()
         .match_quality(now_ms() - WINDOW_MS)
         .await?;
+    let signals_of = |pixel: &str| {
+        Signals::of(
+            state
+                .app
+                .pixels
+                .get(pixel)
+                .map(|p| p.config.destination.name())
+                .unwrap_or("tiktok"),
+        )
+    };
     let content = html! {
         p { "Share of each pixel's conversions queued in the last 7 days (suppressed ones excluded) whose lead carried each signal." }
         div class="table-wrap" {
             table {
                 thead { tr {
                     th scope="col" { "Pixel" } th scope="col" class="num" { "Conversions" }
-                    th scope="col" class="num" { "ttclid" } th scope="col" class="num" { "ttp" }
+                    th scope="col" class="num" { "Click id (ttclid / fbc)" } th scope="col" class="num" { "Browser id (ttp / fbp)" }
                     th scope="col" class="num" { "Email" } th scope="col" class="num" { "Phone" }
                     th scope="col" class="num" { "IP + user agent" }
                 } }
                 tbody {
                     @for q in &rows {
+                        @let signals = signals_of(&q.pixel);
+                        @let (click, browser) = signals.counts(q);
                         tr {
                             th scope="row" class="mono" { (q.pixel) }
                             td class="num" { (q.conversions) }
-                            (cell(q.ttclid, q.conversions, LOW))
-                            (cell(q.ttp, q.conversions, LOW))
+                            td class="num" data-signal=(signals.names().0) { (cell_inner(click, q.conversions, LOW)) }
+                            td class="num" data-signal=(signals.names().1) { (cell_inner(browser, q.conversions, LOW)) }
                             (cell(q.email, q.conversions, LOW))
                             (cell(q.phone, q.conversions, LOW))
                             (cell(q.ip_and_user_agent, q.conversions, IP_UA_LOW))
@@ -113,7 +180,7 @@ pub async fn page(
             }
         }
         @for q in &rows {
-            @let tips = advice(q);
+            @let tips = advice(q, signals_of(&q.pixel));
             section aria-labelledby=(format!("adv-{}", q.pixel)) {
                 h2 id=(format!("adv-{}", q.pixel)) { "Advice for " span class="mono" { (q.pixel) } }
                 @if tips.is_empty() {
@@ -140,19 +207,30 @@ mod tests {
             email: 10,
             phone: 10,
             ip_and_user_agent: ip_ua,
+            fbc: 0,
+            fbp: 10,
         }
     }
 
     #[test]
     fn advice_follows_the_low_shares() {
-        assert!(advice(&q(10, 10)).is_empty());
-        let missing_click = advice(&q(2, 3));
+        let tiktok = Signals::TikTok;
+        assert!(advice(&q(10, 10), tiktok).is_empty());
+        let missing_click = advice(&q(2, 3), tiktok);
         assert_eq!(missing_click.len(), 2);
         assert!(missing_click[0].contains("ttclid"));
-        assert!(missing_click[1].contains("when ttclid is missing"));
-        let only_ip = advice(&q(9, 5));
+        assert!(missing_click[1].contains("when the click id is missing"));
+        let only_ip = advice(&q(9, 5), tiktok);
         assert_eq!(only_ip.len(), 1);
-        assert!(only_ip[0].contains("lack a ttclid"));
-        assert!(advice(&MatchQuality::default()).is_empty());
+        assert!(only_ip[0].contains("lack a click id"));
+        assert!(advice(&MatchQuality::default(), tiktok).is_empty());
+    }
+
+    #[test]
+    fn a_meta_pixel_is_judged_on_fbc_and_fbp() {
+        // The same figures: ttclid is full, but this pixel is Meta's and no lead carried fbc.
+        let tips = advice(&q(10, 10), Signals::Meta);
+        assert_eq!(tips.len(), 1, "{tips:?}");
+        assert!(tips[0].contains("fbc") && tips[0].contains("fbclid"));
     }
 }
