@@ -272,3 +272,33 @@ async fn a_meta_pixel_added_through_the_admin_api_receives_its_rules_events() {
         json!([sha("bob@example.com")])
     );
 }
+
+#[tokio::test]
+async fn a_test_postback_to_a_meta_pixel_shows_metas_answer_and_the_body_without_the_token() {
+    let app = spawn().await;
+    let answer = app
+        .post(
+            "/v1/test-postback",
+            &json!({"pixel": META_PIXEL, "event": "Lead", "test_event_code": "TEST123"}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    let body = &answer.body;
+    assert_eq!(body["outcome"], "delivered", "{body:#}");
+    assert_eq!(body["http_status"], 200);
+    assert!(
+        body["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "fbtrace_id: {body:#}"
+    );
+    let sent = &body["request_body"];
+    assert_eq!(sent["test_event_code"], "TEST123");
+    assert_eq!(sent["data"][0]["event_name"], "Lead");
+    assert!(
+        sent.get("access_token").is_none(),
+        "the token is never shown: {sent:#}"
+    );
+    assert!(!answer.body.to_string().contains(META_TOKEN));
+    let got = events(&app, Destination::Meta, META_PIXEL, 1).await;
+    assert_eq!(got[0].test_event_code.as_deref(), Some("TEST123"));
+    assert_eq!(payload(&got[0]), sent["data"][0]);
+}
