@@ -16,6 +16,7 @@
 use signalpost_tiktok::model::EventSource;
 use signalpost_tiktok::validate::{Invalid, Reason};
 
+use crate::destinations::Destination;
 use crate::domain::{Lead, LifecycleEvent, NewConversion, RefusedConversion};
 use crate::rules::Rule;
 
@@ -89,15 +90,15 @@ pub fn problem_of(
             keep: false,
         });
     }
-    let destination = rule.map(|r| r.destination.clone()).unwrap_or_default();
-    destination
-        .check_event(payload, now_secs)
-        .err()
-        .map(|refused| Problem {
-            field: refused.field,
-            text: refused.text,
-            keep: true,
-        })
+    let checked = match rule {
+        Some(rule) => rule.destination.check_event(payload, now_secs),
+        None => Destination::default().check_event(payload, now_secs),
+    };
+    checked.err().map(|refused| Problem {
+        field: refused.field,
+        text: refused.text,
+        keep: true,
+    })
 }
 
 /// Validates one stored event object as a strict TikTok web event (see

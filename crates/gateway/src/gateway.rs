@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use signalpost_identity::is_canonical_sha256_hex;
 use signalpost_tiktok::currency::Currency;
 
-use crate::click_id::{self, UrlClickId};
+use crate::click_id::{self, UrlClickId, UrlClickIds};
 use crate::deliverable::check_planned;
 use crate::delivery::WorkSignal;
 use crate::domain::{Lead, LifecycleEvent, NewLead, NewLifecycleEvent, RefusedConversion, Trigger};
@@ -356,12 +356,14 @@ pub fn lead_from(new: NewLead, now_secs: i64) -> Result<Lead, GatewayError> {
     let external_id = hashed("external_id", new.external_id)?;
     let country = region("country", new.country)?;
     let landing_url = non_empty(new.landing_url);
-    // A click id given explicitly wins over the landing URL's.
-    let from_url = |given: Option<String>, id: UrlClickId| {
+    // A click id given explicitly wins over the landing URL's; the URL is read once, and only when
+    // some id was not given.
+    let mut url_ids: Option<UrlClickIds> = None;
+    let mut from_url = |given: Option<String>, id: UrlClickId| {
         non_empty(given).or_else(|| {
-            landing_url
-                .as_deref()
-                .and_then(|url| click_id::from_landing_url(url, id))
+            url_ids
+                .get_or_insert_with(|| UrlClickIds::read(landing_url.as_deref()))
+                .take(id)
         })
     };
     let ttclid = from_url(new.ttclid, UrlClickId::Ttclid);

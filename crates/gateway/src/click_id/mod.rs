@@ -7,7 +7,7 @@ pub mod shape;
 pub mod url;
 
 pub use shape::{check_fbc, check_fbp, check_meta_lead_id, check_tiktok_lead_id};
-pub use url::from_landing_url;
+pub use url::{UrlClickIds, from_landing_url};
 
 /// Longest click id or cookie value kept (`ttclid`, `fbclid`, `gclid`, `gbraid`, `wbraid`, `ttp`,
 /// `fbc`, `fbp`): the limit `ttclid` and `ttp` always had. Real ones are well under 300 characters.
@@ -37,6 +37,11 @@ impl UrlClickId {
         UrlClickId::Gbraid,
         UrlClickId::Wbraid,
     ];
+
+    /// Its position in [`UrlClickId::ALL`] (and in [`UrlClickIds`]).
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     /// The query parameter, which is also the lead field's name.
     pub fn param(self) -> &'static str {

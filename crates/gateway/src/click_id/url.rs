@@ -27,6 +27,55 @@ pub fn from_landing_url(landing_url: &str, id: UrlClickId) -> Option<String> {
     })
 }
 
+/// Every click id of one landing URL, read in one pass over its query (and one over the fragment's
+/// query for the ids the query lacks): what [`from_landing_url`] finds for each id, without
+/// decoding the query once per id. Ingest reads a lead's URL with it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UrlClickIds([Option<String>; 5]);
+
+impl UrlClickIds {
+    /// The ids of `landing_url` (none when there is no URL).
+    pub fn read(landing_url: Option<&str>) -> UrlClickIds {
+        let mut found = UrlClickIds::default();
+        let Some(url) = landing_url else {
+            return found;
+        };
+        let (before_fragment, fragment) = match url.split_once('#') {
+            Some((head, frag)) => (head, Some(frag)),
+            None => (url, None),
+        };
+        if let Some((_, query)) = before_fragment.split_once('?') {
+            found.fill_from(query);
+        }
+        if found.0.iter().any(Option::is_none)
+            && let Some((_, query)) = fragment.and_then(|f| f.split_once('?'))
+        {
+            found.fill_from(query);
+        }
+        found
+    }
+
+    /// Takes the id out (each id is handed over once).
+    pub fn take(&mut self, id: UrlClickId) -> Option<String> {
+        self.0[id.index()].take()
+    }
+
+    /// Fills each id still missing with the first usable value `query` has for it.
+    fn fill_from(&mut self, query: &str) {
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            for id in UrlClickId::ALL {
+                let slot = &mut self.0[id.index()];
+                if slot.is_none() && key.eq_ignore_ascii_case(id.param()) {
+                    let value = value.trim();
+                    if usable(value) {
+                        *slot = Some(value.to_owned());
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn find_in_query(query: &str, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .filter(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -46,6 +95,23 @@ fn usable(value: &str) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn one_pass_finds_what_each_single_lookup_finds() {
+        for url in [
+            "https://lp.example.com/?ttclid=a&FBCLID=IwAR1&gclid=&gclid=g2&x=1",
+            "https://lp.example.com/?ttclid=a#/spa?fbclid=frag&ttclid=ignored",
+            "https://lp.example.com/#/spa?wbraid=w&gbraid=%20b%20",
+            "/path?fbclid=a%01b&fbclid=ok",
+            "no query at all",
+        ] {
+            let mut all = UrlClickIds::read(Some(url));
+            for id in UrlClickId::ALL {
+                assert_eq!(all.take(id), from_landing_url(url, id), "{url} {id:?}");
+            }
+        }
+        assert_eq!(UrlClickIds::read(None), UrlClickIds::default());
+    }
 
     #[test]
     fn extracts_ttclid_from_url_shapes_seen_in_funnels() {

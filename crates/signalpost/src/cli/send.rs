@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::Args;
 use signalpost_destination::Outcome;
 use signalpost_destination::http::{Endpoint, EndpointConfig};
+use signalpost_gateway::GatewayError;
 use signalpost_gateway::destinations::{Destination, DestinationSpec};
 use signalpost_gateway::domain::NewLead;
 use signalpost_gateway::gateway::lead_from;
@@ -321,7 +322,13 @@ fn build(args: &SendArgs) -> Result<Built, FlagError> {
         },
         event_time,
     )
-    .map_err(|e| (flag_of_field(&e.to_string()), e.to_string()))?;
+    .map_err(|e| {
+        let flag = match &e {
+            GatewayError::InvalidField { field, .. } => flag_of_field(field),
+            _ => "--event-id",
+        };
+        (flag, e.to_string())
+    })?;
     // DESIGN.md's fallback, as ingest applies it: landing URL, then referrer, then the site.
     let page_url = landing_url.or_else(|| referrer.clone()).or(site_url);
     if page_url.is_none() {
@@ -365,19 +372,16 @@ fn flag_of(key: &str) -> &'static str {
     }
 }
 
-/// The flag a lead error names (its message starts with the field).
-fn flag_of_field(message: &str) -> &'static str {
-    [
-        ("meta_lead_id", "--meta-lead-id"),
-        ("tiktok_lead_id", "--tiktok-lead-id"),
-        ("fbc", "--fbc"),
-        ("fbp", "--fbp"),
-        ("occurred_at", "--event-time"),
-        ("transaction_id", "--event-id"),
-    ]
-    .into_iter()
-    .find(|(field, _)| message.contains(field))
-    .map_or("--event-id", |(_, flag)| flag)
+/// The flag of a lead field the gateway refused.
+fn flag_of_field(field: &str) -> &'static str {
+    match field {
+        "meta_lead_id" => "--meta-lead-id",
+        "tiktok_lead_id" => "--tiktok-lead-id",
+        "fbc" => "--fbc",
+        "fbp" => "--fbp",
+        "occurred_at" => "--event-time",
+        _ => "--event-id",
+    }
 }
 
 fn non_empty(value: &Option<String>) -> Option<String> {

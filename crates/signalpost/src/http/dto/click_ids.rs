@@ -10,7 +10,7 @@
 //!   that field, always: they come from the operator's own integration, so a wrong one is a bug to
 //!   fix, and silently dropping it would lose every CRM stage of the lead.
 
-use signalpost_gateway::click_id::{self, MAX_CLICK_ID_LEN, UrlClickId};
+use signalpost_gateway::click_id::{self, MAX_CLICK_ID_LEN, UrlClickId, UrlClickIds};
 
 use crate::http::problem::FieldError;
 
@@ -58,9 +58,14 @@ impl RawClickIds {
         soft: &mut Soft<'_>,
         errors: &mut Vec<FieldError>,
     ) -> ClickIds {
-        let url_id = |given: Option<String>, id: UrlClickId, errors: &mut Vec<FieldError>| {
-            opt_text(given, id.param(), MAX_CLICK_ID_LEN, errors)
-                .or_else(|| raw_landing.and_then(|url| click_id::from_landing_url(url, id)))
+        // The landing URL is read once, and only when some id was not given.
+        let mut url_ids: Option<UrlClickIds> = None;
+        let mut url_id = |given: Option<String>, id: UrlClickId, errors: &mut Vec<FieldError>| {
+            opt_text(given, id.param(), MAX_CLICK_ID_LEN, errors).or_else(|| {
+                url_ids
+                    .get_or_insert_with(|| UrlClickIds::read(raw_landing))
+                    .take(id)
+            })
         };
         let ttclid = url_id(self.ttclid, UrlClickId::Ttclid, errors);
         let fbclid = url_id(self.fbclid, UrlClickId::Fbclid, errors);
