@@ -4,11 +4,10 @@
 //! long and an interrupted one leaves every finished chunk re-queued.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::store::{ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome};
+use crate::store::{PageRepair, PageRepairs, ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome};
 
 /// Conversions re-queued per transaction.
 pub const DEFAULT_REPLAY_CHUNK: usize = 1_000;
@@ -27,10 +26,11 @@ impl Gateway {
     /// conversions per transaction, calling `progress` with the totals after each chunk.
     ///
     /// Replaying `undeliverable` conversions (refused at ingest) re-renders what the fix changed:
-    /// a payload still without `page.url` gets its pixel's current `site_url` (from the rules'
-    /// pixels when `filter.site_urls` is empty). The conversion is then `pending` like any replayed
-    /// one and is not checked again here: if TikTok still refuses it, delivery records TikTok's own
-    /// answer and it goes dead, where it can be inspected and replayed once more.
+    /// a payload still naming no page (TikTok's `page.url`, Meta's `event_source_url`) gets its
+    /// pixel's current `site_url` (from the rules' pixels when `filter.page_repairs` is empty). The
+    /// conversion is then `pending` like any replayed one and is not checked again here: if the
+    /// destination still refuses it, delivery records its own answer and it goes dead, where it
+    /// can be inspected and replayed once more.
     pub async fn replay(
         &self,
         filter: &ReplayFilter,
@@ -38,10 +38,10 @@ impl Gateway {
         chunk: usize,
         mut progress: impl FnMut(ReplayTotals),
     ) -> Result<ReplayTotals, GatewayError> {
-        let filter: Cow<'_, ReplayFilter> = if filter.site_urls.is_empty() {
-            match self.replay_site_urls(filter.from) {
-                Some(site_urls) => Cow::Owned(ReplayFilter {
-                    site_urls,
+        let filter: Cow<'_, ReplayFilter> = if filter.page_repairs.is_empty() {
+            match self.page_repairs(filter.from) {
+                Some(page_repairs) => Cow::Owned(ReplayFilter {
+                    page_repairs,
                     ..filter.clone()
                 }),
                 None => Cow::Borrowed(filter),
@@ -82,22 +82,32 @@ impl Gateway {
 
     /// Re-queues the conversions in `ids` that are in state `from` (the console's replay of chosen
     /// conversions, at most [`crate::store::insights::MAX_REPLAY_IDS`]), with the same repair as
-    /// [`Gateway::replay`]: undeliverable ones without `page.url` get their pixel's current
+    /// [`Gateway::replay`]: undeliverable ones naming no page get their pixel's current
     /// `site_url`. Does not wake the delivery workers; the caller does.
     pub async fn replay_ids(
         &self,
         from: ReplayFrom,
         ids: &[i64],
     ) -> Result<ReplayOutcome, GatewayError> {
-        let site_urls = self.replay_site_urls(from).unwrap_or_default();
-        Ok(self.store().replay_ids(from, ids, &site_urls).await?)
+        let repairs = self.page_repairs(from).unwrap_or_default();
+        Ok(self.store().replay_ids(from, ids, &repairs).await?)
     }
 
-    /// The pixels' current `site_url`s (pixel code → URL) when replaying `from` repairs `page.url`
+    /// The pixels' current `site_url`s and destinations when replaying `from` repairs pages
     /// (undeliverable conversions); `None` for other states.
-    fn replay_site_urls(&self, from: ReplayFrom) -> Option<BTreeMap<String, String>> {
+    fn page_repairs(&self, from: ReplayFrom) -> Option<PageRepairs> {
         match from {
-            ReplayFrom::Undeliverable => Some(self.rules().site_urls().clone()),
+            ReplayFrom::Undeliverable => {
+                let rules = self.rules();
+                let repairs = rules.site_urls().iter().map(|(pixel, site_url)| {
+                    let repair = PageRepair {
+                        site_url: site_url.clone(),
+                        destination: rules.destination(pixel),
+                    };
+                    (pixel.clone(), repair)
+                });
+                Some(repairs.collect())
+            }
             ReplayFrom::Dead | ReplayFrom::Paused => None,
         }
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use common::backend::{TestDb, TestStore};
 use common::{demo_rules, lead, rules, sold};
 use signalpost_gateway::deliverable::check_payload;
+use signalpost_gateway::destinations::{Destination, meta};
 use signalpost_gateway::domain::AttemptOutcome;
 use signalpost_gateway::store::{ReplayFilter, ReplayFrom};
 use signalpost_gateway::{ConversionState, Gateway, GatewayError, NewLead};
@@ -20,6 +21,7 @@ use signalpost_gateway::{ConversionState, Gateway, GatewayError, NewLead};
 both_stores!(
     a_conversion_tiktok_would_refuse_is_kept_undeliverable_and_never_claimed,
     replaying_undeliverable_conversions_fills_page_url_from_the_pixels_site_url,
+    replaying_undeliverable_meta_conversions_fills_event_source_url_not_a_tiktok_page,
     undeliverable_conversions_use_no_cap_capacity,
     an_event_id_with_nothing_of_the_lead_is_never_stored_so_it_cannot_dedup_other_leads,
     strict_delivery_refuses_the_request_and_stores_nothing,
@@ -129,6 +131,46 @@ async fn replaying_undeliverable_conversions_fills_page_url_from_the_pixels_site
         replayed.message
     );
     assert_eq!(claim_all(&store).await, ["u-3"]);
+}
+
+async fn replaying_undeliverable_meta_conversions_fills_event_source_url_not_a_tiktok_page(
+    db: TestDb,
+) {
+    let store = db.open().await;
+    let to_meta: BTreeMap<String, Destination> = [(
+        PIXEL.to_owned(),
+        Destination::Meta(meta::PixelSettings::default()),
+    )]
+    .into_iter()
+    .collect();
+    let gw = Gateway::new(
+        store.shared(),
+        demo_rules(PIXEL).with_destinations(to_meta.clone()),
+    );
+    let refused = gw.submit_lead(pageless("m-1")).await.unwrap();
+    let c = &refused.conversions[0];
+    assert_eq!(c.state, ConversionState::Undeliverable);
+    let reason = c.last_error.as_deref().unwrap_or_default();
+    assert!(reason.contains("event_source_url"), "{reason}");
+
+    gw.replace_rules(
+        demo_rules(PIXEL)
+            .with_site_urls(site_urls())
+            .with_destinations(to_meta),
+    );
+    let filter = ReplayFilter::all(ReplayFrom::Undeliverable);
+    let done = gw.replay(&filter, false, 10, |_| {}).await.unwrap();
+    assert_eq!((done.matched, done.requeued), (1, 1));
+    let view = store.get_lead("m-1").await.unwrap().unwrap();
+    let c = &view.conversions[0].conversion;
+    assert_eq!(c.state, ConversionState::Pending);
+    let payload: serde_json::Value = serde_json::from_str(&c.payload).unwrap();
+    assert_eq!(payload["event_source_url"], SITE, "{payload}");
+    assert!(payload.get("page").is_none(), "no TikTok page: {payload}");
+    Destination::Meta(meta::PixelSettings::default())
+        .check_event(&c.payload, signalpost_gateway::time::now_ms() / 1000)
+        .unwrap();
+    assert_eq!(claim_all(&store).await, ["m-1"]);
 }
 
 async fn undeliverable_conversions_use_no_cap_capacity(db: TestDb) {

@@ -13,9 +13,10 @@ pub mod meta;
 pub mod stored;
 pub mod tiktok;
 
-pub use stored::DestinationSpec;
+pub use stored::{DestinationPatch, DestinationSpec};
 
 use signalpost_destination::http::{EndpointError, ReadAnswer};
+use signalpost_tiktok::model::EventSource;
 
 use crate::rules::payload::PlannedEvent;
 
@@ -61,6 +62,17 @@ impl Destination {
         match self {
             Destination::TikTok(settings) => tiktok::check::check(payload, settings, now_secs),
             Destination::Meta(_) => meta::check::check(payload, now_secs),
+        }
+    }
+
+    /// A stored event object with the page named by `site_url` where it names none (TikTok's
+    /// `page.url`, Meta's `event_source_url` of a web event); `None` when it names one or needs
+    /// none (a CRM event). The replay of undeliverable conversions repairs payloads with it.
+    pub fn fill_page_url(&self, payload: &str, site_url: &str) -> Option<String> {
+        match self {
+            Destination::TikTok(settings) if settings.event_source == EventSource::Crm => None,
+            Destination::TikTok(_) => tiktok::payload::fill_page_url(payload, site_url),
+            Destination::Meta(_) => meta::payload::fill_event_source_url(payload, site_url),
         }
     }
 
@@ -164,5 +176,62 @@ pub(crate) fn push_events<'a>(out: &mut Vec<u8>, payloads: impl Iterator<Item = 
             out.push(b',');
         }
         out.extend_from_slice(payload.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const SITE: &str = "https://s.example/";
+
+    fn filled(destination: &Destination, payload: &str) -> Option<Value> {
+        destination
+            .fill_page_url(payload, SITE)
+            .map(|p| serde_json::from_str(&p).unwrap())
+    }
+
+    #[test]
+    fn a_tiktok_web_event_gets_page_url_only_when_it_has_none() {
+        let web = Destination::default();
+        let got = filled(&web, r#"{"event":"Lead","event_time":1}"#).unwrap();
+        assert_eq!(got["page"], json!({"url": SITE}));
+        assert_eq!(got["event"], "Lead");
+        let got = filled(
+            &web,
+            r#"{"event":"Lead","page":{"referrer":"https://r.example/"}}"#,
+        );
+        assert_eq!(
+            got.unwrap()["page"],
+            json!({"url": SITE, "referrer": "https://r.example/"}),
+            "the referrer is kept"
+        );
+        let kept = r#"{"page":{"url":"https://a.example/"}}"#;
+        assert_eq!(filled(&web, kept), None, "an existing page.url is kept");
+        assert_eq!(filled(&web, "[1]"), None);
+    }
+
+    #[test]
+    fn a_tiktok_crm_event_needs_no_page() {
+        let crm = Destination::TikTok(tiktok::PixelSettings {
+            event_source: EventSource::Crm,
+            ..Default::default()
+        });
+        assert_eq!(filled(&crm, r#"{"event":"Lead","event_time":1}"#), None);
+    }
+
+    #[test]
+    fn a_meta_web_event_gets_event_source_url_and_never_a_tiktok_page() {
+        let meta = Destination::Meta(meta::PixelSettings::default());
+        let web = r#"{"event_name":"Lead","action_source":"website","user_data":{}}"#;
+        let got = filled(&meta, web).unwrap();
+        assert_eq!(got["event_source_url"], SITE);
+        assert!(got.get("page").is_none(), "{got}");
+        let kept = r#"{"event_name":"Lead","action_source":"website","event_source_url":"https://a.example/"}"#;
+        assert_eq!(filled(&meta, kept), None, "an existing URL is kept");
+        let crm = r#"{"event_name":"Lead","action_source":"system_generated"}"#;
+        assert_eq!(filled(&meta, crm), None, "a CRM stage names no page");
     }
 }

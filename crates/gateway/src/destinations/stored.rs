@@ -148,6 +148,72 @@ impl DestinationSpec {
     }
 }
 
+/// Changes to a stored pixel's destination keys (the admin API's `PATCH`): absent = unchanged,
+/// `Some(None)` = back to the default. The destination itself and TikTok's `event_source` name what
+/// the pixel code *is* (a TikTok pixel, a CRM event set, a Meta dataset), and its queued
+/// conversions are shaped for it: they may be repeated but never changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DestinationPatch {
+    pub destination: Option<String>,
+    pub event_source: Option<String>,
+    pub api_version: Option<Option<String>>,
+    pub action_source: Option<Option<String>>,
+    pub lead_event_source: Option<Option<String>>,
+}
+
+impl DestinationPatch {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == DestinationPatch::default()
+    }
+
+    /// `current` with the patch applied, or every key at fault.
+    pub fn apply(&self, current: &Destination) -> Result<Destination, Vec<SpecProblem>> {
+        let mut problems = Vec::new();
+        let mut spec = current.spec();
+        if let Some(name) = self.destination.as_deref().map(str::trim)
+            && name != current.name()
+        {
+            problems.push((
+                "destination",
+                format!(
+                    "a {} pixel cannot become {name:?}: its queued conversions are shaped for {}; add a new pixel instead",
+                    current.name(),
+                    current.label()
+                ),
+            ));
+        }
+        if let Some(source) = self.event_source.as_deref().map(str::trim)
+            && spec
+                .event_source
+                .as_deref()
+                .is_some_and(|now| now != source)
+        {
+            problems.push((
+                "event_source",
+                "cannot change: a web pixel and a CRM event set are different TikTok ids; add a new pixel instead".to_owned(),
+            ));
+        }
+        if let Some(v) = &self.api_version {
+            spec.api_version = v.clone();
+        }
+        if let Some(v) = &self.action_source {
+            spec.action_source = v.clone();
+        }
+        if let Some(v) = &self.lead_event_source {
+            spec.lead_event_source = v.clone();
+        }
+        match spec.resolve() {
+            Ok(destination) if problems.is_empty() => Ok(destination),
+            Ok(_) => Err(problems),
+            Err(more) => {
+                problems.extend(more);
+                Err(problems)
+            }
+        }
+    }
+}
+
 impl Destination {
     /// Every key of the destination, defaults written out (what the API shows).
     pub fn spec(&self) -> DestinationSpec {
@@ -255,5 +321,50 @@ mod tests {
             let problems = spec(json).resolve().unwrap_err();
             assert_eq!(problems[0].0, key, "{json}: {problems:?}");
         }
+    }
+
+    #[test]
+    fn a_patch_changes_settings_but_never_what_the_pixel_is() {
+        let meta = spec(r#"{"destination":"meta","action_source":"system_generated"}"#)
+            .resolve()
+            .unwrap();
+        let upgraded = DestinationPatch {
+            api_version: Some(Some("v26.0".into())),
+            action_source: Some(None),
+            destination: Some("meta".into()),
+            ..Default::default()
+        }
+        .apply(&meta)
+        .unwrap();
+        let Destination::Meta(m) = &upgraded else {
+            panic!("still meta")
+        };
+        assert_eq!(m.api_version, "v26.0");
+        assert_eq!(
+            m.action_source,
+            ActionSource::Website,
+            "null is the default"
+        );
+
+        let to_tiktok = DestinationPatch {
+            destination: Some("tiktok".into()),
+            ..Default::default()
+        };
+        assert_eq!(to_tiktok.apply(&meta).unwrap_err()[0].0, "destination");
+        let web = Destination::default();
+        let to_crm = DestinationPatch {
+            event_source: Some("crm".into()),
+            ..Default::default()
+        };
+        assert_eq!(to_crm.apply(&web).unwrap_err()[0].0, "event_source");
+        let meta_key_on_tiktok = DestinationPatch {
+            api_version: Some(Some("v26.0".into())),
+            ..Default::default()
+        };
+        assert_eq!(
+            meta_key_on_tiktok.apply(&web).unwrap_err()[0].0,
+            "api_version"
+        );
+        assert_eq!(DestinationPatch::default().apply(&meta).unwrap(), meta);
     }
 }

@@ -4,8 +4,6 @@
 //! object, serialized once. The JSON is stored with the conversion and later concatenated into
 //! request bodies, so the mapping is decided at ingest and only there.
 
-use serde_json::Value;
-
 use super::rule::Rule;
 use super::settings::Overlay;
 use super::transform::Ctx;
@@ -115,27 +113,6 @@ pub fn page_url<'a>(lead: &'a Lead, rule: &'a Rule) -> Option<&'a str> {
         .as_deref()
         .or(lead.referrer.as_deref())
         .or(rule.site_url.as_deref())
-}
-
-/// `payload` (a stored TikTok event object) with `page.url` set to `site_url` when it has none;
-/// `None` when it already has one or is not an object. A replay of `undeliverable` conversions uses
-/// it: their payload was built before the pixel had a `site_url`, and the new one is what ingest
-/// would use now (the lead had neither a landing URL nor a referrer, or its payload would carry one).
-pub fn fill_page_url(payload: &str, site_url: &str) -> Option<String> {
-    let Ok(Value::Object(mut event)) = serde_json::from_str::<Value>(payload) else {
-        return None;
-    };
-    let page = event
-        .entry("page")
-        .or_insert_with(|| Value::Object(serde_json::Map::new()));
-    let Value::Object(page) = page else {
-        return None;
-    };
-    if page.get("url").is_some_and(Value::is_string) {
-        return None;
-    }
-    page.insert("url".into(), Value::String(site_url.to_owned()));
-    serde_json::to_string(&event).ok()
 }
 
 /// The conversion `rule` produces for `event`, its payload shaped by the rule's destination and

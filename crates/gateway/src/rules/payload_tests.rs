@@ -153,33 +153,6 @@ fn page_url_falls_back_to_the_referrer_then_the_pixels_site_url() {
 }
 
 #[test]
-fn fill_page_url_sets_only_a_missing_url_and_keeps_the_referrer() {
-    let filled = fill_page_url(r#"{"event":"Lead","event_time":1}"#, "https://s.example/").unwrap();
-    let got: Value = serde_json::from_str(&filled).unwrap();
-    assert_eq!(got["page"], json!({"url": "https://s.example/"}));
-    assert_eq!(got["event"], "Lead");
-    let filled = fill_page_url(
-        r#"{"event":"Lead","page":{"referrer":"https://r.example/"}}"#,
-        "https://s.example/",
-    )
-    .unwrap();
-    let got: Value = serde_json::from_str(&filled).unwrap();
-    assert_eq!(
-        got["page"],
-        json!({"url": "https://s.example/", "referrer": "https://r.example/"})
-    );
-    assert_eq!(
-        fill_page_url(
-            r#"{"page":{"url":"https://a.example/"}}"#,
-            "https://s.example/"
-        ),
-        None,
-        "an existing page.url is kept"
-    );
-    assert_eq!(fill_page_url("[1]", "https://s.example/"), None);
-}
-
-#[test]
 fn a_numeric_transaction_id_stays_a_json_string() {
     let mut l = lead();
     l.transaction_id = "12345".into();

@@ -4,11 +4,9 @@
 //! file of its own. These reads are for people looking at a page, not for the hot path: each is
 //! bounded (a time window or a row limit) and served by an index.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
-use super::{ReplayFrom, ReplayOutcome, StoreFuture};
+use super::{PageRepairs, ReplayFrom, ReplayOutcome, StoreFuture};
 use crate::domain::{Conversion, ConversionState, Lead};
 
 /// Conversions queued in one minute that are now in one state.
@@ -97,15 +95,15 @@ pub trait Insights: Send + Sync {
 
     /// Re-queues exactly the conversions in `ids` that are in state `from`, with the semantics of
     /// [`super::Store::replay`] (original event_id and payload, a `replayed` log entry, fresh retry
-    /// budget; undeliverable ones without `page.url` get their pixel's URL from `site_urls`, pixel
-    /// code → `site_url`, as in [`super::ReplayFilter::site_urls`]), in one transaction. Ids in
+    /// budget; undeliverable ones naming no page get their pixel's URL from `page_repairs`, as in
+    /// [`super::ReplayFilter::page_repairs`]), in one transaction. Ids in
     /// another state are left alone and not counted. `last_id` is the highest id re-queued.
-    /// [`crate::Gateway::replay_ids`] passes the pixels' current `site_url`s.
+    /// [`crate::Gateway::replay_ids`] passes the pixels' current `site_url`s and destinations.
     fn replay_ids<'a>(
         &'a self,
         from: ReplayFrom,
         ids: &'a [i64],
-        site_urls: &'a BTreeMap<String, String>,
+        page_repairs: &'a PageRepairs,
     ) -> StoreFuture<'a, ReplayOutcome>;
 }
 

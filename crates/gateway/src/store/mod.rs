@@ -22,7 +22,7 @@ use serde::Serialize;
 pub use erase::{EraseRequest, Erased};
 pub use error::StoreError;
 pub use insights::{DeadLetterFilter, Insights, LeadQuery, MatchQuality, MinuteCount, ReasonCount};
-pub use replay::{ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome};
+pub use replay::{PageRepair, PageRepairs, ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome};
 
 use crate::domain::{
     Attempt, Conversion, ConversionState, Lead, LifecycleEvent, NewAttempt, NewConversion,
@@ -220,8 +220,8 @@ pub trait Store: Insights + Send + Sync + 'static {
     /// Re-queues one chunk of the conversions `filter` selects (see [`replay`]): of those in state
     /// `filter.from` with an id above `chunk.after_id`, the first `chunk.limit` in id order become
     /// `pending`, due now, with their event_id, payload and attempt log unchanged (except: replaying
-    /// `undeliverable` ones sets `page.url` from [`ReplayFilter::site_urls`] in a payload that has
-    /// none, see [`crate::rules::payload::fill_page_url`]), a fresh retry
+    /// `undeliverable` ones puts the pixel's `site_url` from [`ReplayFilter::page_repairs`] into a
+    /// payload that names no page, see [`PageRepair::apply`]), a fresh retry
     /// budget (`retries` 0, no first-attempt time, no claim, no `last_error`), and one attempt-log
     /// entry with outcome `replayed` whose message is [`replay::replay_message`] (it keeps the old
     /// `last_error`); the attempt counter is not incremented (no request was made). The whole chunk

@@ -2,16 +2,36 @@
 //! rejected token, or undeliverable: refused at ingest) back to `pending`. A replay keeps everything
 //! TikTok dedups on — the original `event_id` and event name — and the whole attempt log; it adds a
 //! `replayed` entry to that log, and gives the conversion a fresh retry budget. The payload is kept
-//! too, with one repair: an undeliverable conversion whose payload still has no `page.url` gets its
-//! pixel's current `site_url` ([`ReplayFilter::site_urls`]), since a missing `site_url` is what the
-//! operator fixes before replaying them. It works in chunks (ids ascending), so re-queuing a million
+//! too, with one repair: an undeliverable conversion whose payload still names no page (TikTok's
+//! `page.url`, Meta's `event_source_url`) gets its pixel's current `site_url`
+//! ([`ReplayFilter::page_repairs`]), since a missing `site_url` is what the operator fixes before
+//! replaying them. It works in chunks (ids ascending), so re-queuing a million
 //! dead letters never holds one giant write transaction.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::destinations::Destination;
 use crate::domain::ConversionState;
+
+/// How a replay of undeliverable conversions repairs the payloads of one pixel: the pixel's current
+/// `site_url`, put where its destination names the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRepair {
+    pub site_url: String,
+    pub destination: Destination,
+}
+
+impl PageRepair {
+    /// `payload` with the page filled in, or `None` when it already names one (or needs none).
+    pub fn apply(&self, payload: &str) -> Option<String> {
+        self.destination.fill_page_url(payload, &self.site_url)
+    }
+}
+
+/// Pixel code → how to repair its payloads on a replay of undeliverable conversions.
+pub type PageRepairs = BTreeMap<String, PageRepair>;
 
 /// The states a replay takes conversions from (the only ones an operator needs to re-queue:
 /// retrying ones are already queued, delivered ones must not be sent twice).
@@ -52,16 +72,12 @@ impl ReplayFrom {
         }
     }
 
-    /// The `site_url` (from `site_urls`, pixel code → URL) to put into a replayed payload of `pixel`
-    /// that lacks `page.url`: only when replaying undeliverable conversions. Filtered replays and
-    /// replays of chosen ids both decide through this.
-    pub fn page_url_for<'a>(
-        self,
-        site_urls: &'a BTreeMap<String, String>,
-        pixel: &str,
-    ) -> Option<&'a str> {
+    /// The repair (from `repairs`) of a replayed payload of `pixel`: only when replaying
+    /// undeliverable conversions. Filtered replays and replays of chosen ids both decide through
+    /// this.
+    pub fn repair_for<'a>(self, repairs: &'a PageRepairs, pixel: &str) -> Option<&'a PageRepair> {
         match self {
-            ReplayFrom::Undeliverable => site_urls.get(pixel).map(String::as_str),
+            ReplayFrom::Undeliverable => repairs.get(pixel),
             ReplayFrom::Dead | ReplayFrom::Paused => None,
         }
     }
@@ -79,10 +95,11 @@ pub struct ReplayFilter {
     pub rule: Option<String>,
     /// Only this lead's conversions.
     pub transaction_id: Option<String>,
-    /// Pixel code → its current `site_url`. Replaying `undeliverable` conversions sets `page.url`
-    /// from it in payloads that have none; other replays ignore it. [`crate::Gateway::replay`] fills
-    /// it from the pixels it knows when left empty.
-    pub site_urls: BTreeMap<String, String>,
+    /// Pixel code → its current `site_url` and destination. Replaying `undeliverable` conversions
+    /// puts that URL where the destination names the page, in payloads that name none; other
+    /// replays ignore it. [`crate::Gateway::replay`] fills it from the pixels it knows when left
+    /// empty.
+    pub page_repairs: PageRepairs,
 }
 
 impl ReplayFilter {
@@ -94,14 +111,13 @@ impl ReplayFilter {
             queued_since_ms: None,
             rule: None,
             transaction_id: None,
-            site_urls: BTreeMap::new(),
+            page_repairs: PageRepairs::new(),
         }
     }
 
-    /// The `site_url` to put into a replayed payload of `pixel` that lacks `page.url`: only when
-    /// replaying undeliverable conversions.
-    pub fn page_url_for(&self, pixel: &str) -> Option<&str> {
-        self.from.page_url_for(&self.site_urls, pixel)
+    /// The repair of a replayed payload of `pixel`: only when replaying undeliverable conversions.
+    pub fn repair_for(&self, pixel: &str) -> Option<&PageRepair> {
+        self.from.repair_for(&self.page_repairs, pixel)
     }
 }
 

@@ -3,7 +3,7 @@
 //! `pixels`) alike; it changes only the database — [`super::live::Live`] brings a running server in
 //! line with it.
 
-use signalpost_gateway::destinations::DestinationSpec;
+use signalpost_gateway::destinations::{Destination, DestinationPatch, DestinationSpec};
 use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
@@ -86,6 +86,8 @@ pub struct PixelPatch {
     /// The pixel's access token, required with a new `base_url` (so that whoever points the pixel
     /// somewhere else must hold the token already); replaces the stored one when given.
     pub access_token: Option<String>,
+    /// Its destination's settings (API version, action source, lead event source).
+    pub destination: DestinationPatch,
 }
 
 impl std::fmt::Debug for PixelPatch {
@@ -94,10 +96,12 @@ impl std::fmt::Debug for PixelPatch {
             .field("base_url", &self.base_url)
             .field("test_event_code", &self.test_event_code)
             .field("site_url", &self.site_url)
+            .field("default_region", &self.default_region)
             .field(
                 "access_token",
                 &self.access_token.as_ref().map(|_| "<token>"),
             )
+            .field("destination", &self.destination)
             .finish()
     }
 }
@@ -257,13 +261,27 @@ impl Catalog {
         Ok(pixel)
     }
 
-    /// Changes a pixel's destination, default test code or site URL.
+    /// Changes a pixel's base URL, destination settings, default test code, site URL or region.
+    /// Nothing is stored unless every change is valid.
     pub async fn update_pixel(
         &self,
         code: &str,
         patch: PixelPatch,
     ) -> Result<StoredPixel, AdminError> {
         let mut pixel = self.pixel(code).await?;
+        if !patch.destination.is_empty() {
+            let current = Destination::from_stored(pixel.destination.as_deref())
+                .map_err(|e| AdminError::invalid("destination", e))?;
+            let changed = patch.destination.apply(&current).map_err(|problems| {
+                AdminError::Invalid(
+                    problems
+                        .into_iter()
+                        .map(|(field, problem)| FieldError::new(field, problem))
+                        .collect(),
+                )
+            })?;
+            pixel.destination = changed.to_stored();
+        }
         if let Some(site_url) = patch.site_url {
             validate_site_url(site_url.as_deref()).map_err(|e| AdminError::Invalid(vec![e]))?;
             pixel.site_url = site_url;

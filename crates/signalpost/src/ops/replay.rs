@@ -90,7 +90,7 @@ impl ReplayRequest {
                 rule: non_empty(&self.rule),
                 transaction_id,
                 // Filled by the gateway from the pixels it knows (undeliverable replays only).
-                site_urls: Default::default(),
+                page_repairs: Default::default(),
             }),
             _ => Err(ApiError::Invalid(errors)),
         }

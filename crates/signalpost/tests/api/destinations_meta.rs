@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use signalpost::app::AppOptions;
-use signalpost_sandbox::{Destination, ReceivedEvent, SandboxConfig};
+use signalpost_sandbox::{Destination, Origin, ReceivedEvent, SandboxConfig};
 use signalpost_tiktok::identity::Sha256Hex;
 
 use crate::common::{TestApp, spawn_app_with_sandbox};
@@ -252,6 +252,25 @@ async fn a_meta_pixel_added_through_the_admin_api_receives_its_rules_events() {
         "tiktok"
     );
 
+    // PATCH changes the destination's settings, never the destination itself.
+    let patch = |body: Value| {
+        app.send(
+            app.client
+                .patch(app.url(&format!("/v1/pixels/{META_PIXEL}")))
+                .bearer_auth(crate::common::KEY)
+                .json(&body),
+        )
+    };
+    let moved = patch(json!({"destination": "tiktok", "api_version": "v26.0"})).await;
+    assert_eq!(moved.status, 422, "{:#}", moved.body);
+    assert_eq!(moved.body["errors"][0]["field"], "destination");
+    let wrong = patch(json!({"api_version": "26"})).await;
+    assert_eq!(wrong.body["errors"][0]["field"], "api_version", "{:#}", wrong.body);
+    let upgraded = patch(json!({"destination": "meta", "api_version": "v26.0"})).await;
+    assert_eq!(upgraded.status, 200, "{:#}", upgraded.body);
+    assert_eq!(upgraded.body["destination"]["api_version"], "v26.0");
+    assert_eq!(upgraded.body["destination"]["action_source"], "website");
+
     let rule = app
         .post(
             "/v1/rules",
@@ -267,6 +286,11 @@ async fn a_meta_pixel_added_through_the_admin_api_receives_its_rules_events() {
     .await;
     let got = events(&app, Destination::Meta, META_PIXEL, 1).await;
     assert_eq!(got[0].event, "Lead");
+    assert!(
+        matches!(&got[0].origin, Origin::Meta { api_version, .. } if api_version == "v26.0"),
+        "sent on the patched version: {:?}",
+        got[0].origin
+    );
     assert_eq!(
         payload(&got[0])["user_data"]["em"],
         json!([sha("bob@example.com")])

@@ -122,3 +122,21 @@ pub fn fbc(lead: &Lead) -> Option<String> {
         lead.created_at.saturating_mul(1000)
     ))
 }
+
+/// `payload` (a stored web event) with `event_source_url` set to `site_url` when it has none; `None`
+/// when it has one, is not a `website` event (a CRM stage or an app event names no page) or is not
+/// an object. The replay of `undeliverable` conversions uses it, like TikTok's `page.url`.
+pub fn fill_event_source_url(payload: &str, site_url: &str) -> Option<String> {
+    let Ok(Value::Object(mut event)) = serde_json::from_str::<Value>(payload) else {
+        return None;
+    };
+    let website = event.get("action_source").and_then(Value::as_str) == Some("website");
+    if !website || event.get("event_source_url").is_some_and(Value::is_string) {
+        return None;
+    }
+    event.insert(
+        "event_source_url".into(),
+        Value::String(site_url.to_owned()),
+    );
+    serde_json::to_string(&event).ok()
+}

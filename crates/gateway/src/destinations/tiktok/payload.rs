@@ -100,3 +100,25 @@ fn merge(object: &mut Map<String, Value>, key: &str, fields: &Map<String, Value>
     }
     object.insert(key.into(), Value::Object(target));
 }
+
+/// `payload` (a stored event object of a web pixel) with `page.url` set to `site_url` when it has
+/// none; `None` when it already has one or is not an object. A replay of `undeliverable`
+/// conversions uses it: their payload was built before the pixel had a `site_url`, and the new one
+/// is what ingest would use now (the lead had neither a landing URL nor a referrer, or its payload
+/// would carry one).
+pub fn fill_page_url(payload: &str, site_url: &str) -> Option<String> {
+    let Ok(Value::Object(mut event)) = serde_json::from_str::<Value>(payload) else {
+        return None;
+    };
+    let page = event
+        .entry("page")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(page) = page else {
+        return None;
+    };
+    if page.get("url").is_some_and(Value::is_string) {
+        return None;
+    }
+    page.insert("url".into(), Value::String(site_url.to_owned()));
+    serde_json::to_string(&event).ok()
+}

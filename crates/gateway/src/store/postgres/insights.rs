@@ -2,8 +2,6 @@
 //! store, and the replay of chosen ids: locked, logged and re-queued in one transaction, with every
 //! node told (on commit) which pixels have work again.
 
-use std::collections::BTreeMap;
-
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
@@ -12,8 +10,8 @@ use super::rows::{self, CONVERSION_COLUMNS, LEAD_COLUMNS};
 use crate::domain::{Conversion, ConversionState, Lead};
 use crate::store::insights::{MAX_REPLAY_IDS, contains_pattern};
 use crate::store::{
-    DeadLetterFilter, Insights, LeadQuery, MatchQuality, MinuteCount, ReasonCount, ReplayFrom,
-    ReplayOutcome, StoreError, StoreFuture,
+    DeadLetterFilter, Insights, LeadQuery, MatchQuality, MinuteCount, PageRepairs, ReasonCount,
+    ReplayFrom, ReplayOutcome, StoreError, StoreFuture,
 };
 use crate::time::now_ms;
 
@@ -203,7 +201,7 @@ async fn requeue_ids(
     tx: &impl GenericClient,
     from: ReplayFrom,
     ids: &[i64],
-    site_urls: &BTreeMap<String, String>,
+    page_repairs: &PageRepairs,
     now_ms: i64,
     channel: &str,
 ) -> Result<ReplayOutcome, StoreError> {
@@ -216,7 +214,7 @@ async fn requeue_ids(
         .await?;
     let ids_param: Vec<i64> = ids.to_vec();
     let rows = tx.query(&select, &[&ids_param]).await?;
-    super::replay::requeue_rows(tx, from, site_urls, &rows, now_ms, channel).await
+    super::replay::requeue_rows(tx, from, page_repairs, &rows, now_ms, channel).await
 }
 
 impl Insights for PostgresStore {
@@ -266,7 +264,7 @@ impl Insights for PostgresStore {
         &'a self,
         from: ReplayFrom,
         ids: &'a [i64],
-        site_urls: &'a BTreeMap<String, String>,
+        page_repairs: &'a PageRepairs,
     ) -> StoreFuture<'a, ReplayOutcome> {
         Box::pin(async move {
             if ids.is_empty() {
@@ -279,7 +277,8 @@ impl Insights for PostgresStore {
             }
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
-            let outcome = requeue_ids(&tx, from, ids, site_urls, now_ms(), &self.channel).await?;
+            let outcome =
+                requeue_ids(&tx, from, ids, page_repairs, now_ms(), &self.channel).await?;
             tx.commit().await?;
             Ok(outcome)
         })

@@ -5,13 +5,11 @@
 //! `pending` — one transaction — and every node is told (on commit) that those pixels have due work.
 //! The dry run only counts.
 
-use std::collections::BTreeMap;
-
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
 use crate::store::replay::replay_message;
-use crate::store::{ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome, StoreError};
+use crate::store::{PageRepairs, ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome, StoreError};
 
 /// `SELECT <columns> FROM conversions WHERE <filter> AND id > $1 ORDER BY id LIMIT $n` and its
 /// parameters. The state is a literal (from an enum) so the planner can use the partial index.
@@ -95,27 +93,35 @@ pub(crate) async fn requeue(
     // Locked (not skipped): only another replay touches parked rows, and it must not be passed by.
     let stmt = tx.prepare_cached(&format!("{sql} FOR UPDATE")).await?;
     let rows = tx.query(&stmt, &refs(&params)).await?;
-    requeue_rows(tx, filter.from, &filter.site_urls, &rows, now_ms, channel).await
+    requeue_rows(
+        tx,
+        filter.from,
+        &filter.page_repairs,
+        &rows,
+        now_ms,
+        channel,
+    )
+    .await
 }
 
-/// Sets `page.url` from the pixel's `site_url` in the payloads of locked rows `(id, _, pixel,
-/// payload)` that have none, when replaying undeliverable conversions (see `Store::replay` and
-/// [`ReplayFrom::page_url_for`]).
-async fn fill_page_urls(
+/// Puts the pixel's `site_url` into the payloads of locked rows `(id, _, pixel, payload)` that name
+/// no page, when replaying undeliverable conversions (see `Store::replay` and
+/// [`ReplayFrom::repair_for`]).
+async fn repair_pages(
     tx: &impl GenericClient,
     from: ReplayFrom,
-    site_urls: &BTreeMap<String, String>,
+    repairs: &PageRepairs,
     rows: &[tokio_postgres::Row],
 ) -> Result<(), StoreError> {
     let mut ids: Vec<i64> = Vec::new();
     let mut payloads: Vec<String> = Vec::new();
     for row in rows {
         let pixel: String = column(row, 2)?;
-        let Some(site_url) = from.page_url_for(site_urls, &pixel) else {
+        let Some(repair) = from.repair_for(repairs, &pixel) else {
             continue;
         };
         let payload: String = column(row, 3)?;
-        if let Some(filled) = crate::rules::payload::fill_page_url(&payload, site_url) {
+        if let Some(filled) = repair.apply(&payload) {
             ids.push(column(row, 0)?);
             payloads.push(filled);
         }
@@ -134,18 +140,18 @@ async fn fill_page_urls(
 }
 
 /// Re-queues locked rows selected as `(id, last_error, pixel, payload)` in id order (still in state
-/// `from`): undeliverable ones without `page.url` get their pixel's URL from `site_urls`, then one
+/// `from`): undeliverable ones naming no page get their pixel's URL from `repairs`, then one
 /// `replayed` attempt-log entry each, back to pending with a fresh retry budget, and a NOTIFY per
 /// pixel. Shared by filtered replays and the console's replay of chosen ids.
 pub(crate) async fn requeue_rows(
     tx: &impl GenericClient,
     from: ReplayFrom,
-    site_urls: &BTreeMap<String, String>,
+    repairs: &PageRepairs,
     rows: &[tokio_postgres::Row],
     now_ms: i64,
     channel: &str,
 ) -> Result<ReplayOutcome, StoreError> {
-    fill_page_urls(tx, from, site_urls, rows).await?;
+    repair_pages(tx, from, repairs, rows).await?;
     let mut ids = Vec::with_capacity(rows.len());
     let mut messages = Vec::with_capacity(rows.len());
     let mut pixels: Vec<String> = Vec::new();

@@ -3,8 +3,6 @@
 //! Time windows use the `conversions_created` index; dead letters walk `conversions_parked`
 //! (undeliverable ones `conversions_undeliverable`).
 
-use std::collections::BTreeMap;
-
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
@@ -15,8 +13,8 @@ use super::writer::Command;
 use crate::domain::{Conversion, ConversionState, Lead};
 use crate::store::insights::{MAX_REPLAY_IDS, contains_pattern};
 use crate::store::{
-    DeadLetterFilter, Insights, LeadQuery, MatchQuality, MinuteCount, ReasonCount, ReplayFrom,
-    ReplayOutcome, StoreError, StoreFuture,
+    DeadLetterFilter, Insights, LeadQuery, MatchQuality, MinuteCount, PageRepairs, ReasonCount,
+    ReplayFrom, ReplayOutcome, StoreError, StoreFuture,
 };
 
 fn count(n: i64) -> u64 {
@@ -160,13 +158,13 @@ fn dead_reasons(
     Ok(out)
 }
 
-/// Logs and re-queues the chosen conversions still in `from` (filling `page.url` of undeliverable
-/// ones from `site_urls` like a filtered replay). Runs inside the writer's transaction.
+/// Logs and re-queues the chosen conversions still in `from` (repairing the page of undeliverable
+/// ones from `page_repairs` like a filtered replay). Runs inside the writer's transaction.
 pub(crate) fn requeue_ids(
     conn: &Connection,
     from: ReplayFrom,
     ids: &[i64],
-    site_urls: &BTreeMap<String, String>,
+    page_repairs: &PageRepairs,
     now_ms: i64,
 ) -> Result<ReplayOutcome, StoreError> {
     let ids_json = serde_json::to_string(ids).map_err(|e| StoreError::Io(e.to_string()))?;
@@ -182,7 +180,7 @@ pub(crate) fn requeue_ids(
             picked.push((row.get(0)?, row.get(1)?, row.get(2)?));
         }
     }
-    super::replay::requeue_picked(conn, from, site_urls, &picked, now_ms)
+    super::replay::requeue_picked(conn, from, page_repairs, &picked, now_ms)
 }
 
 impl Insights for SqliteStore {
@@ -223,7 +221,7 @@ impl Insights for SqliteStore {
         &'a self,
         from: ReplayFrom,
         ids: &'a [i64],
-        site_urls: &'a BTreeMap<String, String>,
+        page_repairs: &'a PageRepairs,
     ) -> StoreFuture<'a, ReplayOutcome> {
         Box::pin(async move {
             if ids.is_empty() {
@@ -238,7 +236,7 @@ impl Insights for SqliteStore {
                 .call(|reply| Command::ReplayIds {
                     from,
                     ids: ids.to_vec(),
-                    site_urls: site_urls.clone(),
+                    page_repairs: page_repairs.clone(),
                     reply,
                 })
                 .await

@@ -4,13 +4,13 @@
 //! the writer's transaction (the write) or a read snapshot (the dry run). See `Store::replay` for
 //! the contract.
 
-use std::collections::BTreeMap;
-
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
 use crate::store::replay::replay_message;
-use crate::store::{ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome, StoreError};
+use crate::store::{
+    PageRepair, PageRepairs, ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome, StoreError,
+};
 
 /// `SELECT <columns> FROM conversions WHERE <filter> AND id > ? ORDER BY id LIMIT ?` and its values.
 /// The state is inlined as a literal (it comes from an enum) so the planner can use the partial index.
@@ -76,16 +76,16 @@ pub(crate) fn requeue(
             picked.push((row.get(0)?, row.get(1)?, row.get(2)?));
         }
     }
-    requeue_picked(conn, filter.from, &filter.site_urls, &picked, now_ms)
+    requeue_picked(conn, filter.from, &filter.page_repairs, &picked, now_ms)
 }
 
-/// Sets `page.url` of conversion `id`'s payload to `site_url` when it has none (an undeliverable
-/// conversion replayed after its pixel got a `site_url`; see `Store::replay`).
-fn fill_page_url(conn: &Connection, id: i64, site_url: &str) -> Result<(), StoreError> {
+/// Puts the pixel's `site_url` into conversion `id`'s payload when it names no page (an
+/// undeliverable conversion replayed after its pixel got a `site_url`; see `Store::replay`).
+fn repair_page(conn: &Connection, id: i64, repair: &PageRepair) -> Result<(), StoreError> {
     let payload: String = conn
         .prepare_cached("SELECT payload FROM payloads WHERE conversion_id = ?1")?
         .query_row([id], |r| r.get(0))?;
-    if let Some(filled) = crate::rules::payload::fill_page_url(&payload, site_url) {
+    if let Some(filled) = repair.apply(&payload) {
         conn.prepare_cached("UPDATE payloads SET payload = ?2 WHERE conversion_id = ?1")?
             .execute(params![id, filled])?;
     }
@@ -96,13 +96,13 @@ fn fill_page_url(conn: &Connection, id: i64, site_url: &str) -> Result<(), Store
 pub(crate) type Picked = (i64, Option<String>, String);
 
 /// Re-queues conversions already picked in id order (still in state `from`): undeliverable ones
-/// without `page.url` get their pixel's URL from `site_urls` (see [`ReplayFrom::page_url_for`]),
+/// naming no page get their pixel's URL from `repairs` (see [`ReplayFrom::repair_for`]),
 /// then one `replayed` attempt-log entry each, then back to pending with a fresh retry budget.
 /// Shared by filtered replays and the console's replay of chosen ids.
 pub(crate) fn requeue_picked(
     conn: &Connection,
     from: ReplayFrom,
-    site_urls: &BTreeMap<String, String>,
+    repairs: &PageRepairs,
     picked: &[Picked],
     now_ms: i64,
 ) -> Result<ReplayOutcome, StoreError> {
@@ -110,8 +110,8 @@ pub(crate) fn requeue_picked(
         return Ok(ReplayOutcome::default());
     };
     for (id, _, pixel) in picked {
-        if let Some(site_url) = from.page_url_for(site_urls, pixel) {
-            fill_page_url(conn, *id, site_url)?;
+        if let Some(repair) = from.repair_for(repairs, pixel) {
+            repair_page(conn, *id, repair)?;
         }
     }
     let mut log = conn.prepare_cached(

@@ -7,7 +7,6 @@
 //! the small ones still fit). A full disk is logged when it starts, while it lasts and when it ends,
 //! not once per refused write.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,8 +23,8 @@ use super::schema;
 use super::wal_sync::{self, WalSync};
 use crate::domain::{Conversion, ConversionState, Lead, LifecycleEvent};
 use crate::store::{
-    ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, ReplayChunk, ReplayFilter,
-    ReplayFrom, ReplayOutcome, StoreError,
+    ClaimedConversion, DeliveryResult, IngestResult, IngestUnit, PageRepairs, ReplayChunk,
+    ReplayFilter, ReplayFrom, ReplayOutcome, StoreError,
 };
 use crate::time::now_ms;
 
@@ -99,8 +98,8 @@ pub(crate) enum Command {
     ReplayIds {
         from: ReplayFrom,
         ids: Vec<i64>,
-        /// Pixel code → `site_url`, for undeliverable ones (see `Insights::replay_ids`).
-        site_urls: BTreeMap<String, String>,
+        /// Pixel code → its page repair, for undeliverable ones (see `Insights::replay_ids`).
+        page_repairs: PageRepairs,
         reply: Reply<ReplayOutcome>,
     },
     /// Commit what came before, then stop; later commands are answered `Closed`.
@@ -455,9 +454,9 @@ fn execute(conn: &Connection, command: &Command, now: i64) -> Result<Done, Store
         Command::ReplayIds {
             from,
             ids,
-            site_urls,
+            page_repairs,
             ..
-        } => super::insights::requeue_ids(conn, *from, ids, site_urls, now).map(Done::Replay),
+        } => super::insights::requeue_ids(conn, *from, ids, page_repairs, now).map(Done::Replay),
         Command::Resume { pixel, now_ms, .. } => {
             let n = conn
                 .prepare_cached(

@@ -17,6 +17,7 @@ use super::super::{AppState, Json};
 use super::{AdminAccessProblems, JsonBodyProblems};
 use crate::admin::views::{PixelView, TokenRotated};
 use crate::admin::{NewPixel, PixelPatch};
+use signalpost_gateway::destinations::DestinationPatch;
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
@@ -129,6 +130,25 @@ pub struct UpdatePixel {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub default_region: Option<Option<String>>,
+    /// The pixel's destination as it is (`tiktok`, `meta`): accepted when unchanged, refused
+    /// otherwise (queued conversions are shaped for it; add a new pixel instead).
+    #[serde(default)]
+    pub destination: Option<String>,
+    /// TikTok: `web` or `crm`, accepted when unchanged only (a CRM event set is another id).
+    #[serde(default)]
+    pub event_source: Option<String>,
+    /// Meta: the Graph API version for conversions sent from now on; `null` is the current default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "v26.0")]
+    pub api_version: Option<Option<String>>,
+    /// Meta: the `action_source` of conversions planned from now on; `null` is `website`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub action_source: Option<Option<String>>,
+    /// CRM events: the system the stages come from; `null` is `signalpost`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub lead_event_source: Option<Option<String>>,
 }
 
 impl std::fmt::Debug for UpdatePixel {
@@ -141,6 +161,12 @@ impl std::fmt::Debug for UpdatePixel {
             )
             .field("test_event_code", &self.test_event_code)
             .field("site_url", &self.site_url)
+            .field("default_region", &self.default_region)
+            .field("destination", &self.destination)
+            .field("event_source", &self.event_source)
+            .field("api_version", &self.api_version)
+            .field("action_source", &self.action_source)
+            .field("lead_event_source", &self.lead_event_source)
             .finish()
     }
 }
@@ -236,8 +262,10 @@ pub async fn get_pixel(
     Ok(Json(state.admin.get_pixel(&code).await?))
 }
 
-/// Change a pixel's destination (`base_url`, with its `access_token` again), default
-/// `test_event_code`, `site_url` or `default_region`.
+/// Change a pixel's `base_url` (with its `access_token` again), default `test_event_code`,
+/// `site_url`, `default_region`, or its destination's settings (`api_version`, `action_source`,
+/// `lead_event_source`; the destination itself never changes). Settings apply to conversions
+/// planned from then on; queued ones keep the payload they were built with.
 #[utoipa::path(
     patch,
     path = "/v1/pixels/{code}",
@@ -265,6 +293,13 @@ pub async fn update_pixel(
         site_url: body.site_url,
         default_region: body.default_region,
         access_token: body.access_token,
+        destination: DestinationPatch {
+            destination: body.destination,
+            event_source: body.event_source,
+            api_version: body.api_version,
+            action_source: body.action_source,
+            lead_event_source: body.lead_event_source,
+        },
     };
     Ok(Json(state.admin.update_pixel(&code, patch).await?))
 }
