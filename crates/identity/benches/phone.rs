@@ -8,7 +8,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use signalpost_identity::{Region, hash_phone, normalize_phone, warm_up_phone_metadata};
 
-#[path = "../../tiktok/benches/support/leads.rs"]
+#[path = "support/leads.rs"]
 mod support;
 
 fn bench(c: &mut Criterion) {

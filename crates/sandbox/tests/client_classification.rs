@@ -20,11 +20,10 @@ use signalpost_sandbox::{
 };
 use signalpost_tiktok::classify::Outcome;
 use signalpost_tiktok::client::{AddressPolicy, Answer, Client, ClientConfig};
-use signalpost_tiktok::event_builder::{RawEvent, RawIdentity, build_event};
-use signalpost_tiktok::identity::Region;
-use signalpost_tiktok::model::{Event, EventSource, TrackRequest};
+use signalpost_tiktok::identity::{Region, hash_email, hash_phone};
+use signalpost_tiktok::model::{Event, EventSource, Page, Properties, TrackRequest, User};
 
-/// The landing URL of a TikTok ad click: the builder takes the ttclid from it.
+/// The landing URL of a TikTok ad click, which carried the ttclid.
 const LANDING_URL: &str =
     "https://shop.example/landing?utm_source=tiktok&ttclid=E.C.P.CqgBQm9vc3Rlcg&x=1";
 const TTCLID: &str = "E.C.P.CqgBQm9vc3Rlcg";
@@ -46,31 +45,36 @@ fn client(sandbox: &RunningSandbox) -> Client {
     client_with_timeout(sandbox, Duration::from_secs(30))
 }
 
-/// A full web lead event built the way the gateway builds it: raw identifiers normalized and
-/// hashed by the event builder, signals copied raw, ttclid read from the landing URL, a zero value.
+/// A full web lead event as TikTok documents it: identifiers normalized and hashed by the shared
+/// identity module, click and browser signals raw, the landing page, a zero value.
 fn lead_event(event_id: &str) -> Event {
-    let built = build_event(
-        &RawEvent {
-            event: "Lead",
-            event_time: now() - 60,
-            event_id: Some(event_id),
+    Event {
+        event: "Lead".to_owned(),
+        event_time: now() - 60,
+        event_id: Some(event_id.to_owned()),
+        user: Some(User {
+            email: Some(hash_email(" ALICE_abc@gmail.com ").unwrap().into_string()),
+            phone: Some(
+                hash_phone("(+1)2133734253", Region::US)
+                    .unwrap()
+                    .into_string(),
+            ),
+            ip: Some(IP.to_owned()),
+            user_agent: Some(USER_AGENT.to_owned()),
+            ttclid: Some(TTCLID.to_owned()),
+            ..User::default()
+        }),
+        properties: Some(Properties {
             value: Some(0.0),
-            currency: Some("USD"),
-            content_type: None,
-            page_url: Some(LANDING_URL),
-            referrer: Some("https://www.tiktok.com/"),
-            identity: RawIdentity {
-                email: Some(" ALICE_abc@gmail.com "),
-                phone: Some("(+1)2133734253"),
-                ip: Some(IP),
-                user_agent: Some(USER_AGENT),
-                ..RawIdentity::default()
-            },
-        },
-        Region::US,
-    );
-    assert!(built.problems.is_empty(), "{:?}", built.problems);
-    built.event
+            currency: Some("USD".to_owned()),
+            ..Properties::default()
+        }),
+        page: Some(Page {
+            url: LANDING_URL.to_owned(),
+            referrer: Some("https://www.tiktok.com/".to_owned()),
+        }),
+        ..Event::default()
+    }
 }
 
 /// A web request for `PIXEL` holding `events`.
@@ -181,7 +185,7 @@ fn check(label: &str, answer: &Answer, expect: &Expect) {
 }
 
 #[tokio::test]
-async fn delivers_a_full_web_event_built_by_the_event_builder() {
+async fn delivers_a_full_web_event() {
     let sandbox = start().await;
     let event = lead_event("lead-0001");
     let answer = client(&sandbox)

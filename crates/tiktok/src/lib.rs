@@ -7,7 +7,6 @@ pub mod classify;
 pub mod client;
 pub mod currency;
 pub use signalpost_destination as destination;
-pub mod event_builder;
 pub mod event_name;
 pub use signalpost_identity as identity;
 mod json;
@@ -17,10 +16,6 @@ pub mod validate;
 
 pub use classify::{Classified, Outcome, classify, classify_transport_error};
 pub use client::{Answer, Client, ClientConfig, ClientError};
-pub use event_builder::{
-    BuiltEvent, BuiltUser, FieldProblem, RawEvent, RawIdentity, build_event, build_user,
-    ttclid_from_url,
-};
 pub use identity::{
     Field, IdentifierError, Region, Sha256Hex, UnknownRegion, hash_email, hash_external_id,
     hash_phone, normalize_email, normalize_phone,

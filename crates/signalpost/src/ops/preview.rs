@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use signalpost_gateway::Gateway;
 use signalpost_gateway::deliverable::problem_of;
 use signalpost_gateway::delivery::PixelRegistry;
+use signalpost_gateway::destinations::Destination;
 use signalpost_gateway::domain::{Lead, LifecycleEvent, Warning};
 use signalpost_gateway::gateway::{event_from, lead_from};
 use signalpost_gateway::rules::{CapStatus, Outcome, PreviewedConversion, Reason};
@@ -97,9 +98,16 @@ pub struct PreviewConversion {
     pub event_id: String,
     /// The request's top-level test code (the rule's, else the pixel's).
     pub test_event_code: Option<String>,
-    /// The `data[]` event object, exactly as it would be stored and sent.
+    /// `tiktok` or `meta`: whose API the conversion goes to.
+    pub destination: &'static str,
+    /// The `data[]` event object in the destination's shape, exactly as it would be stored and sent.
     #[schema(value_type = Object)]
-    pub tiktok_event: serde_json::Value,
+    pub event: serde_json::Value,
+    /// The same object for a TikTok pixel (the name older clients read); absent for other
+    /// destinations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub tiktok_event: Option<serde_json::Value>,
     /// The full `event/track` body it would be sent in (alone; real batches hold up to 1,000).
     #[schema(value_type = Object)]
     pub request_body: serde_json::Value,
@@ -241,7 +249,9 @@ fn preview_conversion(
     Ok(PreviewConversion {
         event_id: c.event_id.clone(),
         test_event_code,
-        tiktok_event: c.payload.clone(),
+        destination: destination.name(),
+        event: c.payload.clone(),
+        tiktok_event: matches!(destination, Destination::TikTok(_)).then(|| c.payload.clone()),
         request_body: serde_json::from_slice(&body).map_err(ApiError::internal)?,
         undeliverable: None,
     })

@@ -265,7 +265,11 @@ async fn a_meta_pixel_added_through_the_admin_api_receives_its_rules_events() {
     assert_eq!(moved.status, 422, "{:#}", moved.body);
     assert_eq!(moved.body["errors"][0]["field"], "destination");
     let wrong = patch(json!({"api_version": "26"})).await;
-    assert_eq!(wrong.body["errors"][0]["field"], "api_version", "{:#}", wrong.body);
+    assert_eq!(
+        wrong.body["errors"][0]["field"], "api_version",
+        "{:#}",
+        wrong.body
+    );
     let upgraded = patch(json!({"destination": "meta", "api_version": "v26.0"})).await;
     assert_eq!(upgraded.status, 200, "{:#}", upgraded.body);
     assert_eq!(upgraded.body["destination"]["api_version"], "v26.0");
@@ -325,4 +329,44 @@ async fn a_test_postback_to_a_meta_pixel_shows_metas_answer_and_the_body_without
     let got = events(&app, Destination::Meta, META_PIXEL, 1).await;
     assert_eq!(got[0].test_event_code.as_deref(), Some("TEST123"));
     assert_eq!(payload(&got[0]), sent["data"][0]);
+}
+
+#[tokio::test]
+async fn a_preview_shows_a_meta_conversion_in_metas_shape_without_the_token() {
+    let app = spawn().await;
+    let answer = app
+        .post(
+            "/v1/preview",
+            &json!({
+                "lead": {"transaction_id": "pv-meta-1", "email": "a@example.com",
+                         "user_agent": "Mozilla/5.0",
+                         "landing_url": "https://lp.example/?fbclid=IwAR.pv"},
+                "event": {"type": "lead_sold", "buyer": "acme", "revenue": "30"}
+            }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    let rules = answer.body["rules"].as_array().unwrap();
+    let sale = rules
+        .iter()
+        .find(|r| r["rule"] == "meta_sale")
+        .expect("meta_sale previewed");
+    let conversion = &sale["conversion"];
+    assert_eq!(conversion["destination"], "meta", "{conversion:#}");
+    assert_eq!(conversion["event"]["event_name"], "Purchase");
+    assert_eq!(conversion["event"]["custom_data"]["value"], 30.0);
+    assert!(
+        conversion["event"]["user_data"]["fbc"]
+            .as_str()
+            .unwrap()
+            .ends_with(".IwAR.pv"),
+        "{conversion:#}"
+    );
+    assert!(conversion.get("tiktok_event").is_none(), "{conversion:#}");
+    let body = &conversion["request_body"];
+    assert_eq!(body["data"][0], conversion["event"]);
+    assert!(
+        !body.to_string().contains(META_TOKEN),
+        "no token in the shown body"
+    );
 }

@@ -52,6 +52,8 @@ async fn preview_explains_a_non_matching_rule_and_shows_the_tiktok_json() {
     let body = &conversion["request_body"];
     assert_eq!(body["event_source_id"], PIXEL);
     assert_eq!(body["data"][0], conversion["tiktok_event"]);
+    assert_eq!(conversion["event"], conversion["tiktok_event"]);
+    assert_eq!(conversion["destination"], "tiktok");
 
     let acme = &rules[2];
     assert_eq!(acme["matched"], false);
