@@ -1,14 +1,17 @@
 //! The delivery engine end to end against Meta's sandbox, once per store: the same engine as for
-//! TikTok (batching, retry with backoff, pause on a refused token, setting an invalid event aside,
-//! exactly-once through a slow destination), with Meta's request, answers and codes.
+//! TikTok (batching up to 1,000 events, retry with backoff, pause on a refused token, setting an
+//! invalid event aside, exactly-once through a slow destination), with Meta's request, answers and
+//! codes. Refused batches resolved event by event for Meta are in `refusals.rs`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::backend::TestDb;
 use common::harness::{Harness, META_PIXEL, fast_policy};
+use common::refusals::refusable_meta_units;
 use common::{lead, now_secs, slow_sandbox, sold};
 use signalpost_gateway::delivery::{AccessToken, DeliveryPolicy, PixelState};
 use signalpost_gateway::{AttemptOutcome, ConversionState};
@@ -165,7 +168,26 @@ async fn through_a_slow_meta_every_lead_arrives_exactly_once(db: TestDb) {
     h.stop_engine().await;
 }
 
+/// 2,500 queued conversions go out in requests of at most 1,000 events (Meta's limit, which the
+/// sandbox enforces by refusing larger requests), every one delivered once.
+async fn a_backlog_goes_to_meta_in_requests_of_at_most_1000(db: TestDb) {
+    let mut h = Harness::new_meta(db, slow_sandbox("20"), fast_policy()).await;
+    let units = refusable_meta_units(META_PIXEL, 2_500, &BTreeSet::new());
+    for answer in h.store.ingest_many(units).await.unwrap() {
+        answer.unwrap();
+    }
+    h.start_engine();
+    h.wait_for_delivered(2_500).await;
+    let stats = h.sandbox.stats();
+    assert_eq!(stats.accepted_events, 2_500);
+    assert_eq!(stats.rejected_requests, 0, "{stats:#?}");
+    assert_eq!(stats.duplicates, 0);
+    assert!(stats.requests >= 3, "{stats:#?}");
+    h.stop_engine().await;
+}
+
 both_stores!(
+    a_backlog_goes_to_meta_in_requests_of_at_most_1000,
     a_lead_and_its_sale_arrive_as_two_meta_events,
     meta_server_errors_and_throttling_end_delivered_after_retries,
     a_token_meta_refuses_pauses_the_pixel_until_it_is_replaced,

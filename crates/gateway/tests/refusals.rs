@@ -1,5 +1,6 @@
 //! Batches the destination refuses, resolved against the strict sandbox with latency switched on
-//! (a refusal's resolution is a chain of requests, so its behaviour depends on time), once per store.
+//! (a refusal's resolution is a chain of requests, so its behaviour depends on time), once per store
+//! and for TikTok and Meta alike.
 //! What is asserted is counted, never timed: how many requests reached the sandbox, and where every
 //! conversion ended.
 #![allow(clippy::unwrap_used)]
@@ -10,16 +11,21 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::backend::TestDb;
-use common::harness::{Harness, PIXEL, fast_policy, wait_until};
-use common::refusals::refusable_units;
+use common::harness::{Harness, META_PIXEL, PIXEL, fast_policy, wait_until};
+use common::refusals::{refusable_meta_units, refusable_units};
 use common::slow_sandbox;
+use signalpost_gateway::IngestUnit;
 use signalpost_gateway::delivery::DeliveryPolicy;
 use signalpost_gateway::{AttemptOutcome, ConversionState};
 
 /// Seeds `n` conversions (those at `bad` refused by the destination), runs the engine until every
 /// one is settled, and returns the final states by transaction id.
 async fn settle(h: &mut Harness, n: usize, bad: &BTreeSet<usize>) -> Vec<ConversionState> {
-    let units = refusable_units(PIXEL, n, bad);
+    settle_units(h, n, refusable_units(PIXEL, n, bad)).await
+}
+
+/// [`settle`] for units already made.
+async fn settle_units(h: &mut Harness, n: usize, units: Vec<IngestUnit>) -> Vec<ConversionState> {
     for answer in h.store.ingest_many(units).await.unwrap() {
         answer.unwrap();
     }
@@ -142,8 +148,43 @@ async fn a_token_refused_while_a_batch_is_resolved_holds_the_parts_not_yet_sent(
     assert_eq!(stats.by_code.get("40105"), Some(&1));
 }
 
+async fn events_meta_names_are_set_aside_and_the_rest_delivered_in_one_request_each(db: TestDb) {
+    let mut h = Harness::new_meta(db, slow_sandbox("50"), fast_policy()).await;
+    let bad = BTreeSet::from([3, 60, 120]);
+    let units = refusable_meta_units(META_PIXEL, 150, &bad);
+    let states = settle_units(&mut h, 150, units).await;
+    for (i, state) in states.iter().enumerate() {
+        let expected = if bad.contains(&i) {
+            ConversionState::Dead
+        } else {
+            ConversionState::Delivered
+        };
+        assert_eq!(*state, expected, "rf-{i:05}");
+    }
+    // One refused request per bad event, then one that delivers the 147 others.
+    let stats = h.sandbox.stats();
+    assert_eq!(stats.requests, 4, "{stats:#?}");
+    assert_eq!(stats.accepted_events, 147);
+    let dead = h.view("rf-00060").await;
+    let c = &dead.conversions[0];
+    assert_eq!(c.attempt_log.len(), 2, "{:#?}", c.attempt_log);
+    assert!(c.attempt_log.iter().all(|a| a.code == Some(100)));
+    let why = c.conversion.last_error.as_deref().unwrap();
+    assert!(
+        why.starts_with("rejected by Meta: 100") && why.contains("event_id"),
+        "{why}"
+    );
+    let good = h.view("rf-00149").await;
+    let log = &good.conversions[0].attempt_log;
+    assert_eq!(
+        (log.last().unwrap().outcome, log.last().unwrap().batch_size),
+        (AttemptOutcome::Delivered, 147)
+    );
+}
+
 both_stores!(
     events_tiktok_names_are_set_aside_and_the_rest_delivered_in_one_request_each,
+    events_meta_names_are_set_aside_and_the_rest_delivered_in_one_request_each,
     a_refused_batch_that_outlasts_its_lease_is_never_reclaimed_nor_resent,
     a_token_refused_while_a_batch_is_resolved_holds_the_parts_not_yet_sent,
 );

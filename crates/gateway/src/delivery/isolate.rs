@@ -48,9 +48,9 @@ impl Isolation {
         self.to_send.is_empty()
     }
 
-    /// TikTok refused `part` as invalid, naming event `named` of the request (its position in the
-    /// request's `data`) when the message said which. Returns the batch index of the event set aside
-    /// (to be settled dead with TikTok's message), if one could be; the rest of the part is queued.
+    /// The destination refused `part` as invalid, naming event `named` of the request (its position
+    /// in the request's `data`) when the message said which. Returns the batch index of the event set
+    /// aside (to be settled dead with the destination's message), if one could be; the rest of the part is queued.
     pub fn refused(&mut self, part: Part, named: Option<usize>) -> Option<usize> {
         match (part.len(), named) {
             (0, _) => None,

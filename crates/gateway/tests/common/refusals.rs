@@ -1,6 +1,7 @@
 //! A batch that only the destination refuses: `n` form-submit conversions of one pixel, written to the
 //! store as ingest queues them, where the events at `bad` carry a numeric `event_id` (TikTok answers
-//! `40002 Invalid value for data.K.event_id: not a valid string.`). Ingest's own check would catch
+//! `40002 Invalid value for data.K.event_id: not a valid string.`, Meta a `(#100)` naming
+//! `data[K][event_id]`). Ingest's own check would catch
 //! that, so the units are built here, to put the delivery engine in front of a refusal it could not
 //! foresee. Shared by the refusal tests and the `refused_batch` benchmark (included by path).
 #![allow(clippy::unwrap_used, dead_code)]
@@ -11,8 +12,31 @@ use signalpost_gateway::domain::{LifecycleEvent, NewConversion};
 use signalpost_gateway::gateway::lead_from;
 use signalpost_gateway::{IngestUnit, NewLead};
 
-/// The units to pass to `Store::ingest_many`, in order (ids follow it).
+/// TikTok web events: the units to pass to `Store::ingest_many`, in order (ids follow it).
 pub fn refusable_units(pixel: &str, n: usize, bad: &BTreeSet<usize>) -> Vec<IngestUnit> {
+    units(pixel, n, bad, |event_id, time| {
+        format!(
+            r#"{{"event":"CompleteRegistration","event_time":{time},"event_id":{event_id},"user":{{"ip":"203.0.113.7"}},"page":{{"url":"https://lp.example.com/form"}}}}"#
+        )
+    })
+}
+
+/// The same for a Meta pixel: web events in Meta's shape.
+pub fn refusable_meta_units(pixel: &str, n: usize, bad: &BTreeSet<usize>) -> Vec<IngestUnit> {
+    units(pixel, n, bad, |event_id, time| {
+        format!(
+            r#"{{"event_name":"CompleteRegistration","event_time":{time},"event_id":{event_id},"action_source":"website","event_source_url":"https://lp.example.com/form","user_data":{{"client_ip_address":"203.0.113.7","client_user_agent":"Mozilla/5.0 (test)"}}}}"#
+        )
+    })
+}
+
+/// `n` units whose payload `shape` makes from the event id's JSON and the event time.
+fn units(
+    pixel: &str,
+    n: usize,
+    bad: &BTreeSet<usize>,
+    shape: impl Fn(&str, i64) -> String,
+) -> Vec<IngestUnit> {
     let now = signalpost_gateway::time::now_secs();
     (0..n)
         .map(|i| {
@@ -32,10 +56,7 @@ pub fn refusable_units(pixel: &str, n: usize, bad: &BTreeSet<usize>) -> Vec<Inge
             } else {
                 format!("\"{transaction_id}\"")
             };
-            let payload = format!(
-                r#"{{"event":"CompleteRegistration","event_time":{},"event_id":{event_id},"user":{{"ip":"203.0.113.7"}},"page":{{"url":"https://lp.example.com/form"}}}}"#,
-                now - 60
-            );
+            let payload = shape(&event_id, now - 60);
             IngestUnit {
                 event: LifecycleEvent::form_submit(&lead),
                 lead: Some(lead),
