@@ -6,11 +6,13 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::backend::TestDb;
 use common::harness::{Harness, PIXEL, fast_policy, wait_until};
+use common::refusals::refusable_units;
 use common::{demo_rules, hex64, lead, now_secs, slow_sandbox, sold};
 use signalpost_gateway::delivery::{AccessToken, DeliveryPolicy, PixelState, RetryPolicy};
 use signalpost_gateway::{AttemptOutcome, ConversionState, Gateway, NewLead};
@@ -385,7 +387,35 @@ async fn many_leads_are_all_delivered_in_batches(db: TestDb) {
     h.stop_engine().await;
 }
 
+/// With a 50 ms destination and a backlog, the pixel's window grows past its initial 2 requests in
+/// flight (what the sandbox saw at once) and never past the ceiling of 6; every event arrives once.
+async fn under_latency_the_window_grows_past_its_start_and_stays_under_its_ceiling(db: TestDb) {
+    let policy = DeliveryPolicy {
+        max_batch_events: 50,
+        initial_in_flight: 2,
+        max_in_flight: 6,
+        ..fast_policy()
+    };
+    let mut h = Harness::new(db, slow_sandbox("50"), policy).await;
+    let units = refusable_units(PIXEL, 3_000, &BTreeSet::new());
+    for answer in h.store.ingest_many(units).await.unwrap() {
+        answer.unwrap();
+    }
+    h.start_engine();
+    h.wait_for_delivered(3_000).await;
+    h.stop_engine().await;
+    let stats = h.sandbox.stats();
+    assert_eq!(stats.accepted_events, 3_000);
+    assert_eq!(stats.duplicates, 0);
+    assert!(
+        (3..=6).contains(&stats.peak_concurrent_requests),
+        "requests at once: {}",
+        stats.peak_concurrent_requests
+    );
+}
+
 both_stores!(
+    under_latency_the_window_grows_past_its_start_and_stays_under_its_ceiling,
     a_lead_and_its_sale_arrive_as_two_events_with_the_right_fields,
     server_errors_hangs_and_rate_limits_end_delivered_after_retries,
     a_revoked_token_pauses_the_pixel_and_a_new_token_resumes_with_nothing_lost,

@@ -50,6 +50,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -204,6 +205,9 @@ struct Inner {
     store: Mutex<Store>,
     faults: Mutex<Faults>,
     rate: Mutex<RateWindow>,
+    /// Events API requests being handled now (held by latency included), and the most at once.
+    concurrent: AtomicU64,
+    peak_concurrent: AtomicU64,
 }
 
 /// Locks a mutex, recovering from poisoning: every critical section leaves the data consistent, so a
@@ -231,6 +235,8 @@ impl Sandbox {
                 store: Mutex::new(Store::new(config.max_stored_events)),
                 faults: Mutex::new(Faults::default()),
                 rate: Mutex::new(RateWindow::new()),
+                concurrent: AtomicU64::new(0),
+                peak_concurrent: AtomicU64::new(0),
             }),
         }
     }
@@ -283,11 +289,17 @@ impl Sandbox {
 
     /// The counters `GET /sandbox/stats` shows.
     pub fn stats(&self) -> Stats {
-        lock(&self.inner.store).stats()
+        let mut stats = lock(&self.inner.store).stats();
+        stats.peak_concurrent_requests = self.inner.peak_concurrent.load(Ordering::Relaxed);
+        stats
     }
 
     /// Forgets all events, the dedup index and the counters. Returns how many events were dropped.
     pub fn clear(&self) -> usize {
+        self.inner.peak_concurrent.store(
+            self.inner.concurrent.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         lock(&self.inner.store).clear()
     }
 
@@ -386,6 +398,13 @@ impl Sandbox {
     /// Whether `token` may operate `pixel`.
     fn token_allows(&self, token: &str, pixel: &str) -> bool {
         self.read_pixels().get(pixel).is_some_and(|t| t == token)
+    }
+
+    /// Counts one Events API request as being handled until the guard drops.
+    pub(crate) fn enter_request(&self) -> RequestGuard {
+        let now = self.inner.concurrent.fetch_add(1, Ordering::Relaxed) + 1;
+        self.inner.peak_concurrent.fetch_max(now, Ordering::Relaxed);
+        RequestGuard(self.clone())
     }
 
     fn take_fault(&self) -> Drawn {
@@ -503,6 +522,15 @@ impl Drop for RunningSandbox {
 /// Builds a sandbox and serves it on `addr`; same as [`Sandbox::spawn`].
 pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> io::Result<RunningSandbox> {
     Sandbox::spawn(config, addr).await
+}
+
+/// One Events API request being handled (see [`Sandbox::enter_request`]).
+pub(crate) struct RequestGuard(Sandbox);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.0.inner.concurrent.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]

@@ -233,6 +233,9 @@ pub struct Stats {
     pub stored_events: u64,
     /// Events dropped from inspection to respect `max_stored_events` (still counted above).
     pub evicted_events: u64,
+    /// The most Events API requests handled at once (those held by latency included) since start or
+    /// the last clear: how many a client keeps in flight.
+    pub peak_concurrent_requests: u64,
 }
 
 /// Received events, dedup index and counters.

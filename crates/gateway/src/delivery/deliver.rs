@@ -22,6 +22,7 @@ use super::retry::NextStep;
 use super::send::{Answer, Clients};
 use super::stats::DeliveryStats;
 use super::token_bucket::SharedBucket;
+use super::window::Feedback;
 use crate::destinations::Destination;
 use crate::domain::{AttemptOutcome, ConversionState, NewAttempt};
 use crate::store::{ClaimedConversion, DeliveryResult, Store, StoreError};
@@ -46,6 +47,21 @@ pub(crate) struct Settled {
     pub token_accepted: bool,
     /// The destination refused the pixel's token.
     pub token_refused: bool,
+    /// An answer was retryable (rate limit, 5xx, timeout, connection error).
+    pub retried: bool,
+}
+
+impl Settled {
+    /// What the batch says about the destination's capacity, for the pixel's window.
+    pub fn feedback(self) -> Feedback {
+        if self.retried {
+            Feedback::Congested
+        } else if self.token_accepted {
+            Feedback::Healthy
+        } else {
+            Feedback::Neutral
+        }
+    }
 }
 
 /// Sends `batch` for `pixel` and records the results.
@@ -121,6 +137,7 @@ pub(crate) async fn deliver(
     let settled = Settled {
         token_accepted: round.delivered || round.judged,
         token_refused: round.auth_failure.is_some(),
+        retried: round.retried,
     };
     if let Some(reason) = round.auth_failure.take() {
         pause(&ctx, &pixel, &reason).await;
@@ -161,7 +178,7 @@ async fn note_health(ctx: &Ctx, pixel: &str, retried: bool, delivered: bool) {
 }
 
 /// The delivery of one request batch's fresh conversions: the whole batch first, then, if TikTok
-/// refused it as invalid, the parts [`Isolation`] plans, up to `max_in_flight` requests at once.
+/// refused it as invalid, the parts [`Isolation`] plans, up to `initial_in_flight` requests at once.
 /// Each part's result is recorded as soon as it settles, so progress survives a crash.
 struct Round<'a> {
     ctx: &'a Arc<Ctx>,
@@ -188,7 +205,8 @@ impl Round<'_> {
         let mut plan = Isolation::new(self.conversions.len());
         let mut sending: JoinSet<(Part, Answer)> = JoinSet::new();
         let mut isolating = false;
-        let limit = self.ctx.policy.max_in_flight.max(1);
+        let policy = &self.ctx.policy;
+        let limit = policy.initial_in_flight.min(policy.max_in_flight).max(1);
         loop {
             while sending.len() < limit && !self.lost.load(Ordering::Relaxed) {
                 let Some(part) = plan.next_part() else {

@@ -1,6 +1,7 @@
 //! Starts and stops the delivery engine: a supervisor that runs one worker per configured pixel (and
 //! starts workers for pixels added by a config reload), and the worker loop itself — claim due
-//! conversions, split them into requests, send up to `max_in_flight` at once, wait for new work.
+//! conversions, split them into requests, send as many at once as the pixel's adaptive window
+//! allows ([`super::window`], at most `max_in_flight`), wait for new work.
 //! Shutdown (the cancellation token) stops claiming, lets in-flight requests finish and records them.
 //! A crash loses nothing: claimed rows whose lease expires are claimed again.
 
@@ -13,13 +14,14 @@ use tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
 
 use super::batch::{RequestBatch, plan_requests};
-use super::deliver::{Ctx, deliver};
+use super::deliver::{Ctx, Settled, deliver};
 use super::pixels::{PixelRegistry, PixelState};
 use super::policy::DeliveryPolicy;
 use super::send::Clients;
 use super::signal::WorkSignal;
 use super::stats::DeliveryStats;
 use super::token_bucket::SharedBucket;
+use super::window::Window;
 use crate::store::Store;
 use crate::time::now_ms;
 
@@ -134,7 +136,12 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
     let notify = signal.listener(&code);
     let bucket = SharedBucket::new(policy.requests_per_second, policy.burst);
     let mut changes = ctx.pixels.subscribe();
-    let mut in_flight: JoinSet<()> = JoinSet::new();
+    let mut in_flight: JoinSet<Settled> = JoinSet::new();
+    let mut window = Window::new(
+        policy.initial_in_flight,
+        policy.max_in_flight,
+        policy.window_cooldown,
+    );
     // A (re)start probes a paused pixel's token once: its paused rows go back to pending.
     let mut resume_store = true;
     // When a paused pixel is next probed (set while it is paused).
@@ -144,7 +151,9 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
         if shutdown.is_cancelled() {
             break;
         }
-        while in_flight.try_join_next().is_some() {}
+        while let Some(done) = in_flight.try_join_next() {
+            absorb(&mut window, &code, done);
+        }
         // Any registry change (a token replaced, a reload) re-probes the store for paused rows: the
         // worker may never have seen the pixel paused if its token was replaced quickly enough.
         if changes.has_changed().unwrap_or(false) {
@@ -160,7 +169,9 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = changes.changed() => resume_store = true,
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    absorb(&mut window, &code, done);
+                }
                 _ = tokio::time::sleep_until(probe_at) => {
                     next_probe = None;
                     probe_paused_pixel(&ctx, &code, &bucket).await;
@@ -185,10 +196,11 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
                 }
             }
         }
-        if in_flight.len() >= policy.max_in_flight.max(1) {
+        if in_flight.len() >= window.limit() {
+            window.note_limited();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = in_flight.join_next() => {}
+                Some(done) = in_flight.join_next() => absorb(&mut window, &code, done),
             }
             continue;
         }
@@ -217,7 +229,9 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
                 }
                 _ = tokio::time::sleep(policy.poll_interval) => {}
                 _ = changes.changed() => resume_store = true,
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    absorb(&mut window, &code, done);
+                }
             }
             continue;
         }
@@ -229,14 +243,24 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
         );
         for request in requests {
             let delivery = deliver(ctx.clone(), code.clone(), request, bucket.clone());
-            in_flight.spawn(async move {
-                delivery.await;
-            });
+            in_flight.spawn(delivery);
         }
     }
     // Graceful stop: no more claims; finish and record what is in flight.
     while in_flight.join_next().await.is_some() {}
     tracing::debug!(pixel = %code, "delivery worker stopped");
+}
+
+/// Adjusts the pixel's window to a finished batch (a panicked task says nothing).
+fn absorb(window: &mut Window, code: &str, done: Result<Settled, tokio::task::JoinError>) {
+    let Ok(settled) = done else {
+        return;
+    };
+    let before = window.limit();
+    window.observe(settled.feedback(), Instant::now());
+    if window.limit() != before {
+        tracing::debug!(pixel = %code, from = before, to = window.limit(), "delivery window changed");
+    }
 }
 
 /// Sends one held conversion of a paused pixel alone, to learn whether the destination accepts the

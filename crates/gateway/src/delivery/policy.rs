@@ -20,8 +20,14 @@ pub struct DeliveryPolicy {
     pub retry: RetryPolicy,
     /// Events whose `event_time` is older than this go dead unsent ("too old").
     pub max_event_age: Duration,
-    /// Concurrent requests per pixel.
+    /// Most concurrent requests per pixel: the ceiling of the adaptive window (see
+    /// [`super::window`]).
     pub max_in_flight: usize,
+    /// Concurrent requests per pixel at start, and the pace a window regains after a destination's
+    /// trouble; also how many parts of one refused batch are sent at once.
+    pub initial_in_flight: usize,
+    /// After a retryable answer halves a pixel's window, how long further ones leave it alone.
+    pub window_cooldown: Duration,
     /// Requests per second per pixel (≤ 0: unlimited).
     pub requests_per_second: f64,
     /// Requests a pixel may send at once before pacing starts.
@@ -43,7 +49,9 @@ impl Default for DeliveryPolicy {
             lease: Duration::from_secs(120),
             retry: RetryPolicy::default(),
             max_event_age: Duration::from_secs(7 * 24 * 3600),
-            max_in_flight: 4,
+            max_in_flight: 32,
+            initial_in_flight: 4,
+            window_cooldown: Duration::from_millis(500),
             requests_per_second: 200.0,
             burst: 20,
             request_timeout: Duration::from_secs(10),

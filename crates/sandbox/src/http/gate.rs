@@ -33,6 +33,7 @@ where
     F: FnOnce() -> Response + Send + 'static,
     R: FnOnce(&Sandbox, FaultKind) -> Response + Send + 'static,
 {
+    let entered = sandbox.enter_request();
     let drawn = sandbox.take_fault();
     let mut hold = sandbox.draw_delay(drawn.slow);
     let refusal = match drawn.answer {
@@ -50,11 +51,15 @@ where
         Some(kind) => render(&state, kind),
     };
     if hold.is_zero() {
-        return answer();
+        let response = answer();
+        drop(entered);
+        return response;
     }
     let task = tokio::spawn(async move {
         tokio::time::sleep(hold).await;
-        answer()
+        let response = answer();
+        drop(entered);
+        response
     });
     match task.await {
         Ok(response) => response,

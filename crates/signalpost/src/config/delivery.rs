@@ -27,8 +27,11 @@ pub struct DeliveryConfig {
     pub request_timeout_ms: Option<u64>,
     /// Events older than this go dead unsent, "too old" (default 604,800 s = 7 days).
     pub max_event_age_secs: Option<u64>,
-    /// Concurrent requests per pixel (default 4).
+    /// Most concurrent requests per pixel: the ceiling of its adaptive window (default 32).
     pub max_in_flight: Option<usize>,
+    /// Concurrent requests per pixel at start; the window grows from there while the destination
+    /// answers well and halves on rate limits and failures (default 4, at most `max_in_flight`).
+    pub initial_in_flight: Option<usize>,
     /// Requests per second per pixel; 0 = unlimited (default 200).
     pub requests_per_second: Option<f64>,
     /// How long a worker woken by new work waits for more before claiming (default 20 ms).
@@ -65,6 +68,9 @@ impl DeliveryConfig {
         if let Some(v) = self.max_in_flight {
             p.max_in_flight = v;
         }
+        if let Some(v) = self.initial_in_flight {
+            p.initial_in_flight = v;
+        }
         if let Some(v) = self.requests_per_second {
             p.requests_per_second = v;
         }
@@ -91,11 +97,13 @@ impl DeliveryConfig {
         positive("lease_ms", self.lease_ms)?;
         positive("request_timeout_ms", self.request_timeout_ms)?;
         positive("pause_probe_ms", self.pause_probe_ms)?;
-        if self.max_in_flight == Some(0) {
-            return Err((
-                "delivery.max_in_flight".into(),
-                "must be greater than 0".into(),
-            ));
+        for (key, v) in [
+            ("max_in_flight", self.max_in_flight),
+            ("initial_in_flight", self.initial_in_flight),
+        ] {
+            if v == Some(0) {
+                return Err((format!("delivery.{key}"), "must be greater than 0".into()));
+            }
         }
         if self
             .requests_per_second
