@@ -49,13 +49,17 @@ pub(crate) struct Settled {
     pub token_refused: bool,
     /// An answer was retryable (rate limit, 5xx, timeout, connection error).
     pub retried: bool,
+    /// Of those, one said the pixel sends too much (a rate limit).
+    pub throttled: bool,
 }
 
 impl Settled {
     /// What the batch says about the destination's capacity, for the pixel's window.
     pub fn feedback(self) -> Feedback {
-        if self.retried {
-            Feedback::Congested
+        if self.throttled {
+            Feedback::Throttled
+        } else if self.retried {
+            Feedback::Failed
         } else if self.token_accepted {
             Feedback::Healthy
         } else {
@@ -120,6 +124,7 @@ pub(crate) async fn deliver(
         lost: &lost,
         auth_failure: None,
         retried: false,
+        throttled: false,
         delivered: false,
         judged: false,
     };
@@ -138,6 +143,7 @@ pub(crate) async fn deliver(
         token_accepted: round.delivered || round.judged,
         token_refused: round.auth_failure.is_some(),
         retried: round.retried,
+        throttled: round.throttled,
     };
     if let Some(reason) = round.auth_failure.take() {
         pause(&ctx, &pixel, &reason).await;
@@ -195,6 +201,7 @@ struct Round<'a> {
     lost: &'a AtomicBool,
     auth_failure: Option<String>,
     retried: bool,
+    throttled: bool,
     delivered: bool,
     /// TikTok refused some content as invalid (so it accepted the token).
     judged: bool,
@@ -378,6 +385,10 @@ impl Round<'_> {
                 }
             };
             self.retried |= retryable;
+            self.throttled |= retryable
+                && self
+                    .destination
+                    .is_throttle(answer.attempt.http_status, answer.attempt.code);
             results.push(DeliveryResult {
                 conversion_id: c.id,
                 claim: c.claim,

@@ -7,10 +7,13 @@
 //!   up to the slow-start threshold, so it doubles per round trip; past it, by one per window's
 //!   worth of answers. With TikTok's 100–300 ms that is what fills the pipe: a pixel's throughput
 //!   is `window × events per request / latency`.
-//! - A retryable answer (rate limit, 5xx, timeout, connection error) halves it, at most once per
-//!   `cooldown` (the requests in flight when the destination struggled all answer alike; one cut is
-//!   enough), and the threshold drops to the new window (never below `initial_in_flight`), so a
-//!   destination that throttles is probed gently from then on.
+//! - A retryable answer halves it, at most once per `cooldown` (the requests in flight when the
+//!   destination struggled all answer alike; one cut is enough). A rate limit (TikTok's 40100,
+//!   Meta's throttling codes, HTTP 429) also lowers the threshold to the new window (never below
+//!   `initial_in_flight`), so a destination that says "too many" is probed gently from then on.
+//!   A failure (5xx, timeout, connection error) leaves the threshold alone: an outage says nothing
+//!   about how much the destination takes, and once it is over the window doubles back per round
+//!   trip instead of creeping up one request at a time.
 //!
 //! The per-pixel request rate (`requests_per_second`) still bounds what any window can send.
 
@@ -37,8 +40,10 @@ pub struct Window {
 pub enum Feedback {
     /// Delivered, or refused for its content: the destination keeps up.
     Healthy,
-    /// A retryable failure: the destination throttles, fails or is too slow.
-    Congested,
+    /// A rate limit: the pixel sends more than the destination takes.
+    Throttled,
+    /// Another retryable answer: the destination fails or is too slow.
+    Failed,
     /// Says nothing about capacity (a refused token, nothing sent).
     Neutral,
 }
@@ -89,7 +94,7 @@ impl Window {
                     self.limited = false;
                 }
             }
-            Feedback::Congested => {
+            Feedback::Throttled | Feedback::Failed => {
                 if self
                     .last_cut
                     .is_some_and(|at| now.duration_since(at) < self.cooldown)
@@ -98,7 +103,9 @@ impl Window {
                 }
                 self.last_cut = Some(now);
                 self.limit = (self.limit / 2.0).max(1.0);
-                self.threshold = self.limit.max(self.initial);
+                if feedback == Feedback::Throttled {
+                    self.threshold = self.limit.max(self.initial);
+                }
                 self.limited = false;
             }
         }
@@ -144,19 +151,19 @@ mod tests {
     }
 
     #[test]
-    fn congestion_halves_it_once_per_cooldown_and_slows_later_growth() {
+    fn a_rate_limit_halves_it_once_per_cooldown_and_slows_later_growth() {
         let start = Instant::now();
         let mut w = Window::new(4, 64, COOLDOWN);
         grow(&mut w, 28, start);
         assert_eq!(w.limit(), 32);
-        w.observe(Feedback::Congested, start);
+        w.observe(Feedback::Throttled, start);
         assert_eq!(w.limit(), 16);
         // The other requests that were in flight fail alike: no further cut within the cooldown.
         for _ in 0..10 {
-            w.observe(Feedback::Congested, start + Duration::from_millis(100));
+            w.observe(Feedback::Throttled, start + Duration::from_millis(100));
         }
         assert_eq!(w.limit(), 16);
-        w.observe(Feedback::Congested, start + COOLDOWN);
+        w.observe(Feedback::Throttled, start + COOLDOWN);
         assert_eq!(w.limit(), 8);
         // Past the threshold, one step needs a window's worth of healthy answers.
         grow(&mut w, 7, start + COOLDOWN);
@@ -166,22 +173,38 @@ mod tests {
     }
 
     #[test]
-    fn an_outage_shrinks_it_to_one_and_recovery_restarts_at_the_initial_pace() {
+    fn an_outage_shrinks_it_to_one_and_recovery_doubles_it_back() {
         let mut now = Instant::now();
         let mut w = Window::new(4, 32, COOLDOWN);
         grow(&mut w, 28, now);
         for _ in 0..10 {
             now += COOLDOWN;
-            w.observe(Feedback::Congested, now);
+            w.observe(Feedback::Failed, now);
         }
         assert_eq!(w.limit(), 1);
-        // Back to the initial window quickly (one step per answer), then additive.
-        grow(&mut w, 3, now);
-        assert_eq!(w.limit(), 4);
-        grow(&mut w, 3, now);
-        assert_eq!(w.limit(), 4);
+        // Failures leave the threshold at the ceiling: one step per answer all the way back.
+        grow(&mut w, 31, now);
+        assert_eq!(w.limit(), 32);
+    }
+
+    #[test]
+    fn after_throttling_an_outage_recovers_fast_only_up_to_the_throttled_size() {
+        let mut now = Instant::now();
+        let mut w = Window::new(4, 32, COOLDOWN);
+        grow(&mut w, 28, now);
+        w.observe(Feedback::Throttled, now);
+        assert_eq!(w.limit(), 16);
+        for _ in 0..10 {
+            now += COOLDOWN;
+            w.observe(Feedback::Failed, now);
+        }
+        assert_eq!(w.limit(), 1);
+        grow(&mut w, 15, now);
+        assert_eq!(w.limit(), 16);
+        grow(&mut w, 15, now);
+        assert_eq!(w.limit(), 16, "additive past the throttled size");
         grow(&mut w, 2, now);
-        assert_eq!(w.limit(), 5);
+        assert_eq!(w.limit(), 17);
     }
 
     #[test]

@@ -76,6 +76,16 @@ impl Destination {
         }
     }
 
+    /// Whether a retryable answer (its HTTP status and the destination's code) says the pixel sends
+    /// too much, rather than that the destination failed: the delivery window treats the two
+    /// differently (see `delivery::window`).
+    pub fn is_throttle(&self, http_status: Option<u16>, code: Option<i64>) -> bool {
+        match self {
+            Destination::TikTok(_) => tiktok::answer::is_throttle(http_status, code),
+            Destination::Meta(_) => meta::answer::is_throttle(http_status, code),
+        }
+    }
+
     /// The destination's name in messages: `TikTok`, `Meta`.
     pub fn label(&self) -> &'static str {
         match self {
@@ -211,6 +221,24 @@ mod tests {
         let kept = r#"{"page":{"url":"https://a.example/"}}"#;
         assert_eq!(filled(&web, kept), None, "an existing page.url is kept");
         assert_eq!(filled(&web, "[1]"), None);
+    }
+
+    #[test]
+    fn rate_limits_are_told_from_failures_per_destination() {
+        let tiktok = Destination::default();
+        let meta = Destination::Meta(meta::PixelSettings::default());
+        assert!(tiktok.is_throttle(Some(200), Some(40100)));
+        assert!(tiktok.is_throttle(Some(429), None));
+        assert!(!tiktok.is_throttle(Some(200), Some(50002)));
+        assert!(!tiktok.is_throttle(Some(502), None));
+        for code in [4, 17, 32, 613, 80_003] {
+            assert!(meta.is_throttle(Some(400), Some(code)), "{code}");
+        }
+        assert!(
+            !meta.is_throttle(Some(500), Some(2)),
+            "a transient error is a failure"
+        );
+        assert!(!meta.is_throttle(Some(503), None));
     }
 
     #[test]
