@@ -46,7 +46,9 @@ impl Default for DeliveryPolicy {
             max_batch_bytes: 1_000_000,
             linger: Duration::from_millis(20),
             poll_interval: Duration::from_secs(1),
-            lease: Duration::from_secs(120),
+            // Renewed every third while a batch is worked on, so only a dead worker's batches
+            // expire: a survivor (or a restarted node) takes them over within 30 s.
+            lease: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             max_event_age: Duration::from_secs(7 * 24 * 3600),
             max_in_flight: 32,

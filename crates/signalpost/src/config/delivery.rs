@@ -19,7 +19,7 @@ pub struct DeliveryConfig {
     /// A conversion that keeps failing goes dead this long after its first attempt (default 86,400 s).
     pub retry_max_age_secs: Option<u64>,
     /// How long a claimed batch stays reserved; after a crash its conversions are sent again once it
-    /// expires (default 120,000 ms). A delivery that takes longer (a refused batch being resolved
+    /// expires (default 30,000 ms). A delivery that takes longer (a refused batch being resolved
     /// against a slow destination) renews it every third of a lease. Keep it above
     /// `request_timeout_ms`.
     pub lease_ms: Option<u64>,
