@@ -53,11 +53,11 @@ impl PgSchema {
 
 impl Drop for PgSchema {
     fn drop(&mut self) {
-        let (url, sql) = (
-            self.admin_url.clone(),
-            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-        );
-        // Drop runs inside the test's runtime: the cleanup gets a runtime of its own.
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: the cleanup gets a runtime of its own. That runtime
+        // is blocked meanwhile, so a connection of the test's app that is in a transaction (a
+        // delivery being recorded when the test ended) can never finish it: such sessions are
+        // ended, or DROP SCHEMA would wait for their locks forever.
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -66,7 +66,23 @@ impl Drop for PgSchema {
                 return;
             };
             rt.block_on(async move {
-                let _ = connect(&url).await.batch_execute(&sql).await;
+                let client = connect(&url).await;
+                let _ = client.batch_execute("SET lock_timeout = '2s'").await;
+                for _ in 0..5 {
+                    let _ = client
+                        .execute(
+                            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                             JOIN pg_class c ON c.oid = l.relation \
+                             JOIN pg_namespace n ON n.oid = c.relnamespace \
+                             WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()",
+                            &[&name],
+                        )
+                        .await;
+                    let drop = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
+                    if client.batch_execute(&drop).await.is_ok() {
+                        break;
+                    }
+                }
             });
         })
         .join();
