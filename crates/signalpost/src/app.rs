@@ -37,6 +37,7 @@ use crate::admin::vault::{KeySource, Vault};
 use crate::admin::{Admin, Catalog, Live};
 use crate::config::{Config, PixelConfig};
 use crate::http::{self, AppState, IdentifierPolicy, auth::ApiKeys};
+use crate::private_file::write_private;
 
 /// How often a node checks the database for pixel, rule and key changes made elsewhere.
 pub const SETTINGS_POLL: Duration = Duration::from_secs(2);
@@ -600,25 +601,6 @@ fn load_or_create_api_key(data_dir: &Path) -> anyhow::Result<(String, bool)> {
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
-}
-
-#[cfg(unix)]
-pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
-}
-
-#[cfg(not(unix))]
-pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    std::fs::write(path, format!("{contents}\n"))
 }
 
 /// 32 random bytes as hex (256 bits: keys and demo tokens).

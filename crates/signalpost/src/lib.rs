@@ -10,4 +10,5 @@ pub mod console;
 pub mod http;
 pub mod metrics;
 pub mod ops;
+pub mod private_file;
 pub mod retention;
