@@ -35,8 +35,9 @@ use crate::admin::apply::ApplyReport;
 use crate::admin::destinations::Destinations;
 use crate::admin::vault::{KeySource, Vault};
 use crate::admin::{Admin, Catalog, Live};
+use crate::api_keys::ApiKeys;
 use crate::config::{Config, PixelConfig};
-use crate::http::{self, AppState, IdentifierPolicy, auth::ApiKeys};
+use crate::http::{self, AppState, IdentifierPolicy};
 use crate::private_file::write_private;
 
 /// How often a node checks the database for pixel, rule and key changes made elsewhere.

@@ -3,6 +3,7 @@
 //! [`cli::run`]; integration tests drive the same code through this library.
 
 pub mod admin;
+pub mod api_keys;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -17,8 +17,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use super::AppState;
-use super::auth::{KeyScope, check_bearer};
+use super::auth::check_bearer;
 use super::problem::ApiError;
+use crate::api_keys::KeyScope;
 use crate::metrics;
 
 /// How long the queue-depth query may take before the scrape goes out without fresh depths.

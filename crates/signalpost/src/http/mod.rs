@@ -35,6 +35,8 @@ use signalpost_gateway::domain::RefusedConversion;
 use signalpost_gateway::store::IngestResult;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::api_keys::ApiKeys;
+
 pub use axum::Json;
 pub use dto::lead::IdentifierPolicy;
 
@@ -44,7 +46,7 @@ pub struct AppState {
     /// Ingest and read entry point (rules, store, delivery wake-ups).
     pub gateway: Arc<Gateway>,
     /// Configured API keys (digests only).
-    pub keys: auth::ApiKeys,
+    pub keys: ApiKeys,
     /// The delivery engine's counters, published on `/metrics`.
     pub delivery_stats: Arc<DeliveryStats>,
     /// The pixels (tokens, destinations, paused or not): the test postback sends with them, replay
