@@ -37,8 +37,9 @@ use crate::admin::vault::{KeySource, Vault};
 use crate::admin::{Admin, Catalog, Live};
 use crate::api_keys::ApiKeys;
 use crate::config::{Config, PixelConfig};
-use crate::http::{self, AppState, IdentifierPolicy};
+use crate::http::{self, AppState};
 use crate::private_file::write_private;
+use crate::wire::IdentifierPolicy;
 
 /// How often a node checks the database for pixel, rule and key changes made elsewhere.
 pub const SETTINGS_POLL: Duration = Duration::from_secs(2);

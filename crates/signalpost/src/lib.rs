@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod ops;
 pub mod private_file;
 pub mod retention;
+pub mod wire;

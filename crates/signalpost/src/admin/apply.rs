@@ -163,7 +163,7 @@ pub async fn apply(catalog: &Catalog, config: &Config) -> Result<ApplyReport, Ad
 
     let stored_rules = catalog.rules().await?;
     let configs = config.rule_configs().map_err(|e| {
-        AdminError::Invalid(vec![crate::http::problem::FieldError::new(
+        AdminError::Invalid(vec![crate::wire::problem::FieldError::new(
             "rules",
             e.to_string(),
         )])

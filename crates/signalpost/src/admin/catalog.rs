@@ -18,7 +18,7 @@ use signalpost_gateway::time::now_ms;
 
 use super::destinations::Destinations;
 use super::vault::Vault;
-use crate::http::problem::FieldError;
+use crate::wire::problem::FieldError;
 
 /// Why a catalog operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -641,7 +641,7 @@ pub fn validate_base_url(base_url: Option<&str>) -> Result<(), FieldError> {
 }
 
 /// Longest `site_url` accepted (the same bound as a lead's `landing_url`).
-pub const MAX_SITE_URL_LEN: usize = crate::http::dto::lead::MAX_URL_LEN;
+pub const MAX_SITE_URL_LEN: usize = crate::wire::dto::lead::MAX_URL_LEN;
 
 /// A pixel's site: an absolute http(s) URL with a host, since it becomes TikTok's `page.url` as is.
 pub fn validate_site_url(site_url: Option<&str>) -> Result<(), FieldError> {

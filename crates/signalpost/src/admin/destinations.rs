@@ -13,7 +13,7 @@ use signalpost_tiktok::client::AddressPolicy;
 use signalpost_tiktok::model::DEFAULT_BASE_URL;
 
 use crate::config::Config;
-use crate::http::problem::FieldError;
+use crate::wire::problem::FieldError;
 
 /// TikTok's Events API host: the default (and only default) allowed destination.
 pub const TIKTOK_HOST: &str = "business-api.tiktok.com";

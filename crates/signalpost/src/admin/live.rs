@@ -208,7 +208,7 @@ impl Live {
         let rules = RuleSet::load(rule_configs, &env)
             .map_err(|errors| {
                 let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                AdminError::Invalid(vec![crate::http::problem::FieldError::new(
+                AdminError::Invalid(vec![crate::wire::problem::FieldError::new(
                     "rules",
                     lines.join("; "),
                 )])

@@ -11,7 +11,7 @@ use signalpost_gateway::store::settings::{StoredKey, StoredPixel, StoredRule};
 
 use super::catalog::{CreatedKey, pixel_warnings, redacted};
 use super::live::token_age;
-use crate::http::problem::FieldError;
+use crate::wire::problem::FieldError;
 
 /// RFC 3339 UTC time of a unix-ms instant.
 pub fn rfc3339(ms: i64) -> String {

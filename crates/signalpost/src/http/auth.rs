@@ -17,8 +17,8 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::problem::ApiError;
 use crate::api_keys::{ApiKeys, KeyScope};
+use crate::wire::problem::ApiError;
 
 /// Checks the `Authorization` header for a key allowed to do what `needed` covers.
 pub fn check_bearer(keys: &ApiKeys, headers: &HeaderMap, needed: KeyScope) -> Result<(), ApiError> {

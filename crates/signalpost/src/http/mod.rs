@@ -8,17 +8,14 @@ pub mod admin;
 pub mod auth;
 pub mod batch;
 pub mod capture;
-pub mod dto;
 pub mod events;
 pub mod health;
-pub mod json;
 pub mod leads;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod postback;
 pub mod preview;
-pub mod problem;
 pub mod replay;
 pub mod serve;
 pub mod test_postback;
@@ -36,9 +33,9 @@ use signalpost_gateway::store::IngestResult;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::api_keys::ApiKeys;
+use crate::wire::{IdentifierPolicy, json, problem};
 
 pub use axum::Json;
-pub use dto::lead::IdentifierPolicy;
 
 /// What every handler shares.
 #[derive(Clone)]

@@ -19,7 +19,7 @@ use crate::app::{
     site_urls,
 };
 use crate::config::Config;
-use crate::http::IdentifierPolicy;
+use crate::wire::IdentifierPolicy;
 
 /// A loaded config, ready for the operator tools.
 pub struct OpsContext {
