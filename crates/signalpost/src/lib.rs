@@ -5,14 +5,17 @@
 pub mod admin;
 pub mod api_keys;
 pub mod app;
+pub mod app_store;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod demo;
 pub mod destination_hosts;
 pub mod http;
 pub mod metrics;
 pub mod ops;
 pub mod pixel_fields;
+pub mod pixel_wiring;
 pub mod private_file;
 pub mod retention;
 pub mod wire;

@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use super::catalog::{AdminError, Catalog, redacted};
 use super::destinations::Destinations;
 use crate::api_keys::ApiKeys;
-use crate::app::delivery_pixel;
 use crate::config::PixelConfig;
+use crate::pixel_wiring::delivery_pixel;
 
 /// Default age after which a token's health says "rotate soon".
 pub const DEFAULT_TOKEN_ROTATION: Duration = Duration::from_secs(90 * 24 * 3600);
