@@ -31,6 +31,7 @@ use crate::admin::{Admin, Catalog, Live};
 use crate::api_keys::ApiKeys;
 use crate::app_store::AppStore;
 use crate::config::{Config, PixelConfig};
+use crate::console;
 use crate::demo::{DEMO_PIXEL, DEMO_SITE_URL, demo_rules};
 use crate::http::{self, AppState};
 use crate::private_file::write_private;
@@ -256,7 +257,8 @@ impl Application {
             }
             None => None,
         };
-        let router = http::router(state);
+        let console = console::router(&state);
+        let router = http::router(state, console);
         let listener = TcpListener::bind(server.listen)
             .await
             .with_context(|| format!("server.listen: cannot listen on {}", server.listen))?;

@@ -68,8 +68,9 @@ impl AppState {
     }
 }
 
-/// The whole API with its layers, ready to serve.
-pub fn router(state: AppState) -> Router {
+/// The whole API with its layers, ready to serve. `console` (the web console's routes, built by
+/// `console::router` above this module) is served beside the API behind the same layers.
+pub fn router(state: AppState, console: Router<AppState>) -> Router {
     let ingest = Router::new()
         .merge(leads::router())
         .merge(events::router())
@@ -88,7 +89,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(capture::router())
         .merge(openapi::router())
-        .merge(crate::console::router(&state));
+        .merge(console);
     // With `[server] metrics_listen`, metrics are served there ([`metrics_router`]) and not here.
     let routes = if state.metrics_refresh.own_listener {
         routes
