@@ -1,17 +1,18 @@
-//! The ingest JSON of `POST /v1/leads` and `POST /v1/batch` (`signalpost::http::dto`, `json`,
-//! `batch`): on any body, never panics, and either yields a lead (or batch item) that the gateway's
-//! own checks accept, with identifiers only as SHA-256 hex, or a 4xx problem whose every error names
-//! a field (a batch item's under `items[i]`). Only a body that is not JSON at all may name none.
+//! The ingest JSON of `POST /v1/leads` and `POST /v1/batch` (`signalpost::wire::dto`, `wire::json`,
+//! `http::batch`): on any body, never panics, and either yields a lead (or batch item) that the
+//! gateway's own checks accept, with identifiers only as SHA-256 hex, or a 4xx problem whose every
+//! error names a field (a batch item's under `items[i]`). Only a body that is not JSON at all may
+//! name none.
 //!
 //! Input: the first byte picks the identifier policy (default region, strict or lenient), the rest is
 //! the request body, read both as a lead and as a batch envelope.
 
 use serde_json::Value;
-use signalpost::http::IdentifierPolicy;
 use signalpost::http::batch::{MAX_BATCH_ITEMS, parse};
-use signalpost::http::dto::LeadRequest;
-use signalpost::http::json::from_slice;
-use signalpost::http::problem::ApiError;
+use signalpost::wire::IdentifierPolicy;
+use signalpost::wire::dto::LeadRequest;
+use signalpost::wire::json::from_slice;
+use signalpost::wire::problem::ApiError;
 use signalpost_gateway::BatchItem;
 use signalpost_gateway::gateway::{event_from, lead_from};
 use signalpost_tiktok::identity::Region;

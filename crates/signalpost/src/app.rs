@@ -16,16 +16,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use signalpost_gateway::delivery::{
-    AccessToken, DeliveryEngine, DeliveryPolicy, EngineHandle, PixelConfig as DeliveryPixel,
-    PixelRegistry,
-};
-use signalpost_gateway::rules::RuleEnv;
-use signalpost_gateway::store::Store;
-use signalpost_gateway::store::postgres::is_postgres_url;
-use signalpost_gateway::store::settings::SharedSettings;
+use signalpost_gateway::delivery::{DeliveryEngine, DeliveryPolicy, EngineHandle, PixelRegistry};
 use signalpost_gateway::store::sqlite::OpenMode;
-use signalpost_gateway::{Gateway, PostgresStore, RuleConfig, RuleSet, SqliteStore, WriterConfig};
+use signalpost_gateway::{Gateway, RuleSet};
 use signalpost_sandbox::{RunningSandbox, SandboxConfig};
 use signalpost_tiktok::identity::Region;
 use tokio::net::TcpListener;
@@ -35,20 +28,20 @@ use crate::admin::apply::ApplyReport;
 use crate::admin::destinations::Destinations;
 use crate::admin::vault::{KeySource, Vault};
 use crate::admin::{Admin, Catalog, Live};
+use crate::api_keys::ApiKeys;
+use crate::app_store::AppStore;
 use crate::config::{Config, PixelConfig};
-use crate::http::{self, AppState, IdentifierPolicy, auth::ApiKeys};
+use crate::console;
+use crate::demo::{DEMO_PIXEL, DEMO_SITE_URL, demo_rules};
+use crate::http::{self, AppState};
+use crate::private_file::write_private;
+use crate::wire::IdentifierPolicy;
 
 /// How often a node checks the database for pixel, rule and key changes made elsewhere.
 pub const SETTINGS_POLL: Duration = Duration::from_secs(2);
 
 /// File in `data_dir` holding the generated API key (mode 0600) when no key is configured.
 pub const API_KEY_FILE: &str = "api_key";
-/// Pixel code of the demo pixel (delivered to the in-process sandbox only).
-pub const DEMO_PIXEL: &str = "SIGNALPOSTDEMOPIXEL";
-/// The demo pixel's `site_url` (a documentation domain), so a demo lead without a landing URL is
-/// delivered rather than kept as undeliverable.
-pub const DEMO_SITE_URL: &str = "https://example.com/signalpost-demo";
-
 /// How to build the application beyond the config.
 #[derive(Debug, Clone, Default)]
 pub struct AppOptions {
@@ -91,78 +84,6 @@ pub struct Application {
     live: Arc<Live>,
 }
 
-/// The store the application runs on: SQLite under `data_dir` (one node), or PostgreSQL shared by
-/// every node pointing at the same `database_url`.
-#[derive(Clone)]
-pub(crate) enum AppStore {
-    Sqlite(Arc<SqliteStore>),
-    Postgres(Arc<PostgresStore>),
-}
-
-impl AppStore {
-    /// `database_url` when set (it must be a PostgreSQL URL), else SQLite in `data_dir`.
-    ///
-    /// `mode` says who is opening it. [`OpenMode::Serve`] is for `serve` alone: with SQLite it takes
-    /// the data directory's serve lock (a second server on the same directory fails here, naming
-    /// the first) and then frees the leases a killed server left in flight. [`OpenMode::Tool`] is
-    /// for every operator command: it never touches leases, so running one beside `serve` cannot
-    /// make it send a batch twice. PostgreSQL has no start-up recovery to guard (several nodes
-    /// share it, so a starting node cannot tell a dead node's leases from a live one's; they are
-    /// taken over when they expire), and opens the same way in both modes.
-    pub(crate) async fn open(
-        database_url: Option<&str>,
-        data_dir: &Path,
-        mode: OpenMode,
-    ) -> anyhow::Result<AppStore> {
-        match database_url {
-            Some(url) if is_postgres_url(url) => {
-                let store = PostgresStore::connect(url).await.map_err(|e| {
-                    anyhow::anyhow!("server.database_url: cannot open the PostgreSQL store: {e}")
-                })?;
-                Ok(AppStore::Postgres(Arc::new(store)))
-            }
-            Some(_) => anyhow::bail!(
-                "server.database_url: expected a postgres:// or postgresql:// URL (leave it unset to use SQLite under data_dir)"
-            ),
-            None => {
-                let store = SqliteStore::open_with(data_dir, WriterConfig::default(), mode)
-                    .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
-                Ok(AppStore::Sqlite(Arc::new(store)))
-            }
-        }
-    }
-
-    pub(crate) fn shared(&self) -> Arc<dyn Store> {
-        match self {
-            AppStore::Sqlite(s) => s.clone(),
-            AppStore::Postgres(s) => s.clone(),
-        }
-    }
-
-    /// The same store's pixels, rules and keys.
-    pub(crate) fn settings(&self) -> SharedSettings {
-        match self {
-            AppStore::Sqlite(s) => s.clone(),
-            AppStore::Postgres(s) => s.clone(),
-        }
-    }
-
-    /// Commits what the writer holds and stops the store's background work.
-    pub(crate) async fn close(&self) {
-        match self {
-            AppStore::Sqlite(s) => s.close().await,
-            AppStore::Postgres(s) => s.close().await,
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            AppStore::Sqlite(s) => format!("sqlite:{}", s.path().display()),
-            AppStore::Postgres(s) => format!("postgres (schema {})", s.schema()),
-        }
-    }
-}
-
 /// Applies a reloaded config to a running application (SIGHUP): the file's pixels and rules are
 /// applied to the database as at start (see [`crate::admin::apply`]), then this node reloads them.
 /// Server settings (listen, data_dir, keys) need a restart.
@@ -197,58 +118,6 @@ fn log_apply(report: &ApplyReport) {
             tracing::info!(kind = change.kind, name = %change.name, change = change.what, "config file applied");
         }
     }
-}
-
-/// Validates rules (in the operator's time zone), checks that each names a configured pixel, and
-/// binds them to the pixels' `site_url`s.
-pub(crate) fn build_rules(
-    configs: Vec<RuleConfig>,
-    pixels: &[PixelConfig],
-    env: &RuleEnv,
-) -> anyhow::Result<RuleSet> {
-    let rules = RuleSet::load(configs, env).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("rules: {}", lines.join("; "))
-    })?;
-    rules
-        .check_pixels(|code| pixels.iter().any(|p| p.code == code))
-        .map_err(|e| anyhow::anyhow!("rules: {e}"))?;
-    Ok(rules
-        .with_site_urls(site_urls(pixels))
-        .with_pixel_regions(pixel_regions(pixels))
-        .with_destinations(pixel_destinations(pixels)))
-}
-
-/// Pixel code → destination of the config's pixels.
-pub(crate) fn pixel_destinations(
-    pixels: &[PixelConfig],
-) -> std::collections::BTreeMap<String, signalpost_gateway::destinations::Destination> {
-    pixels
-        .iter()
-        .map(|p| (p.code.clone(), p.destination()))
-        .collect()
-}
-
-/// Pixel code → `default_region` of the config's pixels that have one (a region that does not
-/// parse was refused at load and is skipped here).
-pub(crate) fn pixel_regions(pixels: &[PixelConfig]) -> std::collections::BTreeMap<String, Region> {
-    pixels
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.code.clone(),
-                Region::parse(p.default_region.as_deref()?).ok()?,
-            ))
-        })
-        .collect()
-}
-
-/// Pixel code → `site_url` of the config's pixels that have one.
-pub(crate) fn site_urls(pixels: &[PixelConfig]) -> std::collections::BTreeMap<String, String> {
-    pixels
-        .iter()
-        .filter_map(|p| Some((p.code.clone(), p.site_url.clone()?)))
-        .collect()
 }
 
 impl Application {
@@ -388,7 +257,8 @@ impl Application {
             }
             None => None,
         };
-        let router = http::router(state);
+        let console = console::router(&state);
+        let router = http::router(state, console);
         let listener = TcpListener::bind(server.listen)
             .await
             .with_context(|| format!("server.listen: cannot listen on {}", server.listen))?;
@@ -545,37 +415,6 @@ fn destinations(config: &Config, demo_base_url: Option<&str>) -> Destinations {
     destinations
 }
 
-/// A config pixel as the delivery engine holds it; TikTok's production API unless `base_url` is set.
-/// The operator wrote its destination, so it may be any address (the sandbox on loopback included).
-pub(crate) fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
-    let destination = p.destination();
-    DeliveryPixel {
-        code: p.code.clone(),
-        access_token: AccessToken::new(p.access_token.clone()),
-        base_url: p
-            .base_url
-            .clone()
-            .unwrap_or_else(|| destination.default_base_url().to_owned()),
-        addresses: signalpost_gateway::delivery::AddressPolicy::Any,
-        test_event_code: p.test_event_code.clone(),
-        destination,
-    }
-}
-
-/// The demo rules: form_submit → CompleteRegistration; lead_sold → Purchase with value = revenue.
-pub(crate) fn demo_rules() -> Vec<RuleConfig> {
-    let rule =
-        |name: &str, trigger: &str, event: &str| RuleConfig::new(name, trigger, DEMO_PIXEL, event);
-    let mut purchase = rule("demo_purchase", "lead_sold", "Purchase");
-    purchase.value = Some(signalpost_gateway::rules::rule::ValueConfig::Word(
-        "revenue".into(),
-    ));
-    vec![
-        rule("demo_registration", "form_submit", "CompleteRegistration"),
-        purchase,
-    ]
-}
-
 /// Reads `data_dir/api_key`, or creates it (0600) with a fresh key. Returns the key and whether it
 /// was created now.
 fn load_or_create_api_key(data_dir: &Path) -> anyhow::Result<(String, bool)> {
@@ -600,25 +439,6 @@ fn load_or_create_api_key(data_dir: &Path) -> anyhow::Result<(String, bool)> {
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
-}
-
-#[cfg(unix)]
-pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
-}
-
-#[cfg(not(unix))]
-pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    std::fs::write(path, format!("{contents}\n"))
 }
 
 /// 32 random bytes as hex (256 bits: keys and demo tokens).
@@ -649,50 +469,5 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-    }
-
-    #[test]
-    fn demo_rules_validate_against_the_demo_pixel() {
-        let rules = RuleSet::from_configs(demo_rules()).unwrap();
-        assert!(rules.check_pixels(|code| code == DEMO_PIXEL).is_ok());
-        assert_eq!(rules.rules().len(), 2);
-    }
-
-    #[tokio::test]
-    async fn a_database_url_that_is_not_postgres_or_cannot_be_reached_names_the_key() {
-        let dir = tempfile::tempdir().unwrap();
-        for url in [
-            "mysql://root@127.0.0.1/db",
-            "postgres://nobody@127.0.0.1:1/none",
-        ] {
-            let err = AppStore::open(Some(url), dir.path(), OpenMode::Tool)
-                .await
-                .err()
-                .unwrap()
-                .to_string();
-            assert!(err.starts_with("server.database_url:"), "{url}: {err}");
-        }
-        let sqlite = AppStore::open(None, dir.path(), OpenMode::Tool)
-            .await
-            .unwrap();
-        assert!(sqlite.describe().starts_with("sqlite:"));
-        sqlite.close().await;
-    }
-
-    #[test]
-    fn pixels_without_base_url_go_to_tiktok() {
-        let p = PixelConfig {
-            code: "P".into(),
-            access_token: "t".repeat(20),
-            test_event_code: None,
-            base_url: None,
-            site_url: None,
-            default_region: None,
-            ..PixelConfig::default()
-        };
-        assert_eq!(
-            delivery_pixel(&p).base_url,
-            "https://business-api.tiktok.com"
-        );
     }
 }

@@ -115,8 +115,8 @@ impl Default for ServerConfig {
             metrics_listen: None,
             retention_days: 90,
             allowed_destination_hosts: vec![
-                crate::admin::destinations::TIKTOK_HOST.to_owned(),
-                crate::admin::destinations::META_HOST.to_owned(),
+                crate::destination_hosts::TIKTOK_HOST.to_owned(),
+                crate::destination_hosts::META_HOST.to_owned(),
             ],
             log_format: LogFormat::Human,
         }
@@ -385,7 +385,7 @@ impl Config {
             ));
         }
         for (i, host) in self.server.allowed_destination_hosts.iter().enumerate() {
-            if let Some(problem) = crate::admin::destinations::host_entry_problem(host) {
+            if let Some(problem) = crate::destination_hosts::host_entry_problem(host) {
                 problems.push(invalid(
                     format!("server.allowed_destination_hosts[{i}]"),
                     problem,
@@ -412,10 +412,10 @@ impl Config {
             if pixel.access_token.trim().is_empty() {
                 problems.push(invalid(format!("{key}.access_token"), "must not be empty"));
             }
-            if let Err(e) = crate::admin::catalog::validate_site_url(pixel.site_url.as_deref()) {
+            if let Err(e) = crate::pixel_fields::validate_site_url(pixel.site_url.as_deref()) {
                 problems.push(invalid(format!("{key}.site_url"), e.detail));
             }
-            if let Err(e) = crate::admin::catalog::pixel_region(pixel.default_region.as_deref()) {
+            if let Err(e) = crate::pixel_fields::pixel_region(pixel.default_region.as_deref()) {
                 problems.push(invalid(format!("{key}.default_region"), e.detail));
             }
             if let Err(spec_problems) = pixel.destination_spec().resolve() {

@@ -131,11 +131,9 @@ pub async fn apply(catalog: &Catalog, config: &Config) -> Result<ApplyReport, Ad
                     test_event_code: p.test_event_code.clone(),
                     site_url: p.site_url.clone(),
                     // Validated at load; the stored form is upper-case.
-                    default_region: crate::admin::catalog::pixel_region(
-                        p.default_region.as_deref(),
-                    )
-                    .ok()
-                    .flatten(),
+                    default_region: crate::pixel_fields::pixel_region(p.default_region.as_deref())
+                        .ok()
+                        .flatten(),
                     destination: p.destination().to_stored(),
                     paused_reason: existing
                         .filter(|_| same_token)
@@ -163,7 +161,7 @@ pub async fn apply(catalog: &Catalog, config: &Config) -> Result<ApplyReport, Ad
 
     let stored_rules = catalog.rules().await?;
     let configs = config.rule_configs().map_err(|e| {
-        AdminError::Invalid(vec![crate::http::problem::FieldError::new(
+        AdminError::Invalid(vec![crate::wire::problem::FieldError::new(
             "rules",
             e.to_string(),
         )])

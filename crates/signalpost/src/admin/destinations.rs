@@ -13,12 +13,8 @@ use signalpost_tiktok::client::AddressPolicy;
 use signalpost_tiktok::model::DEFAULT_BASE_URL;
 
 use crate::config::Config;
-use crate::http::problem::FieldError;
-
-/// TikTok's Events API host: the default (and only default) allowed destination.
-pub const TIKTOK_HOST: &str = "business-api.tiktok.com";
-/// Meta's Graph API host.
-pub const META_HOST: &str = "graph.facebook.com";
+use crate::destination_hosts::{META_HOST, TIKTOK_HOST, normalize_host};
+use crate::wire::problem::FieldError;
 
 /// The destination policy of one configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,26 +38,6 @@ impl Default for Destinations {
 fn host_of(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url.trim()).ok()?;
     parsed.host_str().map(str::to_ascii_lowercase)
-}
-
-/// An `allowed_destination_hosts` entry as compared: trimmed, lower-case, no trailing dot.
-fn normalize_host(host: &str) -> String {
-    host.trim().trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// Why an `allowed_destination_hosts` entry is not a bare host name; `None` when it is one.
-pub fn host_entry_problem(entry: &str) -> Option<String> {
-    let host = normalize_host(entry);
-    let bare = !host.is_empty()
-        && !host.contains(['/', '@', '?', '#', ' '])
-        && url::Url::parse(&format!("https://{host}/"))
-            .ok()
-            .is_some_and(|u| u.host_str() == Some(host.as_str()) && u.port().is_none());
-    (!bare).then(|| {
-        format!(
-            "{entry:?} is not a host name: write the host alone, such as \"{TIKTOK_HOST}\" (no scheme, port or path)"
-        )
-    })
 }
 
 impl Destinations {
@@ -211,21 +187,5 @@ mod tests {
         assert!(d.shows_answer_text("https://business-api.tiktok.com"));
         assert!(d.shows_answer_text("http://127.0.0.1:5"));
         assert!(!d.shows_answer_text("https://localhost:9000"));
-    }
-
-    #[test]
-    fn allowed_hosts_are_bare_host_names() {
-        for ok in [TIKTOK_HOST, "127.0.0.2", "[::1]", "Proxy.Example."] {
-            assert_eq!(host_entry_problem(ok), None, "{ok}");
-        }
-        for bad in [
-            "",
-            "https://business-api.tiktok.com",
-            "host:443",
-            "host/path",
-            "a b",
-        ] {
-            assert!(host_entry_problem(bad).is_some(), "{bad}");
-        }
     }
 }

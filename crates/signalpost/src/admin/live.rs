@@ -19,9 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::catalog::{AdminError, Catalog, redacted};
 use super::destinations::Destinations;
-use crate::app::delivery_pixel;
+use crate::api_keys::ApiKeys;
 use crate::config::PixelConfig;
-use crate::http::auth::ApiKeys;
+use crate::pixel_wiring::delivery_pixel;
 
 /// Default age after which a token's health says "rotate soon".
 pub const DEFAULT_TOKEN_ROTATION: Duration = Duration::from_secs(90 * 24 * 3600);
@@ -208,7 +208,7 @@ impl Live {
         let rules = RuleSet::load(rule_configs, &env)
             .map_err(|errors| {
                 let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                AdminError::Invalid(vec![crate::http::problem::FieldError::new(
+                AdminError::Invalid(vec![crate::wire::problem::FieldError::new(
                     "rules",
                     lines.join("; "),
                 )])

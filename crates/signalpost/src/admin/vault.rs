@@ -76,7 +76,7 @@ impl Vault {
                 signalpost_gateway::store::sqlite::create_private_dir(data_dir)
                     .with_context(|| format!("cannot create {}", data_dir.display()))?;
                 let key: [u8; 32] = rand::random();
-                crate::app::write_private(&path, &hex::encode(key))
+                crate::private_file::write_private(&path, &hex::encode(key))
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 Ok((Vault::from_key(&key), KeySource::File { created: true }))
             }

@@ -9,9 +9,10 @@ use signalpost_gateway::RuleConfig;
 use signalpost_gateway::delivery::{PixelSnapshot, PixelState};
 use signalpost_gateway::store::settings::{StoredKey, StoredPixel, StoredRule};
 
-use super::catalog::{CreatedKey, pixel_warnings, redacted};
+use super::catalog::{CreatedKey, redacted};
 use super::live::token_age;
-use crate::http::problem::FieldError;
+use crate::pixel_fields::pixel_warnings;
+use crate::wire::problem::FieldError;
 
 /// RFC 3339 UTC time of a unix-ms instant.
 pub fn rfc3339(ms: i64) -> String {

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use clap::Args;
 use signalpost_gateway::rules::{Rule, RuleSet};
 
-use crate::admin::catalog::pixel_warnings;
 use crate::config::Config;
+use crate::pixel_fields::pixel_warnings;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {

@@ -22,10 +22,10 @@ use signalpost_gateway::store::StoreError;
 use signalpost_gateway::{BatchItem, Gateway, GatewayError, IngestResult};
 
 use super::usage_error;
-use crate::http::IdentifierPolicy;
-use crate::http::problem::{ApiError, FieldError};
 use crate::ops::context::OpsContext;
 use crate::ops::import::{Columns, ImportTrigger, RowRefusal, ValidRow};
+use crate::wire::IdentifierPolicy;
+use crate::wire::problem::{ApiError, FieldError};
 
 /// Rows per commit (a row is up to two batch items; the gateway takes 1,000 at most).
 const DEFAULT_BATCH_ROWS: usize = 500;

@@ -147,7 +147,7 @@ pub fn usage_error(flag: &str, message: impl std::fmt::Display) -> ExitCode {
 /// Reads a JSON file into a request type; the error names the problem (and the JSON path).
 pub fn read_json_file<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    crate::http::json::from_slice(&bytes, "").map_err(|e| {
+    crate::wire::json::from_slice(&bytes, "").map_err(|e| {
         let problem = e.problem();
         match problem.field {
             Some(field) => format!("{}: {field}: {}", path.display(), problem.detail),

@@ -293,7 +293,7 @@ fn build(args: &SendArgs) -> Result<Built, FlagError> {
     let site_url = non_empty(&args.site_url);
     for (flag, value) in [("--referrer", &referrer), ("--site-url", &site_url)] {
         if let Some(url) = value {
-            crate::admin::catalog::validate_site_url(Some(url))
+            crate::pixel_fields::validate_site_url(Some(url))
                 .map_err(|_| (flag, format!("{url:?} is not an absolute http(s) URL")))?;
         }
     }

@@ -8,7 +8,7 @@ use maud::html;
 use signalpost_gateway::{GatewayError, StoreError};
 
 use super::layout;
-use crate::http::problem::ApiError;
+use crate::wire::problem::ApiError;
 
 /// Why a console request failed.
 #[derive(Debug)]

@@ -17,8 +17,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use cookie::{Cookie, SameSite};
 use subtle::ConstantTimeEq;
 
+use crate::api_keys::KeyScope;
 use crate::http::AppState;
-use crate::http::auth::KeyScope;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "sp_console";

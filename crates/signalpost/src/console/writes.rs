@@ -12,7 +12,7 @@ use super::error::ConsoleError;
 use crate::admin::views::{PixelView, RuleView};
 use crate::admin::{AdminError, NewPixel, PixelPatch};
 use crate::http::AppState;
-use crate::http::problem::ApiError;
+use crate::wire::problem::ApiError;
 
 /// A problem with one form field (`field` is the admin API's path, e.g. `event`, `when.buyer`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,10 +20,10 @@ use axum::routing::post;
 use serde::Serialize;
 use signalpost_gateway::time::now_secs;
 
-use super::json::{BATCH_BODY_LIMIT, read_body};
-use super::problem::{ApiError, Problem};
 use super::views::IngestAnswer;
 use super::{AppState, Json, record_ingest};
+use crate::wire::json::{BATCH_BODY_LIMIT, read_body};
+use crate::wire::problem::{ApiError, Problem};
 
 /// Most items in one batch (TikTok's own batch limit, so one batch can become one request).
 pub const MAX_BATCH_ITEMS: usize = 1000;
@@ -80,14 +80,14 @@ pub struct ItemAnswerSchema {
     /// What the single endpoint would have answered (202, 404, 422, 503 …).
     status: u16,
     /// Accepted items: the lead as stored.
-    #[schema(value_type = Option<crate::http::openapi::schemas::LeadSchema>)]
+    #[schema(value_type = Option<crate::wire::schemas::LeadSchema>)]
     lead: Option<()>,
     /// Accepted items: the conversions queued.
     conversions: Option<Vec<super::views::QueuedConversion>>,
     /// Accepted items: conversions already queued by an earlier event (absent when none).
     already_queued: Option<Vec<super::views::QueuedConversion>>,
     /// Accepted items: identifiers dropped at the edge, with why.
-    #[schema(value_type = Option<Vec<crate::http::openapi::schemas::WarningSchema>>)]
+    #[schema(value_type = Option<Vec<crate::wire::schemas::WarningSchema>>)]
     warnings: Option<()>,
     /// Accepted items: whether this repeats an earlier request.
     replayed: Option<bool>,
@@ -103,12 +103,12 @@ pub struct ItemAnswerSchema {
     request_body = BatchRequest,
     responses(
         (status = 200, description = "Every item's answer, in order (look at each `status`)", body = BatchAnswer),
-        (status = 422, description = "The envelope is invalid (items missing, empty or over 1,000; nothing stored)", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 4 MiB (1,000 realistic items are about 1.1 MiB)", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Write queue full or disk full (both with Retry-After; nothing stored), or shutting down", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The envelope is invalid (items missing, empty or over 1,000; nothing stored)", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 4 MiB (1,000 realistic items are about 1.1 MiB)", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as application/json", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON, or not a JSON object", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Write queue full or disk full (both with Retry-After; nothing stored), or shutting down", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

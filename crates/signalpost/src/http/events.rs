@@ -9,14 +9,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use signalpost_gateway::domain::{NewLifecycleEvent, Trigger};
 use signalpost_gateway::time::now_secs;
 
-use super::dto::{EventRequest, EventType, ValidEvent, validate_transaction_id};
-use super::json::ApiJson;
-use super::problem::ApiError;
 use super::views::IngestAnswer;
 use super::{AppState, Json, record_ingest};
+use crate::wire::dto::{EventRequest, to_new_event, validate_transaction_id};
+use crate::wire::json::ApiJson;
+use crate::wire::problem::ApiError;
 
 /// Routes of this resource (authenticated by the caller's bearer layer).
 pub fn router() -> Router<AppState> {
@@ -33,16 +32,16 @@ pub fn router() -> Router<AppState> {
         ("transaction_id" = String, Path, description = "The lead's transaction id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Same as the body's idempotency_key"),
     ),
-    request_body = super::dto::EventRequest,
+    request_body = crate::wire::dto::EventRequest,
     responses(
         (status = 202, description = "Stored (or replayed); the conversions it queued, and under `warnings` every one TikTok would refuse (kept as `undeliverable`)", body = super::views::IngestAnswer),
-        (status = 404, description = "No such lead; post the lead first", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid; `field` and `errors` name them. With `[server] strict_delivery`, also a conversion TikTok would refuse: `field` is its TikTok field (`page.url`)", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Write queue full or disk full (both with Retry-After; nothing stored), or shutting down", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such lead; post the lead first", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `field` and `errors` name them. With `[server] strict_delivery`, also a conversion TikTok would refuse: `field` is its TikTok field (`page.url`)", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as application/json", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON, or not a JSON object", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Write queue full or disk full (both with Retry-After; nothing stored), or shutting down", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -92,30 +91,5 @@ pub fn idempotency_header(headers: &HeaderMap) -> Result<Option<String>, ApiErro
                 "the Idempotency-Key header must be visible ASCII",
             )
         }),
-    }
-}
-
-/// The gateway's input for a validated event.
-pub fn to_new_event(valid: ValidEvent) -> NewLifecycleEvent {
-    NewLifecycleEvent {
-        trigger: trigger_of(valid.kind),
-        name: valid.name,
-        buyer: valid.buyer,
-        offer: valid.offer,
-        revenue: valid.revenue,
-        payout: valid.payout,
-        currency: valid.currency.map(|c| c.as_str().to_owned()),
-        occurred_at: Some(valid.occurred_at),
-        idempotency_key: valid.idempotency_key,
-    }
-}
-
-fn trigger_of(kind: EventType) -> Trigger {
-    match kind {
-        EventType::LeadSold => Trigger::LeadSold,
-        EventType::OfferClick => Trigger::OfferClick,
-        EventType::OfferConversion => Trigger::OfferConversion,
-        EventType::BuyerRouted => Trigger::BuyerRouted,
-        EventType::Custom => Trigger::Custom,
     }
 }

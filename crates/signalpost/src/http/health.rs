@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::problem::ApiError;
 use super::{AppState, Json};
+use crate::wire::problem::ApiError;
 
 /// Free space below which a node with a local store (SQLite) is not ready: its writes are about to
 /// fail with a full disk, and a load balancer should send leads to a node that can store them.
@@ -37,7 +37,7 @@ pub fn router() -> Router<AppState> {
     responses(
         (status = 200, description = "Ready: the store answers and its schema is current", body = Object,
             example = json!({"status": "ready", "schema_version": 8})),
-        (status = 503, description = "Not ready: the store does not answer, or its schema is not this build's", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not ready: the store does not answer, or its schema is not this build's", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -105,7 +105,7 @@ fn store_reason(e: &signalpost_gateway::StoreError) -> &'static str {
     tag = "operations",
     responses(
         (status = 200, description = "The store answers", body = Object, example = json!({"status": "ok"})),
-        (status = 503, description = "The store does not answer", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store does not answer", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(super) async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

@@ -10,11 +10,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use signalpost_gateway::time::now_secs;
 
-use super::dto::LeadRequest;
-use super::json::ApiJson;
-use super::problem::ApiError;
 use super::views::{IngestAnswer, LeadRecord};
 use super::{AppState, Json, record_ingest};
+use crate::wire::dto::LeadRequest;
+use crate::wire::json::ApiJson;
+use crate::wire::problem::ApiError;
 
 /// Routes of this resource (authenticated by the caller's bearer layer).
 pub fn router() -> Router<AppState> {
@@ -29,15 +29,15 @@ pub fn router() -> Router<AppState> {
     post,
     path = "/v1/leads",
     tag = "ingest",
-    request_body = super::dto::LeadRequest,
+    request_body = crate::wire::dto::LeadRequest,
     responses(
         (status = 202, description = "Stored (or replayed); the conversions it queued, and under `warnings` every one TikTok would refuse (kept as `undeliverable`)", body = IngestAnswer),
-        (status = 422, description = "A field is invalid; `field` and `errors` name them. With `[server] strict_delivery`, also a conversion TikTok would refuse: `field` is its TikTok field (`page.url`)", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Write queue full or disk full (both with Retry-After; nothing stored), or shutting down", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `field` and `errors` name them. With `[server] strict_delivery`, also a conversion TikTok would refuse: `field` is its TikTok field (`page.url`)", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as application/json", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON, or not a JSON object", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Write queue full or disk full (both with Retry-After; nothing stored), or shutting down", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -67,8 +67,8 @@ pub(super) async fn post_lead(
     params(("transaction_id" = String, Path, description = "The lead's transaction id")),
     responses(
         (status = 200, description = "The lead record", body = LeadRecord),
-        (status = 404, description = "No such lead", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such lead", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -13,9 +13,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
-use super::auth::{ApiKeys, KeyScope, key_digest};
-use super::problem::ApiError;
+use crate::api_keys::{ApiKeys, KeyScope, key_digest};
 use crate::config::LimitsConfig;
+use crate::wire::problem::ApiError;
 
 /// The limits every request passes, shared by the node's connections.
 #[derive(Clone)]

@@ -17,9 +17,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use super::AppState;
-use super::auth::{KeyScope, check_bearer};
-use super::problem::ApiError;
+use super::auth::check_bearer;
+use crate::api_keys::KeyScope;
 use crate::metrics;
+use crate::wire::problem::ApiError;
 
 /// How long the queue-depth query may take before the scrape goes out without fresh depths.
 const DEPTH_TIMEOUT: Duration = Duration::from_secs(2);

@@ -8,17 +8,14 @@ pub mod admin;
 pub mod auth;
 pub mod batch;
 pub mod capture;
-pub mod dto;
 pub mod events;
 pub mod health;
-pub mod json;
 pub mod leads;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod postback;
 pub mod preview;
-pub mod problem;
 pub mod replay;
 pub mod serve;
 pub mod test_postback;
@@ -35,8 +32,10 @@ use signalpost_gateway::domain::RefusedConversion;
 use signalpost_gateway::store::IngestResult;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::api_keys::ApiKeys;
+use crate::wire::{IdentifierPolicy, json, problem};
+
 pub use axum::Json;
-pub use dto::lead::IdentifierPolicy;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -44,7 +43,7 @@ pub struct AppState {
     /// Ingest and read entry point (rules, store, delivery wake-ups).
     pub gateway: Arc<Gateway>,
     /// Configured API keys (digests only).
-    pub keys: auth::ApiKeys,
+    pub keys: ApiKeys,
     /// The delivery engine's counters, published on `/metrics`.
     pub delivery_stats: Arc<DeliveryStats>,
     /// The pixels (tokens, destinations, paused or not): the test postback sends with them, replay
@@ -69,8 +68,9 @@ impl AppState {
     }
 }
 
-/// The whole API with its layers, ready to serve.
-pub fn router(state: AppState) -> Router {
+/// The whole API with its layers, ready to serve. `console` (the web console's routes, built by
+/// `console::router` above this module) is served beside the API behind the same layers.
+pub fn router(state: AppState, console: Router<AppState>) -> Router {
     let ingest = Router::new()
         .merge(leads::router())
         .merge(events::router())
@@ -89,7 +89,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(capture::router())
         .merge(openapi::router())
-        .merge(crate::console::router(&state));
+        .merge(console);
     // With `[server] metrics_listen`, metrics are served there ([`metrics_router`]) and not here.
     let routes = if state.metrics_refresh.own_listener {
         routes

@@ -23,10 +23,10 @@ use axum::routing::get;
 
 use signalpost_gateway::click_id;
 
-use super::dto::{EventRequest, RawRevenue, RawTime, validate_transaction_id};
 use super::events::submit_event;
-use super::problem::{ApiError, FieldError};
 use super::{AppState, auth};
+use crate::wire::dto::{EventRequest, RawRevenue, RawTime, validate_transaction_id};
+use crate::wire::problem::{ApiError, FieldError};
 
 /// The parameters of one postback, as sent.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -102,7 +102,7 @@ impl PostbackQuery {
                 None
             }
         };
-        if let Err(e) = super::dto::lead::parse_country(self.country) {
+        if let Err(e) = crate::wire::dto::lead::parse_country(self.country) {
             errors.push(e);
         }
         for (field, value, check) in [
@@ -203,10 +203,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
     params(PostbackParams),
     responses(
         (status = 202, description = "Stored (or replayed)", body = super::views::IngestAnswer),
-        (status = 404, description = "No such lead", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A parameter is invalid or missing; with `[server] strict_delivery`, also a conversion TikTok would refuse (`field` is its TikTok field, e.g. `page.url`)", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong key", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Write queue full (Retry-After)", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such lead", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid or missing; with `[server] strict_delivery`, also a conversion TikTok would refuse (`field` is its TikTok field, e.g. `page.url`)", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong key", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Write queue full (Retry-After)", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key_query" = []), ("bearer" = []))
 )]

@@ -6,10 +6,10 @@ use axum::extract::State;
 use axum::routing::post;
 use signalpost_gateway::time::now_secs;
 
-use super::json::ApiJson;
-use super::problem::ApiError;
 use super::{AppState, Json};
 use crate::ops::preview::{PreviewAnswer, PreviewRequest, preview};
+use crate::wire::json::ApiJson;
+use crate::wire::problem::ApiError;
 
 /// Routes of this resource (authenticated by the caller's bearer layer).
 pub fn router() -> Router<AppState> {
@@ -24,12 +24,12 @@ pub fn router() -> Router<AppState> {
     request_body = PreviewRequest,
     responses(
         (status = 200, description = "Every rule's verdict and the TikTok JSON of each conversion", body = PreviewAnswer),
-        (status = 404, description = "transaction_id names no stored lead", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "transaction_id names no stored lead", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON, or not a JSON object", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as application/json", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -10,10 +10,10 @@ use signalpost_gateway::replay::DEFAULT_REPLAY_CHUNK;
 use signalpost_gateway::store::ReplayFrom;
 use signalpost_gateway::time::now_ms;
 
-use super::json::ApiJson;
-use super::problem::ApiError;
 use super::{AppState, Json};
 use crate::ops::replay::{ReplayAnswer, ReplayRequest};
+use crate::wire::json::ApiJson;
+use crate::wire::problem::ApiError;
 
 /// Routes of this resource (authenticated by the caller's bearer layer).
 pub fn router() -> Router<AppState> {
@@ -28,11 +28,11 @@ pub fn router() -> Router<AppState> {
     request_body = ReplayRequest,
     responses(
         (status = 200, description = "How many matched and were re-queued", body = ReplayAnswer),
-        (status = 422, description = "A field is invalid (state, pixel, since, transaction_id)", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (state, pixel, since, transaction_id)", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON, or not a JSON object", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as application/json", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -7,10 +7,10 @@ use axum::extract::State;
 use axum::routing::post;
 use signalpost_gateway::time::now_secs;
 
-use super::json::ApiJson;
-use super::problem::ApiError;
 use super::{AppState, Json};
 use crate::ops::test_postback::{TestPostbackAnswer, TestPostbackRequest, fire};
+use crate::wire::json::ApiJson;
+use crate::wire::problem::ApiError;
 
 /// Routes of this resource (authenticated by the caller's bearer layer).
 pub fn router() -> Router<AppState> {
@@ -25,12 +25,12 @@ pub fn router() -> Router<AppState> {
     request_body = TestPostbackRequest,
     responses(
         (status = 200, description = "TikTok was asked; its answer (a refusal too) and the exact body sent", body = TestPostbackAnswer),
-        (status = 404, description = "No such pixel", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid (event name, currency, lead)", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body is not JSON, or not a JSON object", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong API key", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as application/json", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pixel", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (event name, currency, lead)", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON, or not a JSON object", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong API key", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as application/json", body = crate::wire::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -14,7 +14,7 @@ use signalpost_gateway::store::{IngestResult, LeadView};
 /// The answer to a lead, an event, a postback, or one batch item.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IngestAnswer {
-    #[schema(value_type = crate::http::openapi::schemas::LeadSchema)]
+    #[schema(value_type = crate::wire::schemas::LeadSchema)]
     pub lead: Lead,
     /// Conversions this request queued (on a replay: those the first request queued).
     pub conversions: Vec<QueuedConversion>,
@@ -26,7 +26,7 @@ pub struct IngestAnswer {
     /// conversion TikTok would refuse, naming its TikTok `field` (`page.url`, `event_id`), `rule`,
     /// `pixel` and `event`: kept as `undeliverable` (listed in `conversions`, replayable once fixed)
     /// or, for an `event_id` that would dedup unrelated leads, not stored at all.
-    #[schema(value_type = Vec<crate::http::openapi::schemas::WarningSchema>)]
+    #[schema(value_type = Vec<crate::wire::schemas::WarningSchema>)]
     pub warnings: Vec<Warning>,
     /// Whether this is a repeat of an earlier request (same transaction id for a lead, same
     /// idempotency key for an event): the first answer, and nothing queued twice.
@@ -82,9 +82,9 @@ impl IngestAnswer {
 /// `GET /v1/leads/{transaction_id}`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LeadRecord {
-    #[schema(value_type = crate::http::openapi::schemas::LeadSchema)]
+    #[schema(value_type = crate::wire::schemas::LeadSchema)]
     pub lead: Lead,
-    #[schema(value_type = Vec<crate::http::openapi::schemas::LifecycleEventSchema>)]
+    #[schema(value_type = Vec<crate::wire::schemas::LifecycleEventSchema>)]
     pub events: Vec<LifecycleEvent>,
     pub conversions: Vec<ConversionRecord>,
 }

@@ -14,12 +14,13 @@ use signalpost_gateway::store::sqlite::OpenMode;
 use signalpost_gateway::{Gateway, RuleSet};
 use signalpost_tiktok::identity::Region;
 
-use crate::app::{
-    AppStore, DEMO_PIXEL, DEMO_SITE_URL, build_rules, delivery_pixel, demo_rules, pixel_regions,
-    site_urls,
-};
+use crate::app_store::AppStore;
 use crate::config::Config;
-use crate::http::IdentifierPolicy;
+use crate::demo::{DEMO_PIXEL, DEMO_SITE_URL, demo_rules};
+use crate::pixel_wiring::{
+    build_rules, delivery_pixel, pixel_destinations, pixel_regions, site_urls,
+};
+use crate::wire::IdentifierPolicy;
 
 /// A loaded config, ready for the operator tools.
 pub struct OpsContext {
@@ -48,7 +49,7 @@ impl OpsContext {
                 })?
                 .with_site_urls(sites)
                 .with_pixel_regions(pixel_regions(&config.pixels))
-                .with_destinations(crate::app::pixel_destinations(&config.pixels))
+                .with_destinations(pixel_destinations(&config.pixels))
         } else {
             build_rules(config.rule_configs()?, &config.pixels, &config.rule_env())?
         };
@@ -154,7 +155,7 @@ impl OpsContext {
             })?
             .with_site_urls(sites)
             .with_pixel_regions(regions)
-            .with_destinations(crate::app::pixel_destinations(&self.config.pixels));
+            .with_destinations(pixel_destinations(&self.config.pixels));
         self.identifiers = self.identifiers.with_pixels_of(&self.rules);
         Ok(self)
     }

@@ -21,10 +21,10 @@ use std::collections::HashMap;
 
 use signalpost_gateway::domain::{NewLead, NewLifecycleEvent};
 
-use crate::http::IdentifierPolicy;
-use crate::http::dto::{EventRequest, EventType, LeadRequest, RawRevenue, RawTime};
-use crate::http::events::to_new_event;
-use crate::http::problem::{ApiError, FieldError};
+use crate::wire::IdentifierPolicy;
+use crate::wire::dto::to_new_event;
+use crate::wire::dto::{EventRequest, EventType, LeadRequest, RawRevenue, RawTime};
+use crate::wire::problem::{ApiError, FieldError};
 
 /// The lifecycle step every row of an import fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

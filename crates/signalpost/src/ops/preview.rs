@@ -13,10 +13,10 @@ use signalpost_gateway::gateway::{event_from, lead_from};
 use signalpost_gateway::rules::{CapStatus, Outcome, PreviewedConversion, Reason};
 use utoipa::ToSchema;
 
-use crate::http::IdentifierPolicy;
-use crate::http::dto::{EventRequest, LeadRequest, validate_transaction_id};
-use crate::http::events::to_new_event;
-use crate::http::problem::ApiError;
+use crate::wire::IdentifierPolicy;
+use crate::wire::dto::to_new_event;
+use crate::wire::dto::{EventRequest, LeadRequest, validate_transaction_id};
+use crate::wire::problem::ApiError;
 
 /// `POST /v1/preview` body: a lead (or the transaction id of a stored one) and optionally a later
 /// lifecycle event of it.
@@ -24,14 +24,14 @@ use crate::http::problem::ApiError;
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
     /// A lead in the shape of `POST /v1/leads`.
-    #[serde(default, deserialize_with = "crate::http::json::object_only")]
+    #[serde(default, deserialize_with = "crate::wire::json::object_only")]
     pub lead: Option<LeadRequest>,
     /// Instead of `lead`: preview against the stored lead with this transaction id.
     #[serde(default)]
     pub transaction_id: Option<String>,
     /// A lifecycle event in the shape of `POST /v1/leads/{transaction_id}/events`; absent: the
     /// lead's own `form_submit`.
-    #[serde(default, deserialize_with = "crate::http::json::object_only")]
+    #[serde(default, deserialize_with = "crate::wire::json::object_only")]
     pub event: Option<EventRequest>,
 }
 
@@ -39,13 +39,13 @@ pub struct PreviewRequest {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PreviewAnswer {
     /// The lead as it would be stored (identifiers hashed).
-    #[schema(value_type = crate::http::openapi::schemas::LeadSchema)]
+    #[schema(value_type = crate::wire::schemas::LeadSchema)]
     pub lead: Lead,
     /// The lifecycle event the rules were matched against.
-    #[schema(value_type = crate::http::openapi::schemas::LifecycleEventSchema)]
+    #[schema(value_type = crate::wire::schemas::LifecycleEventSchema)]
     pub event: LifecycleEvent,
     /// Identifiers dropped at the edge, with why.
-    #[schema(value_type = Vec<crate::http::openapi::schemas::WarningSchema>)]
+    #[schema(value_type = Vec<crate::wire::schemas::WarningSchema>)]
     pub warnings: Vec<Warning>,
     /// How many conversions would be queued and sent (rules that fire).
     pub conversions: usize,

@@ -9,8 +9,8 @@ use signalpost_gateway::delivery::PixelRegistry;
 use signalpost_gateway::store::{ReplayFilter, ReplayFrom};
 use utoipa::ToSchema;
 
-use crate::http::dto::validate_transaction_id;
-use crate::http::problem::{ApiError, FieldError};
+use crate::wire::dto::validate_transaction_id;
+use crate::wire::problem::{ApiError, FieldError};
 
 /// `POST /v1/replay` body.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]

@@ -20,9 +20,9 @@ use signalpost_gateway::rules::{Rule, RuleConfig, ValueConfig, build_conversion}
 use utoipa::ToSchema;
 
 use crate::admin::destinations::Destinations;
-use crate::http::dto::LeadRequest;
-use crate::http::dto::lead::IdentifierPolicy;
-use crate::http::problem::ApiError;
+use crate::wire::IdentifierPolicy;
+use crate::wire::dto::LeadRequest;
+use crate::wire::problem::ApiError;
 
 /// The event sent when the request names none: what a form submission fires in most funnels.
 pub const DEFAULT_EVENT: &str = "CompleteRegistration";
@@ -45,7 +45,7 @@ pub struct TestPostbackRequest {
     #[serde(default)]
     pub test_event_code: Option<String>,
     /// A lead in the shape of `POST /v1/leads`; a built-in sample lead when absent.
-    #[serde(default, deserialize_with = "crate::http::json::object_only")]
+    #[serde(default, deserialize_with = "crate::wire::json::object_only")]
     pub lead: Option<LeadRequest>,
     /// `properties.value`.
     #[serde(default)]
@@ -77,7 +77,7 @@ pub struct TestPostbackAnswer {
     /// rejected) or `invalid`.
     pub outcome: String,
     /// Identifiers of the lead dropped at the edge, with why.
-    #[schema(value_type = Vec<crate::http::openapi::schemas::WarningSchema>)]
+    #[schema(value_type = Vec<crate::wire::schemas::WarningSchema>)]
     pub warnings: Vec<Warning>,
     /// The exact request body sent to TikTok.
     #[schema(value_type = Object)]

@@ -4,10 +4,10 @@
 //! read. Every refusal is a problem naming the limit, never a panic, and the server goes on.
 
 use serde_json::{Value, json};
-use signalpost::http::dto::fields::{
+use signalpost::wire::dto::fields::{
     MAX_FIELDS_BYTES, MAX_FIELDS_DEPTH, MAX_FIELDS_KEY_LEN, MAX_FIELDS_KEYS, MAX_FIELDS_STRING_LEN,
 };
-use signalpost::http::json::BATCH_BODY_LIMIT;
+use signalpost::wire::json::BATCH_BODY_LIMIT;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{Answer, KEY, TestApp, spawn_app};

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use signalpost::app::{AppOptions, Application, DEMO_PIXEL, DEMO_SITE_URL};
+use signalpost::app::{AppOptions, Application};
 use signalpost::config::{Config, ServerConfig};
+use signalpost::demo::{DEMO_PIXEL, DEMO_SITE_URL};
 
 fn demo_config(data_dir: &std::path::Path) -> Config {
     Config {

@@ -21,8 +21,8 @@ use crate::console::error::ConsoleError;
 use crate::console::layout::{self, Nav, Notice};
 use crate::console::session::Session;
 use crate::console::{ConsoleState, csrf, see_other};
-use crate::http::problem::{ApiError, FieldError};
 use crate::ops::replay::parse_since;
+use crate::wire::problem::{ApiError, FieldError};
 
 /// Dead letters per page.
 pub const PAGE: usize = 100;

@@ -17,7 +17,7 @@ use crate::console::ConsoleState;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, Nav, Notice};
 use crate::console::session::Session;
-use crate::http::problem::ApiError;
+use crate::wire::problem::ApiError;
 
 /// Most leads listed for one search.
 const MAX_RESULTS: usize = 50;

@@ -23,9 +23,9 @@ use crate::console::layout::{self, Field, Nav, Notice};
 use crate::console::session::Session;
 use crate::console::writes::{self, FieldProblem, WriteError};
 use crate::console::{ConsoleState, INVALID, csrf, see_other};
-use crate::http::dto::{EventRequest, RawRevenue};
 use crate::ops::preview::{PreviewRequest, preview as run_preview};
 use crate::ops::test_postback::sample_lead;
+use crate::wire::dto::{EventRequest, RawRevenue};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RulesQuery {

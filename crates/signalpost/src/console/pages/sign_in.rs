@@ -122,7 +122,7 @@ pub async fn sign_in(
     }
     let session = state
         .sessions
-        .create(crate::http::auth::key_digest(form_data.key.trim()));
+        .create(crate::api_keys::key_digest(form_data.key.trim()));
     tracing::info!("console: signed in");
     let secure = over_tls(&headers);
     let mut response = crate::console::see_other(&next);

@@ -9,8 +9,8 @@ use serde::Serialize;
 use signalpost_gateway::store::EraseRequest;
 
 use super::AdminAccessProblems;
-use crate::http::problem::{ApiError, Problem};
 use crate::http::{AppState, Json};
+use crate::wire::problem::{ApiError, Problem};
 
 /// The erasure route.
 pub fn router() -> Router<AppState> {

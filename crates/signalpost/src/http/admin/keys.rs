@@ -11,11 +11,11 @@ use axum::routing::{delete, get};
 use serde::Deserialize;
 use signalpost_gateway::store::settings::KeyScope;
 
-use super::super::json::ApiJson;
-use super::super::problem::{ApiError, Problem};
 use super::super::{AppState, Json};
 use super::{AdminAccessProblems, JsonBodyProblems};
 use crate::admin::views::{KeyView, NewKeyView};
+use crate::wire::json::ApiJson;
+use crate::wire::problem::{ApiError, Problem};
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {

@@ -10,8 +10,8 @@ use axum::Router;
 use utoipa::IntoResponses;
 
 use super::AppState;
-use super::problem::{ApiError, Problem};
 use crate::admin::AdminError;
+use crate::wire::problem::{ApiError, Problem};
 
 /// The problems every admin route can answer, for its OpenAPI `responses(...)`.
 #[derive(IntoResponses)]

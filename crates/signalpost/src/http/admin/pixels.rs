@@ -11,12 +11,12 @@ use axum::routing::{get, put};
 use serde::Deserialize;
 use signalpost_gateway::destinations::DestinationSpec;
 
-use super::super::json::ApiJson;
-use super::super::problem::{ApiError, Problem};
 use super::super::{AppState, Json};
 use super::{AdminAccessProblems, JsonBodyProblems};
 use crate::admin::views::{PixelView, TokenRotated};
 use crate::admin::{NewPixel, PixelPatch};
+use crate::wire::json::ApiJson;
+use crate::wire::problem::{ApiError, Problem};
 use signalpost_gateway::destinations::DestinationPatch;
 
 /// Routes of this resource.

@@ -11,11 +11,11 @@ use axum::routing::get;
 use serde::Deserialize;
 use signalpost_gateway::RuleConfig;
 
-use super::super::json::ApiJson;
-use super::super::problem::{ApiError, Problem};
 use super::super::{AppState, Json};
 use super::{AdminAccessProblems, JsonBodyProblems};
 use crate::admin::views::RuleView;
+use crate::wire::json::ApiJson;
+use crate::wire::problem::{ApiError, Problem};
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {

@@ -6,7 +6,7 @@
 //! `EventRequest`) and validated at once, and only the typed result is kept. The item count is
 //! checked before each item is read: item 1,001 is refused where it starts, without reading it or
 //! anything after it. No `serde_json::Value` tree is ever built for the body or an item (a lead's
-//! `fields` is the one `Value`, and it is bounded by `dto::fields`).
+//! `fields` is the one `Value`, and it is bounded by `wire::dto::fields`).
 //!
 //! A refusal of the envelope (not an object, no `items`, too many or no items, broken JSON) refuses
 //! the whole batch and nothing is stored. An item that is wrong only refuses that item, answered at
@@ -22,11 +22,11 @@ use serde_json::value::RawValue;
 use signalpost_gateway::BatchItem;
 
 use super::MAX_BATCH_ITEMS;
-use crate::http::IdentifierPolicy;
-use crate::http::dto::{EventRequest, LeadRequest, validate_transaction_id};
-use crate::http::events::to_new_event;
-use crate::http::json::{from_entries, from_slice, not_an_object, strip_position};
-use crate::http::problem::{ApiError, FieldError};
+use crate::wire::IdentifierPolicy;
+use crate::wire::dto::to_new_event;
+use crate::wire::dto::{EventRequest, LeadRequest, validate_transaction_id};
+use crate::wire::json::{from_entries, from_slice, not_an_object, strip_position};
+use crate::wire::problem::{ApiError, FieldError};
 
 /// Most members of a batch item's `event` (its own fields and `transaction_id`); beyond this the
 /// object is refused without being split further.

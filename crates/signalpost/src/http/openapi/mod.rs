@@ -4,8 +4,6 @@
 //! sources (the list the router is built from) must be in the document with each of its methods,
 //! and every documented operation must be served by the real router.
 
-pub mod schemas;
-
 use std::sync::OnceLock;
 
 use axum::Router;
@@ -54,7 +52,7 @@ use super::AppState;
         super::metrics::scrape,
         openapi_json,
     ),
-    components(schemas(super::problem::Problem, super::problem::FieldError)),
+    components(schemas(crate::wire::problem::Problem, crate::wire::problem::FieldError)),
     modifiers(&Security),
     tags(
         (name = "ingest", description = "Leads and their lifecycle events"),

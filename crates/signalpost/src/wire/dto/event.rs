@@ -2,6 +2,7 @@
 //! the postback's query once decoded) and its validation.
 
 use serde::{Deserialize, Serialize};
+use signalpost_gateway::domain::{NewLifecycleEvent, Trigger};
 use signalpost_tiktok::currency::Currency;
 use signalpost_tiktok::event_name;
 
@@ -9,7 +10,7 @@ use super::{
     MAX_IDEMPOTENCY_KEY_LEN, MAX_LABEL_LEN, RawRevenue, RawTime, opt_text, validate_currency,
     validate_revenue, validate_time,
 };
-use crate::http::problem::{ApiError, FieldError};
+use crate::wire::problem::{ApiError, FieldError};
 
 /// The lifecycle event types a client may send (`form_submit` is fired by `POST /v1/leads`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -206,6 +207,31 @@ fn merge_idempotency_key(
             None
         }
         (None, h) => h.map(str::to_owned),
+    }
+}
+
+/// The gateway's input for a validated event.
+pub fn to_new_event(valid: ValidEvent) -> NewLifecycleEvent {
+    NewLifecycleEvent {
+        trigger: trigger_of(valid.kind),
+        name: valid.name,
+        buyer: valid.buyer,
+        offer: valid.offer,
+        revenue: valid.revenue,
+        payout: valid.payout,
+        currency: valid.currency.map(|c| c.as_str().to_owned()),
+        occurred_at: Some(valid.occurred_at),
+        idempotency_key: valid.idempotency_key,
+    }
+}
+
+fn trigger_of(kind: EventType) -> Trigger {
+    match kind {
+        EventType::LeadSold => Trigger::LeadSold,
+        EventType::OfferClick => Trigger::OfferClick,
+        EventType::OfferConversion => Trigger::OfferConversion,
+        EventType::BuyerRouted => Trigger::BuyerRouted,
+        EventType::Custom => Trigger::Custom,
     }
 }
 

@@ -18,7 +18,7 @@ use signalpost_tiktok::identity::{self, Region};
 
 use super::click_ids::RawClickIds;
 use super::{MAX_LABEL_LEN, RawTime, opt_text, validate_time, validate_transaction_id};
-use crate::http::problem::{ApiError, FieldError};
+use crate::wire::problem::{ApiError, FieldError};
 
 /// What reading a phone gives besides `phone`: the pixel regions' readings, a note when only those
 /// read it, and the digits-only hashes (Meta's format).

@@ -12,7 +12,7 @@
 
 use signalpost_gateway::click_id::{self, MAX_CLICK_ID_LEN, UrlClickId, UrlClickIds};
 
-use crate::http::problem::FieldError;
+use crate::wire::problem::FieldError;
 
 use super::opt_text;
 

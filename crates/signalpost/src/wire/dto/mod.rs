@@ -26,7 +26,7 @@ use signalpost_tiktok::currency::Currency;
 
 use super::problem::FieldError;
 
-pub use event::{EventRequest, EventType, ValidEvent};
+pub use event::{EventRequest, EventType, ValidEvent, to_new_event};
 pub use lead::{LeadRequest, ValidLead};
 
 /// Latest accepted `occurred_at`, relative to now: clocks drift, but not by hours.
