@@ -1,4 +1,5 @@
-//! signalpost: the server-side conversion gateway from lead funnels to the TikTok Events API.
+//! signalpost: the server-side conversion gateway from lead funnels to the ad platforms' conversion APIs
+//! (TikTok Events API, Meta Conversions API).
 //! This crate is the application: configuration, CLI, HTTP API. The binary in `main.rs` only calls
 //! [`cli::run`]; integration tests drive the same code through this library.
 //!
