@@ -30,6 +30,7 @@ while [[ $# -gt 0 ]]; do
         *) die "unknown option $1" ;;
     esac
 done
+[[ "$store" == postgres ]] || command -v sqlite3 >/dev/null || die "SQLite runs need the sqlite3 shell (apt-get install sqlite3)"
 ((build)) && build_release
 
 start_sandbox "$WORK/sandbox.log"

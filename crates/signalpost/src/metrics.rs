@@ -118,6 +118,10 @@ fn describe() {
         "Probes of a paused pixel: one held event sent alone to learn whether it is accepted again."
     );
     describe_gauge!(QUEUE_DEPTH, "Conversions waiting for delivery, by pixel.");
+    describe_gauge!(
+        DELIVERY_WINDOW,
+        "Requests the pixel may have in flight now: its adaptive window, from initial_in_flight up to max_in_flight."
+    );
     describe_counter!(
         REQUESTS_REFUSED_BUSY,
         "Requests answered 503 at once because the node handled as many as [limits] allows."
@@ -230,7 +234,13 @@ pub fn set_delivery_stats(stats: &DeliveryStats) {
     counter!(REFUSED_BATCHES).absolute(get(&stats.bisections));
     counter!(PAUSE_PROBES).absolute(get(&stats.probes));
     counter!(TIKTOK_REQUESTS).absolute(get(&stats.requests));
+    for (pixel, window) in stats.windows() {
+        gauge!(DELIVERY_WINDOW, "pixel" => pixel).set(window as f64);
+    }
 }
+
+/// Requests each pixel may have in flight now (its adaptive window).
+pub const DELIVERY_WINDOW: &str = "signalpost_delivery_window";
 
 /// Appends the engine's request-latency histogram in the text exposition format.
 pub fn render_tiktok_latency(stats: &DeliveryStats, out: &mut String) {

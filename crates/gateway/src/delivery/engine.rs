@@ -142,6 +142,7 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
         policy.max_in_flight,
         policy.window_cooldown,
     );
+    ctx.stats.set_window(&code, window.limit());
     // A (re)start probes a paused pixel's token once: its paused rows go back to pending.
     let mut resume_store = true;
     // When a paused pixel is next probed (set while it is paused).
@@ -152,7 +153,7 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
             break;
         }
         while let Some(done) = in_flight.try_join_next() {
-            absorb(&mut window, &code, done);
+            absorb(&mut window, &ctx.stats, &code, done);
         }
         // Any registry change (a token replaced, a reload) re-probes the store for paused rows: the
         // worker may never have seen the pixel paused if its token was replaced quickly enough.
@@ -170,7 +171,7 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
                 _ = shutdown.cancelled() => break,
                 _ = changes.changed() => resume_store = true,
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    absorb(&mut window, &code, done);
+                    absorb(&mut window, &ctx.stats, &code, done);
                 }
                 _ = tokio::time::sleep_until(probe_at) => {
                     next_probe = None;
@@ -200,7 +201,7 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
             window.note_limited();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                Some(done) = in_flight.join_next() => absorb(&mut window, &code, done),
+                Some(done) = in_flight.join_next() => absorb(&mut window, &ctx.stats, &code, done),
             }
             continue;
         }
@@ -230,7 +231,7 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
                 _ = tokio::time::sleep(policy.poll_interval) => {}
                 _ = changes.changed() => resume_store = true,
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    absorb(&mut window, &code, done);
+                    absorb(&mut window, &ctx.stats, &code, done);
                 }
             }
             continue;
@@ -252,13 +253,19 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
 }
 
 /// Adjusts the pixel's window to a finished batch (a panicked task says nothing).
-fn absorb(window: &mut Window, code: &str, done: Result<Settled, tokio::task::JoinError>) {
+fn absorb(
+    window: &mut Window,
+    stats: &DeliveryStats,
+    code: &str,
+    done: Result<Settled, tokio::task::JoinError>,
+) {
     let Ok(settled) = done else {
         return;
     };
     let before = window.limit();
     window.observe(settled.feedback(), Instant::now());
     if window.limit() != before {
+        stats.set_window(code, window.limit());
         tracing::debug!(pixel = %code, from = before, to = window.limit(), "delivery window changed");
     }
 }

@@ -1,6 +1,8 @@
 //! Delivery counters for `/metrics`: plain atomics the engine bumps and the HTTP layer reads, so the
 //! gateway crate needs no metrics dependency.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -28,6 +30,8 @@ pub struct DeliveryStats {
     /// Probes of a paused pixel (one held event sent alone).
     pub probes: AtomicU64,
     latency_buckets: [AtomicU64; 12],
+    /// Each pixel's delivery window (requests allowed in flight), as its worker last set it.
+    windows: Mutex<BTreeMap<String, u64>>,
     latency_sum_ms: AtomicU64,
 }
 
@@ -55,6 +59,23 @@ impl DeliveryStats {
         }
         self.latency_sum_ms.fetch_add(ms, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records pixel `pixel`'s delivery window.
+    pub(crate) fn set_window(&self, pixel: &str, limit: usize) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        match windows.get_mut(pixel) {
+            Some(now) => *now = limit as u64,
+            None => {
+                windows.insert(pixel.to_owned(), limit as u64);
+            }
+        }
+    }
+
+    /// Every pixel's delivery window (requests allowed in flight), by pixel.
+    pub fn windows(&self) -> Vec<(String, u64)> {
+        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        windows.iter().map(|(p, w)| (p.clone(), *w)).collect()
     }
 
     /// Reads a counter.

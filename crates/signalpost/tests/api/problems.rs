@@ -209,6 +209,11 @@ async fn health_and_metrics_need_no_key() {
         "{text}"
     );
     assert!(text.contains("signalpost_conversions_dead_total"), "{text}");
+    // Each pixel's delivery window (its value is shared with the other apps of this process).
+    assert!(
+        text.contains("signalpost_delivery_window{pixel=\"CTESTPIXEL0001\"}"),
+        "{text}"
+    );
     assert!(
         text.contains("signalpost_tiktok_request_duration_seconds_count"),
         "{text}"
