@@ -10,7 +10,7 @@
 # store is measured table by table and index by index:
 #   SQLite     the pages of each b-tree as SQLite itself counts them (the dbstat table, read through
 #              the WAL, so the WAL's own size is left out), plus the WAL file's size on its own line;
-#   PostgreSQL pg_total_relation_size of each table (heap, TOAST and indexes) and each index.
+#   PostgreSQL each table's own size (heap and TOAST, dead row versions included) and each index's.
 # Bytes per conversion = total / conversions in the store. The issue's target: ≤ 1.5 KB (SQLite),
 # ≤ 2 KB (PostgreSQL).
 set -euo pipefail
@@ -46,13 +46,13 @@ sleep 3
 
 if [[ "$store" == postgres ]]; then
     conversions=$(pg_sql "SELECT count(*) FROM conversions")
-    pg_sql "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c
+    # A table's own size (heap, TOAST, free space map; dead row versions included) and each index's.
+    pg_sql "SELECT c.relname, CASE c.relkind WHEN 'r' THEN pg_table_size(c.oid)
+        ELSE pg_relation_size(c.oid) END FROM pg_class c
         JOIN pg_namespace s ON s.oid = c.relnamespace
         WHERE s.nspname = '$PG_SCHEMA' AND c.relkind IN ('r', 'i') ORDER BY 2 DESC" \
         | tr '|' ' ' >"$WORK/sizes.txt"
-    # Tables' totals already hold their indexes: count tables only in the sum.
-    total=$(pg_sql "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
-        JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = '$PG_SCHEMA' AND c.relkind = 'r'")
+    total=$(awk '{s += $2} END {print s}' "$WORK/sizes.txt")
     wal=0
 else
     db="$WORK/data/signalpost.db"

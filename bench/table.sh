@@ -8,6 +8,9 @@
 # It builds the release binaries, starts `signalpost sandbox` (TikTok's stand-in, validating every
 # event) and a fresh `signalpost serve`, then measures, with `loadgen` (crates/loadgen):
 #   idle RSS        server RSS 2 s after start;
+#   HTTP ceiling    GET /capture.js (a static route, no key, nothing stored) flat out on C
+#                   connections for D seconds: what this machine's HTTP stack and load tool reach,
+#                   the figure single-lead ingest is quoted against (a share, same run);
 #   single lead     POST /v1/leads flat out on C connections for D seconds (30 % of the leads later
 #                   get a lead_sold), delivery running alongside: req/s and latency percentiles;
 #   batch ingest    POST /v1/batch of 500 items on 4 connections, min(N, 200k) items: items/s;
@@ -78,6 +81,9 @@ phase() {
         || log "$name: the delivery check FAILED (see $out/$name.txt)"
 }
 
+log "HTTP ceiling: loadgen --mode static --path /capture.js"
+loadgen --mode static --path /capture.js --connections "$connections" --duration "$duration" \
+    --json "$out/ceiling.json" | tee "$out/ceiling.txt" >&2
 phase lead --mode lead --connections "$connections" --duration "$duration"
 batch_items=$((backlog < 200000 ? backlog : 200000))
 phase batch --mode batch --batch-size 500 --connections 4 --requests $((batch_items / 500)) --duration 600
@@ -119,7 +125,8 @@ import json, os, platform, subprocess, sys
 (out, store, backlog, released, outage_start, rss_idle, rss_queued, rss_after, queued, store_mb,
  dead, load_start, load_end, latency_label, latency_ms) = sys.argv[1:16]
 backlog, released, outage_start = int(backlog), float(released), float(outage_start)
-runs = {n: json.load(open(f"{out}/{n}.json")) for n in ("lead", "batch", "backlog", "drain")}
+runs = {n: json.load(open(f"{out}/{n}.json")) for n in ("ceiling", "lead", "batch", "backlog", "drain")}
+ceiling = runs["ceiling"]["requests_per_second"]
 lead, batch, ingest, drain = runs["lead"], runs["batch"], runs["backlog"], runs["drain"]["delivery"]
 drain_secs = (drain["last_received_unix"] - released) if drain.get("last_received_unix") else None
 def check(d):
@@ -132,19 +139,26 @@ def met(ok):
 lead_rps = lead["requests_per_second"]
 p99 = lead["latency"]["p99_ms"]
 drain_rate = drain["delivered"] / drain_secs if drain_secs else 0
+# The targets: SQLite, and PostgreSQL with one node.
+pg = store == "postgres"
+single_target, batch_target, share_target = (10000, 50000, 0.30) if pg else (20000, 100000, 0.55)
+drain_target = (60 if pg else 30) * backlog / 1_000_000
+share = lead_rps / ceiling if ceiling else 0
 rows = [
+    ("HTTP ceiling (GET /capture.js, same connections)", f"{ceiling:,.0f} req/s", "—", ""),
     ("durable single-lead ingest", f"{lead_rps:,.0f} req/s, p50 {lead['latency']['p50_ms']:.1f} ms, p99 {p99:.1f} ms",
-     "≥ 20,000 req/s, p99 ≤ 25 ms", met(lead_rps >= 20000 and p99 <= 25)),
-    ("batch ingest (500 per request)", f"{batch['items_per_second']:,.0f} events/s", "≥ 100,000 events/s",
-     met(batch["items_per_second"] >= 100000)),
-    (f"delivery, draining {backlog:,} queued", f"{drain_rate:,.0f} events/s", "≥ 100,000 events/s",
-     met(drain_rate >= 100000)),
+     f"≥ {single_target:,} req/s" + ("" if pg else ", p99 ≤ 25 ms"), met(lead_rps >= single_target and (pg or p99 <= 25))),
+    ("single-lead ingest / HTTP ceiling", f"{share:.0%}", f"≥ {share_target:.0%}", met(share >= share_target)),
+    ("batch ingest (500 per request)", f"{batch['items_per_second']:,.0f} events/s", f"≥ {batch_target:,} events/s",
+     met(batch["items_per_second"] >= batch_target)),
+    (f"delivery, draining {backlog:,} queued", f"{drain_rate:,.0f} events/s", "≥ 50,000 events/s (one pixel)",
+     met(drain_rate >= 50000)),
     ("RSS idle", f"{rss_idle} MB", "≤ 30 MB", met(float(rss_idle) <= 30)),
     (f"RSS with {int(queued):,} queued", f"{rss_queued} MB (store {store_mb} MB on disk)", "≤ 150 MB",
      met(float(rss_queued) <= 150)),
     (f"drain {backlog:,} after the outage", f"{drain_secs:.1f} s" if drain_secs else "—",
-     "≤ 20 s" if backlog == 1_000_000 else f"≤ 20 s per 1 M ({20 * backlog / 1_000_000:.1f} s)",
-     met(drain_secs is not None and drain_secs <= 20 * backlog / 1_000_000)),
+     f"≤ {drain_target:.0f} s" if backlog == 1_000_000 else f"≤ {60 if pg else 30} s per 1 M ({drain_target:.1f} s)",
+     met(drain_secs is not None and drain_secs <= drain_target)),
     ("delivery check lead / batch / backlog", f"{check(lead.get('delivery'))} / {check(batch.get('delivery'))} / {check(drain)}",
      "every ack exactly once", met(all((x or {}).get("passed") for x in (lead.get("delivery"), batch.get("delivery"), drain)))),
 ]
@@ -162,7 +176,8 @@ md += ["", extra]
 text = "\n".join(md) + "\n"
 open(f"{out}/table.md", "w").write(text)
 json.dump({"store": store, "sandbox_latency_ms": latency_ms, "machine": machine, "load_average_before": load_start, "load_average_after": load_end,
-           "backlog": backlog, "single_lead_rps": lead_rps, "single_lead_p50_ms": lead["latency"]["p50_ms"],
+           "backlog": backlog, "http_ceiling_rps": ceiling, "single_lead_share_of_ceiling": share,
+           "single_lead_rps": lead_rps, "single_lead_p50_ms": lead["latency"]["p50_ms"],
            "single_lead_p99_ms": p99, "batch_events_per_second": batch["items_per_second"],
            "delivery_events_per_second": drain_rate, "rss_idle_mb": float(rss_idle),
            "rss_queued_mb": float(rss_queued), "queued": int(queued), "rss_after_drain_mb": float(rss_after),

@@ -30,6 +30,9 @@ pub enum Mode {
     Lead,
     /// `POST /v1/batch` with `batch_size` items.
     Batch,
+    /// `GET` of a static route (`LoadSpec::path`), nothing stored: the machine's HTTP ceiling to
+    /// quote the other figures against.
+    Static,
 }
 
 impl Mode {
@@ -37,6 +40,7 @@ impl Mode {
         match self {
             Mode::Lead => "lead",
             Mode::Batch => "batch",
+            Mode::Static => "static",
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct LoadSpec {
     pub sold_share: f64,
     /// Prefix of every transaction id of this run.
     pub run_id: String,
+    /// The route of `Mode::Static`.
+    pub path: String,
 }
 
 /// Latency and count of one request kind.
@@ -135,6 +141,7 @@ pub async fn run(spec: &LoadSpec) -> LoadOutcome {
             conn: Conn::new(spec.target.clone()),
             workload: Workload::new(&spec.run_id, i, spec.sold_share),
             mode: spec.mode,
+            path: spec.path.clone(),
             batch_size: spec.batch_size,
             deadline,
             quota,
@@ -298,6 +305,7 @@ struct Worker {
     conn: Conn,
     workload: Workload,
     mode: Mode,
+    path: String,
     batch_size: usize,
     deadline: Option<Instant>,
     quota: Option<u64>,
@@ -349,6 +357,7 @@ impl Worker {
                     let (body, _, _) = self.workload.batch_body(self.batch_size);
                     self.batch(body, due).await;
                 }
+                Mode::Static => self.get_static(due).await,
             }
         }
         self.out.conn_opened = self.conn.opened;
@@ -395,6 +404,23 @@ impl Worker {
                 false
             }
         }
+    }
+
+    /// One `GET` of the static route; any 200 counts.
+    async fn get_static(&mut self, due: Instant) {
+        let path = std::mem::take(&mut self.path);
+        match self.conn.send(Method::GET, &path, None).await {
+            Ok(reply) => {
+                let ok = reply.status.as_u16() == 200;
+                self.record(Kind::Static, Some(reply.status.as_u16()), due, ok);
+            }
+            Err(e) => {
+                self.record(Kind::Static, None, due, false);
+                self.error(e);
+                tokio::time::sleep(ERROR_PAUSE).await;
+            }
+        }
+        self.path = path;
     }
 
     async fn batch(&mut self, body: String, due: Instant) {

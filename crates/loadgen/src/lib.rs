@@ -43,7 +43,8 @@ pub struct Args {
     /// The sandbox the server delivers to; without it nothing is verified.
     #[arg(long)]
     pub sandbox: Option<String>,
-    /// Single leads (`POST /v1/leads` + `lead_sold` events) or batches (`POST /v1/batch`).
+    /// Single leads (`POST /v1/leads` + `lead_sold` events), batches (`POST /v1/batch`), or `GET`s of
+    /// a static route (`--path`): the HTTP ceiling the other figures are quoted against.
     #[arg(long, value_enum, default_value_t = ModeArg::Lead)]
     pub mode: ModeArg,
     /// Keep-alive connections (one task each).
@@ -58,6 +59,9 @@ pub struct Args {
     /// Total requests per second; absent or 0: flat out.
     #[arg(long)]
     pub rate: Option<f64>,
+    /// The route `--mode static` gets (no key needed, nothing stored).
+    #[arg(long, default_value = "/capture.js")]
+    pub path: String,
     /// Items per batch in batch mode (at most 1,000).
     #[arg(long, default_value_t = 500)]
     pub batch_size: usize,
@@ -103,6 +107,7 @@ pub struct Args {
 pub enum ModeArg {
     Lead,
     Batch,
+    Static,
 }
 
 /// Runs the load and the check; `Ok(false)` when the delivery check failed.
@@ -129,6 +134,7 @@ pub async fn run(args: &Args) -> anyhow::Result<(Report, bool)> {
         mode: match args.mode {
             ModeArg::Lead => Mode::Lead,
             ModeArg::Batch => Mode::Batch,
+            ModeArg::Static => Mode::Static,
         },
         connections: args.connections.max(1),
         duration: Some(Duration::from_secs_f64(args.duration)),
@@ -137,6 +143,7 @@ pub async fn run(args: &Args) -> anyhow::Result<(Report, bool)> {
         batch_size: args.batch_size,
         sold_share: args.sold_share,
         run_id,
+        path: args.path.clone(),
     };
 
     let mut sandbox = match &args.sandbox {

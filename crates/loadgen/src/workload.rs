@@ -15,6 +15,8 @@ pub enum Kind {
     Sold,
     /// `POST /v1/batch`.
     Batch,
+    /// `GET` of a static route (the HTTP ceiling).
+    Static,
 }
 
 impl Kind {
@@ -23,6 +25,7 @@ impl Kind {
             Kind::Lead => "lead",
             Kind::Sold => "lead_sold",
             Kind::Batch => "batch",
+            Kind::Static => "static",
         }
     }
 }

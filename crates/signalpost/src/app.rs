@@ -229,7 +229,7 @@ impl Application {
 
         crate::metrics::install();
         let limits = http::limits::RequestLimits::new(&config.limits, keys.clone());
-        let state = AppState {
+        let state = AppState::new(http::AppParts {
             gateway: gateway.clone(),
             keys,
             delivery_stats: engine.stats(),
@@ -238,7 +238,7 @@ impl Application {
             identifiers: IdentifierPolicy {
                 default_region: region,
                 strict: server.strict_identifiers,
-                // Taken from the live pixels per request: `AppState::identifier_policy`.
+                // Taken from the live pixels per request: `AppParts::identifier_policy`.
                 pixel_regions: Vec::new(),
             },
             limits,
@@ -247,7 +247,7 @@ impl Application {
                 server.metrics_require_key,
                 server.metrics_listen.is_some(),
             )),
-        };
+        });
         let metrics = match server.metrics_listen {
             Some(addr) => {
                 let listener = TcpListener::bind(addr)

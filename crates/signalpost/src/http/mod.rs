@@ -37,9 +37,29 @@ use crate::wire::{IdentifierPolicy, json, problem};
 
 pub use axum::Json;
 
-/// What every handler shares.
+/// What every handler shares: one allocation behind an `Arc`, since axum clones the state for every
+/// extractor and layer of every request (cloning the parts one by one was a dozen atomic counter
+/// updates each time).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    /// The state of a server made of `parts`.
+    pub fn new(parts: AppParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     /// Ingest and read entry point (rules, store, delivery wake-ups).
     pub gateway: Arc<Gateway>,
     /// Configured API keys (digests only).
@@ -52,7 +72,7 @@ pub struct AppState {
     /// Pixels, rules and keys stored in the database (admin API, console).
     pub admin: crate::admin::Admin,
     /// Default phone region and strictness for identifiers (without the pixels' regions: see
-    /// [`AppState::identifier_policy`]).
+    /// [`AppParts::identifier_policy`]).
     pub identifiers: IdentifierPolicy,
     /// Per-key rate, concurrency and timeout limits (`[limits]`).
     pub limits: limits::RequestLimits,
@@ -60,7 +80,7 @@ pub struct AppState {
     pub metrics_refresh: Arc<metrics::MetricsRefresh>,
 }
 
-impl AppState {
+impl AppParts {
     /// The identifier policy with the regions of the pixels as currently loaded (the admin API and
     /// the console change pixels at runtime; the gateway's rules follow them).
     pub fn identifier_policy(&self) -> IdentifierPolicy {
