@@ -143,6 +143,10 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
         policy.window_cooldown,
     );
     ctx.stats.set_window(&code, window.limit());
+    // Whether the last claim took as many conversions as a request holds: only then is the window,
+    // not the supply of due conversions, what holds delivery back (more requests in flight would
+    // otherwise split the same conversions into smaller batches, costing the store more work).
+    let mut backlog = false;
     // A (re)start probes a paused pixel's token once: its paused rows go back to pending.
     let mut resume_store = true;
     // When a paused pixel is next probed (set while it is paused).
@@ -198,7 +202,9 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
             }
         }
         if in_flight.len() >= window.limit() {
-            window.note_limited();
+            if backlog {
+                window.note_limited();
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(done) = in_flight.join_next() => absorb(&mut window, &ctx.stats, &code, done),
@@ -236,6 +242,7 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
             }
             continue;
         }
+        backlog = claimed.len() >= policy.max_batch_events;
         let requests = plan_requests(
             claimed,
             pixel.config.test_event_code.as_deref(),

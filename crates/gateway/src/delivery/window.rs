@@ -2,10 +2,10 @@
 //! (additive increase, multiplicative decrease, as TCP does with its congestion window).
 //!
 //! - It starts at `initial_in_flight` and never leaves `1..=max_in_flight`.
-//! - It only grows while it is the limit (the worker had work and waited for a free slot), on
-//!   each answer that shows a healthy destination (delivered, or content judged): by one per answer
-//!   up to the slow-start threshold, so it doubles per round trip; past it, by one per window's
-//!   worth of answers. With TikTok's 100–300 ms that is what fills the pipe: a pixel's throughput
+//! - It only grows while it is the limit (the worker's last claim filled a whole request, so more
+//!   is due, and it waited for a free slot), on each answer that shows a healthy destination
+//!   (delivered, or content judged): by one per answer up to the slow-start threshold, so it
+//!   doubles per round trip; past it, by one per window's worth of answers. With TikTok's 100–300 ms that is what fills the pipe: a pixel's throughput
 //!   is `window × events per request / latency`.
 //! - A retryable answer halves it, at most once per `cooldown` (the requests in flight when the
 //!   destination struggled all answer alike; one cut is enough). A rate limit (TikTok's 40100,
