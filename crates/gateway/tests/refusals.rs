@@ -47,10 +47,8 @@ async fn settle_units(h: &mut Harness, n: usize, units: Vec<IngestUnit>) -> Vec<
     states
 }
 
-async fn events_tiktok_names_are_set_aside_and_the_rest_delivered_in_one_request_each(db: TestDb) {
-    let mut h = Harness::new(db, slow_sandbox("50"), fast_policy()).await;
-    let bad = BTreeSet::from([17, 50, 99, 150, 180]);
-    let states = settle(&mut h, 200, &bad).await;
+/// Every conversion at `bad` ended dead, every other one delivered.
+fn assert_only_the_bad_are_dead(states: &[ConversionState], bad: &BTreeSet<usize>) {
     for (i, state) in states.iter().enumerate() {
         let expected = if bad.contains(&i) {
             ConversionState::Dead
@@ -59,6 +57,13 @@ async fn events_tiktok_names_are_set_aside_and_the_rest_delivered_in_one_request
         };
         assert_eq!(*state, expected, "rf-{i:05}");
     }
+}
+
+async fn events_tiktok_names_are_set_aside_and_the_rest_delivered_in_one_request_each(db: TestDb) {
+    let mut h = Harness::new(db, slow_sandbox("50"), fast_policy()).await;
+    let bad = BTreeSet::from([17, 50, 99, 150, 180]);
+    let states = settle(&mut h, 200, &bad).await;
+    assert_only_the_bad_are_dead(&states, &bad);
     // One refused request per bad event, then one that delivers the 195 others.
     assert_eq!(h.sandbox.stats().requests, 6);
     assert_eq!(h.sandbox.stats().accepted_events, 195);
@@ -153,14 +158,7 @@ async fn events_meta_names_are_set_aside_and_the_rest_delivered_in_one_request_e
     let bad = BTreeSet::from([3, 60, 120]);
     let units = refusable_meta_units(META_PIXEL, 150, &bad);
     let states = settle_units(&mut h, 150, units).await;
-    for (i, state) in states.iter().enumerate() {
-        let expected = if bad.contains(&i) {
-            ConversionState::Dead
-        } else {
-            ConversionState::Delivered
-        };
-        assert_eq!(*state, expected, "rf-{i:05}");
-    }
+    assert_only_the_bad_are_dead(&states, &bad);
     // One refused request per bad event, then one that delivers the 147 others.
     let stats = h.sandbox.stats();
     assert_eq!(stats.requests, 4, "{stats:#?}");
