@@ -88,6 +88,29 @@ async fn erasing_a_person_deletes_their_lead_and_everything_it_led_to(db: TestDb
         Erased::default()
     );
     assert!(store.get_lead("e-2").await.unwrap().is_some());
+    if let Some(url) = db.url() {
+        // PostgreSQL keeps event JSON in its own table: none may outlive its conversion.
+        let (client, driver) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(driver);
+        let orphans: i64 = client
+            .query_one(
+                "SELECT count(*) FROM payloads p \
+                 WHERE NOT EXISTS (SELECT 1 FROM conversions c WHERE c.id = p.conversion_id)",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(orphans, 0, "an erased conversion's payload is left");
+        let kept: i64 = client
+            .query_one("SELECT count(*) FROM payloads", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(kept > 0, "the other leads' payloads stay");
+    }
 
     // The erased transaction id is free again.
     gw.submit_lead(lead("e-1")).await.unwrap();

@@ -22,11 +22,7 @@ fn new_claim_id() -> i64 {
 
 /// The claim columns qualified with the `c.` alias of the UPDATE's target.
 fn qualified_claim_columns() -> String {
-    CLAIM_COLUMNS
-        .split(", ")
-        .map(|col| format!("c.{col}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    CLAIM_COLUMNS.replace("{c}", "c")
 }
 
 /// Claims up to `limit` due conversions of `pixel`, oldest due first.

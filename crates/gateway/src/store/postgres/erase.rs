@@ -48,7 +48,7 @@ pub(crate) async fn purge_expired(
     delete_leads(tx, &leads).await
 }
 
-/// Deletes these leads with their lifecycle events, conversions (payloads inside) and attempts.
+/// Deletes these leads with their lifecycle events, conversions, their payloads and attempts.
 async fn delete_leads(tx: &impl GenericClient, leads: &[String]) -> Result<Erased, StoreError> {
     let mut erased = Erased::default();
     if leads.is_empty() {
@@ -70,6 +70,11 @@ async fn delete_leads(tx: &impl GenericClient, leads: &[String]) -> Result<Erase
             &[&conversions],
         )
         .await?;
+    tx.execute(
+        "DELETE FROM payloads WHERE conversion_id = ANY($1)",
+        &[&conversions],
+    )
+    .await?;
     erased.conversions = tx
         .execute(
             "DELETE FROM conversions WHERE id = ANY($1)",

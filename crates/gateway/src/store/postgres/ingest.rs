@@ -40,13 +40,21 @@ const INSERT_EVENTS: &str = "INSERT INTO lifecycle_events (id, transaction_id, t
      $6::text[], $7::float8[], $8::text[], $9::bigint[], $10::text[], $11::float8[]) AS t \
      ON CONFLICT (transaction_id, idempotency_key) DO NOTHING RETURNING id";
 
-const INSERT_CONVERSIONS: &str = "INSERT INTO conversions (id, transaction_id, lifecycle_id, rule, \
-     pixel, event_name, event_id, test_event_code, event_time, payload, state, next_attempt_at_ms, \
-     created_at_ms, last_error) \
-     SELECT t.* FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
-     $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], \
-     $13::bigint[], $14::text[]) AS t \
-     ON CONFLICT (pixel, event_name, event_id) DO NOTHING RETURNING id";
+/// The conversions, and the payloads of those inserted (a duplicate keeps the first one's), in one
+/// statement; answers the ids inserted.
+const INSERT_CONVERSIONS: &str = "WITH t AS (SELECT * FROM unnest($1::bigint[], $2::text[], \
+     $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], \
+     $10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::text[]) AS t(id, transaction_id, \
+     lifecycle_id, rule, pixel, event_name, event_id, test_event_code, event_time, payload, state, \
+     next_attempt_at_ms, created_at_ms, last_error)), \
+     inserted AS (INSERT INTO conversions (id, transaction_id, lifecycle_id, rule, pixel, event_name, \
+     event_id, test_event_code, event_time, state, next_attempt_at_ms, created_at_ms, last_error) \
+     SELECT id, transaction_id, lifecycle_id, rule, pixel, event_name, event_id, test_event_code, \
+     event_time, state, next_attempt_at_ms, created_at_ms, last_error FROM t \
+     ON CONFLICT (pixel, event_name, event_id) DO NOTHING RETURNING id), \
+     payloads AS (INSERT INTO payloads (conversion_id, payload) \
+     SELECT t.id, t.payload FROM t JOIN inserted ON inserted.id = t.id) \
+     SELECT id FROM inserted";
 
 const NOTIFY: &str = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p";
 

@@ -6,7 +6,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
-use super::rows::{self, CONVERSION_COLUMNS, LEAD_COLUMNS};
+use super::rows::{self, CONVERSION_COLUMNS, LEAD_COLUMNS, PAYLOAD_COLUMN};
 use crate::domain::{Conversion, ConversionState, Lead};
 use crate::store::insights::{MAX_REPLAY_IDS, contains_pattern};
 use crate::store::{
@@ -207,7 +207,7 @@ async fn requeue_ids(
 ) -> Result<ReplayOutcome, StoreError> {
     let select = tx
         .prepare_cached(&format!(
-            "SELECT id, last_error, pixel, payload FROM conversions \
+            "SELECT id, last_error, pixel, {PAYLOAD_COLUMN} FROM conversions \
              WHERE id = ANY($1::bigint[]) AND state = '{}' ORDER BY id FOR UPDATE",
             from.as_str()
         ))

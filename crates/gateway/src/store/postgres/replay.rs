@@ -8,6 +8,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
+use super::rows::PAYLOAD_COLUMN;
 use crate::store::replay::replay_message;
 use crate::store::{PageRepairs, ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome, StoreError};
 
@@ -89,7 +90,8 @@ pub(crate) async fn requeue(
     now_ms: i64,
     channel: &str,
 ) -> Result<ReplayOutcome, StoreError> {
-    let (sql, params) = select("id, last_error, pixel, payload", filter, chunk);
+    let columns = format!("id, last_error, pixel, {PAYLOAD_COLUMN}");
+    let (sql, params) = select(&columns, filter, chunk);
     // Locked (not skipped): only another replay touches parked rows, and it must not be passed by.
     let stmt = tx.prepare_cached(&format!("{sql} FOR UPDATE")).await?;
     let rows = tx.query(&stmt, &refs(&params)).await?;
@@ -131,8 +133,8 @@ async fn repair_pages(
     }
     let update = tx
         .prepare_cached(
-            "UPDATE conversions AS c SET payload = r.payload \
-             FROM unnest($1::bigint[], $2::text[]) AS r(id, payload) WHERE c.id = r.id",
+            "UPDATE payloads AS p SET payload = r.payload \
+             FROM unnest($1::bigint[], $2::text[]) AS r(id, payload) WHERE p.conversion_id = r.id",
         )
         .await?;
     tx.execute(&update, &[&ids, &payloads]).await?;

@@ -15,12 +15,20 @@ pub const LEAD_COLUMNS: &str = "transaction_id, email, phone, external_id, ip, u
 pub const EVENT_COLUMNS: &str = "id, transaction_id, trigger, name, buyer, offer, revenue, currency, \
      occurred_at, idempotency_key, payout";
 
+/// A conversion's event JSON, from its own table (see migration 11), as a column of a query on
+/// `conversions`.
+pub const PAYLOAD_COLUMN: &str =
+    "(SELECT p.payload FROM payloads p WHERE p.conversion_id = conversions.id) AS payload";
+
 pub const CONVERSION_COLUMNS: &str = "id, transaction_id, lifecycle_id, rule, pixel, event_name, \
-     event_id, test_event_code, event_time, state, attempts, next_attempt_at_ms, last_error, payload, \
+     event_id, test_event_code, event_time, state, attempts, next_attempt_at_ms, last_error, \
+     (SELECT p.payload FROM payloads p WHERE p.conversion_id = conversions.id) AS payload, \
      created_at_ms";
 
-pub const CLAIM_COLUMNS: &str = "id, claim, pixel, event_name, event_id, test_event_code, event_time, \
-     attempts, retries, first_attempt_at_ms, payload";
+/// What a claim returns; `{c}` stands for the alias of the claimed `conversions` row.
+pub const CLAIM_COLUMNS: &str = "{c}.id, {c}.claim, {c}.pixel, {c}.event_name, {c}.event_id, \
+     {c}.test_event_code, {c}.event_time, {c}.attempts, {c}.retries, {c}.first_attempt_at_ms, \
+     (SELECT p.payload FROM payloads p WHERE p.conversion_id = {c}.id)";
 
 pub const ATTEMPT_COLUMNS: &str =
     "conversion_id, at_ms, http_status, code, message, request_id, latency_ms, outcome, batch_size";

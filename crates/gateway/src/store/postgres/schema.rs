@@ -177,6 +177,18 @@ ALTER TABLE leads ADD COLUMN click_ids TEXT;
     r#"
 ALTER TABLE pixels ADD COLUMN destination TEXT;
 "#,
+    // 11: the event JSON moves out of the hot conversions row, as SQLite's migration 3 did. A row is
+    // rewritten on every claim and every recorded result, and under MVCC each rewrite copied the
+    // whole event into a new row version (an outage's retries left several dead ones per
+    // conversion). The payload is written once and only read.
+    r#"
+CREATE TABLE payloads (
+    conversion_id BIGINT PRIMARY KEY,
+    payload       TEXT NOT NULL
+);
+INSERT INTO payloads (conversion_id, payload) SELECT id, payload FROM conversions;
+ALTER TABLE conversions DROP COLUMN payload;
+"#,
 ];
 
 /// The schema version this build writes.
