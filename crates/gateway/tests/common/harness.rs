@@ -54,59 +54,53 @@ pub struct Harness {
 
 impl Harness {
     pub async fn new(db: TestDb, sandbox: SandboxConfig, policy: DeliveryPolicy) -> Harness {
-        let store = db.open().await;
-        let sandbox_config = SandboxConfig {
+        let sandbox = SandboxConfig {
             pixels: vec![(PIXEL.into(), TOKEN.into())],
             ..sandbox
         };
-        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let sandbox = signalpost_sandbox::spawn(sandbox_config, addr)
-            .await
-            .unwrap();
-        let pixels = PixelRegistry::new([PixelConfig {
-            code: PIXEL.into(),
-            access_token: AccessToken::new(TOKEN),
-            base_url: sandbox.base_url(),
-            // The sandbox on loopback: a destination the operator named.
-            addresses: signalpost_gateway::delivery::AddressPolicy::Any,
-            test_event_code: None,
-            destination: Default::default(),
-        }]);
-        let gateway = Gateway::new(store.shared(), demo_rules(PIXEL));
-        Harness {
-            store,
-            gateway,
-            pixels,
-            sandbox,
-            policy,
-            engine: None,
-            _db: db,
-        }
+        Harness::serving(db, sandbox, policy, PIXEL, Destination::default()).await
     }
 
     /// [`Harness::new`] delivering to Meta: the sandbox serves [`META_PIXEL`] with [`TOKEN`], and
     /// the demo rules fire on that pixel as Meta events.
     pub async fn new_meta(db: TestDb, sandbox: SandboxConfig, policy: DeliveryPolicy) -> Harness {
-        let store = db.open().await;
-        let sandbox_config = SandboxConfig {
+        let sandbox = SandboxConfig {
             meta_pixels: vec![(META_PIXEL.into(), TOKEN.into())],
             ..sandbox
         };
+        Harness::serving(
+            db,
+            sandbox,
+            policy,
+            META_PIXEL,
+            Destination::Meta(Default::default()),
+        )
+        .await
+    }
+
+    /// A sandbox from `sandbox_config`, and the demo rules firing on `pixel` of `destination`.
+    async fn serving(
+        db: TestDb,
+        sandbox_config: SandboxConfig,
+        policy: DeliveryPolicy,
+        pixel: &str,
+        destination: Destination,
+    ) -> Harness {
+        let store = db.open().await;
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let sandbox = signalpost_sandbox::spawn(sandbox_config, addr)
             .await
             .unwrap();
-        let meta = Destination::Meta(Default::default());
         let pixels = PixelRegistry::new([PixelConfig {
-            code: META_PIXEL.into(),
+            code: pixel.into(),
             access_token: AccessToken::new(TOKEN),
             base_url: sandbox.base_url(),
+            // The sandbox on loopback: a destination the operator named.
             addresses: signalpost_gateway::delivery::AddressPolicy::Any,
             test_event_code: None,
-            destination: meta.clone(),
+            destination: destination.clone(),
         }]);
-        let rules =
-            demo_rules(META_PIXEL).with_destinations([(META_PIXEL.to_owned(), meta)].into());
+        let rules = demo_rules(pixel).with_destinations([(pixel.to_owned(), destination)].into());
         let gateway = Gateway::new(store.shared(), rules);
         Harness {
             store,
