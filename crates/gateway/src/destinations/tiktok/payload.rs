@@ -17,7 +17,10 @@ pub fn event_json(
     let event = event(planned, settings);
     let overlay = &planned.overlay;
     if overlay.is_empty() {
-        return serde_json::to_string(&event);
+        // The model's own writer: the same bytes as serde_json, about three times faster, once per
+        // ingested conversion.
+        let bytes = event.to_json_vec()?;
+        return String::from_utf8(bytes).map_err(serde::ser::Error::custom);
     }
     let Value::Object(mut object) = serde_json::to_value(&event)? else {
         return serde_json::to_string(&event);
