@@ -340,6 +340,13 @@ impl Round<'_> {
         let now = now_ms();
         let mut rng = rand::rng();
         let message = describe(&answer.attempt);
+        let retryable = answer.outcome == AttemptOutcome::Retryable;
+        if retryable && !indices.is_empty() {
+            self.retried = true;
+            self.throttled |= self
+                .destination
+                .is_throttle(answer.attempt.http_status, answer.attempt.code);
+        }
         let mut results = Vec::with_capacity(indices.len());
         for &i in indices {
             let c = &self.conversions[i];
@@ -348,7 +355,6 @@ impl Round<'_> {
                 .first_attempt_at_ms
                 .or_else(|| attempts.first().map(|a| a.at_ms))
                 .unwrap_or(now);
-            let retryable = answer.outcome == AttemptOutcome::Retryable;
             let retries = c.retries + u32::from(retryable);
             let step = self.ctx.policy.retry.next_step(
                 answer.outcome,
@@ -384,11 +390,6 @@ impl Round<'_> {
                     (ConversionState::Paused, None, Some(why))
                 }
             };
-            self.retried |= retryable;
-            self.throttled |= retryable
-                && self
-                    .destination
-                    .is_throttle(answer.attempt.http_status, answer.attempt.code);
             results.push(DeliveryResult {
                 conversion_id: c.id,
                 claim: c.claim,
