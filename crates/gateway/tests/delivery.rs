@@ -383,8 +383,26 @@ async fn many_leads_are_all_delivered_in_batches(db: TestDb) {
     .await;
     assert_eq!(total, 1000);
     assert_eq!(h.sandbox.stats().accepted_events, 1000);
-    assert!(h.sandbox.stats().requests < 1000, "events were batched");
+    let requests = h.sandbox.stats().requests;
+    assert!(requests < 1000, "events were batched");
     h.stop_engine().await;
+    // One request log row per request sent, however many conversions it carried; each conversion
+    // still shows the request that delivered it.
+    assert_eq!(
+        h.db.scalar("SELECT count(*) FROM requests").await,
+        i64::try_from(requests).unwrap()
+    );
+    let log = &h
+        .store
+        .get_lead("m-7-7")
+        .await
+        .unwrap()
+        .unwrap()
+        .conversions[0]
+        .attempt_log;
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0].outcome, AttemptOutcome::Delivered);
+    assert!(log[0].batch_size >= 1);
 }
 
 /// With a 50 ms destination and a backlog, the pixel's window grows past its initial 2 requests in

@@ -45,7 +45,8 @@ async fn erasing_a_person_deletes_their_lead_and_everything_it_led_to(db: TestDb
             leads: 1,
             events: 1,
             conversions: 1,
-            attempts: 1
+            attempts: 1,
+            requests: 0
         }
     );
     assert!(store.get_lead("e-1").await.unwrap().is_none());
@@ -143,6 +144,11 @@ async fn retention_purges_old_settled_leads_in_batches_and_keeps_waiting_ones(db
         batches.push(purged.leads);
     }
     assert_eq!(batches, [2, 2, 1], "batches of at most 2");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM requests").await,
+        0,
+        "the request log is dropped by age too"
+    );
     for i in 0..5 {
         assert!(store.get_lead(&format!("old-{i}")).await.unwrap().is_none());
     }

@@ -28,5 +28,15 @@ pub struct Erased {
     pub leads: u64,
     pub events: u64,
     pub conversions: u64,
+    /// Entries of the erased conversions' attempt logs.
     pub attempts: u64,
+    /// Request log rows dropped by age (retention only; an erasure leaves the rows of requests its
+    /// conversions rode in, which hold the destination's answer to a whole batch and no personal
+    /// data).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub requests: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -70,6 +70,33 @@ impl TestDb {
         self.schema.as_ref().map(|s| s.url.as_str())
     }
 
+    /// The one integer `sql` answers, read straight from the database (SQLite read-only), to
+    /// check what the store wrote where its API does not show it.
+    #[allow(dead_code)]
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match self.url() {
+            None => {
+                let path = self
+                    .dir
+                    .path()
+                    .join(signalpost_gateway::store::sqlite::DB_FILE);
+                let conn = rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .unwrap();
+                conn.query_row(sql, [], |r| r.get(0)).unwrap()
+            }
+            Some(url) => {
+                let (client, driver) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(driver);
+                client.query_one(sql, &[]).await.unwrap().get(0)
+            }
+        }
+    }
+
     /// A scratch directory that lives as long as the database.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()

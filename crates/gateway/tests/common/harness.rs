@@ -49,7 +49,7 @@ pub struct Harness {
     pub policy: DeliveryPolicy,
     pub engine: Option<(EngineHandle, CancellationToken)>,
     // Last: the database outlives the store's connections.
-    _db: TestDb,
+    pub db: TestDb,
 }
 
 impl Harness {
@@ -109,7 +109,7 @@ impl Harness {
             sandbox,
             policy,
             engine: None,
-            _db: db,
+            db,
         }
     }
 

@@ -103,12 +103,112 @@ pub(crate) async fn renew(
     Ok(client.execute(&stmt, &[&ids, &claim, &until_ms]).await?)
 }
 
-/// Records results and their attempts in the caller's transaction: one UPDATE for every result and
-/// one INSERT for every attempt, as arrays. A result whose claim is no longer the row's (its lease
-/// expired and another worker took it) still has its attempts logged (the request did happen), and
-/// a final answer (delivered, or dead on TikTok's refusal) is applied unless the row is final
-/// already: TikTok's verdict does not depend on the claim that sent the event. Delivered wins over
-/// dead. A retry or pause from a stale claim is left to the current claim.
+/// Stores one `requests` row per distinct attempt of `results` (the results of one request share
+/// theirs) and answers, per result, its `attempt_log` suffix ("17" or "17,18"; empty when it has
+/// none). One statement: ids come from the table's sequence inside it, so each row's id is known
+/// without relying on the order of `RETURNING`.
+pub(crate) async fn log_requests(
+    tx: &impl GenericClient,
+    results: &[&[NewAttempt]],
+) -> Result<Vec<String>, StoreError> {
+    let mut distinct: Vec<&NewAttempt> = Vec::new();
+    let positions: Vec<Vec<usize>> = results
+        .iter()
+        .map(|attempts| {
+            attempts
+                .iter()
+                .map(|a| match distinct.iter().position(|d| *d == a) {
+                    Some(i) => i,
+                    None => {
+                        distinct.push(a);
+                        distinct.len() - 1
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    if distinct.is_empty() {
+        return Ok(vec![String::new(); results.len()]);
+    }
+    let at: Vec<i64> = distinct.iter().map(|a| a.at_ms).collect();
+    let status: Vec<Option<i32>> = distinct
+        .iter()
+        .map(|a| a.http_status.map(i32::from))
+        .collect();
+    let code: Vec<Option<i64>> = distinct.iter().map(|a| a.code).collect();
+    let message: Vec<&str> = distinct.iter().map(|a| a.message.as_str()).collect();
+    let request: Vec<Option<&str>> = distinct.iter().map(|a| a.request_id.as_deref()).collect();
+    let latency: Vec<i64> = distinct
+        .iter()
+        .map(|a| i64::try_from(a.latency_ms).unwrap_or(i64::MAX))
+        .collect();
+    let outcome: Vec<&str> = distinct
+        .iter()
+        .map(|a| AttemptOutcome::as_str(a.outcome))
+        .collect();
+    let batch: Vec<i64> = distinct.iter().map(|a| i64::from(a.batch_size)).collect();
+    // `a` is referenced twice, so PostgreSQL materializes it: one nextval per row.
+    let insert = tx
+        .prepare_cached(
+            "WITH a AS ( \
+               SELECT nextval(pg_get_serial_sequence('requests', 'id')) AS id, u.* \
+               FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::text[], \
+                           $6::bigint[], $7::text[], $8::bigint[]) WITH ORDINALITY \
+                    AS u(at_ms, http_status, code, message, request_id, latency_ms, outcome, \
+                         batch_size, position)), \
+             ins AS (INSERT INTO requests (id, at_ms, http_status, code, message, request_id, \
+                                           latency_ms, outcome, batch_size) \
+                     SELECT id, at_ms, http_status, code, message, request_id, latency_ms, \
+                            outcome, batch_size FROM a) \
+             SELECT position, id FROM a",
+        )
+        .await?;
+    let rows = tx
+        .query(
+            &insert,
+            &[
+                &at, &status, &code, &message, &request, &latency, &outcome, &batch,
+            ],
+        )
+        .await?;
+    let mut ids = vec![0i64; distinct.len()];
+    for row in &rows {
+        let position: i64 = row.try_get(0).map_err(rows::corrupt)?;
+        let id: i64 = row.try_get(1).map_err(rows::corrupt)?;
+        if let Some(slot) = usize::try_from(position - 1)
+            .ok()
+            .and_then(|i| ids.get_mut(i))
+        {
+            *slot = id;
+        }
+    }
+    Ok(positions
+        .iter()
+        .map(|p| {
+            p.iter()
+                .map(|&i| ids[i].to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect())
+}
+
+/// The SQL expression of conversion `c`'s `attempt_log` with `log` (an expression holding a
+/// [`log_requests`] answer) appended.
+pub(crate) fn appended_attempt_log(log: &str) -> String {
+    format!(
+        "CASE WHEN {log} = '' THEN c.attempt_log WHEN c.attempt_log IS NULL THEN {log} \
+         ELSE c.attempt_log || ',' || {log} END"
+    )
+}
+
+/// Records results and their attempts in the caller's transaction: one INSERT of the requests
+/// (one row per request, however many conversions it carried) and one UPDATE for every result, as
+/// arrays. A result whose claim is no longer the row's (its lease expired and another worker took
+/// it) still has its attempts logged (the request did happen), and a final answer (delivered, or
+/// dead on TikTok's refusal) is applied unless the row is final already: TikTok's verdict does not
+/// depend on the claim that sent the event. Delivered wins over dead. A retry or pause from a stale
+/// claim is left to the current claim.
 pub(crate) async fn record(
     tx: &impl GenericClient,
     results: &[DeliveryResult],
@@ -130,26 +230,42 @@ pub(crate) async fn record(
         .iter()
         .map(|r| r.attempts.iter().map(|a| a.at_ms).min())
         .collect();
+    let attempts: Vec<&[NewAttempt]> = results.iter().map(|r| r.attempts.as_slice()).collect();
+    let log = log_requests(tx, &attempts).await?;
     let update = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "UPDATE conversions AS c SET state = r.state, next_attempt_at_ms = r.next, \
              last_error = r.error, attempts = c.attempts + r.tries, retries = c.retries + r.retry, \
-             first_attempt_at_ms = COALESCE(c.first_attempt_at_ms, r.first_at), claim = NULL \
+             first_attempt_at_ms = COALESCE(c.first_attempt_at_ms, r.first_at), claim = NULL, \
+             attempt_log = {} \
              FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], \
-                         $6::int[], $7::int[], $8::bigint[]) \
-                  AS r(id, claim, state, next, error, tries, retry, first_at) \
+                         $6::int[], $7::int[], $8::bigint[], $9::text[]) \
+                  AS r(id, claim, state, next, error, tries, retry, first_at, log) \
              WHERE c.id = r.id AND c.state = 'in_flight' AND c.claim = r.claim",
-        )
+            appended_attempt_log("r.log")
+        ))
         .await?;
     let changed = tx
         .execute(
             &update,
             &[
-                &id, &claim, &state, &next, &error, &tries, &retry, &first_at,
+                &id, &claim, &state, &next, &error, &tries, &retry, &first_at, &log,
             ],
         )
         .await?;
     if changed < results.len() as u64 {
+        // The rows the UPDATE above did not settle still get their requests logged: a row that
+        // holds its log's first new id was settled already.
+        let logged = tx
+            .prepare_cached(&format!(
+                "UPDATE conversions AS c SET attempt_log = {} \
+                 FROM unnest($1::bigint[], $2::text[]) AS r(id, log) \
+                 WHERE c.id = r.id AND r.log <> '' \
+                   AND NOT (split_part(r.log, ',', 1) = ANY(string_to_array(COALESCE(c.attempt_log, ''), ',')))",
+                appended_attempt_log("r.log")
+            ))
+            .await?;
+        tx.execute(&logged, &[&id, &log]).await?;
         let final_ids: Vec<i64> = results
             .iter()
             .filter(|r| matches!(r.state, ConversionState::Delivered | ConversionState::Dead))
@@ -180,61 +296,6 @@ pub(crate) async fn record(
             "results for stale claims (lease expired and reclaimed): final answers applied, others left to the new claim"
         );
     }
-
-    let attempts: Vec<(i64, &NewAttempt)> = results
-        .iter()
-        .flat_map(|r| r.attempts.iter().map(move |a| (r.conversion_id, a)))
-        .collect();
-    if attempts.is_empty() {
-        return Ok(());
-    }
-    let conversion: Vec<i64> = attempts.iter().map(|(id, _)| *id).collect();
-    let at: Vec<i64> = attempts.iter().map(|(_, a)| a.at_ms).collect();
-    let status: Vec<Option<i32>> = attempts
-        .iter()
-        .map(|(_, a)| a.http_status.map(i32::from))
-        .collect();
-    let code: Vec<Option<i64>> = attempts.iter().map(|(_, a)| a.code).collect();
-    let message: Vec<&str> = attempts.iter().map(|(_, a)| a.message.as_str()).collect();
-    let request: Vec<Option<&str>> = attempts
-        .iter()
-        .map(|(_, a)| a.request_id.as_deref())
-        .collect();
-    let latency: Vec<i64> = attempts
-        .iter()
-        .map(|(_, a)| i64::try_from(a.latency_ms).unwrap_or(i64::MAX))
-        .collect();
-    let outcome: Vec<&str> = attempts
-        .iter()
-        .map(|(_, a)| AttemptOutcome::as_str(a.outcome))
-        .collect();
-    let batch: Vec<i64> = attempts
-        .iter()
-        .map(|(_, a)| i64::from(a.batch_size))
-        .collect();
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
-             latency_ms, outcome, batch_size) \
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::bigint[], $5::text[], \
-                                  $6::text[], $7::bigint[], $8::text[], $9::bigint[])",
-        )
-        .await?;
-    tx.execute(
-        &insert,
-        &[
-            &conversion,
-            &at,
-            &status,
-            &code,
-            &message,
-            &request,
-            &latency,
-            &outcome,
-            &batch,
-        ],
-    )
-    .await?;
     Ok(())
 }
 

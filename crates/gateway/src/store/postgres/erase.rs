@@ -45,7 +45,17 @@ pub(crate) async fn purge_expired(
         )
         .await?;
     let leads: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    delete_leads(tx, &leads).await
+    let mut erased = delete_leads(tx, &leads).await?;
+    // Request log rows by age; ids grow with time, so the oldest come first in key order. A
+    // conversion kept longer (its lead had later events) then shows only its newer attempts.
+    erased.requests = tx
+        .execute(
+            "DELETE FROM requests WHERE id IN \
+             (SELECT id FROM requests WHERE at_ms < $1 ORDER BY id LIMIT $2)",
+            &[&cutoff_ms, &i64::try_from(limit).unwrap_or(i64::MAX)],
+        )
+        .await?;
+    Ok(erased)
 }
 
 /// Deletes these leads with their lifecycle events, conversions, their payloads and attempts.
@@ -64,12 +74,17 @@ async fn delete_leads(tx: &impl GenericClient, leads: &[String]) -> Result<Erase
         .iter()
         .map(|r| r.get(0))
         .collect();
-    erased.attempts = tx
-        .execute(
-            "DELETE FROM attempts WHERE conversion_id = ANY($1)",
+    // The requests they rode in stay: they hold the destination's answer to a whole batch, no
+    // personal data, and are dropped by age (`purge_expired`).
+    let logged: i64 = tx
+        .query_one(
+            "SELECT COALESCE(sum(cardinality(string_to_array(attempt_log, ','))), 0)::bigint \
+             FROM conversions WHERE id = ANY($1)",
             &[&conversions],
         )
-        .await?;
+        .await?
+        .get(0);
+    erased.attempts = u64::try_from(logged).unwrap_or(0);
     tx.execute(
         "DELETE FROM payloads WHERE conversion_id = ANY($1)",
         &[&conversions],

@@ -50,9 +50,12 @@ pub(crate) async fn get_lead(
         .await?;
     let attempts_stmt = client
         .prepare_cached(&format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE conversion_id IN \
-             (SELECT id FROM conversions WHERE lifecycle_id IN \
-              (SELECT id FROM lifecycle_events WHERE transaction_id = $1)) ORDER BY id"
+            "SELECT {ATTEMPT_COLUMNS} FROM conversions c \
+             CROSS JOIN LATERAL unnest(string_to_array(c.attempt_log, ',')::bigint[]) \
+                 WITH ORDINALITY AS l(request, position) \
+             JOIN requests r ON r.id = l.request \
+             WHERE c.lifecycle_id IN (SELECT id FROM lifecycle_events WHERE transaction_id = $1) \
+             ORDER BY c.id, l.position"
         ))
         .await?;
     // Issued together: the driver pipelines them on the one connection.

@@ -8,7 +8,9 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
+use super::delivery::{appended_attempt_log, log_requests};
 use super::rows::PAYLOAD_COLUMN;
+use crate::domain::{AttemptOutcome, NewAttempt};
 use crate::store::replay::replay_message;
 use crate::store::{PageRepairs, ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome, StoreError};
 
@@ -169,24 +171,34 @@ pub(crate) async fn requeue_rows(
     let Some(&last_id) = ids.last() else {
         return Ok(ReplayOutcome::default());
     };
-    let log = tx
-        .prepare_cached(
-            "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
-             latency_ms, outcome, batch_size) \
-             SELECT id, $3, NULL, NULL, message, NULL, 0, 'replayed', 0 \
-             FROM unnest($1::bigint[], $2::text[]) AS r(id, message)",
-        )
-        .await?;
-    tx.execute(&log, &[&ids, &messages, &now_ms]).await?;
+    let entries: Vec<[NewAttempt; 1]> = messages
+        .into_iter()
+        .map(|message| {
+            [NewAttempt {
+                at_ms: now_ms,
+                http_status: None,
+                code: None,
+                message,
+                request_id: None,
+                latency_ms: 0,
+                outcome: AttemptOutcome::Replayed,
+                batch_size: 0,
+            }]
+        })
+        .collect();
+    let entries: Vec<&[NewAttempt]> = entries.iter().map(|e| e.as_slice()).collect();
+    let logs = log_requests(tx, &entries).await?;
     let update = tx
         .prepare_cached(&format!(
-            "UPDATE conversions SET state = 'pending', next_attempt_at_ms = $2, claim = NULL, \
-             retries = 0, first_attempt_at_ms = NULL, last_error = NULL \
-             WHERE id = ANY($1::bigint[]) AND state = '{}'",
+            "UPDATE conversions AS c SET state = 'pending', next_attempt_at_ms = $3, claim = NULL, \
+             retries = 0, first_attempt_at_ms = NULL, last_error = NULL, attempt_log = {} \
+             FROM unnest($1::bigint[], $2::text[]) AS r(id, log) \
+             WHERE c.id = r.id AND c.state = '{}'",
+            appended_attempt_log("r.log"),
             from.as_str()
         ))
         .await?;
-    let requeued = tx.execute(&update, &[&ids, &now_ms]).await?;
+    let requeued = tx.execute(&update, &[&ids, &logs, &now_ms]).await?;
     let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
     for pixel in &pixels {
         tx.execute(&notify, &[&channel, pixel]).await?;

@@ -30,10 +30,12 @@ pub const CLAIM_COLUMNS: &str = "{c}.id, {c}.claim, {c}.pixel, {c}.event_name, {
      {c}.test_event_code, {c}.event_time, {c}.attempts, {c}.retries, {c}.first_attempt_at_ms, \
      (SELECT p.payload FROM payloads p WHERE p.conversion_id = {c}.id)";
 
-pub const ATTEMPT_COLUMNS: &str =
-    "conversion_id, at_ms, http_status, code, message, request_id, latency_ms, outcome, batch_size";
+/// An attempt: a conversion `c` joined to a request `r` of its `attempt_log` (one `requests` row
+/// per request sent, shared by every conversion it carried).
+pub const ATTEMPT_COLUMNS: &str = "c.id, r.at_ms, r.http_status, r.code, r.message, r.request_id, \
+     r.latency_ms, r.outcome, r.batch_size";
 
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 

@@ -189,6 +189,34 @@ CREATE TABLE payloads (
 INSERT INTO payloads (conversion_id, payload) SELECT id, payload FROM conversions;
 ALTER TABLE conversions DROP COLUMN payload;
 "#,
+    // 12: one row per request sent instead of one per conversion it carried, as SQLite's migration
+    // 11: a delivered batch of 1,000 wrote 1,000 copies of one answer; it now writes one `requests`
+    // row, and each conversion keeps the ids of the requests that carried it, oldest first, in
+    // `attempt_log` (comma-separated), in the row version its settle writes anyway.
+    r#"
+CREATE TABLE requests (
+    id          BIGSERIAL PRIMARY KEY,
+    at_ms       BIGINT NOT NULL,
+    http_status INTEGER,
+    code        BIGINT,
+    message     TEXT NOT NULL,
+    request_id  TEXT,
+    latency_ms  BIGINT NOT NULL,
+    outcome     TEXT NOT NULL,
+    batch_size  BIGINT NOT NULL
+);
+ALTER TABLE conversions ADD COLUMN attempt_log TEXT;
+INSERT INTO requests (id, at_ms, http_status, code, message, request_id, latency_ms, outcome,
+                      batch_size)
+    SELECT id, at_ms, http_status, code, message, request_id, latency_ms, outcome, batch_size
+    FROM attempts;
+SELECT setval(pg_get_serial_sequence('requests', 'id'), GREATEST((SELECT max(id) FROM requests), 1));
+UPDATE conversions c SET attempt_log = a.log
+    FROM (SELECT conversion_id, string_agg(id::text, ',' ORDER BY id) AS log
+          FROM attempts GROUP BY conversion_id) a
+    WHERE c.id = a.conversion_id;
+DROP TABLE attempts;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -8,6 +8,7 @@ use rusqlite::{Connection, params};
 
 use super::rows::{self, CLAIM_COLUMNS};
 use crate::domain::ConversionState;
+use crate::domain::NewAttempt;
 use crate::store::{ClaimedConversion, DeliveryResult, StoreError};
 
 /// A fresh claim id (positive, so it never equals a NULL-claim sentinel).
@@ -107,8 +108,49 @@ fn same_outcome(a: &DeliveryResult, b: &DeliveryResult) -> bool {
         && a.attempts == b.attempts
 }
 
+/// Stores one `requests` row per attempt and answers their ids as an `attempt_log` suffix
+/// ("17" or "17,18"), oldest first; empty when there are none.
+pub(super) fn log_requests(
+    conn: &Connection,
+    attempts: &[NewAttempt],
+) -> Result<String, StoreError> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO requests (at_ms, http_status, code, message, request_id, latency_ms, outcome, \
+         batch_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut log = String::new();
+    for a in attempts {
+        insert.execute(params![
+            a.at_ms,
+            a.http_status,
+            a.code,
+            a.message,
+            a.request_id,
+            i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
+            a.outcome.as_str(),
+            a.batch_size,
+        ])?;
+        if !log.is_empty() {
+            log.push(',');
+        }
+        log.push_str(&conn.last_insert_rowid().to_string());
+    }
+    Ok(log)
+}
+
+/// The SQL assignment appending the parameter `log` (a [`log_requests`] answer, e.g. `?9`) to a
+/// conversion's `attempt_log`.
+pub(super) fn append_attempt_log(log: &str) -> String {
+    format!(
+        "attempt_log = CASE WHEN {log} = '' THEN attempt_log \
+         WHEN attempt_log IS NULL THEN {log} ELSE attempt_log || ',' || {log} END"
+    )
+}
+
 /// Records results: each run of results settled alike (typically a whole delivered batch) is
-/// acknowledged with one UPDATE and one INSERT per attempt, over the run's ids as a JSON array.
+/// acknowledged with one UPDATE over the run's ids as a JSON array, and each request that carried
+/// the run is logged once (one `requests` row, its id appended to every conversion's
+/// `attempt_log`).
 ///
 /// A result whose claim is no longer the row's (its lease expired and another worker took it) still
 /// has its attempts logged, since the request did happen. If TikTok's answer was final (delivered,
@@ -130,13 +172,16 @@ pub(super) fn record(conn: &Connection, results: &[DeliveryResult]) -> Result<()
             .map_err(|e| StoreError::Io(e.to_string()))?;
         let first_at = first.attempts.iter().map(|a| a.at_ms).min();
         let tries = i64::try_from(first.attempts.len()).unwrap_or(i64::MAX);
+        let log = log_requests(conn, &first.attempts)?;
         let changed = conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "UPDATE conversions SET state = ?2, next_attempt_at_ms = ?3, last_error = ?4, \
                  attempts = attempts + ?5, retries = retries + ?6, \
-                 first_attempt_at_ms = COALESCE(first_attempt_at_ms, ?7), claim = NULL \
+                 first_attempt_at_ms = COALESCE(first_attempt_at_ms, ?7), claim = NULL, \
+                 {} \
                  WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'in_flight' AND claim = ?8",
-            )?
+                append_attempt_log("?9")
+            ))?
             .execute(params![
                 ids,
                 first.state.as_str(),
@@ -146,55 +191,70 @@ pub(super) fn record(conn: &Connection, results: &[DeliveryResult]) -> Result<()
                 i64::from(first.counts_as_retry),
                 first_at,
                 first.claim,
+                log,
             ])?;
         if changed < run.len() {
-            let late = if matches!(
-                first.state,
-                ConversionState::Delivered | ConversionState::Dead
-            ) {
-                // Rows the statement above settled are final now, so this touches only the others.
-                conn.prepare_cached(
-                    "UPDATE conversions SET state = ?2, next_attempt_at_ms = NULL, last_error = ?3, \
-                     attempts = attempts + ?4, first_attempt_at_ms = COALESCE(first_attempt_at_ms, ?5), \
-                     claim = NULL \
-                     WHERE id IN (SELECT value FROM json_each(?1)) \
-                       AND (state IN ('pending', 'retrying', 'in_flight', 'paused') \
-                            OR (?2 = 'delivered' AND state = 'dead'))",
-                )?
-                .execute(params![
-                    ids,
-                    first.state.as_str(),
-                    first.last_error,
-                    tries,
-                    first_at
-                ])?
-            } else {
-                0
-            };
-            tracing::debug!(
-                stale = run.len() - changed,
-                applied = late,
-                "results for stale claims (lease expired and reclaimed): final answers applied, others left to the new claim"
-            );
-        }
-        let mut insert_attempts = conn.prepare_cached(
-            "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
-             latency_ms, outcome, batch_size) \
-             SELECT value, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM json_each(?1)",
-        )?;
-        for a in &first.attempts {
-            insert_attempts.execute(params![
-                ids,
-                a.at_ms,
-                a.http_status,
-                a.code,
-                a.message,
-                a.request_id,
-                i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
-                a.outcome.as_str(),
-                a.batch_size,
-            ])?;
+            settle_stale(
+                conn,
+                first,
+                &ids,
+                tries,
+                first_at,
+                &log,
+                run.len() - changed,
+            )?;
         }
     }
+    Ok(())
+}
+
+/// The rows of a run the claim no longer held: the requests are logged on each (the ones the main
+/// UPDATE settled already carry the run's first new request id), and a final answer is applied.
+fn settle_stale(
+    conn: &Connection,
+    first: &DeliveryResult,
+    ids: &str,
+    tries: i64,
+    first_at: Option<i64>,
+    log: &str,
+    stale: usize,
+) -> Result<(), StoreError> {
+    if let Some(marker) = log.split(',').next().filter(|id| !id.is_empty()) {
+        conn.prepare_cached(&format!(
+            "UPDATE conversions SET {} \
+             WHERE id IN (SELECT value FROM json_each(?1)) \
+               AND instr(',' || COALESCE(attempt_log, '') || ',', ',' || ?2 || ',') = 0",
+            append_attempt_log("?3")
+        ))?
+        .execute(params![ids, marker, log])?;
+    }
+    let late = if matches!(
+        first.state,
+        ConversionState::Delivered | ConversionState::Dead
+    ) {
+        // Rows the main UPDATE settled are final now, so this touches only the others.
+        conn.prepare_cached(
+            "UPDATE conversions SET state = ?2, next_attempt_at_ms = NULL, last_error = ?3, \
+             attempts = attempts + ?4, first_attempt_at_ms = COALESCE(first_attempt_at_ms, ?5), \
+             claim = NULL \
+             WHERE id IN (SELECT value FROM json_each(?1)) \
+               AND (state IN ('pending', 'retrying', 'in_flight', 'paused') \
+                    OR (?2 = 'delivered' AND state = 'dead'))",
+        )?
+        .execute(params![
+            ids,
+            first.state.as_str(),
+            first.last_error,
+            tries,
+            first_at
+        ])?
+    } else {
+        0
+    };
+    tracing::debug!(
+        stale,
+        applied = late,
+        "results for stale claims (lease expired and reclaimed): final answers applied, others left to the new claim"
+    );
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::read::parse_attempt_log;
 use crate::store::{EraseRequest, Erased, StoreError};
 
 /// Deletes what `who` matches.
@@ -57,7 +58,22 @@ pub(crate) fn purge_expired(
             |r| r.get(0),
         )?
         .collect::<Result<_, _>>()?;
-    delete_leads(conn, &leads)
+    let mut erased = delete_leads(conn, &leads)?;
+    erased.requests = purge_requests(conn, cutoff_ms, limit)?;
+    Ok(erased)
+}
+
+/// Deletes up to `limit` request log rows sent before `cutoff_ms`. A conversion kept longer (its
+/// lead had later events) then shows only its newer attempts.
+fn purge_requests(conn: &Connection, cutoff_ms: i64, limit: usize) -> Result<u64, StoreError> {
+    // Ids grow with time, so the oldest rows come first in the primary key's order.
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM requests WHERE id IN \
+             (SELECT id FROM requests WHERE at_ms < ?1 ORDER BY id LIMIT ?2)",
+        )?
+        .execute(params![cutoff_ms, i64::try_from(limit).unwrap_or(i64::MAX)])?;
+    Ok(count(deleted))
 }
 
 /// Deletes these leads with their lifecycle events, conversions, payloads and attempts.
@@ -74,10 +90,12 @@ fn delete_leads(conn: &Connection, leads: &[String]) -> Result<Erased, StoreErro
                 .query_map(params![event], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             for conversion in &conversions {
-                erased.attempts += count(
-                    conn.prepare_cached("DELETE FROM attempts WHERE conversion_id = ?1")?
-                        .execute(params![conversion])?,
-                );
+                // The requests it rode in stay: they hold TikTok's answer to a whole batch, no
+                // personal data, and are dropped by age with the rest (`purge_expired`).
+                let log: Option<String> = conn
+                    .prepare_cached("SELECT attempt_log FROM conversions WHERE id = ?1")?
+                    .query_row(params![conversion], |r| r.get(0))?;
+                erased.attempts += count(parse_attempt_log(log)?.len());
                 conn.prepare_cached("DELETE FROM payloads WHERE conversion_id = ?1")?
                     .execute(params![conversion])?;
                 erased.conversions += count(

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::rows::{
-    self, ATTEMPT_COLUMNS, CONVERSION_COLUMNS, CONVERSIONS_WITH_PAYLOAD, EVENT_COLUMNS,
+    self, CONVERSION_COLUMNS, CONVERSIONS_WITH_PAYLOAD, EVENT_COLUMNS, REQUEST_COLUMNS,
 };
 use super::schema;
 use crate::domain::{Attempt, ConversionState, Lead};
@@ -96,10 +96,12 @@ pub(crate) fn get_lead(
         }
     }
     let mut conversions = Vec::new();
+    let mut logs = Vec::new();
     {
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {CONVERSION_COLUMNS} FROM {CONVERSIONS_WITH_PAYLOAD} WHERE lifecycle_id IN \
-             (SELECT id FROM lifecycle_events WHERE transaction_id = ?1) ORDER BY id"
+            "SELECT {CONVERSION_COLUMNS}, attempt_log FROM {CONVERSIONS_WITH_PAYLOAD} \
+             WHERE lifecycle_id IN (SELECT id FROM lifecycle_events WHERE transaction_id = ?1) \
+             ORDER BY id"
         ))?;
         let mut found = stmt.query(params![transaction_id])?;
         while let Some(row) = found.next()? {
@@ -107,33 +109,62 @@ pub(crate) fn get_lead(
                 conversion: rows::conversion(row)?,
                 attempt_log: Vec::new(),
             });
+            logs.push(parse_attempt_log(row.get(15)?)?);
         }
     }
-    let mut attempts: Vec<Attempt> = Vec::new();
-    {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE conversion_id IN \
-             (SELECT id FROM conversions WHERE lifecycle_id IN \
-              (SELECT id FROM lifecycle_events WHERE transaction_id = ?1)) ORDER BY id"
-        ))?;
-        let mut found = stmt.query(params![transaction_id])?;
-        while let Some(row) = found.next()? {
-            attempts.push(rows::attempt(row)?);
-        }
-    }
-    for attempt in attempts {
-        if let Some(view) = conversions
-            .iter_mut()
-            .find(|v| v.conversion.id == attempt.conversion_id)
-        {
-            view.attempt_log.push(attempt);
-        }
-    }
+    attach_attempts(conn, &mut conversions, &logs)?;
     Ok(Some(LeadView {
         lead,
         events,
         conversions,
     }))
+}
+
+/// A conversion's `attempt_log`: the ids of the requests that carried it, oldest first.
+pub(crate) fn parse_attempt_log(log: Option<String>) -> Result<Vec<i64>, StoreError> {
+    let Some(log) = log else {
+        return Ok(Vec::new());
+    };
+    log.split(',')
+        .map(|id| {
+            id.parse()
+                .map_err(|_| StoreError::Corrupt(format!("attempt_log entry {id:?}")))
+        })
+        .collect()
+}
+
+/// Fills each conversion's attempt log from the requests its `attempt_log` (`logs`, in the same
+/// order) names, oldest first.
+fn attach_attempts(
+    conn: &Connection,
+    conversions: &mut [ConversionView],
+    logs: &[Vec<i64>],
+) -> Result<(), StoreError> {
+    let wanted: Vec<i64> = logs.iter().flatten().copied().collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let ids = serde_json::to_string(&wanted).map_err(|e| StoreError::Io(e.to_string()))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {REQUEST_COLUMNS} FROM requests WHERE id IN (SELECT value FROM json_each(?1))"
+    ))?;
+    let mut found = stmt.query(params![ids])?;
+    let mut requests = std::collections::HashMap::new();
+    while let Some(row) = found.next()? {
+        requests.insert(row.get::<_, i64>(0)?, rows::attempt(row, 0)?);
+    }
+    for (view, log) in conversions.iter_mut().zip(logs) {
+        let id = view.conversion.id;
+        view.attempt_log = log
+            .iter()
+            .filter_map(|request| requests.get(request))
+            .map(|attempt| Attempt {
+                conversion_id: id,
+                ..attempt.clone()
+            })
+            .collect();
+    }
+    Ok(())
 }
 
 pub(crate) fn queue_depth(conn: &Connection) -> Result<Vec<QueueDepth>, StoreError> {

@@ -7,6 +7,8 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
+use super::delivery::{append_attempt_log, log_requests};
+use crate::domain::{AttemptOutcome, NewAttempt};
 use crate::store::replay::replay_message;
 use crate::store::{
     PageRepair, PageRepairs, ReplayChunk, ReplayFilter, ReplayFrom, ReplayOutcome, StoreError,
@@ -114,16 +116,23 @@ pub(crate) fn requeue_picked(
             repair_page(conn, *id, repair)?;
         }
     }
-    let mut log = conn.prepare_cached(
-        "INSERT INTO attempts (conversion_id, at_ms, http_status, code, message, request_id, \
-         latency_ms, outcome, batch_size) VALUES (?1, ?2, NULL, NULL, ?3, NULL, 0, 'replayed', 0)",
-    )?;
     for (id, previous, _) in picked {
-        log.execute(params![
-            id,
-            now_ms,
-            replay_message(from, previous.as_deref())
-        ])?;
+        let entry = NewAttempt {
+            at_ms: now_ms,
+            http_status: None,
+            code: None,
+            message: replay_message(from, previous.as_deref()),
+            request_id: None,
+            latency_ms: 0,
+            outcome: AttemptOutcome::Replayed,
+            batch_size: 0,
+        };
+        let log = log_requests(conn, std::slice::from_ref(&entry))?;
+        conn.prepare_cached(&format!(
+            "UPDATE conversions SET {} WHERE id = ?1",
+            append_attempt_log("?2")
+        ))?
+        .execute(params![id, log])?;
     }
     let ids = serde_json::to_string(&picked.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
         .map_err(|e| StoreError::Io(e.to_string()))?;

@@ -26,8 +26,9 @@ pub const CONVERSIONS_WITH_PAYLOAD: &str =
 pub const CLAIM_COLUMNS: &str = "id, claim, pixel, event_name, event_id, test_event_code, event_time, \
      attempts, retries, first_attempt_at_ms";
 
-pub const ATTEMPT_COLUMNS: &str =
-    "conversion_id, at_ms, http_status, code, message, request_id, latency_ms, outcome, batch_size";
+/// Read from `requests`: one row per request sent, shared by every conversion it carried.
+pub const REQUEST_COLUMNS: &str =
+    "id, at_ms, http_status, code, message, request_id, latency_ms, outcome, batch_size";
 
 /// A row error from a mapping step: SQL errors stay SQL errors, bad data becomes `Corrupt`.
 pub type RowResult<T> = Result<T, StoreError>;
@@ -161,11 +162,12 @@ pub fn fill_payloads(conn: &Connection, claimed: &mut [ClaimedConversion]) -> Ro
     }
 }
 
-pub fn attempt(row: &Row<'_>) -> RowResult<Attempt> {
+/// One request's row as an attempt of `conversion_id` (one of the conversions it carried).
+pub fn attempt(row: &Row<'_>, conversion_id: i64) -> RowResult<Attempt> {
     let outcome: String = row.get(7)?;
     let latency: i64 = row.get(6)?;
     Ok(Attempt {
-        conversion_id: row.get(0)?,
+        conversion_id,
         at_ms: row.get(1)?,
         http_status: row.get(2)?,
         code: row.get(3)?,

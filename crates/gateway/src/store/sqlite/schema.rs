@@ -187,6 +187,32 @@ ALTER TABLE leads ADD COLUMN click_ids TEXT;
     r#"
 ALTER TABLE pixels ADD COLUMN destination TEXT;
 "#,
+    // 11: one row per request sent instead of one per conversion it carried. A delivered batch of
+    // 1,000 wrote 1,000 copies of the same answer (and 1,000 index entries); it now writes one
+    // `requests` row, and each conversion keeps the ids of the requests that carried it, oldest
+    // first, in `attempt_log` (comma-separated), inside the row its settle rewrites anyway.
+    r#"
+CREATE TABLE requests (
+    id          INTEGER PRIMARY KEY,
+    at_ms       INTEGER NOT NULL,
+    http_status INTEGER,
+    code        INTEGER,
+    message     TEXT NOT NULL,
+    request_id  TEXT,
+    latency_ms  INTEGER NOT NULL,
+    outcome     TEXT NOT NULL,
+    batch_size  INTEGER NOT NULL
+);
+ALTER TABLE conversions ADD COLUMN attempt_log TEXT;
+INSERT INTO requests (id, at_ms, http_status, code, message, request_id, latency_ms, outcome,
+                      batch_size)
+    SELECT id, at_ms, http_status, code, message, request_id, latency_ms, outcome, batch_size
+    FROM attempts;
+UPDATE conversions SET attempt_log =
+    (SELECT group_concat(a.id, ',' ORDER BY a.id) FROM attempts a WHERE a.conversion_id = conversions.id)
+    WHERE id IN (SELECT conversion_id FROM attempts);
+DROP TABLE attempts;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -330,6 +356,51 @@ mod tests {
             .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, CURRENT_VERSION);
+    }
+
+    #[test]
+    fn migration_11_keeps_every_attempt_as_a_request_in_each_conversions_log_in_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        for sql in &MIGRATIONS[..10] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (10);
+             INSERT INTO conversions (id, transaction_id, lifecycle_id, rule, pixel, event_name,
+                 event_id, event_time, state, created_at_ms)
+                 VALUES (1, 't', 1, 'r', 'P', 'Lead', 'a', 1, 'retrying', 1),
+                        (2, 't', 1, 'r', 'P', 'Buy', 'b', 1, 'pending', 1);
+             INSERT INTO attempts (id, conversion_id, at_ms, http_status, code, message, request_id,
+                 latency_ms, outcome, batch_size)
+                 VALUES (9, 1, 20, 500, NULL, 'later', NULL, 5, 'retryable', 2),
+                        (4, 1, 10, 200, 40002, 'first', 'rq', 5, 'invalid', 2);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let logs: Vec<Option<String>> = conn
+            .prepare("SELECT attempt_log FROM conversions ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(logs, [Some("4,9".to_owned()), None]);
+        let (message, code): (String, i64) = conn
+            .query_row("SELECT message, code FROM requests WHERE id = 4", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((message.as_str(), code), ("first", 40002));
+        let old_table: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'attempts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old_table, 0);
     }
 
     #[test]
