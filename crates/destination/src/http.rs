@@ -163,6 +163,7 @@ impl Endpoint {
                         message: "access token contains characters not allowed in an HTTP header"
                             .to_owned(),
                         request_id: None,
+                        rows: Vec::new(),
                     },
                     latency: started.elapsed(),
                     destination_refused: false,

@@ -8,4 +8,4 @@ pub mod outcome;
 
 pub use address::{AddressPolicy, DestinationRefused, PublicOnlyResolver};
 pub use http::{Answer, Endpoint, EndpointConfig, EndpointError, ReadAnswer};
-pub use outcome::{Classified, Outcome};
+pub use outcome::{Classified, Outcome, RowAction, RowVerdict};

@@ -38,6 +38,29 @@ impl std::fmt::Display for Outcome {
     }
 }
 
+/// What to do with one event of a request the destination answered row by row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowAction {
+    /// Accepted (or already there: a duplicate counts as delivered).
+    Delivered,
+    /// Refused for now; send it again after this long (e.g. Google Ads' click younger than 6 h).
+    RetryAfter(std::time::Duration),
+    /// Refused for good: sending it again cannot help.
+    Dead,
+}
+
+/// The destination's word on one event of a request whose other events it accepted (Google Ads'
+/// partial failures): its position in the request and what to do with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowVerdict {
+    /// The event's index in the request body.
+    pub index: usize,
+    pub action: RowAction,
+    /// The destination's own error name, e.g. `CLICK_NOT_FOUND`.
+    pub code: String,
+    pub message: String,
+}
+
 /// The meaning of one answer, with what the destination said, ready for the attempt log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classified {
@@ -50,6 +73,9 @@ pub struct Classified {
     /// The destination's trace id for this request, to quote to its support (TikTok's
     /// `request_id`, Meta's `fbtrace_id`).
     pub request_id: Option<String>,
+    /// For an answer that judged events one by one (`outcome` then covers every event not named
+    /// here): the events it said otherwise of. Empty for destinations that answer per request.
+    pub rows: Vec<RowVerdict>,
 }
 
 impl Classified {
@@ -61,6 +87,7 @@ impl Classified {
             code: None,
             message: description.into(),
             request_id: None,
+            rows: Vec::new(),
         }
     }
 }

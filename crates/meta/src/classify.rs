@@ -42,6 +42,7 @@ pub fn classify(http_status: u16, body: &[u8]) -> Classified {
             code: Some(code),
             message: error_message(error, subcode),
             request_id: text(error.get("fbtrace_id")).or_else(|| text(top.get("fbtrace_id"))),
+            rows: Vec::new(),
         };
     }
     if (200..300).contains(&http_status)
@@ -52,6 +53,7 @@ pub fn classify(http_status: u16, body: &[u8]) -> Classified {
             code: None,
             message: format!("events_received {received}"),
             request_id: text(top.get("fbtrace_id")),
+            rows: Vec::new(),
         };
     }
     Classified {
@@ -97,6 +99,7 @@ fn by_status_only(http_status: u16, body: &[u8]) -> Classified {
         code: None,
         message: describe(http_status, body),
         request_id: None,
+        rows: Vec::new(),
     }
 }
 

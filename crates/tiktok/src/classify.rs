@@ -54,6 +54,7 @@ pub fn classify(http_status: u16, body: &[u8]) -> Classified {
                 code: Some(code),
                 message: env.message.clone().unwrap_or_default(),
                 request_id: env.request_id.clone(),
+                rows: Vec::new(),
             };
         }
     }
@@ -65,6 +66,7 @@ pub fn classify(http_status: u16, body: &[u8]) -> Classified {
         code,
         message: describe(http_status, body),
         request_id,
+        rows: Vec::new(),
     }
 }
 

@@ -98,6 +98,7 @@ impl Client {
                     code: None,
                     message: format!("request cannot be serialized: {e}"),
                     request_id: None,
+                    rows: Vec::new(),
                 },
                 latency: Duration::ZERO,
                 destination_refused: false,

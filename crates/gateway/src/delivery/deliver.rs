@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use signalpost_destination::{RowAction, RowVerdict};
 use tokio::task::JoinSet;
 
 use super::batch::RequestBatch;
@@ -242,6 +243,10 @@ impl Round<'_> {
                 self.settle(&held, &answer).await;
                 continue;
             }
+            if answer.outcome == AttemptOutcome::Delivered && !answer.rows.is_empty() {
+                self.settle_rows(&part, &answer).await;
+                continue;
+            }
             if answer.outcome != AttemptOutcome::Invalid {
                 self.settle(&part, &answer).await;
                 continue;
@@ -325,6 +330,47 @@ impl Round<'_> {
             "batch answered"
         );
         let results = self.results_for(indices, answer);
+        self.finish(results).await;
+    }
+
+    /// Settles a part the destination judged row by row (Google Ads' partial failures): each
+    /// event it named by its verdict, with the destination's words for that event in its attempt
+    /// log, and every other event by the answer's outcome; recorded together.
+    async fn settle_rows(&mut self, part: &[usize], answer: &Answer) {
+        let mut named = BTreeSet::new();
+        let mut results = Vec::with_capacity(part.len());
+        for verdict in &answer.rows {
+            // A row the request did not have, or a second verdict on one, is ignored.
+            let Some(&i) = part.get(verdict.index) else {
+                continue;
+            };
+            if !named.insert(i) {
+                continue;
+            }
+            let row = row_answer(answer, verdict);
+            if let Some(last) = self.log[i].last_mut() {
+                *last = row.attempt.clone();
+            }
+            results.extend(self.results_for(&[i], &row));
+        }
+        let rest: Vec<usize> = part
+            .iter()
+            .copied()
+            .filter(|i| !named.contains(i))
+            .collect();
+        tracing::debug!(
+            pixel = self.pixel,
+            events = part.len(),
+            refused = named.len(),
+            request_id = answer.attempt.request_id.as_deref().unwrap_or(""),
+            "batch answered row by row"
+        );
+        results.extend(self.results_for(&rest, answer));
+        self.finish(results).await;
+    }
+
+    /// Records settled results, out of the lease keeper's hands first.
+    async fn finish(&mut self, results: Vec<DeliveryResult>) {
         // Out of the lease keeper's hands before the write, so a renewal racing the write never
         // reads the settled rows as a lost lease.
         if let Ok(mut open) = self.open.lock() {
@@ -340,7 +386,9 @@ impl Round<'_> {
         let now = now_ms();
         let mut rng = rand::rng();
         let message = describe(&answer.attempt);
-        let retryable = answer.outcome == AttemptOutcome::Retryable;
+        // A destination's "not yet, try at T" is neither a failure nor a rate limit: no retry
+        // budget spent, the pixel's window untouched.
+        let retryable = answer.outcome == AttemptOutcome::Retryable && answer.retry_after.is_none();
         if retryable && !indices.is_empty() {
             self.retried = true;
             self.throttled |= self
@@ -364,6 +412,12 @@ impl Round<'_> {
                 now,
                 &mut rng,
             );
+            let step = match (step, answer.retry_after) {
+                (NextStep::RetryAt(_), Some(after)) => NextStep::RetryAt(
+                    now.saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX)),
+                ),
+                (step, _) => step,
+            };
             let (state, next, error) = match step {
                 NextStep::Delivered => {
                     DeliveryStats::add(&self.ctx.stats.delivered, 1);
@@ -416,8 +470,11 @@ fn pause_reason(destination: &Destination, message: &str) -> String {
 fn describe(a: &NewAttempt) -> String {
     match (a.code, a.http_status) {
         (Some(code), _) => format!("{code}: {}", a.message),
-        (None, Some(status)) => format!("HTTP {status}: {}", a.message),
-        (None, None) => a.message.clone(),
+        // A 2xx without a code said what it had to say in the message (a row's own verdict).
+        (None, Some(status)) if !(200..300).contains(&status) => {
+            format!("HTTP {status}: {}", a.message)
+        }
+        (None, _) => a.message.clone(),
     }
 }
 
@@ -435,6 +492,29 @@ fn local_failure(message: String, batch_size: usize) -> Answer {
             batch_size: u32::try_from(batch_size).unwrap_or(u32::MAX),
         },
         latency: Duration::ZERO,
+        rows: Vec::new(),
+        retry_after: None,
+    }
+}
+
+/// The answer for one event of a request answered row by row: the request's attempt, in the
+/// destination's words for that event (`CLICK_NOT_FOUND: …`).
+fn row_answer(answer: &Answer, verdict: &RowVerdict) -> Answer {
+    let (outcome, retry_after) = match verdict.action {
+        RowAction::Delivered => (AttemptOutcome::Delivered, None),
+        RowAction::RetryAfter(after) => (AttemptOutcome::Retryable, Some(after)),
+        RowAction::Dead => (AttemptOutcome::Invalid, None),
+    };
+    Answer {
+        outcome,
+        attempt: NewAttempt {
+            message: format!("{}: {}", verdict.code, verdict.message),
+            outcome,
+            ..answer.attempt.clone()
+        },
+        latency: answer.latency,
+        rows: Vec::new(),
+        retry_after,
     }
 }
 

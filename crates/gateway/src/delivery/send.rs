@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use signalpost_destination::Outcome;
 use signalpost_destination::http::{Endpoint, EndpointConfig, ReadAnswer};
+use signalpost_destination::{Outcome, RowVerdict};
 
 use super::AddressPolicy;
 
@@ -19,6 +19,10 @@ pub(crate) struct Answer {
     pub outcome: AttemptOutcome,
     pub attempt: NewAttempt,
     pub latency: Duration,
+    /// Events the destination judged on their own (see [`RowVerdict`]); `outcome` is for the rest.
+    pub rows: Vec<RowVerdict>,
+    /// For a retryable answer: when the destination said to try again (not the backoff's call).
+    pub retry_after: Option<Duration>,
 }
 
 /// Endpoint clients by URL and address policy, built on first use.
@@ -89,6 +93,8 @@ impl Clients {
                         batch_size,
                     },
                     latency: Duration::ZERO,
+                    rows: Vec::new(),
+                    retry_after: None,
                 };
             }
         };
@@ -112,6 +118,8 @@ impl Clients {
                 batch_size,
             },
             latency: answer.latency,
+            rows: answer.classified.rows,
+            retry_after: None,
         }
     }
 }
