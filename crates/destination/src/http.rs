@@ -143,25 +143,27 @@ impl Endpoint {
         &self.url
     }
 
-    /// Posts `body`, with `token` in the header `header` when given (a destination that carries
-    /// its token in the body passes `None`), and reads the answer with `read`.
+    /// Posts `body` with `headers` (credentials: each is marked sensitive, so HTTP-layer debug
+    /// output hides it; a destination that carries its token in the body passes none), and reads
+    /// the answer with `read`.
     pub async fn post(
         &self,
-        token_header: Option<(&'static str, &str)>,
+        headers: &[(&'static str, &str)],
         body: impl Into<Bytes>,
         read: ReadAnswer,
     ) -> Answer {
         let started = Instant::now();
         let mut request = self.http.post(&self.url);
-        if let Some((name, token)) = token_header {
-            let Ok(mut value) = HeaderValue::from_str(token) else {
+        for &(name, value) in headers {
+            let Ok(mut value) = HeaderValue::from_str(value) else {
                 return Answer {
                     http_status: None,
                     classified: Classified {
                         outcome: Outcome::Auth,
                         code: None,
-                        message: "access token contains characters not allowed in an HTTP header"
-                            .to_owned(),
+                        message: format!(
+                            "the credential for the {name} header contains characters not allowed in an HTTP header"
+                        ),
                         request_id: None,
                         rows: Vec::new(),
                     },
@@ -231,6 +233,35 @@ impl Endpoint {
             latency: started.elapsed(),
             destination_refused: false,
         }
+    }
+
+    /// Posts `form` URL-encoded (an OAuth token exchange) and answers the HTTP status with at most
+    /// 64 KiB of the body, or a transport failure in words. The form holds secrets: nothing here
+    /// logs it or puts it in a message.
+    pub async fn post_form(&self, form: &[(&str, &str)]) -> Result<(u16, Vec<u8>), String> {
+        if let Some(refused) = &self.refused {
+            return Err(refused.to_string());
+        }
+        let sent = self.http.post(&self.url).form(form).send().await;
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                return Err(match refusal_in(&e) {
+                    Some(refused) => refused.to_string(),
+                    None => self.describe(&e),
+                });
+            }
+        };
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.describe(&e))? {
+            let room = MAX_RESPONSE_BYTES.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if room <= chunk.len() {
+                break;
+            }
+        }
+        Ok((status, body))
     }
 
     /// A transport failure in words: "timeout after 10s", "connection error: …".

@@ -110,7 +110,7 @@ impl Client {
     /// batches from stored event fragments without re-serializing them).
     pub async fn track_raw(&self, access_token: &str, body: impl Into<Bytes>) -> Answer {
         self.endpoint
-            .post(Some(("Access-Token", access_token)), body, READ_ANSWER)
+            .post(&[("Access-Token", access_token)], body, READ_ANSWER)
             .await
     }
 }

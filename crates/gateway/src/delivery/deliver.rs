@@ -300,9 +300,9 @@ impl Round<'_> {
                         .send(
                             url.as_deref().map_err(Clone::clone),
                             config.addresses,
-                            destination.token_header(config.access_token.expose()),
+                            destination,
+                            config.access_token.expose(),
                             body,
-                            destination.read_answer(),
                             part.len(),
                         )
                         .await;

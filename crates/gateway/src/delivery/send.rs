@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use signalpost_destination::http::{Endpoint, EndpointConfig, ReadAnswer};
+use signalpost_destination::http::{Endpoint, EndpointConfig};
 use signalpost_destination::{Outcome, RowVerdict};
 
 use super::AddressPolicy;
 
+use crate::destinations::{Destination, credentials};
 use crate::domain::{AttemptOutcome, NewAttempt};
 use crate::time::now_ms;
 
@@ -62,17 +63,18 @@ impl Clients {
         Ok(client)
     }
 
-    /// Sends one body to `url` (its endpoint URL, or why there is none) and reads the answer with
-    /// `read`. A destination whose address `addresses` refuses is not connected to: the attempt is
-    /// a transport error naming the address (retried with backoff, then dead, like every problem
+    /// Sends one body to `url` (its endpoint URL, or why there is none) with the pixel's
+    /// credentials `secret` as `destination` carries them, and reads the answer its way. A
+    /// destination whose address `addresses` refuses is not connected to: the attempt is a
+    /// transport error naming the address (retried with backoff, then dead, like every problem
     /// only the operator can fix by changing the pixel).
     pub async fn send(
         &self,
         url: Result<&str, String>,
         addresses: AddressPolicy,
-        token_header: Option<(&'static str, &str)>,
+        destination: &Destination,
+        secret: &str,
         body: Vec<u8>,
-        read: ReadAnswer,
         batch_size: usize,
     ) -> Answer {
         let at_ms = now_ms();
@@ -98,7 +100,7 @@ impl Clients {
                 };
             }
         };
-        let answer = client.post(token_header, body, read).await;
+        let answer = credentials::post(&client, destination, secret, body).await;
         let outcome = match answer.classified.outcome {
             Outcome::Delivered => AttemptOutcome::Delivered,
             Outcome::Retryable => AttemptOutcome::Retryable,

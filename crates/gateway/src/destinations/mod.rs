@@ -9,6 +9,7 @@
 //! Adding a destination (Google Ads, Snap, Reddit) is one more folder and one more variant of
 //! [`Destination`]; the delivery engine, the stores and the rules do not change.
 
+pub mod credentials;
 pub mod meta;
 pub mod stored;
 pub mod tiktok;
@@ -115,14 +116,6 @@ impl Destination {
         match self {
             Destination::TikTok(_) => tiktok::request::endpoint_url(base_url),
             Destination::Meta(settings) => meta::request::endpoint_url(base_url, settings, pixel),
-        }
-    }
-
-    /// The header that carries the token, for destinations that take it in a header.
-    pub fn token_header<'t>(&self, token: &'t str) -> Option<(&'static str, &'t str)> {
-        match self {
-            Destination::TikTok(_) => Some((tiktok::request::TOKEN_HEADER, token)),
-            Destination::Meta(_) => None,
         }
     }
 

@@ -12,7 +12,7 @@ use clap::Args;
 use signalpost_destination::Outcome;
 use signalpost_destination::http::{Endpoint, EndpointConfig};
 use signalpost_gateway::GatewayError;
-use signalpost_gateway::destinations::{Destination, DestinationSpec};
+use signalpost_gateway::destinations::{Destination, DestinationSpec, credentials};
 use signalpost_gateway::domain::NewLead;
 use signalpost_gateway::gateway::lead_from;
 use signalpost_gateway::rules::PlannedEvent;
@@ -176,13 +176,7 @@ pub async fn run(args: SendArgs) -> ExitCode {
         built.test_event_code.as_deref(),
         payloads(),
     );
-    let answer = endpoint
-        .post(
-            destination.token_header(token),
-            body,
-            destination.read_answer(),
-        )
-        .await;
+    let answer = credentials::post(&endpoint, destination, token, body).await;
     let c = &answer.classified;
     let status = answer
         .http_status

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use signalpost_destination::http::{Endpoint, EndpointConfig};
 use signalpost_gateway::RuleSet;
 use signalpost_gateway::delivery::PixelRegistry;
+use signalpost_gateway::destinations::credentials;
 use signalpost_gateway::domain::{LifecycleEvent, Trigger, Warning};
 use signalpost_gateway::gateway::lead_from;
 use signalpost_gateway::rules::{Rule, RuleConfig, ValueConfig, build_conversion};
@@ -185,13 +186,7 @@ pub async fn fire(
         .map_err(|e| ApiError::Unavailable {
             detail: format!("pixel {code}: {e}"),
         })?;
-    let answer = endpoint
-        .post(
-            destination.token_header(token),
-            body,
-            destination.read_answer(),
-        )
-        .await;
+    let answer = credentials::post(&endpoint, destination, token, body).await;
     if answer.destination_refused {
         return Err(ApiError::invalid(
             "pixel",
