@@ -87,8 +87,8 @@ impl BoundedSet {
     }
 }
 
-/// The Google Ads sandbox's memory.
-#[derive(Debug)]
+/// The Google Ads sandbox's memory. Holds secrets (developer and access tokens): its `Debug` shows
+/// counts only.
 pub(crate) struct GoogleState {
     /// customer id → its developer token.
     customers: HashMap<String, String>,
@@ -102,6 +102,18 @@ pub(crate) struct GoogleState {
     click_conversions: BoundedSet,
     /// Successful refresh-token exchanges since start.
     pub(crate) tokens_issued: u64,
+}
+
+impl std::fmt::Debug for GoogleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleState")
+            .field("customers", &self.customer_ids())
+            .field("access_tokens", &self.access_tokens.len())
+            .field("revoked_refresh_tokens", &self.revoked_refresh_tokens.len())
+            .field("clicks", &self.clicks.len())
+            .field("tokens_issued", &self.tokens_issued)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GoogleState {
@@ -263,6 +275,13 @@ mod tests {
         assert_eq!(state.check_token(&token, t), TokenCheck::Expired);
         assert_eq!(state.expire_tokens(t), 0);
         assert_eq!(state.tokens_issued, 2);
+        state.set_customer("1234567890", "dev-s3cret");
+        let shown = format!("{state:?}");
+        assert!(
+            !shown.contains(&token) && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert!(shown.contains("1234567890"), "{shown}");
     }
 
     #[test]
