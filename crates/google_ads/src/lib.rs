@@ -27,7 +27,9 @@ pub use model::{
     REQUEST_ID_HEADER, Status, TOKEN_URL, TokenError, TokenResponse, UploadClickConversionsRequest,
     UploadClickConversionsResponse, UserIdentifier, conversion_action_resource, upload_path,
 };
-pub use rows::{RowAction, RowFailure, RowFailures, TOO_RECENT_RETRY, row_failures};
+pub use rows::{
+    RequestWideError, RowAction, RowFailure, RowFailures, TOO_RECENT_RETRY, row_failures,
+};
 pub use signalpost_destination::{Classified, Outcome};
 pub use validate::{
     CheckedRequest, ConversionSummary, FieldPath, Scope, ValidationError, is_customer_id,
