@@ -1,5 +1,6 @@
-//! A strict sandbox of the TikTok Events API and the Meta Conversions API, as a library: the
-//! `signalpost sandbox` command serves it, and tests and the gateway start it in-process on port 0.
+//! A strict sandbox of the TikTok Events API, the Meta Conversions API and Google Ads click
+//! conversions, as a library: the `signalpost sandbox` command serves it, and tests and the gateway
+//! start it in-process on port 0.
 //!
 //! It is a product feature, not a mock: it enforces everything TikTok documents for
 //! `POST /open_api/v1.3/event/track/` (and the legacy 1.0 `pixel/track` and `pixel/batch`), answers in
@@ -11,10 +12,23 @@
 //! - `POST /open_api/v1.3/pixel/track/`, `POST /open_api/v1.3/pixel/batch/`: legacy Events API 1.0.
 //! - `POST /{version}/{pixel_id}/events`: Meta's Conversions API (see the `meta` module for its
 //!   rules); faults, latency, the rate limit and inspection are shared with TikTok's routes.
+//! - `POST /token`: Google's OAuth token endpoint (refresh-token grant; access tokens live 3599 s).
+//! - `POST /{version}/customers/{customer_id}:uploadClickConversions`: Google Ads click conversions
+//!   (see the `google_ads` module for its rules and decisions); faults, latency, the rate limit and
+//!   inspection are shared too. Accepted rows show with `destination: "google_ads"`, `pixel` = the
+//!   customer id, `event` = the conversion action id, `event_id` = the `orderId`.
 //! - `GET /sandbox/events[?pixel=CODE]`, `DELETE /sandbox/events`, `GET /sandbox/stats`.
 //! - `GET|POST|DELETE /sandbox/faults` (`{"kind":K,"count":N}` or `{"kind":K,"seconds":S}`;
 //!   `{"kind":"slow","latency_ms":"P50[:P99]",...}` delays answers instead of replacing them).
-//! - `GET|POST /sandbox/pixels` (`{"code":C,"token":T}` rotates or adds; listing shows codes only).
+//! - `GET|POST /sandbox/pixels` (`{"code":C,"token":T}` rotates or adds; listing shows codes only;
+//!   `"destination":"meta"` for a Meta pixel, `"google_ads"` for a Google Ads customer, whose
+//!   `token` is the developer token).
+//! - `GET /sandbox/google-ads` (customers, special clicks, access tokens issued);
+//!   `POST /sandbox/google-ads/clicks` (`{"gclid":G,"state":"not_found"|"too_recent"|"normal"}`),
+//!   `DELETE /sandbox/google-ads/clicks` (all back to normal);
+//!   `POST /sandbox/google-ads/refresh-tokens` (`{"refresh_token":T,"revoked":true|false}`);
+//!   `POST /sandbox/google-ads/expire-access-tokens` (every issued access token expires now, so a
+//!   client's "401 → refresh once" path can be played).
 //!
 //! Decisions where TikTok's documentation leaves room (see `shared/tiktok-events-api.md`):
 //! - Paths must end with a slash, as TikTok's reference insists; the slash-less path answers 404 with
@@ -37,10 +51,12 @@
 //!   `/sandbox/` endpoints.
 
 mod faults;
+mod google_ads;
 mod http;
 mod latency;
 mod meta;
 mod response;
+mod spec;
 mod store;
 
 // The validation rules live in the tiktok crate, shared with the gateway's ingest check.
@@ -58,20 +74,27 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultKind, FaultSpan, FaultStatus, UnknownFaultKind};
+pub use google_ads::ClickState as GoogleAdsClickState;
 pub use latency::{InvalidLatency, Latency, MAX_LATENCY_MS};
 pub use response::{
     BAD_TOKEN_MESSAGE, CODE_BAD_TOKEN, CODE_INVALID, CODE_NO_PERMISSION, CODE_OK,
     CODE_RATE_LIMITED, CODE_SERVER_ERROR, RATE_LIMIT_MESSAGE, SERVER_ERROR_MESSAGE,
     no_permission_message, request_id,
 };
+/// The Google Ads API version the gateway addresses by default (`v26`).
+pub use signalpost_google_ads::DEFAULT_API_VERSION as GOOGLE_ADS_DEFAULT_API_VERSION;
 /// The Graph API version Meta's SDKs and the gateway address by default (`v25.0`).
 pub use signalpost_meta::DEFAULT_API_VERSION as META_DEFAULT_API_VERSION;
+pub use spec::{
+    InvalidPixel, check_google_ads_customer, check_pixel, parse_google_ads_spec, parse_pixel_spec,
+};
 pub use store::{
     ApiVersion, BucketStats, DEDUP_WINDOW_SECS, Destination, DestinationStats, Origin, PixelStats,
     ReceivedEvent, Stats,
 };
 
 use faults::{Drawn, Faults, RateWindow};
+use google_ads::state::GoogleState;
 use store::Store;
 
 /// How the sandbox behaves. `Default` is the strict sandbox with no pixels.
@@ -83,6 +106,10 @@ pub struct SandboxConfig {
     /// `POST /{version}/{pixel_id}/events`. Kept apart from TikTok's: a TikTok token never opens a
     /// Meta pixel.
     pub meta_pixels: Vec<(String, String)>,
+    /// Google Ads customers: `(customer id, developer token)` pairs (`--google-ads ID=TOKEN`),
+    /// served on `POST /{version}/customers/{customer_id}:uploadClickConversions`. Access tokens
+    /// come from the sandbox's own `POST /token`.
+    pub google_ads: Vec<(String, String)>,
     /// `true` (default): everything TikTok documents is enforced. `false` (`--lenient`): only the
     /// checks TikTok's own examples contradict are relaxed (see the crate docs).
     pub strict: bool,
@@ -109,9 +136,11 @@ impl fmt::Debug for SandboxConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let codes: Vec<&str> = self.pixels.iter().map(|(code, _)| code.as_str()).collect();
         let meta: Vec<&str> = self.meta_pixels.iter().map(|(id, _)| id.as_str()).collect();
+        let google: Vec<&str> = self.google_ads.iter().map(|(id, _)| id.as_str()).collect();
         f.debug_struct("SandboxConfig")
             .field("pixels", &codes)
             .field("meta_pixels", &meta)
+            .field("google_ads", &google)
             .field("strict", &self.strict)
             .field("max_past", &self.max_past)
             .field("max_future", &self.max_future)
@@ -128,6 +157,7 @@ impl Default for SandboxConfig {
         Self {
             pixels: Vec::new(),
             meta_pixels: Vec::new(),
+            google_ads: Vec::new(),
             strict: true,
             max_past: Duration::from_secs(7 * 86_400),
             max_future: Duration::from_secs(300),
@@ -137,41 +167,6 @@ impl Default for SandboxConfig {
             max_stored_events: 1_000_000,
         }
     }
-}
-
-/// A pixel code or token that cannot be registered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidPixel {
-    #[error("pixel code must be 1 to 128 visible ASCII characters without spaces")]
-    Code,
-    #[error("access token must be 1 to 512 visible ASCII characters without spaces")]
-    Token,
-    #[error("expected CODE=TOKEN, got {0:?}")]
-    Spec(String),
-}
-
-/// Parses the CLI's `--pixel CODE=TOKEN` (split at the first `=`; tokens may contain `=`).
-pub fn parse_pixel_spec(spec: &str) -> Result<(String, String), InvalidPixel> {
-    let (code, token) = spec
-        .split_once('=')
-        .ok_or_else(|| InvalidPixel::Spec(spec.to_owned()))?;
-    check_pixel(code, token)?;
-    Ok((code.to_owned(), token.to_owned()))
-}
-
-/// Checks a pixel code and token before registration: both travel in headers or JSON verbatim, and a
-/// token with a space (`Bearer xxx`) could never be matched the way TikTok matches tokens.
-pub fn check_pixel(code: &str, token: &str) -> Result<(), InvalidPixel> {
-    let visible = |s: &str, max: usize| {
-        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_graphic())
-    };
-    if !visible(code, 128) {
-        return Err(InvalidPixel::Code);
-    }
-    if !visible(token, 512) {
-        return Err(InvalidPixel::Token);
-    }
-    Ok(())
 }
 
 /// The sandbox's shared state. Cheap to clone (one `Arc`); every clone sees the same events.
@@ -187,6 +182,7 @@ impl fmt::Debug for Sandbox {
             .field("strict", &self.inner.strict)
             .field("pixels", &self.pixels())
             .field("meta_pixels", &self.meta_pixels())
+            .field("google_ads", &self.google_ads_customers())
             .finish_non_exhaustive()
     }
 }
@@ -203,6 +199,8 @@ struct Inner {
     /// Meta pixel id → its one valid token.
     meta_pixels: RwLock<HashMap<String, String>>,
     store: Mutex<Store>,
+    /// Google Ads customers, issued tokens, told clicks and accepted order ids.
+    google: Mutex<GoogleState>,
     faults: Mutex<Faults>,
     rate: Mutex<RateWindow>,
     /// Events API requests being handled now (held by latency included), and the most at once.
@@ -233,6 +231,10 @@ impl Sandbox {
                 pixels: RwLock::new(pixels),
                 meta_pixels: RwLock::new(meta_pixels),
                 store: Mutex::new(Store::new(config.max_stored_events)),
+                google: Mutex::new(GoogleState::new(
+                    config.google_ads,
+                    config.max_stored_events,
+                )),
                 faults: Mutex::new(Faults::default()),
                 rate: Mutex::new(RateWindow::new()),
                 concurrent: AtomicU64::new(0),
@@ -294,8 +296,10 @@ impl Sandbox {
         stats
     }
 
-    /// Forgets all events, the dedup index and the counters. Returns how many events were dropped.
+    /// Forgets all events, the dedup index (Google Ads' accepted order ids and clicks too) and the
+    /// counters. Returns how many events were dropped.
     pub fn clear(&self) -> usize {
+        self.google().forget_conversions();
         self.inner.peak_concurrent.store(
             self.inner.concurrent.load(Ordering::Relaxed),
             Ordering::Relaxed,
@@ -432,6 +436,10 @@ impl Sandbox {
         lock(&self.inner.store)
     }
 
+    fn google(&self) -> MutexGuard<'_, GoogleState> {
+        lock(&self.inner.google)
+    }
+
     /// The time window of Meta's rules (its other rules have no knob).
     fn meta_rules(&self, now: i64) -> signalpost_meta::validate::Rules {
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
@@ -538,21 +546,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_pixel_specs_at_the_first_equals_sign() {
-        assert_eq!(
-            parse_pixel_spec("C4ABC=tok=en"),
-            Ok(("C4ABC".to_owned(), "tok=en".to_owned()))
-        );
-        assert!(matches!(
-            parse_pixel_spec("C4ABC"),
-            Err(InvalidPixel::Spec(_))
-        ));
-        assert_eq!(parse_pixel_spec("=tok"), Err(InvalidPixel::Code));
-        assert_eq!(parse_pixel_spec("C4ABC="), Err(InvalidPixel::Token));
-        assert_eq!(parse_pixel_spec("C4ABC=Bearer x"), Err(InvalidPixel::Token));
-    }
-
-    #[test]
     fn base_url_uses_loopback_for_unspecified_addresses() {
         let running = |addr: &str| RunningSandbox {
             addr: addr.parse().unwrap(),
@@ -569,10 +562,12 @@ mod tests {
     fn debug_output_never_shows_tokens() {
         let config = SandboxConfig {
             pixels: vec![("PIXCODE".into(), "s3cret-token".into())],
+            google_ads: vec![("1234567890".into(), "s3cret-dev-token".into())],
             ..SandboxConfig::default()
         };
         let shown = format!("{config:?} {:?}", Sandbox::new(config.clone()));
         assert!(shown.contains("PIXCODE"), "{shown}");
+        assert!(shown.contains("1234567890"), "{shown}");
         assert!(!shown.contains("s3cret"), "{shown}");
     }
 

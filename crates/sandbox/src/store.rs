@@ -39,22 +39,26 @@ pub enum Destination {
     Tiktok,
     /// Meta Conversions API (`/{version}/{pixel_id}/events`).
     Meta,
+    /// Google Ads click conversions (`/v{N}/customers/{id}:uploadClickConversions`).
+    GoogleAds,
 }
 
 impl Destination {
-    /// The name used in inspection and stats: `tiktok`, `meta`.
+    /// The name used in inspection and stats: `tiktok`, `meta`, `google_ads`.
     pub fn as_str(self) -> &'static str {
         match self {
             Destination::Tiktok => "tiktok",
             Destination::Meta => "meta",
+            Destination::GoogleAds => "google_ads",
         }
     }
 
-    /// Reads `tiktok` or `meta`.
+    /// Reads `tiktok`, `meta` or `google_ads`.
     pub fn parse(name: &str) -> Option<Destination> {
         match name {
             "tiktok" => Some(Destination::Tiktok),
             "meta" => Some(Destination::Meta),
+            "google_ads" => Some(Destination::GoogleAds),
             _ => None,
         }
     }
@@ -74,15 +78,25 @@ pub enum Origin {
         action_source: ActionSource,
         api_version: String,
     },
+    /// A Google Ads click conversion: the API version of the path (`v26`) and the conversion
+    /// action's resource name (`customers/1234567890/conversionActions/987`).
+    GoogleAds {
+        api_version: String,
+        conversion_action: String,
+    },
 }
 
 /// One accepted event, as `GET /sandbox/events` shows it.
 #[derive(Debug, Clone)]
 pub struct ReceivedEvent {
     /// TikTok: `event_source_id` (2.0) or `pixel_code` (1.0). Meta: the pixel (dataset) id.
+    /// Google Ads: the customer id (the account, as a pixel is for the others; the action is in
+    /// `event`).
     pub pixel: String,
-    /// The event name as sent (TikTok's `event`, Meta's `event_name`).
+    /// The event name as sent (TikTok's `event`, Meta's `event_name`); for Google Ads, the
+    /// conversion action id.
     pub event: String,
+    /// TikTok's and Meta's `event_id`; Google Ads' `orderId`.
     pub event_id: Option<String>,
     /// The request's top-level `test_event_code`; such events live in their own dedup bucket.
     pub test_event_code: Option<String>,
@@ -104,6 +118,7 @@ impl ReceivedEvent {
         match self.origin {
             Origin::Tiktok { .. } => Destination::Tiktok,
             Origin::Meta { .. } => Destination::Meta,
+            Origin::GoogleAds { .. } => Destination::GoogleAds,
         }
     }
 
@@ -157,6 +172,13 @@ impl Serialize for ReceivedEvent {
                 api_version,
             } => {
                 s.serialize_field("action_source", action_source)?;
+                s.serialize_field("api", api_version)?;
+            }
+            Origin::GoogleAds {
+                api_version,
+                conversion_action,
+            } => {
+                s.serialize_field("conversion_action", conversion_action)?;
                 s.serialize_field("api", api_version)?;
             }
         }
@@ -224,9 +246,11 @@ pub struct Stats {
     /// Events with `test_event_code`; deduplicated separately from live ones.
     pub test: BucketStats,
     /// Answers by TikTok code (`"0"`, `"40002"`, …), Meta answer (`"meta_ok"`, `"meta_190"`,
-    /// `"meta_100/2804003"`) or HTTP fault (`"http_502"`).
+    /// `"meta_100/2804003"`), Google Ads answer (`"google_ok"`, `"google_partial_failure"`,
+    /// `"google_401"`) or HTTP fault (`"http_502"`).
     pub by_code: BTreeMap<String, u64>,
-    /// Requests, events, rejections and duplicates per destination (`tiktok`, `meta`).
+    /// Requests, events, rejections and duplicates per destination (`tiktok`, `meta`,
+    /// `google_ads`).
     pub by_destination: BTreeMap<String, DestinationStats>,
     pub by_pixel: BTreeMap<String, PixelStats>,
     /// Events currently kept for inspection.

@@ -211,7 +211,7 @@ async fn registers_new_pixels_and_lists_codes_without_tokens() {
     expected.sort_unstable();
     assert_eq!(
         listing.json(),
-        json!({ "pixels": expected, "meta_pixels": [] })
+        json!({ "pixels": expected, "meta_pixels": [], "google_ads_customers": [] })
     );
     assert!(!listing.text.contains("tok-"), "{}", listing.text);
     let b = json!({"event_source":"web","event_source_id":"NEWPIXEL","data":[web_event("a")]});

@@ -19,7 +19,7 @@ use crate::store::{Destination, EventList};
 #[serde(deny_unknown_fields)]
 pub(crate) struct EventsQuery {
     pixel: Option<String>,
-    /// `tiktok` or `meta`.
+    /// `tiktok`, `meta` or `google_ads`.
     destination: Option<String>,
 }
 
@@ -28,7 +28,7 @@ struct EventsBody {
     events: EventList,
 }
 
-/// `GET /sandbox/events[?pixel=CODE][&destination=tiktok|meta]`.
+/// `GET /sandbox/events[?pixel=CODE][&destination=tiktok|meta|google_ads]`.
 pub(crate) async fn events(
     State(sandbox): State<Sandbox>,
     query: Result<Query<EventsQuery>, QueryRejection>,
@@ -39,7 +39,7 @@ pub(crate) async fn events(
             return json_error(
                 StatusCode::BAD_REQUEST,
                 format!(
-                    "bad query: {}; the parameters are pixel=CODE and destination=tiktok|meta",
+                    "bad query: {}; the parameters are pixel=CODE and destination=tiktok|meta|google_ads",
                     rejection.body_text()
                 ),
             );
@@ -51,7 +51,7 @@ pub(crate) async fn events(
         Some(None) => {
             return json_error(
                 StatusCode::BAD_REQUEST,
-                "bad query: destination must be tiktok or meta",
+                "bad query: destination must be tiktok, meta or google_ads",
             );
         }
     };
@@ -105,12 +105,13 @@ pub(crate) async fn clear_faults(State(sandbox): State<Sandbox>) -> Response {
 struct PixelRequest {
     code: String,
     token: String,
-    /// `tiktok` (default) or `meta`.
+    /// `tiktok` (default), `meta` or `google_ads`.
     destination: Option<String>,
 }
 
-/// `POST /sandbox/pixels` with `{"code","token"[,"destination":"meta"]}`: token rotation (or a new
-/// pixel) of a TikTok pixel, or of a Meta pixel (`code` is then the pixel id).
+/// `POST /sandbox/pixels` with `{"code","token"[,"destination":"meta"|"google_ads"]}`: token
+/// rotation (or a new pixel) of a TikTok pixel, of a Meta pixel (`code` is then the pixel id), or
+/// of a Google Ads customer (`code` the customer id, `token` its developer token).
 pub(crate) async fn set_pixel(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
     let request: PixelRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -118,7 +119,7 @@ pub(crate) async fn set_pixel(State(sandbox): State<Sandbox>, body: Bytes) -> Re
             return json_error(
                 StatusCode::BAD_REQUEST,
                 format!(
-                    "invalid pixel: {err}; expected {{\"code\": C, \"token\": T, \"destination\": \"tiktok\"|\"meta\"}}"
+                    "invalid pixel: {err}; expected {{\"code\": C, \"token\": T, \"destination\": \"tiktok\"|\"meta\"|\"google_ads\"}}"
                 ),
             );
         }
@@ -126,10 +127,11 @@ pub(crate) async fn set_pixel(State(sandbox): State<Sandbox>, body: Bytes) -> Re
     let set = match request.destination.as_deref() {
         None | Some("tiktok") => sandbox.set_token(&request.code, &request.token),
         Some("meta") => sandbox.set_meta_token(&request.code, &request.token),
+        Some("google_ads") => sandbox.set_google_ads_customer(&request.code, &request.token),
         Some(_) => {
             return json_error(
                 StatusCode::BAD_REQUEST,
-                "invalid pixel: destination must be tiktok or meta",
+                "invalid pixel: destination must be tiktok, meta or google_ads",
             );
         }
     };
@@ -139,8 +141,13 @@ pub(crate) async fn set_pixel(State(sandbox): State<Sandbox>, body: Bytes) -> Re
     }
 }
 
-/// `GET /sandbox/pixels`: codes (TikTok) and ids (Meta) only, never tokens.
+/// `GET /sandbox/pixels`: codes (TikTok), ids (Meta) and customer ids (Google Ads) only, never
+/// tokens.
 pub(crate) async fn pixels(State(sandbox): State<Sandbox>) -> Response {
-    Json(json!({ "pixels": sandbox.pixels(), "meta_pixels": sandbox.meta_pixels() }))
-        .into_response()
+    Json(json!({
+        "pixels": sandbox.pixels(),
+        "meta_pixels": sandbox.meta_pixels(),
+        "google_ads_customers": sandbox.google_ads_customers(),
+    }))
+    .into_response()
 }

@@ -1,6 +1,6 @@
 //! The sandbox's HTTP surface: TikTok's track endpoints (2.0 and legacy 1.0), Meta's events
-//! endpoint (its handlers live in `crate::meta`) and the `/sandbox/` inspection and control
-//! endpoints. Owns routing and the JSON error shape of inspection endpoints.
+//! endpoint (its handlers live in `crate::meta`), Google's token and upload endpoints (in
+//! `crate::google_ads`) and the `/sandbox/` inspection and control endpoints. Owns routing and the JSON error shape of inspection endpoints.
 
 mod fault_body;
 pub(crate) mod gate;
@@ -32,6 +32,14 @@ pub(crate) fn router(sandbox: Sandbox) -> Router {
         .route(PIXEL_TRACK, post(legacy::track))
         .route(PIXEL_BATCH, post(legacy::batch))
         .route(crate::meta::EVENTS, post(crate::meta::events::handle))
+        .route(
+            crate::google_ads::TOKEN,
+            post(crate::google_ads::token::handle),
+        )
+        .route(
+            crate::google_ads::UPLOAD,
+            post(crate::google_ads::upload::handle),
+        )
         .route(TRACK.trim_end_matches('/'), any(missing_slash))
         .route(PIXEL_TRACK.trim_end_matches('/'), any(missing_slash))
         .route(PIXEL_BATCH.trim_end_matches('/'), any(missing_slash))
@@ -49,6 +57,23 @@ pub(crate) fn router(sandbox: Sandbox) -> Router {
         .route(
             "/sandbox/pixels",
             get(inspect::pixels).post(inspect::set_pixel),
+        )
+        .route(
+            "/sandbox/google-ads",
+            get(crate::google_ads::control::summary),
+        )
+        .route(
+            "/sandbox/google-ads/clicks",
+            post(crate::google_ads::control::set_click)
+                .delete(crate::google_ads::control::clear_clicks),
+        )
+        .route(
+            "/sandbox/google-ads/refresh-tokens",
+            post(crate::google_ads::control::set_refresh_token),
+        )
+        .route(
+            "/sandbox/google-ads/expire-access-tokens",
+            post(crate::google_ads::control::expire_access_tokens),
         )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

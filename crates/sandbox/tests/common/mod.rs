@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use signalpost_sandbox::{Latency, RunningSandbox, SandboxConfig};
 
+pub mod google_ads;
 pub mod meta;
 
 pub const PIXEL: &str = "C4PIXEL0001";

@@ -1,5 +1,5 @@
-//! `signalpost sandbox`: runs the strict TikTok Events API and Meta Conversions API sandbox until
-//! Ctrl-C / SIGTERM.
+//! `signalpost sandbox`: runs the strict TikTok Events API, Meta Conversions API and Google Ads
+//! click conversions sandbox until Ctrl-C / SIGTERM.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -22,6 +22,11 @@ pub struct SandboxArgs {
     /// `POST /{version}/{pixel_id}/events`.
     #[arg(long = "meta-pixel", value_name = "ID=TOKEN")]
     meta_pixels: Vec<String>,
+    /// A Google Ads customer id (10 digits, no dashes) and its developer token,
+    /// `CUSTOMER_ID=DEVELOPER_TOKEN` (repeatable), served on `POST /token` and
+    /// `POST /v{N}/customers/{customer_id}:uploadClickConversions`.
+    #[arg(long = "google-ads", value_name = "CUSTOMER_ID=DEVELOPER_TOKEN")]
+    google_ads: Vec<String>,
     /// Relax only the checks TikTok's own examples contradict (e.g. `page.url` for web events).
     #[arg(long)]
     lenient: bool,
@@ -68,9 +73,22 @@ pub async fn run(args: SandboxArgs) -> ExitCode {
             }
         }
     }
+    let mut google_ads = Vec::new();
+    for spec in &args.google_ads {
+        match signalpost_sandbox::parse_google_ads_spec(spec) {
+            Ok(customer) => google_ads.push(customer),
+            Err(err @ signalpost_sandbox::InvalidPixel::Spec(_)) => {
+                return usage_error("--google-ads", err);
+            }
+            Err(err) => {
+                return usage_error("--google-ads", format!("{err} (in {:?})", redact(spec)));
+            }
+        }
+    }
     let config = SandboxConfig {
         pixels,
         meta_pixels,
+        google_ads,
         strict: !args.lenient,
         max_past: Duration::from_secs(args.max_past_secs),
         max_future: Duration::from_secs(args.max_future_secs),
@@ -99,12 +117,20 @@ pub async fn run(args: SandboxArgs) -> ExitCode {
             signalpost_sandbox::META_DEFAULT_API_VERSION
         );
     }
+    if !args.google_ads.is_empty() {
+        tracing::info!(
+            "SANDBOX: strict Google Ads click conversions sandbox listening; POST {base}/token, POST {base}/{}/customers/{{customer_id}}:uploadClickConversions",
+            signalpost_sandbox::GOOGLE_ADS_DEFAULT_API_VERSION,
+            base = running.base_url(),
+        );
+    }
     shutdown_signal().await;
     tracing::info!("sandbox stopping");
     ExitCode::SUCCESS
 }
 
-/// Shows the code but never the token of a malformed `--pixel` value.
+/// Shows the code but never the token of a malformed `--pixel`, `--meta-pixel` or `--google-ads`
+/// value.
 fn redact(spec: &str) -> String {
     match spec.split_once('=') {
         Some((code, _)) => format!("{code}=…"),
@@ -156,6 +182,38 @@ mod tests {
         let args = parse(&["--meta-pixel", "123=a", "--meta-pixel", "456=b=c"]).unwrap();
         assert_eq!(args.meta_pixels, ["123=a", "456=b=c"]);
         assert!(parse(&[]).unwrap().meta_pixels.is_empty());
+    }
+
+    #[test]
+    fn google_ads_customers_are_repeatable_and_checked_when_run() {
+        let args = parse(&[
+            "--google-ads",
+            "1234567890=dev-a",
+            "--google-ads",
+            "2345678901=dev=b",
+        ])
+        .unwrap();
+        assert_eq!(args.google_ads, ["1234567890=dev-a", "2345678901=dev=b"]);
+        assert!(parse(&[]).unwrap().google_ads.is_empty());
+        for spec in &args.google_ads {
+            assert!(
+                signalpost_sandbox::parse_google_ads_spec(spec).is_ok(),
+                "{spec}"
+            );
+        }
+        for (spec, reason) in [
+            ("123-456-7890=dev", "10 digits"),
+            ("1234567890", "expected CODE=TOKEN"),
+            ("1234567890=", "access token"),
+        ] {
+            let err = signalpost_sandbox::parse_google_ads_spec(spec).unwrap_err();
+            assert!(err.to_string().contains(reason), "{spec}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_google_ads_value_is_shown_without_its_token() {
+        assert_eq!(redact("123-456-7890=s3cret"), "123-456-7890=…");
     }
 
     #[test]
