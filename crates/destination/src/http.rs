@@ -22,8 +22,9 @@ use crate::address::{
 };
 use crate::outcome::{Classified, Outcome};
 
-/// Largest response body read; destinations answer in a few hundred bytes.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// Largest response body read unless a destination says otherwise ([`ReadAnswer::max_body_bytes`]):
+/// TikTok and Meta answer in a few hundred bytes.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// Where and how patiently to talk to one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +80,9 @@ pub struct Answer {
 pub struct ReadAnswer {
     pub classify: fn(u16, &[u8]) -> Classified,
     pub trace_header: Option<&'static str>,
+    /// Most bytes of a body read; the rest is dropped (so an answer cut short reads as not the
+    /// destination's). Google Ads echoes every accepted row: 2,000 rows take about half a MiB.
+    pub max_body_bytes: usize,
 }
 
 /// A pooled, keep-alive client for one endpoint URL. Cheap to clone (shares the pool).
@@ -201,7 +205,7 @@ impl Endpoint {
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    let room = MAX_RESPONSE_BYTES.saturating_sub(body.len());
+                    let room = read.max_body_bytes.saturating_sub(body.len());
                     body.extend_from_slice(&chunk[..chunk.len().min(room)]);
                     if room <= chunk.len() {
                         break;

@@ -19,7 +19,9 @@
 //! OAUTH_TOKEN_EXPIRED): …`, which [`needs_split`] reads.
 
 use serde_json::{Map, Value};
-use signalpost_destination::{Classified, Outcome};
+use signalpost_destination::{Classified, Outcome, RowVerdict};
+
+use crate::rows::RowAction;
 
 /// Longest message kept (bounds a hostile or broken server).
 const MESSAGE_CHARS: usize = 1000;
@@ -75,6 +77,7 @@ pub fn classify(http_status: u16, body: &[u8]) -> Classified {
             code,
             message: error_message(status, error),
             request_id: request_id(error.get("details")),
+            rows: Vec::new(),
         };
     }
     let looks_like_upload = ["results", "partialFailureError", "jobId"]
@@ -92,6 +95,7 @@ pub fn classify(http_status: u16, body: &[u8]) -> Classified {
             code: None,
             message: format!("{results} results, {failed} row errors"),
             request_id: partial.and_then(|p| request_id(p.get("details"))),
+            rows: row_verdicts(body, results.max(1)),
         };
     }
     by_status_only(http_status, body)
@@ -152,7 +156,37 @@ fn by_status_only(http_status: u16, body: &[u8]) -> Classified {
             EXCERPT_CHARS,
         ),
         request_id: None,
+        rows: Vec::new(),
     }
+}
+
+/// The rows a 200 refused, as the delivery engine's verdicts. `rows` is how many the request
+/// carried (Google answers one `results` entry per row, `{}` for a refused one).
+///
+/// A row refused for being in a request over 2,000 conversions cannot happen to a request the
+/// gateway built (it sends at most 2,000); should one come, it is dead with Google's words rather
+/// than resent forever.
+fn row_verdicts(body: &[u8], rows: usize) -> Vec<RowVerdict> {
+    crate::rows::row_failures(body, rows)
+        .rows
+        .into_iter()
+        .map(|failure| RowVerdict {
+            index: failure.index,
+            action: match failure.action {
+                RowAction::Delivered => signalpost_destination::RowAction::Delivered,
+                RowAction::RetryAfter(after) => {
+                    signalpost_destination::RowAction::RetryAfter(after)
+                }
+                RowAction::Split | RowAction::Dead => signalpost_destination::RowAction::Dead,
+            },
+            message: if failure.not_attributable {
+                format!("not attributable: {}", failure.message)
+            } else {
+                failure.message
+            },
+            code: failure.error_code,
+        })
+        .collect()
 }
 
 /// `UNAUTHENTICATED (authenticationError: OAUTH_TOKEN_EXPIRED): Oauth token in the header has

@@ -5,7 +5,7 @@
 mod delivery;
 mod limits;
 
-use signalpost_gateway::destinations::{Destination, DestinationSpec};
+use signalpost_gateway::destinations::{Destination, DestinationSpec, google_ads};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -150,6 +150,8 @@ impl std::fmt::Debug for ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct PixelConfig {
     pub code: String,
+    /// TikTok and Meta: the token. Google Ads pixels take the four credential keys below instead.
+    #[serde(default)]
     pub access_token: String,
     #[serde(default)]
     pub test_event_code: Option<String>,
@@ -177,6 +179,30 @@ pub struct PixelConfig {
     /// CRM events: the name of the system the lead stages come from (default `signalpost`).
     #[serde(default)]
     pub lead_event_source: Option<String>,
+    /// Google Ads: the advertiser's account (10 digits).
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    /// Google Ads: the conversion action's id.
+    #[serde(default)]
+    pub conversion_action: Option<String>,
+    /// Google Ads: the manager account acting for the customer.
+    #[serde(default)]
+    pub login_customer_id: Option<String>,
+    /// Google Ads: the OAuth token endpoint (default Google's).
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// Google Ads: `granted` or `denied` for conversions whose lead says nothing.
+    #[serde(default)]
+    pub consent: Option<String>,
+    /// Google Ads credentials (secrets: sealed with the pixel, never shown).
+    #[serde(default)]
+    pub developer_token: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
 }
 
 impl PixelConfig {
@@ -188,7 +214,32 @@ impl PixelConfig {
             api_version: self.api_version.clone(),
             action_source: self.action_source.clone(),
             lead_event_source: self.lead_event_source.clone(),
+            customer_id: self.customer_id.clone(),
+            conversion_action: self.conversion_action.clone(),
+            login_customer_id: self.login_customer_id.clone(),
+            token_url: self.token_url.clone(),
+            consent: self.consent.clone(),
         }
+    }
+
+    /// The secret delivery uses: the access token, or a Google Ads pixel's credential bundle.
+    pub fn secret(&self) -> String {
+        match self.google_ads_secrets() {
+            Some(secrets) => secrets.to_bundle(),
+            None => self.access_token.clone(),
+        }
+    }
+
+    /// A Google Ads pixel's four credential keys, when the entry is one.
+    pub fn google_ads_secrets(&self) -> Option<google_ads::token::Secrets> {
+        (self.destination.as_deref().map(str::trim) == Some("google_ads")).then(|| {
+            google_ads::token::Secrets {
+                developer_token: self.developer_token.clone().unwrap_or_default(),
+                client_id: self.client_id.clone().unwrap_or_default(),
+                client_secret: self.client_secret.clone().unwrap_or_default(),
+                refresh_token: self.refresh_token.clone().unwrap_or_default(),
+            }
+        })
     }
 
     /// The destination of this entry; TikTok for an invalid one (which [`Config::problems`]
@@ -409,8 +460,39 @@ impl Config {
             if pixel.code.trim().is_empty() {
                 problems.push(invalid(format!("{key}.code"), "must not be empty"));
             }
-            if pixel.access_token.trim().is_empty() {
-                problems.push(invalid(format!("{key}.access_token"), "must not be empty"));
+            match pixel.google_ads_secrets() {
+                Some(secrets) => {
+                    if let Err(field) = secrets.check() {
+                        problems.push(invalid(
+                            format!("{key}.{field}"),
+                            "required for google_ads pixels: visible ASCII without spaces",
+                        ));
+                    }
+                    if !pixel.access_token.is_empty() {
+                        problems.push(invalid(
+                            format!("{key}.access_token"),
+                            "google_ads pixels take developer_token, client_id, client_secret and refresh_token instead",
+                        ));
+                    }
+                }
+                None => {
+                    if pixel.access_token.trim().is_empty() {
+                        problems.push(invalid(format!("{key}.access_token"), "must not be empty"));
+                    }
+                    for (field, set) in [
+                        ("developer_token", pixel.developer_token.is_some()),
+                        ("client_id", pixel.client_id.is_some()),
+                        ("client_secret", pixel.client_secret.is_some()),
+                        ("refresh_token", pixel.refresh_token.is_some()),
+                    ] {
+                        if set {
+                            problems.push(invalid(
+                                format!("{key}.{field}"),
+                                "applies to google_ads pixels only",
+                            ));
+                        }
+                    }
+                }
             }
             if let Err(e) = crate::pixel_fields::validate_site_url(pixel.site_url.as_deref()) {
                 problems.push(invalid(format!("{key}.site_url"), e.detail));

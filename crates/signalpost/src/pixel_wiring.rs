@@ -67,7 +67,7 @@ pub(crate) fn delivery_pixel(p: &PixelConfig) -> DeliveryPixel {
     let destination = p.destination();
     DeliveryPixel {
         code: p.code.clone(),
-        access_token: AccessToken::new(p.access_token.clone()),
+        access_token: AccessToken::new(p.secret()),
         base_url: p
             .base_url
             .clone()

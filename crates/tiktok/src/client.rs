@@ -24,6 +24,7 @@ const LOG_ID_HEADER: &str = "x-tt-logid";
 pub const READ_ANSWER: ReadAnswer = ReadAnswer {
     classify,
     trace_header: Some(LOG_ID_HEADER),
+    max_body_bytes: signalpost_destination::http::MAX_RESPONSE_BYTES,
 };
 
 /// Where and how patiently to talk to TikTok.

@@ -565,6 +565,9 @@ async fn pause(ctx: &Ctx, pixel: &str, reason: &str) {
             Destination::Meta(_) => {
                 "generate a new Conversions API access token for this dataset in Meta Events Manager"
             }
+            Destination::GoogleAds(_) => {
+                "check the developer token's access level and the OAuth client, then issue a new refresh token for an account with access to the customer"
+            }
         };
         tracing::error!(
             pixel,

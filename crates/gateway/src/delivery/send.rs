@@ -100,7 +100,7 @@ impl Clients {
                 };
             }
         };
-        let answer = credentials::post(&client, destination, secret, body).await;
+        let answer = credentials::post(&client, destination, secret, addresses, body).await;
         let outcome = match answer.classified.outcome {
             Outcome::Delivered => AttemptOutcome::Delivered,
             Outcome::Retryable => AttemptOutcome::Retryable,

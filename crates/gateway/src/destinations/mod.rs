@@ -10,6 +10,7 @@
 //! [`Destination`]; the delivery engine, the stores and the rules do not change.
 
 pub mod credentials;
+pub mod google_ads;
 pub mod meta;
 pub mod stored;
 pub mod tiktok;
@@ -28,6 +29,8 @@ pub enum Destination {
     TikTok(tiktok::PixelSettings),
     /// Meta Conversions API (web events, or Conversion Leads).
     Meta(meta::PixelSettings),
+    /// Google Ads click conversions (offline conversion import, enhanced conversions for leads).
+    GoogleAds(google_ads::PixelSettings),
 }
 
 impl Default for Destination {
@@ -37,14 +40,15 @@ impl Default for Destination {
 }
 
 /// The destination names of the config (`[[pixels]] destination`), the API and the metrics.
-pub const NAMES: &[&str] = &["tiktok", "meta"];
+pub const NAMES: &[&str] = &["tiktok", "meta", "google_ads"];
 
 impl Destination {
-    /// `tiktok` or `meta`.
+    /// `tiktok`, `meta` or `google_ads`.
     pub fn name(&self) -> &'static str {
         match self {
             Destination::TikTok(_) => "tiktok",
             Destination::Meta(_) => "meta",
+            Destination::GoogleAds(_) => "google_ads",
         }
     }
 
@@ -54,6 +58,7 @@ impl Destination {
         match self {
             Destination::TikTok(settings) => tiktok::payload::event_json(planned, settings),
             Destination::Meta(settings) => meta::payload::event_json(planned, settings),
+            Destination::GoogleAds(settings) => google_ads::payload::event_json(planned, settings),
         }
     }
 
@@ -63,6 +68,7 @@ impl Destination {
         match self {
             Destination::TikTok(settings) => tiktok::check::check(payload, settings, now_secs),
             Destination::Meta(_) => meta::check::check(payload, now_secs),
+            Destination::GoogleAds(settings) => google_ads::check::check(payload, settings),
         }
     }
 
@@ -74,6 +80,8 @@ impl Destination {
             Destination::TikTok(settings) if settings.event_source == EventSource::Crm => None,
             Destination::TikTok(_) => tiktok::payload::fill_page_url(payload, site_url),
             Destination::Meta(_) => meta::payload::fill_event_source_url(payload, site_url),
+            // A click conversion names no page.
+            Destination::GoogleAds(_) => None,
         }
     }
 
@@ -84,14 +92,16 @@ impl Destination {
         match self {
             Destination::TikTok(_) => tiktok::answer::is_throttle(http_status, code),
             Destination::Meta(_) => meta::answer::is_throttle(http_status, code),
+            Destination::GoogleAds(_) => google_ads::answer::is_throttle(http_status, code),
         }
     }
 
-    /// The destination's name in messages: `TikTok`, `Meta`.
+    /// The destination's name in messages: `TikTok`, `Meta`, `Google Ads`.
     pub fn label(&self) -> &'static str {
         match self {
             Destination::TikTok(_) => "TikTok",
             Destination::Meta(_) => "Meta",
+            Destination::GoogleAds(_) => "Google Ads",
         }
     }
 
@@ -100,6 +110,7 @@ impl Destination {
         match self {
             Destination::TikTok(_) => tiktok::request::DEFAULT_BASE_URL,
             Destination::Meta(_) => meta::request::DEFAULT_BASE_URL,
+            Destination::GoogleAds(_) => google_ads::request::DEFAULT_BASE_URL,
         }
     }
 
@@ -108,6 +119,7 @@ impl Destination {
         match self {
             Destination::TikTok(_) => tiktok::request::MAX_EVENTS,
             Destination::Meta(_) => meta::request::MAX_EVENTS,
+            Destination::GoogleAds(_) => google_ads::request::MAX_EVENTS,
         }
     }
 
@@ -116,6 +128,9 @@ impl Destination {
         match self {
             Destination::TikTok(_) => tiktok::request::endpoint_url(base_url),
             Destination::Meta(settings) => meta::request::endpoint_url(base_url, settings, pixel),
+            Destination::GoogleAds(settings) => {
+                google_ads::request::endpoint_url(base_url, settings)
+            }
         }
     }
 
@@ -134,6 +149,9 @@ impl Destination {
                 tiktok::request::body(settings, pixel, test_event_code, payloads)
             }
             Destination::Meta(_) => meta::request::body(token, test_event_code, payloads),
+            Destination::GoogleAds(_) => {
+                google_ads::request::body(test_event_code.is_some(), payloads)
+            }
         }
     }
 
@@ -142,6 +160,7 @@ impl Destination {
         match self {
             Destination::TikTok(_) => tiktok::answer::READ,
             Destination::Meta(_) => meta::answer::READ,
+            Destination::GoogleAds(_) => google_ads::answer::READ,
         }
     }
 
@@ -151,6 +170,8 @@ impl Destination {
         match self {
             Destination::TikTok(_) => tiktok::answer::rejected_index(message),
             Destination::Meta(_) => meta::answer::rejected_index(message),
+            // Google names refused rows in a 200's partial failure (row verdicts), not here.
+            Destination::GoogleAds(_) => None,
         }
     }
 }

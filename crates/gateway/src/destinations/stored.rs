@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use signalpost_meta::ActionSource;
 use signalpost_tiktok::model::EventSource;
 
-use super::{Destination, NAMES, meta, tiktok};
+use super::{Destination, NAMES, google_ads, meta, tiktok};
 
 /// Longest `lead_event_source` (a CRM's name).
 const MAX_LEAD_EVENT_SOURCE_CHARS: usize = 100;
@@ -32,6 +32,21 @@ pub struct DestinationSpec {
     /// (default `signalpost`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lead_event_source: Option<String>,
+    /// Google Ads: the advertiser's account, 10 digits (dashes allowed, dropped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    /// Google Ads: the conversion action's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_action: Option<String>,
+    /// Google Ads: the manager account acting for the customer, when access goes through one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_customer_id: Option<String>,
+    /// Google Ads: the OAuth token endpoint (default Google's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// Google Ads: `granted` or `denied`, the consent of conversions whose lead says nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 /// A key of [`DestinationSpec`] at fault, and why.
@@ -62,7 +77,31 @@ impl DestinationSpec {
                 problems.push((key, format!("applies to {kind} pixels only")));
             }
         };
+        let google_ads = self.destination.as_deref().map(str::trim) == Some("google_ads");
+        for (key, set) in [
+            ("customer_id", self.customer_id.is_some()),
+            ("conversion_action", self.conversion_action.is_some()),
+            ("login_customer_id", self.login_customer_id.is_some()),
+            ("token_url", self.token_url.is_some()),
+            ("consent", self.consent.is_some()),
+        ] {
+            if set && !google_ads {
+                problems.push((key, "applies to google_ads pixels only".to_owned()));
+            }
+        }
         let destination = match self.destination.as_deref().map(str::trim) {
+            Some("google_ads") => {
+                for (key, set) in [
+                    ("event_source", self.event_source.is_some()),
+                    ("action_source", self.action_source.is_some()),
+                    ("lead_event_source", self.lead_event_source.is_some()),
+                ] {
+                    if set {
+                        problems.push((key, "does not apply to google_ads pixels".to_owned()));
+                    }
+                }
+                Destination::GoogleAds(self.google_ads_settings(&mut problems))
+            }
             None | Some("tiktok") => {
                 only(
                     "api_version",
@@ -144,6 +183,89 @@ impl DestinationSpec {
             Ok(destination)
         } else {
             Err(problems)
+        }
+    }
+
+    /// A Google Ads pixel's settings from these keys, with every problem noted.
+    fn google_ads_settings(&self, problems: &mut Vec<SpecProblem>) -> google_ads::PixelSettings {
+        let account = |key: &'static str, value: Option<&str>, problems: &mut Vec<SpecProblem>| {
+            let digits: String = value?.trim().chars().filter(|c| *c != '-').collect();
+            if signalpost_google_ads::is_customer_id(&digits) {
+                Some(digits)
+            } else {
+                problems.push((key, "expected a 10-digit Google Ads account id".to_owned()));
+                None
+            }
+        };
+        let customer_id = account("customer_id", self.customer_id.as_deref(), problems);
+        if self.customer_id.is_none() {
+            problems.push(("customer_id", "required for google_ads pixels".to_owned()));
+        }
+        let login_customer_id = account(
+            "login_customer_id",
+            self.login_customer_id.as_deref(),
+            problems,
+        );
+        let conversion_action = match self.conversion_action.as_deref().map(str::trim) {
+            Some(id) if google_ads::is_conversion_action(id) => id.to_owned(),
+            Some(_) => {
+                problems.push((
+                    "conversion_action",
+                    "expected the conversion action's numeric id".to_owned(),
+                ));
+                String::new()
+            }
+            None => {
+                problems.push((
+                    "conversion_action",
+                    "required for google_ads pixels".to_owned(),
+                ));
+                String::new()
+            }
+        };
+        let api_version = match self.api_version.as_deref().map(str::trim) {
+            None => signalpost_google_ads::DEFAULT_API_VERSION.to_owned(),
+            Some(v) if google_ads::is_api_version(v) => v.to_owned(),
+            Some(v) => {
+                problems.push((
+                    "api_version",
+                    format!("expected a Google Ads API version like \"v26\", got {v:?}"),
+                ));
+                String::new()
+            }
+        };
+        let token_url = self.token_url.as_deref().map(str::trim).and_then(|url| {
+            match signalpost_destination::http::base_url(url) {
+                Ok(_) => Some(url.to_owned()),
+                Err(e) => {
+                    problems.push(("token_url", e.to_string()));
+                    None
+                }
+            }
+        });
+        let consent = match self.consent.as_deref().map(str::trim) {
+            None => None,
+            Some(c) if c.eq_ignore_ascii_case("granted") => {
+                Some(signalpost_google_ads::ConsentStatus::Granted)
+            }
+            Some(c) if c.eq_ignore_ascii_case("denied") => {
+                Some(signalpost_google_ads::ConsentStatus::Denied)
+            }
+            Some(other) => {
+                problems.push((
+                    "consent",
+                    format!("expected \"granted\" or \"denied\", got {other:?}"),
+                ));
+                None
+            }
+        };
+        google_ads::PixelSettings {
+            customer_id: customer_id.unwrap_or_default(),
+            conversion_action,
+            login_customer_id,
+            api_version,
+            token_url,
+            consent,
         }
     }
 }
@@ -230,6 +352,19 @@ impl Destination {
                 api_version: Some(s.api_version.clone()),
                 action_source: Some(s.action_source.as_str().into()),
                 lead_event_source: Some(s.lead_event_source.clone()),
+                ..Default::default()
+            },
+            Destination::GoogleAds(s) => DestinationSpec {
+                destination: Some("google_ads".into()),
+                api_version: Some(s.api_version.clone()),
+                customer_id: Some(s.customer_id.clone()),
+                conversion_action: Some(s.conversion_action.clone()),
+                login_customer_id: s.login_customer_id.clone(),
+                token_url: s.token_url.clone(),
+                consent: s.consent.map(|c| match c {
+                    signalpost_google_ads::ConsentStatus::Granted => "granted".to_owned(),
+                    signalpost_google_ads::ConsentStatus::Denied => "denied".to_owned(),
+                }),
                 ..Default::default()
             },
         }

@@ -36,6 +36,9 @@ pub struct PlannedEvent<'a> {
     pub action_source: Option<signalpost_meta::ActionSource>,
     /// The rule's `[rules.properties]`, `[rules.page]` and `limited_data_use`, evaluated.
     pub overlay: Overlay,
+    /// The rule's time zone (`[server] timezone` unless the rule names one): Google Ads'
+    /// `conversionDateTime` is written in it, with its offset.
+    pub timezone: chrono_tz::Tz,
 }
 
 /// The plan for `rule` firing on `event` of `lead`. Values a transform could not compute are left
@@ -80,6 +83,7 @@ pub fn plan_event<'a>(
         phone_digits: phone_digits_for(lead, rule),
         action_source: rule.action_source,
         overlay,
+        timezone: rule.timezone,
     }
 }
 

@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::backend::{TestDb, TestStore};
-use super::demo_rules;
+use super::{demo_rules, google_rules};
 use signalpost_gateway::delivery::{
     AccessToken, DeliveryEngine, DeliveryPolicy, EngineHandle, PixelConfig, PixelRegistry,
     RetryPolicy,
 };
-use signalpost_gateway::destinations::Destination;
+use signalpost_gateway::destinations::{Destination, google_ads};
 use signalpost_gateway::{ConversionState, Gateway, LeadView};
 use signalpost_sandbox::{RunningSandbox, SandboxConfig};
 use tokio_util::sync::CancellationToken;
@@ -21,6 +21,13 @@ pub const PIXEL: &str = "PIXTEST01";
 /// The Meta pixel (dataset) of [`Harness::new_meta`].
 pub const META_PIXEL: &str = "111222333444555";
 pub const TOKEN: &str = "sandbox-token-0001";
+/// The Google Ads conversion target of [`Harness::new_google_ads`]: its code, customer account,
+/// conversion action and the customer's developer token.
+#[allow(dead_code)]
+pub const GOOGLE_PIXEL: &str = "google-sold";
+pub const GOOGLE_CUSTOMER: &str = "1234567890";
+pub const GOOGLE_ACTION: &str = "987654321";
+pub const GOOGLE_DEVELOPER_TOKEN: &str = "dev-token-0001";
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A policy with short delays so retries happen quickly (correctness never depends on them).
@@ -58,7 +65,10 @@ impl Harness {
             pixels: vec![(PIXEL.into(), TOKEN.into())],
             ..sandbox
         };
-        Harness::serving(db, sandbox, policy, PIXEL, Destination::default()).await
+        Harness::serving(db, sandbox, policy, PIXEL, |_| {
+            (Destination::default(), TOKEN.into())
+        })
+        .await
     }
 
     /// [`Harness::new`] delivering to Meta: the sandbox serves [`META_PIXEL`] with [`TOKEN`], and
@@ -68,39 +78,76 @@ impl Harness {
             meta_pixels: vec![(META_PIXEL.into(), TOKEN.into())],
             ..sandbox
         };
-        Harness::serving(
-            db,
-            sandbox,
-            policy,
-            META_PIXEL,
-            Destination::Meta(Default::default()),
-        )
+        Harness::serving(db, sandbox, policy, META_PIXEL, |_| {
+            (Destination::Meta(Default::default()), TOKEN.into())
+        })
         .await
     }
 
-    /// A sandbox from `sandbox_config`, and the demo rules firing on `pixel` of `destination`.
+    /// [`Harness::new`] delivering to Google Ads: the sandbox serves [`GOOGLE_CUSTOMER`] with
+    /// [`GOOGLE_DEVELOPER_TOKEN`] and its own OAuth token endpoint, and the demo rules fire on
+    /// [`GOOGLE_PIXEL`], a conversion target of that customer.
+    #[allow(dead_code)]
+    pub async fn new_google_ads(
+        db: TestDb,
+        sandbox: SandboxConfig,
+        policy: DeliveryPolicy,
+    ) -> Harness {
+        let sandbox = SandboxConfig {
+            google_ads: vec![(GOOGLE_CUSTOMER.into(), GOOGLE_DEVELOPER_TOKEN.into())],
+            ..sandbox
+        };
+        Harness::serving(db, sandbox, policy, GOOGLE_PIXEL, |base_url| {
+            (
+                Destination::GoogleAds(google_ads::PixelSettings {
+                    customer_id: GOOGLE_CUSTOMER.into(),
+                    conversion_action: GOOGLE_ACTION.into(),
+                    login_customer_id: None,
+                    api_version: signalpost_google_ads::DEFAULT_API_VERSION.into(),
+                    token_url: Some(format!("{base_url}/token")),
+                    consent: None,
+                }),
+                google_ads::token::Secrets {
+                    developer_token: GOOGLE_DEVELOPER_TOKEN.into(),
+                    client_id: "client-1.apps.googleusercontent.com".into(),
+                    client_secret: "client-secret-1".into(),
+                    refresh_token: "1//refresh-token-1".into(),
+                }
+                .to_bundle(),
+            )
+        })
+        .await
+    }
+
+    /// A sandbox from `sandbox_config`, and the demo rules firing on `pixel` of the destination
+    /// `setup` makes (with the pixel's secret) for the sandbox's base URL.
     async fn serving(
         db: TestDb,
         sandbox_config: SandboxConfig,
         policy: DeliveryPolicy,
         pixel: &str,
-        destination: Destination,
+        setup: impl FnOnce(&str) -> (Destination, String),
     ) -> Harness {
         let store = db.open().await;
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let sandbox = signalpost_sandbox::spawn(sandbox_config, addr)
             .await
             .unwrap();
+        let (destination, secret) = setup(&sandbox.base_url());
         let pixels = PixelRegistry::new([PixelConfig {
             code: pixel.into(),
-            access_token: AccessToken::new(TOKEN),
+            access_token: AccessToken::new(secret),
             base_url: sandbox.base_url(),
             // The sandbox on loopback: a destination the operator named.
             addresses: signalpost_gateway::delivery::AddressPolicy::Any,
             test_event_code: None,
             destination: destination.clone(),
         }]);
-        let rules = demo_rules(pixel).with_destinations([(pixel.to_owned(), destination)].into());
+        let rules = match destination {
+            Destination::GoogleAds(_) => google_rules(pixel),
+            _ => demo_rules(pixel),
+        };
+        let rules = rules.with_destinations([(pixel.to_owned(), destination)].into());
         let gateway = Gateway::new(store.shared(), rules);
         Harness {
             store,

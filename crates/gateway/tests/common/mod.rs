@@ -40,6 +40,29 @@ pub fn demo_rules(pixel: &str) -> RuleSet {
     ))
 }
 
+/// [`demo_rules`] for a Google Ads conversion target: one conversion action takes both, and
+/// Google deduplicates by order id per action, so each rule has its own event id.
+pub fn google_rules(pixel: &str) -> RuleSet {
+    rules(&format!(
+        r#"
+        [[rules]]
+        name = "registration"
+        trigger = "form_submit"
+        pixel = "{pixel}"
+        event = "CompleteRegistration"
+        event_id = "{{transaction_id}}-registration"
+
+        [[rules]]
+        name = "sale"
+        trigger = "lead_sold"
+        pixel = "{pixel}"
+        event = "Purchase"
+        value = "revenue"
+        event_id = "{{transaction_id}}-sale"
+        "#
+    ))
+}
+
 /// A default sandbox that holds every answer like a remote TikTok would (`latency` is
 /// `"P50[:P99]"` in milliseconds), for tests whose behaviour depends on time (leases, batching,
 /// bisection, drains). The other tests keep the sandbox's default of no latency, so they stay fast.

@@ -67,9 +67,10 @@ fn digest(parts: &[&str]) -> String {
 }
 
 fn pixel_digest(p: &PixelConfig) -> String {
+    let secret = p.secret();
     let mut parts = vec![
         p.code.as_str(),
-        p.access_token.as_str(),
+        secret.as_str(),
         p.base_url.as_deref().unwrap_or("\u{0}"),
         p.test_event_code.as_deref().unwrap_or("\u{0}"),
     ];
@@ -91,6 +92,11 @@ fn pixel_digest(p: &PixelConfig) -> String {
         ("api_version", &spec.api_version),
         ("action_source", &spec.action_source),
         ("lead_event_source", &spec.lead_event_source),
+        ("customer_id", &spec.customer_id),
+        ("conversion_action", &spec.conversion_action),
+        ("login_customer_id", &spec.login_customer_id),
+        ("token_url", &spec.token_url),
+        ("consent", &spec.consent),
     ] {
         if let Some(value) = value {
             parts.push(name);
@@ -113,15 +119,13 @@ pub async fn apply(catalog: &Catalog, config: &Config) -> Result<ApplyReport, Ad
                 report.push("pixel", &p.code, "unchanged");
             }
             _ => {
-                let same_token = existing.is_some_and(|s| {
-                    catalog
-                        .open_token(s)
-                        .is_ok_and(|t| t.expose() == p.access_token)
-                });
+                let secret = p.secret();
+                let same_token = existing
+                    .is_some_and(|s| catalog.open_token(s).is_ok_and(|t| t.expose() == secret));
                 let pixel = StoredPixel {
                     code: p.code.clone(),
-                    sealed_token: catalog.seal(&p.code, &p.access_token),
-                    token_last4: last4(&p.access_token),
+                    sealed_token: catalog.seal(&p.code, &secret),
+                    token_last4: last4(&secret),
                     token_set_at_ms: match existing {
                         Some(s) if same_token => s.token_set_at_ms,
                         Some(s) => now.max(s.token_set_at_ms + 1),

@@ -176,7 +176,14 @@ pub async fn run(args: SendArgs) -> ExitCode {
         built.test_event_code.as_deref(),
         payloads(),
     );
-    let answer = credentials::post(&endpoint, destination, token, body).await;
+    let answer = credentials::post(
+        &endpoint,
+        destination,
+        token,
+        signalpost_destination::AddressPolicy::Any,
+        body,
+    )
+    .await;
     let c = &answer.classified;
     let status = answer
         .http_status
@@ -215,6 +222,7 @@ fn build(args: &SendArgs) -> Result<Built, FlagError> {
         api_version: args.api_version.clone(),
         action_source: args.action_source.clone(),
         lead_event_source: None,
+        ..DestinationSpec::default()
     }
     .resolve()
     .map_err(|problems| {
@@ -344,6 +352,7 @@ fn build(args: &SendArgs) -> Result<Built, FlagError> {
         phone_digits: lead.phone_digits.as_deref(),
         action_source: None,
         overlay: Default::default(),
+        timezone: chrono_tz::UTC,
     };
     let payload = destination
         .event_json(&planned)

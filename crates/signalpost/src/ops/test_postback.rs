@@ -186,7 +186,8 @@ pub async fn fire(
         .map_err(|e| ApiError::Unavailable {
             detail: format!("pixel {code}: {e}"),
         })?;
-    let answer = credentials::post(&endpoint, destination, token, body).await;
+    let answer =
+        credentials::post(&endpoint, destination, token, pixel.config.addresses, body).await;
     if answer.destination_refused {
         return Err(ApiError::invalid(
             "pixel",

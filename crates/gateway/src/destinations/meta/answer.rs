@@ -8,6 +8,7 @@ use signalpost_destination::http::ReadAnswer;
 pub const READ: ReadAnswer = ReadAnswer {
     classify: signalpost_meta::classify,
     trace_header: Some("x-fb-trace-id"),
+    max_body_bytes: signalpost_destination::http::MAX_RESPONSE_BYTES,
 };
 
 /// Meta's throttling codes: 4 application request limit, 17 user request limit, 32 page request

@@ -235,6 +235,7 @@ pub async fn create_pixel(
                 api_version: body.api_version,
                 action_source: body.action_source,
                 lead_event_source: body.lead_event_source,
+                ..DestinationSpec::default()
             },
         })
         .await?;
