@@ -117,6 +117,8 @@ impl Default for ServerConfig {
             allowed_destination_hosts: vec![
                 crate::destination_hosts::TIKTOK_HOST.to_owned(),
                 crate::destination_hosts::META_HOST.to_owned(),
+                crate::destination_hosts::GOOGLE_ADS_HOST.to_owned(),
+                crate::destination_hosts::GOOGLE_OAUTH_HOST.to_owned(),
             ],
             log_format: LogFormat::Human,
         }
@@ -781,6 +783,65 @@ mod tests {
             err.starts_with("rules[0] \"x\": unknown field `triger`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_google_ads_pixel_takes_its_four_credentials_and_bundles_them_as_its_secret() {
+        let text = r#"
+[[pixels]]
+code = "g"
+destination = "google_ads"
+customer_id = "123-456-7890"
+conversion_action = "555"
+developer_token = "dev"
+client_id = "cid"
+client_secret = "csecret"
+refresh_token = "1//rt"
+"#;
+        let config = Config::parse(text, &env).unwrap();
+        config.validate().unwrap();
+        let pixel = &config.pixels[0];
+        let secret = pixel.secret();
+        let secrets = google_ads::token::Secrets::from_bundle(&secret).unwrap();
+        assert_eq!(secrets.refresh_token, "1//rt");
+        assert!(!format!("{pixel:?}").contains("csecret"), "{pixel:?}");
+        let Destination::GoogleAds(settings) = pixel.destination() else {
+            panic!("google ads")
+        };
+        assert_eq!(settings.customer_id, "1234567890", "dashes dropped");
+
+        for (broken, key) in [
+            (
+                text.replace("refresh_token = \"1//rt\"\n", ""),
+                "pixels[0].refresh_token",
+            ),
+            (
+                text.replace("conversion_action = \"555\"\n", ""),
+                "pixels[0].conversion_action",
+            ),
+            (
+                text.replace("123-456-7890", "12345"),
+                "pixels[0].customer_id",
+            ),
+            (
+                format!("{text}access_token = \"t\"\n"),
+                "pixels[0].access_token",
+            ),
+        ] {
+            let err = Config::parse(&broken, &env)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(key), "{key}: {err}");
+        }
+        let tiktok = "[[pixels]]\ncode = \"P\"\naccess_token = \"t\"\nrefresh_token = \"x\"\n";
+        let err = Config::parse(tiktok, &env)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("pixels[0].refresh_token"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,10 @@
 pub const TIKTOK_HOST: &str = "business-api.tiktok.com";
 /// Meta's Graph API host.
 pub const META_HOST: &str = "graph.facebook.com";
+/// Google Ads API's host.
+pub const GOOGLE_ADS_HOST: &str = "googleads.googleapis.com";
+/// Google's OAuth token endpoint's host (Google Ads access tokens).
+pub const GOOGLE_OAUTH_HOST: &str = "oauth2.googleapis.com";
 
 /// An `allowed_destination_hosts` entry as compared: trimmed, lower-case, no trailing dot.
 pub fn normalize_host(host: &str) -> String {

@@ -431,6 +431,46 @@ mod tests {
     }
 
     #[test]
+    fn a_google_ads_target_round_trips_through_the_store_and_names_each_wrong_key() {
+        let d = spec(r#"{"destination":"google_ads","customer_id":"123-456-7890","conversion_action":"555","login_customer_id":"9876543210","consent":"denied"}"#)
+            .resolve()
+            .unwrap();
+        let Destination::GoogleAds(g) = &d else {
+            panic!("google ads")
+        };
+        assert_eq!(g.customer_id, "1234567890");
+        assert_eq!(g.api_version, signalpost_google_ads::DEFAULT_API_VERSION);
+        let stored = d.to_stored().unwrap();
+        assert_eq!(Destination::from_stored(Some(&stored)).unwrap(), d);
+        for (json, key) in [
+            (
+                r#"{"destination":"google_ads","conversion_action":"5"}"#,
+                "customer_id",
+            ),
+            (
+                r#"{"destination":"google_ads","customer_id":"1234567890"}"#,
+                "conversion_action",
+            ),
+            (
+                r#"{"destination":"google_ads","customer_id":"1234567890","conversion_action":"x"}"#,
+                "conversion_action",
+            ),
+            (
+                r#"{"destination":"google_ads","customer_id":"1234567890","conversion_action":"5","api_version":"v26.0"}"#,
+                "api_version",
+            ),
+            (
+                r#"{"destination":"google_ads","customer_id":"1234567890","conversion_action":"5","consent":"yes"}"#,
+                "consent",
+            ),
+            (r#"{"customer_id":"1234567890"}"#, "customer_id"),
+        ] {
+            let problems = spec(json).resolve().unwrap_err();
+            assert_eq!(problems[0].0, key, "{json}: {problems:?}");
+        }
+    }
+
+    #[test]
     fn each_wrong_key_is_named() {
         for (json, key) in [
             (r#"{"destination":"snap"}"#, "destination"),

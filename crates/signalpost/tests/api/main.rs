@@ -16,6 +16,7 @@ mod country;
 mod deliverable;
 mod delivery;
 mod demo;
+mod destinations_google_ads;
 mod destinations_meta;
 mod erase;
 mod idempotency;

@@ -1,0 +1,220 @@
+//! One lead, three destinations: a lead whose landing URL carries `gclid`, `fbclid` and `ttclid`,
+//! and its sale, reach the TikTok, Meta and Google Ads sandboxes (one listener) as each one's own
+//! event, from a config file's `[[pixels]]` with `destination = "google_ads"`; and a click Google
+//! does not know ends dead in the lead record with Google's code.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use signalpost::app::AppOptions;
+use signalpost_sandbox::{Destination, GoogleAdsClickState, ReceivedEvent, SandboxConfig};
+use signalpost_tiktok::identity::Sha256Hex;
+
+use crate::common::{TestApp, spawn_app_with_sandbox};
+
+const META_PIXEL: &str = "123456789012345";
+const META_TOKEN: &str = "meta-access-token-0123456789";
+const GOOGLE_PIXEL: &str = "google-sold";
+const CUSTOMER: &str = "1234567890";
+const DEVELOPER_TOKEN: &str = "google-dev-token-0001";
+
+async fn spawn() -> TestApp {
+    let sandbox = SandboxConfig {
+        meta_pixels: vec![(META_PIXEL.to_owned(), META_TOKEN.to_owned())],
+        google_ads: vec![(CUSTOMER.to_owned(), DEVELOPER_TOKEN.to_owned())],
+        ..SandboxConfig::default()
+    };
+    let extra = format!(
+        r#"
+[[pixels]]
+code = "{META_PIXEL}"
+destination = "meta"
+access_token = "{META_TOKEN}"
+base_url = "SANDBOX_URL"
+
+[[pixels]]
+code = "{GOOGLE_PIXEL}"
+destination = "google_ads"
+customer_id = "123-456-7890"
+conversion_action = "555000111"
+developer_token = "{DEVELOPER_TOKEN}"
+client_id = "client-1.apps.googleusercontent.com"
+client_secret = "client-secret-1"
+refresh_token = "1//refresh-token-1"
+consent = "granted"
+base_url = "SANDBOX_URL"
+token_url = "SANDBOX_URL/token"
+
+[[rules]]
+name = "meta_sale"
+trigger = "lead_sold"
+pixel = "{META_PIXEL}"
+event = "Purchase"
+value = "revenue"
+
+[[rules]]
+name = "google_sale"
+trigger = "lead_sold"
+pixel = "{GOOGLE_PIXEL}"
+event = "Purchase"
+value = "revenue"
+"#
+    );
+    spawn_app_with_sandbox(sandbox, "", "", &extra, AppOptions::default()).await
+}
+
+/// Waits until the sandbox holds `n` events of `destination` and `pixel`.
+async fn events(
+    app: &TestApp,
+    destination: Destination,
+    pixel: &str,
+    n: usize,
+) -> Vec<ReceivedEvent> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = app
+            .sandbox
+            .sandbox()
+            .events_of(Some(destination), Some(pixel));
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{pixel}: {} of {n} events arrived: {got:#?}",
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn payload(e: &ReceivedEvent) -> Value {
+    serde_json::from_str(e.payload.get()).unwrap()
+}
+
+fn sha(text: &str) -> String {
+    Sha256Hex::digest(text.as_bytes()).into_string()
+}
+
+#[tokio::test]
+async fn one_lead_with_three_click_ids_reaches_tiktok_meta_and_google_ads() {
+    let app = spawn().await;
+    app.lead(json!({
+        "transaction_id": "three-1",
+        "email": " Alice@Example.com ",
+        "phone": "+1 (213) 373-4253",
+        "ip": "203.0.113.7",
+        "user_agent": "Mozilla/5.0 (test)",
+        "landing_url": "https://lp.example/form?ttclid=E.C.P.TtAbC&fbclid=IwAR1xYzAbC&gclid=Cj0KCQiA-test_gclid",
+    }))
+    .await;
+    app.post(
+        "/v1/leads/three-1/events",
+        &json!({"type": "lead_sold", "buyer": "acme", "revenue": 42.5}),
+    )
+    .await;
+
+    let tiktok = app
+        .wait_for_events(|e| e.iter().any(|e| e.event == "Purchase"))
+        .await;
+    let sale = tiktok.iter().find(|e| e.event == "Purchase").unwrap();
+    assert_eq!(payload(sale)["user"]["ttclid"], "E.C.P.TtAbC");
+
+    let meta = events(&app, Destination::Meta, META_PIXEL, 1).await;
+    let fbc = payload(&meta[0])["user_data"]["fbc"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(fbc.ends_with(".IwAR1xYzAbC"), "{fbc}");
+
+    // Google Ads: the sandbox keys its events by customer id, the pixel code is ours.
+    let google = events(&app, Destination::GoogleAds, CUSTOMER, 1).await;
+    let g = payload(&google[0]);
+    assert_eq!(g["gclid"], "Cj0KCQiA-test_gclid");
+    assert_eq!(
+        g["conversionAction"],
+        "customers/1234567890/conversionActions/555000111"
+    );
+    assert_eq!(g["conversionValue"], 42.5);
+    assert_eq!(g["currencyCode"], "USD");
+    assert_eq!(g["orderId"], "three-1");
+    assert_eq!(
+        g["userIdentifiers"],
+        json!([
+            {"hashedEmail": sha("alice@example.com")},
+            {"hashedPhoneNumber": sha("+12133734253")}
+        ])
+    );
+    assert_eq!(
+        g["consent"],
+        json!({"adUserData": "GRANTED", "adPersonalization": "GRANTED"})
+    );
+    let time = g["conversionDateTime"].as_str().unwrap();
+    assert_eq!(time.len(), "2026-12-08 01:02:03+00:00".len(), "{time}");
+
+    let record = app
+        .wait_for_lead("three-1", |l| {
+            l["conversions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["pixel"] == GOOGLE_PIXEL && c["state"] == "delivered")
+            })
+        })
+        .await;
+    let google_conversion = record["conversions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["pixel"] == GOOGLE_PIXEL)
+        .unwrap();
+    let attempt = &google_conversion["attempts"][0];
+    assert_eq!(attempt["http_status"], 200);
+    assert!(
+        attempt["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "Google's request-id header: {attempt}"
+    );
+}
+
+#[tokio::test]
+async fn a_click_google_does_not_know_is_dead_in_the_lead_record_with_googles_code() {
+    let app = spawn().await;
+    app.sandbox
+        .sandbox()
+        .set_google_ads_click("unknown-gclid-1", GoogleAdsClickState::NotFound);
+    app.lead(json!({
+        "transaction_id": "nf-1",
+        "email": "bob@example.com",
+        "landing_url": "https://lp.example/form?gclid=unknown-gclid-1",
+    }))
+    .await;
+    app.post(
+        "/v1/leads/nf-1/events",
+        &json!({"type": "lead_sold", "revenue": 10}),
+    )
+    .await;
+    let record = app
+        .wait_for_lead("nf-1", |l| {
+            l["conversions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["pixel"] == GOOGLE_PIXEL && c["state"] == "dead")
+            })
+        })
+        .await;
+    let conversion = record["conversions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["pixel"] == GOOGLE_PIXEL)
+        .unwrap();
+    let error = conversion["last_error"].as_str().unwrap();
+    assert!(error.contains("CLICK_NOT_FOUND"), "{error}");
+    assert!(error.contains("not attributable"), "{error}");
+    assert!(
+        conversion["attempts"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("CLICK_NOT_FOUND"),
+        "{conversion}"
+    );
+}
