@@ -205,6 +205,15 @@ impl Catalog {
         let mut errors = Vec::new();
         collect(&mut errors, validate_code(&new.code));
         collect(&mut errors, validate_token(&new.access_token));
+        // A Google Ads token endpoint is a destination too: the same host rule as base_url.
+        if let Some(token_url) = &new.destination.token_url {
+            collect(
+                &mut errors,
+                self.destinations()
+                    .check(token_url)
+                    .map_err(|e| FieldError::new("token_url", e.detail)),
+            );
+        }
         match validate_base_url(new.base_url.as_deref()) {
             Ok(()) => {
                 if let Some(base_url) = &new.base_url {

@@ -13,7 +13,7 @@ use signalpost_tiktok::client::AddressPolicy;
 use signalpost_tiktok::model::DEFAULT_BASE_URL;
 
 use crate::config::Config;
-use crate::destination_hosts::{META_HOST, TIKTOK_HOST, normalize_host};
+use crate::destination_hosts::{GOOGLE_ADS_HOST, META_HOST, TIKTOK_HOST, normalize_host};
 use crate::wire::problem::FieldError;
 
 /// The destination policy of one configuration.
@@ -57,6 +57,9 @@ impl Destinations {
             if let Some(base_url) = &pixel.base_url {
                 destinations.trust(base_url);
             }
+            if let Some(token_url) = &pixel.token_url {
+                destinations.trust(token_url);
+            }
         }
         destinations
     }
@@ -86,8 +89,12 @@ impl Destinations {
     /// when it came from TikTok's or Meta's host or one the config file names. Any other host's
     /// text could be an internal service's page, so only its status and code are shown.
     pub fn shows_answer_text(&self, base_url: &str) -> bool {
-        host_of(base_url)
-            .is_some_and(|h| h == TIKTOK_HOST || h == META_HOST || self.from_config.contains(&h))
+        host_of(base_url).is_some_and(|h| {
+            h == TIKTOK_HOST
+                || h == META_HOST
+                || h == GOOGLE_ADS_HOST
+                || self.from_config.contains(&h)
+        })
     }
 
     /// The rule for a `base_url` set through the admin API or the console (already a valid

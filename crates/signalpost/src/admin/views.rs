@@ -78,7 +78,7 @@ pub struct PixelView {
 /// A pixel's destination and its settings, defaults written out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PixelDestination {
-    /// `tiktok` or `meta`.
+    /// `tiktok`, `meta` or `google_ads`.
     pub name: String,
     /// TikTok: `web` or `crm`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,6 +92,21 @@ pub struct PixelDestination {
     /// CRM events: the system the lead stages come from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lead_event_source: Option<String>,
+    /// Google Ads: the customer account, 10 digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    /// Google Ads: the conversion action's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversion_action: Option<String>,
+    /// Google Ads: the manager account acting for the customer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_customer_id: Option<String>,
+    /// Google Ads: the OAuth token endpoint, when not Google's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// Google Ads: the consent of conversions whose lead says nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 impl From<&Destination> for PixelDestination {
@@ -103,6 +118,11 @@ impl From<&Destination> for PixelDestination {
             api_version: spec.api_version,
             action_source: spec.action_source,
             lead_event_source: spec.lead_event_source,
+            customer_id: spec.customer_id,
+            conversion_action: spec.conversion_action,
+            login_customer_id: spec.login_customer_id,
+            token_url: spec.token_url,
+            consent: spec.consent,
         }
     }
 }

@@ -218,3 +218,91 @@ async fn a_click_google_does_not_know_is_dead_in_the_lead_record_with_googles_co
         "{conversion}"
     );
 }
+
+#[tokio::test]
+async fn a_google_ads_pixel_added_through_the_admin_api_keeps_its_credentials_secret_and_delivers()
+{
+    let sandbox = SandboxConfig {
+        google_ads: vec![(CUSTOMER.to_owned(), DEVELOPER_TOKEN.to_owned())],
+        ..SandboxConfig::default()
+    };
+    let app = spawn_app_with_sandbox(sandbox, "", "", "", AppOptions::default()).await;
+    let base = app.sandbox.base_url();
+    let pixel = json!({
+        "code": "g-api", "destination": "google_ads", "customer_id": CUSTOMER,
+        "conversion_action": "42", "base_url": base, "token_url": format!("{base}/token"),
+        "developer_token": DEVELOPER_TOKEN, "client_id": "cid-1",
+        "client_secret": "very-secret-client-secret", "refresh_token": "1//very-secret-refresh",
+    });
+
+    let mut missing = pixel.clone();
+    missing.as_object_mut().unwrap().remove("refresh_token");
+    let refused = app.post("/v1/pixels", &missing).await;
+    assert_eq!(refused.status, 422, "{:#}", refused.body);
+    assert_eq!(refused.body["errors"][0]["field"], "refresh_token");
+    let mut with_token = pixel.clone();
+    with_token["access_token"] = json!("tok");
+    let refused = app.post("/v1/pixels", &with_token).await;
+    assert_eq!(refused.body["errors"][0]["field"], "access_token");
+    let refused = app
+        .post(
+            "/v1/pixels",
+            &json!({"code": "t-2", "access_token": "tiktok-token-0123456789", "refresh_token": "x"}),
+        )
+        .await;
+    assert_eq!(refused.body["errors"][0]["field"], "refresh_token");
+
+    let created = app.post("/v1/pixels", &pixel).await;
+    assert_eq!(created.status, 201, "{:#}", created.body);
+    assert_eq!(created.body["destination"]["name"], "google_ads");
+    assert_eq!(created.body["destination"]["customer_id"], CUSTOMER);
+    let listed = app.get("/v1/pixels").await.body.to_string();
+    for secret in [
+        "very-secret-client-secret",
+        "1//very-secret-refresh",
+        DEVELOPER_TOKEN,
+    ] {
+        assert!(!listed.contains(secret), "{secret} shown: {listed}");
+    }
+
+    let rule = app
+        .post(
+            "/v1/rules",
+            &json!({"name": "g_reg", "trigger": "form_submit", "pixel": "g-api",
+                    "event": "Lead"}),
+        )
+        .await;
+    assert_eq!(rule.status, 201, "{:#}", rule.body);
+    app.lead(
+        json!({"transaction_id": "api-g-1", "email": "carol@example.com",
+                    "landing_url": "https://lp.example/?gclid=api-gclid-1"}),
+    )
+    .await;
+    let got = events(&app, Destination::GoogleAds, CUSTOMER, 1).await;
+    assert_eq!(payload(&got[0])["gclid"], "api-gclid-1");
+
+    // New credentials through PUT …/token; a partial set is refused, naming the missing key.
+    let put = |body: Value| {
+        app.send(
+            app.client
+                .put(app.url("/v1/pixels/g-api/token"))
+                .bearer_auth(crate::common::KEY)
+                .json(&body),
+        )
+    };
+    let partial = put(json!({"refresh_token": "1//new"})).await;
+    assert_eq!(partial.status, 422, "{:#}", partial.body);
+    assert_eq!(partial.body["errors"][0]["field"], "developer_token");
+    let rotated = put(
+        json!({"developer_token": DEVELOPER_TOKEN, "client_id": "cid-1",
+                             "client_secret": "s2", "refresh_token": "1//new-refresh"}),
+    )
+    .await;
+    assert_eq!(rotated.status, 200, "{:#}", rotated.body);
+    app.lead(
+        json!({"transaction_id": "api-g-2", "email": "dan@example.com",
+                    "landing_url": "https://lp.example/?gclid=api-gclid-2"}),
+    )
+    .await;
+    events(&app, Destination::GoogleAds, CUSTOMER, 2).await;
+}

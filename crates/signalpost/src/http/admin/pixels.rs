@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, put};
 use serde::Deserialize;
-use signalpost_gateway::destinations::DestinationSpec;
+use signalpost_gateway::destinations::{DestinationSpec, google_ads};
 
 use super::super::{AppState, Json};
 use super::{AdminAccessProblems, JsonBodyProblems};
@@ -37,9 +37,12 @@ pub struct CreatePixel {
     /// The pixel code from TikTok Events Manager (`event_source_id`).
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub code: String,
-    /// The pixel's Events API access token. Stored encrypted; never shown again.
+    /// The pixel's access token (TikTok, Meta); Google Ads pixels take `developer_token`,
+    /// `client_id`, `client_secret` and `refresh_token` instead. Stored encrypted; never shown
+    /// again.
+    #[serde(default)]
     #[schema(pattern = "^[^\\s\\x00-\\x1f\\x7f]{1,512}$")]
-    pub access_token: String,
+    pub access_token: Option<String>,
     /// Destination; TikTok's production API when absent. An `https://` URL without query or
     /// fragment whose host is listed in `[server] allowed_destination_hosts` (or named by a pixel
     /// in the config file, which may also use plain http).
@@ -79,6 +82,94 @@ pub struct CreatePixel {
     /// come from (default `signalpost`).
     #[serde(default)]
     pub lead_event_source: Option<String>,
+    /// Google Ads: the customer account (10 digits; dashes allowed).
+    #[serde(default)]
+    #[schema(example = "123-456-7890")]
+    pub customer_id: Option<String>,
+    /// Google Ads: the conversion action's id.
+    #[serde(default)]
+    pub conversion_action: Option<String>,
+    /// Google Ads: the manager account acting for the customer.
+    #[serde(default)]
+    pub login_customer_id: Option<String>,
+    /// Google Ads: the OAuth token endpoint (default Google's).
+    #[serde(default)]
+    #[schema(format = "uri")]
+    pub token_url: Option<String>,
+    /// Google Ads: `granted` or `denied` for conversions whose lead says nothing.
+    #[serde(default)]
+    pub consent: Option<String>,
+    /// Google Ads: the developer token. Stored encrypted; never shown again.
+    #[serde(default)]
+    pub developer_token: Option<String>,
+    /// Google Ads: the OAuth client id.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Google Ads: the OAuth client secret. Stored encrypted; never shown again.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Google Ads: the OAuth refresh token. Stored encrypted; never shown again.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// A Google Ads pixel's credentials as a request gave them (all four, or none for other
+/// destinations).
+struct GoogleCredentials {
+    developer_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    refresh_token: Option<String>,
+}
+
+impl GoogleCredentials {
+    fn is_empty(&self) -> bool {
+        self.developer_token.is_none()
+            && self.client_id.is_none()
+            && self.client_secret.is_none()
+            && self.refresh_token.is_none()
+    }
+
+    /// The secret a pixel of destination `google` (or not) stores: the access token, or the
+    /// four credentials bundled; a 422 naming the field at fault otherwise.
+    fn secret(self, google: bool, access_token: Option<String>) -> Result<String, ApiError> {
+        if !google {
+            if let Some(field) = [
+                ("developer_token", self.developer_token.is_some()),
+                ("client_id", self.client_id.is_some()),
+                ("client_secret", self.client_secret.is_some()),
+                ("refresh_token", self.refresh_token.is_some()),
+            ]
+            .iter()
+            .find(|(_, set)| *set)
+            {
+                return Err(ApiError::invalid(
+                    field.0,
+                    "applies to google_ads pixels only",
+                ));
+            }
+            return Ok(access_token.unwrap_or_default());
+        }
+        if access_token.is_some() {
+            return Err(ApiError::invalid(
+                "access_token",
+                "google_ads pixels take developer_token, client_id, client_secret and refresh_token instead",
+            ));
+        }
+        let secrets = google_ads::token::Secrets {
+            developer_token: self.developer_token.unwrap_or_default(),
+            client_id: self.client_id.unwrap_or_default(),
+            client_secret: self.client_secret.unwrap_or_default(),
+            refresh_token: self.refresh_token.unwrap_or_default(),
+        };
+        secrets.check().map_err(|field| {
+            ApiError::invalid(
+                field,
+                "required for google_ads pixels: 1 to 2048 visible ASCII characters",
+            )
+        })?;
+        Ok(secrets.to_bundle())
+    }
 }
 
 impl std::fmt::Debug for CreatePixel {
@@ -176,13 +267,26 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// A replacement access token.
+/// A replacement access token, or a Google Ads pixel's four credentials.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetToken {
-    /// The new Events API access token. Stored encrypted; never shown again.
+    /// The new access token (TikTok, Meta). Stored encrypted; never shown again.
+    #[serde(default)]
     #[schema(pattern = "^[^\\s\\x00-\\x1f\\x7f]{1,512}$")]
-    pub access_token: String,
+    pub access_token: Option<String>,
+    /// Google Ads: the developer token. Stored encrypted; never shown again.
+    #[serde(default)]
+    pub developer_token: Option<String>,
+    /// Google Ads: the OAuth client id.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Google Ads: the OAuth client secret. Stored encrypted; never shown again.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Google Ads: the OAuth refresh token. Stored encrypted; never shown again.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
 }
 
 /// Every pixel with its health: `ok`, `paused` (TikTok rejected the token; events held) or
@@ -223,8 +327,17 @@ pub async fn create_pixel(
     let view = state
         .admin
         .create_pixel(NewPixel {
+            access_token: GoogleCredentials {
+                developer_token: body.developer_token,
+                client_id: body.client_id,
+                client_secret: body.client_secret,
+                refresh_token: body.refresh_token,
+            }
+            .secret(
+                body.destination.as_deref().map(str::trim) == Some("google_ads"),
+                body.access_token,
+            )?,
             code: body.code,
-            access_token: body.access_token,
             base_url: body.base_url,
             test_event_code: body.test_event_code,
             site_url: body.site_url,
@@ -235,7 +348,11 @@ pub async fn create_pixel(
                 api_version: body.api_version,
                 action_source: body.action_source,
                 lead_event_source: body.lead_event_source,
-                ..DestinationSpec::default()
+                customer_id: body.customer_id,
+                conversion_action: body.conversion_action,
+                login_customer_id: body.login_customer_id,
+                token_url: body.token_url,
+                consent: body.consent,
             },
         })
         .await?;
@@ -328,9 +445,18 @@ pub async fn set_token(
     ApiJson(body): ApiJson<SetToken>,
 ) -> Result<Json<TokenRotated>, ApiError> {
     let Path(code) = path?;
-    Ok(Json(
-        state.admin.set_token(&code, &body.access_token).await?,
-    ))
+    let google = state.admin.get_pixel(&code).await?.destination.name == "google_ads";
+    let credentials = GoogleCredentials {
+        developer_token: body.developer_token,
+        client_id: body.client_id,
+        client_secret: body.client_secret,
+        refresh_token: body.refresh_token,
+    };
+    if !google && credentials.is_empty() && body.access_token.is_none() {
+        return Err(ApiError::invalid("access_token", "required"));
+    }
+    let secret = credentials.secret(google, body.access_token)?;
+    Ok(Json(state.admin.set_token(&code, &secret).await?))
 }
 
 /// Delete a pixel that no rule names (its queued conversions stay in the database).
