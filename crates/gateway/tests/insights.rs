@@ -79,7 +79,7 @@ async fn match_quality_counts_the_signals_of_each_pixels_conversions(db: TestDb)
     gw.submit_lead(NewLead {
         transaction_id: Some("q-meta".into()),
         email: Some(hex64('d')),
-        landing_url: Some("https://lp.example/?fbclid=IwAR1xYz".into()),
+        landing_url: Some("https://lp.example/?fbclid=IwAR1xYz&gbraid=0AAAAA-gb".into()),
         fbp: Some("fb.1.1700000000000.1234567890".into()),
         ..Default::default()
     })
@@ -100,6 +100,7 @@ async fn match_quality_counts_the_signals_of_each_pixels_conversions(db: TestDb)
     assert_eq!(q.pixel, "PIX1");
     assert_eq!(q.conversions, 4);
     assert_eq!((q.fbc, q.fbp), (2, 1), "{q:?}");
+    assert_eq!(q.gclid, 1, "a gbraid counts as Google's click id: {q:?}");
     assert_eq!(q.ttclid, 1, "only the full lead's landing URL had a ttclid");
     assert_eq!(q.ttp, 0);
     assert_eq!(q.email, 4);

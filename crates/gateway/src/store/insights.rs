@@ -35,6 +35,8 @@ pub struct MatchQuality {
     pub fbc: u64,
     /// Meta's browser id (`_fbp`).
     pub fbp: u64,
+    /// A Google click id: `gclid`, `gbraid` or `wbraid`.
+    pub gclid: u64,
 }
 
 /// What a lead search looks for; each is an exact match on an indexed column.

@@ -80,7 +80,11 @@ async fn match_quality(
                                   AND ((l.click_ids::jsonb ->> 'fbc') IS NOT NULL \
                                        OR (l.click_ids::jsonb ->> 'fbclid') IS NOT NULL)), \
                COUNT(*) FILTER (WHERE l.click_ids IS NOT NULL \
-                                  AND (l.click_ids::jsonb ->> 'fbp') IS NOT NULL) \
+                                  AND (l.click_ids::jsonb ->> 'fbp') IS NOT NULL), \
+               COUNT(*) FILTER (WHERE l.click_ids IS NOT NULL \
+                                  AND ((l.click_ids::jsonb ->> 'gclid') IS NOT NULL \
+                                       OR (l.click_ids::jsonb ->> 'gbraid') IS NOT NULL \
+                                       OR (l.click_ids::jsonb ->> 'wbraid') IS NOT NULL)) \
              FROM conversions c JOIN leads l ON l.transaction_id = c.transaction_id \
              WHERE c.created_at_ms >= $1 AND c.state <> 'suppressed' \
              GROUP BY c.pixel ORDER BY c.pixel",
@@ -98,6 +102,7 @@ async fn match_quality(
             ip_and_user_agent: count(&row, 6)?,
             fbc: count(&row, 7)?,
             fbp: count(&row, 8)?,
+            gclid: count(&row, 9)?,
         });
     }
     Ok(out)

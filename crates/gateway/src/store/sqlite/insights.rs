@@ -55,7 +55,10 @@ fn match_quality(conn: &Connection, since_ms: i64) -> Result<Vec<MatchQuality>, 
            SUM(l.ip IS NOT NULL AND l.ip <> '' AND l.user_agent IS NOT NULL AND l.user_agent <> ''), \
            SUM(l.click_ids IS NOT NULL AND (json_extract(l.click_ids, '$.fbc') IS NOT NULL \
                OR json_extract(l.click_ids, '$.fbclid') IS NOT NULL)), \
-           SUM(l.click_ids IS NOT NULL AND json_extract(l.click_ids, '$.fbp') IS NOT NULL) \
+           SUM(l.click_ids IS NOT NULL AND json_extract(l.click_ids, '$.fbp') IS NOT NULL), \
+           SUM(l.click_ids IS NOT NULL AND (json_extract(l.click_ids, '$.gclid') IS NOT NULL \
+               OR json_extract(l.click_ids, '$.gbraid') IS NOT NULL \
+               OR json_extract(l.click_ids, '$.wbraid') IS NOT NULL)) \
          FROM conversions c JOIN leads l ON l.transaction_id = c.transaction_id \
          WHERE c.created_at_ms >= ?1 AND c.state <> 'suppressed' \
          GROUP BY c.pixel ORDER BY c.pixel",
@@ -73,6 +76,7 @@ fn match_quality(conn: &Connection, since_ms: i64) -> Result<Vec<MatchQuality>, 
             ip_and_user_agent: count(row.get(6)?),
             fbc: count(row.get(7)?),
             fbp: count(row.get(8)?),
+            gclid: count(row.get(9)?),
         });
     }
     Ok(out)

@@ -32,28 +32,31 @@ fn share(n: u64, total: u64) -> f64 {
 }
 
 /// A pixel's click id and browser id, by its destination: TikTok's `ttclid` and `_ttp`, Meta's
-/// `fbc` (or the `fbclid` it is built from) and `_fbp`.
+/// `fbc` (or the `fbclid` it is built from) and `_fbp`, Google's `gclid` (or `gbraid`/`wbraid`;
+/// Google Ads has no browser id, and takes no ip or user agent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signals {
     TikTok,
     Meta,
+    Google,
 }
 
 impl Signals {
-    /// The signals of `destination` (`tiktok`, `meta`).
+    /// The signals of `destination` (`tiktok`, `meta`, `google_ads`).
     pub fn of(destination: &str) -> Signals {
-        if destination == "meta" {
-            Signals::Meta
-        } else {
-            Signals::TikTok
+        match destination {
+            "meta" => Signals::Meta,
+            "google_ads" => Signals::Google,
+            _ => Signals::TikTok,
         }
     }
 
-    /// (click id count, browser id count) of `q`.
-    fn counts(self, q: &MatchQuality) -> (u64, u64) {
+    /// (click id count, browser id count when the destination has one) of `q`.
+    fn counts(self, q: &MatchQuality) -> (u64, Option<u64>) {
         match self {
-            Signals::TikTok => (q.ttclid, q.ttp),
-            Signals::Meta => (q.fbc, q.fbp),
+            Signals::TikTok => (q.ttclid, Some(q.ttp)),
+            Signals::Meta => (q.fbc, Some(q.fbp)),
+            Signals::Google => (q.gclid, None),
         }
     }
 
@@ -62,6 +65,7 @@ impl Signals {
         match self {
             Signals::TikTok => ("ttclid", "ttp"),
             Signals::Meta => ("fbc", "fbp"),
+            Signals::Google => ("gclid", "none"),
         }
     }
 }
@@ -86,9 +90,16 @@ pub fn advice(q: &MatchQuality, signals: Signals) -> Vec<&'static str> {
                  landing pages and send landing_url (or fbclid, or the _fbc cookie as fbc) with \
                  every lead; /capture.js does it for forms on later pages."
             }
+            Signals::Google => {
+                "Few conversions carry a Google click id (gclid, gbraid or wbraid). Keep auto-tagging \
+                 on and the gclid query parameter on your landing pages, and send landing_url (or \
+                 gclid) with every lead; /capture.js keeps it for forms on later pages. Without one, \
+                 Google matches only on the hashed email and phone."
+            }
         });
     }
-    if share(q.ip_and_user_agent, q.conversions) < IP_UA_LOW {
+    // Google Ads takes no ip or user agent.
+    if signals != Signals::Google && share(q.ip_and_user_agent, q.conversions) < IP_UA_LOW {
         out.push(if click_low {
             "Send the visitor's ip and user_agent with each lead: when the click id is missing \
              they are what the destination matches on."
@@ -97,12 +108,14 @@ pub fn advice(q: &MatchQuality, signals: Signals) -> Vec<&'static str> {
              a click id."
         });
     }
-    if share(browser, q.conversions) < LOW {
+    if let Some(browser) = browser
+        && share(browser, q.conversions) < LOW
+    {
         out.push(match signals {
             Signals::TikTok => {
                 "Forward the _ttp cookie of the TikTok pixel as ttp: it ties the lead to the browser that saw the ad."
             }
-            Signals::Meta => {
+            Signals::Meta | Signals::Google => {
                 "Forward the _fbp cookie of the Meta pixel as fbp: it ties the lead to the browser that saw the ad."
             }
         });
@@ -157,7 +170,7 @@ pub async fn page(
             table {
                 thead { tr {
                     th scope="col" { "Pixel" } th scope="col" class="num" { "Conversions" }
-                    th scope="col" class="num" { "Click id (ttclid / fbc)" } th scope="col" class="num" { "Browser id (ttp / fbp)" }
+                    th scope="col" class="num" { "Click id (ttclid / fbc / gclid)" } th scope="col" class="num" { "Browser id (ttp / fbp)" }
                     th scope="col" class="num" { "Email" } th scope="col" class="num" { "Phone" }
                     th scope="col" class="num" { "IP + user agent" }
                 } }
@@ -169,7 +182,10 @@ pub async fn page(
                             th scope="row" class="mono" { (q.pixel) }
                             td class="num" { (q.conversions) }
                             td class="num" data-signal=(signals.names().0) { (cell_inner(click, q.conversions, LOW)) }
-                            td class="num" data-signal=(signals.names().1) { (cell_inner(browser, q.conversions, LOW)) }
+                            @match browser {
+                                Some(browser) => td class="num" data-signal=(signals.names().1) { (cell_inner(browser, q.conversions, LOW)) },
+                                None => td class="num" data-signal="none" { "—" },
+                            }
                             (cell(q.email, q.conversions, LOW))
                             (cell(q.phone, q.conversions, LOW))
                             (cell(q.ip_and_user_agent, q.conversions, IP_UA_LOW))
@@ -209,6 +225,7 @@ mod tests {
             ip_and_user_agent: ip_ua,
             fbc: 0,
             fbp: 10,
+            gclid: 0,
         }
     }
 
@@ -232,5 +249,18 @@ mod tests {
         let tips = advice(&q(10, 10), Signals::Meta);
         assert_eq!(tips.len(), 1, "{tips:?}");
         assert!(tips[0].contains("fbc") && tips[0].contains("fbclid"));
+    }
+
+    #[test]
+    fn a_google_ads_pixel_is_judged_on_its_click_id_alone() {
+        // No gclid, and ip/ua low: Google takes no ip or user agent, and has no browser id.
+        let tips = advice(&q(10, 2), Signals::Google);
+        assert_eq!(tips.len(), 1, "{tips:?}");
+        assert!(tips[0].contains("gclid"));
+        let well = MatchQuality {
+            gclid: 10,
+            ..q(0, 0)
+        };
+        assert!(advice(&well, Signals::Google).is_empty());
     }
 }
