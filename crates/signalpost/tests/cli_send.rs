@@ -412,3 +412,93 @@ async fn sends_to_metas_sandbox_and_reports_its_answer() {
         "the token must never be printed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_to_google_ads_sandbox_with_oauth_and_never_prints_a_credential() {
+    let sandbox = spawn(
+        SandboxConfig {
+            google_ads: vec![("1234567890".into(), "dev-token-send-01".into())],
+            ..SandboxConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let base = sandbox.base_url();
+    let run = |developer_token: &'static str, base: String| {
+        tokio::task::spawn_blocking(move || {
+            let token_url = format!("{base}/token");
+            signalpost(&[
+                "send",
+                "--destination",
+                "google_ads",
+                "--pixel",
+                "google-sold",
+                "--customer-id",
+                "123-456-7890",
+                "--conversion-action",
+                "42",
+                "--developer-token",
+                developer_token,
+                "--client-id",
+                "cid",
+                "--client-secret",
+                "client-secret-send",
+                "--refresh-token",
+                "1//refresh-send",
+                "--base-url",
+                &base,
+                "--token-url",
+                &token_url,
+                "--event",
+                "Purchase",
+                "--event-id",
+                "sale-g1",
+                "--gclid",
+                "Cj0-send-gclid",
+                "--email",
+                "buyer@example.com",
+                "--value",
+                "19.5",
+            ])
+        })
+    };
+    let ok = run("dev-token-send-01", base.clone()).await.unwrap();
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+    assert!(stdout(&ok).contains("outcome=Delivered"), "{}", stdout(&ok));
+    let events = sandbox.events(Some("1234567890"));
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_id.as_deref(), Some("sale-g1"));
+
+    let refused = run("dev-token-wrong-99", base).await.unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+    let printed = format!("{}{}", stdout(&refused), stderr(&refused));
+    for secret in [
+        "dev-token-wrong-99",
+        "client-secret-send",
+        "1//refresh-send",
+    ] {
+        assert!(!printed.contains(secret), "{secret} printed: {printed}");
+    }
+    let missing = signalpost(&[
+        "send",
+        "--destination",
+        "google_ads",
+        "--pixel",
+        "g",
+        "--customer-id",
+        "1234567890",
+        "--conversion-action",
+        "42",
+        "--event",
+        "Purchase",
+        "--gclid",
+        "x",
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("--developer-token"),
+        "{}",
+        stderr(&missing)
+    );
+}

@@ -12,7 +12,7 @@ use clap::Args;
 use signalpost_destination::Outcome;
 use signalpost_destination::http::{Endpoint, EndpointConfig};
 use signalpost_gateway::GatewayError;
-use signalpost_gateway::destinations::{Destination, DestinationSpec, credentials};
+use signalpost_gateway::destinations::{Destination, DestinationSpec, credentials, google_ads};
 use signalpost_gateway::domain::NewLead;
 use signalpost_gateway::gateway::lead_from;
 use signalpost_gateway::rules::PlannedEvent;
@@ -28,9 +28,49 @@ pub struct SendArgs {
     /// Meta's pixel (dataset) id.
     #[arg(long)]
     pixel: String,
-    /// `tiktok` (default) or `meta`.
+    /// `tiktok` (default), `meta` or `google_ads` (`--pixel` is then only a label).
     #[arg(long, default_value = "tiktok")]
     destination: String,
+    /// Google Ads: the customer account (10 digits; dashes allowed).
+    #[arg(long)]
+    customer_id: Option<String>,
+    /// Google Ads: the conversion action's id.
+    #[arg(long)]
+    conversion_action: Option<String>,
+    /// Google Ads: the manager account acting for the customer.
+    #[arg(long)]
+    login_customer_id: Option<String>,
+    /// Google Ads: the OAuth token endpoint (default Google's; a sandbox's `…/token`).
+    #[arg(long)]
+    token_url: Option<String>,
+    /// Google Ads: `granted` or `denied` (adUserData and adPersonalization).
+    #[arg(long)]
+    consent: Option<String>,
+    /// Google Ads developer token (or SIGNALPOST_GOOGLE_DEVELOPER_TOKEN).
+    #[arg(
+        long,
+        env = "SIGNALPOST_GOOGLE_DEVELOPER_TOKEN",
+        hide_env_values = true
+    )]
+    developer_token: Option<String>,
+    /// Google Ads OAuth client id (or SIGNALPOST_GOOGLE_CLIENT_ID).
+    #[arg(long, env = "SIGNALPOST_GOOGLE_CLIENT_ID", hide_env_values = true)]
+    client_id: Option<String>,
+    /// Google Ads OAuth client secret (or SIGNALPOST_GOOGLE_CLIENT_SECRET).
+    #[arg(long, env = "SIGNALPOST_GOOGLE_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// Google Ads OAuth refresh token (or SIGNALPOST_GOOGLE_REFRESH_TOKEN).
+    #[arg(long, env = "SIGNALPOST_GOOGLE_REFRESH_TOKEN", hide_env_values = true)]
+    refresh_token: Option<String>,
+    /// Google click id (web).
+    #[arg(long)]
+    gclid: Option<String>,
+    /// Google click id of an iOS app-to-web click.
+    #[arg(long)]
+    gbraid: Option<String>,
+    /// Google click id of an iOS web-to-app click.
+    #[arg(long)]
+    wbraid: Option<String>,
     /// TikTok: `web` (default) or `crm` (a CRM event set; needs --tiktok-lead-id).
     #[arg(long)]
     event_source: Option<String>,
@@ -143,12 +183,20 @@ pub async fn run(args: SendArgs) -> ExitCode {
         println!("{}", String::from_utf8_lossy(&body));
         return ExitCode::SUCCESS;
     }
-    let Some(token) = args.token.as_deref().filter(|t| !t.trim().is_empty()) else {
-        return usage_error(
-            "--token",
-            "an access token is required to send (or use --dry-run)",
-        );
+    let token = match google_ads_secret(&args, &built.destination) {
+        Some(Ok(bundle)) => bundle,
+        Some(Err((flag, message))) => return usage_error(flag, message),
+        None => match args.token.as_deref().filter(|t| !t.trim().is_empty()) {
+            Some(token) => token.to_owned(),
+            None => {
+                return usage_error(
+                    "--token",
+                    "an access token is required to send (or use --dry-run)",
+                );
+            }
+        },
     };
+    let token = token.as_str();
     let destination = &built.destination;
     let base_url = args
         .base_url
@@ -222,7 +270,11 @@ fn build(args: &SendArgs) -> Result<Built, FlagError> {
         api_version: args.api_version.clone(),
         action_source: args.action_source.clone(),
         lead_event_source: None,
-        ..DestinationSpec::default()
+        customer_id: args.customer_id.clone(),
+        conversion_action: args.conversion_action.clone(),
+        login_customer_id: args.login_customer_id.clone(),
+        token_url: args.token_url.clone(),
+        consent: args.consent.clone(),
     }
     .resolve()
     .map_err(|problems| {
@@ -315,6 +367,9 @@ fn build(args: &SendArgs) -> Result<Built, FlagError> {
             fbclid: non_empty(&args.fbclid),
             fbc: non_empty(&args.fbc),
             fbp: non_empty(&args.fbp),
+            gclid: non_empty(&args.gclid),
+            gbraid: non_empty(&args.gbraid),
+            wbraid: non_empty(&args.wbraid),
             meta_lead_id: non_empty(&args.meta_lead_id),
             tiktok_lead_id: non_empty(&args.tiktok_lead_id),
             landing_url: landing_url.clone(),
@@ -371,8 +426,43 @@ fn flag_of(key: &str) -> &'static str {
         "event_source" => "--event-source",
         "api_version" => "--api-version",
         "action_source" => "--action-source",
+        "customer_id" => "--customer-id",
+        "conversion_action" => "--conversion-action",
+        "login_customer_id" => "--login-customer-id",
+        "token_url" => "--token-url",
+        "consent" => "--consent",
         _ => "--destination",
     }
+}
+
+/// A Google Ads pixel's credentials from their four flags, bundled as its secret; `None` for
+/// other destinations.
+fn google_ads_secret(
+    args: &SendArgs,
+    destination: &Destination,
+) -> Option<Result<String, FlagError>> {
+    if !matches!(destination, Destination::GoogleAds(_)) {
+        return None;
+    }
+    let secrets = google_ads::token::Secrets {
+        developer_token: args.developer_token.clone().unwrap_or_default(),
+        client_id: args.client_id.clone().unwrap_or_default(),
+        client_secret: args.client_secret.clone().unwrap_or_default(),
+        refresh_token: args.refresh_token.clone().unwrap_or_default(),
+    };
+    Some(match secrets.check() {
+        Ok(()) => Ok(secrets.to_bundle()),
+        Err(key) => Err((
+            match key {
+                "developer_token" => "--developer-token",
+                "client_id" => "--client-id",
+                "client_secret" => "--client-secret",
+                _ => "--refresh-token",
+            },
+            "required to send to Google Ads (or use --dry-run): visible ASCII without spaces"
+                .to_owned(),
+        )),
+    })
 }
 
 /// The flag of a lead field the gateway refused.

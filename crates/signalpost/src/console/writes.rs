@@ -128,6 +128,18 @@ pub async fn set_token(app: &AppState, code: &str, token: &str) -> Result<bool, 
             "enter the new access token from TikTok Events Manager",
         )]));
     }
+    // A Google Ads pixel's secret is four credentials; one field cannot replace them.
+    if app
+        .admin
+        .get_pixel(code)
+        .await
+        .is_ok_and(|p| p.destination.name == "google_ads")
+    {
+        return Err(WriteError::Fields(vec![FieldProblem::new(
+            "token",
+            "a Google Ads pixel's credentials are four values: replace them with PUT /v1/pixels/{code}/token (developer_token, client_id, client_secret, refresh_token) or in the config file",
+        )]));
+    }
     let rotated = app.admin.set_token(code, token.trim()).await?;
     Ok(rotated.resumed)
 }

@@ -891,3 +891,38 @@ async fn the_console_adds_a_meta_dataset_and_names_each_pixels_kind() {
     let api = app.get("/v1/pixels/123456789012345").await;
     assert_eq!(api.body["destination"]["action_source"], "system_generated");
 }
+
+#[tokio::test]
+async fn a_google_ads_pixel_is_named_as_one_and_its_credentials_are_not_replaced_by_one_field() {
+    let app = spawn_app().await;
+    let created = app
+        .post(
+            "/v1/pixels",
+            &serde_json::json!({
+                "code": "g-console", "destination": "google_ads", "customer_id": "1234567890",
+                "conversion_action": "77", "developer_token": "dev-console",
+                "client_id": "cid", "client_secret": "console-client-secret",
+                "refresh_token": "1//console-refresh",
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:#}", created.body);
+    let operator = sign_in(&app).await;
+    let (_, page) = operator.get(&app, "/console/pixels").await;
+    assert!(
+        page.contains("Google Ads conversion action 77 of customer 1234567890"),
+        "{page}"
+    );
+    for secret in ["dev-console", "console-client-secret", "1//console-refresh"] {
+        assert!(!page.contains(secret), "{secret} shown");
+    }
+    let rotated = operator
+        .post(
+            &app,
+            "/console/pixels/g-console/token",
+            &[("token", "a-single-token-0123"), ("csrf", &operator.csrf)],
+        )
+        .await;
+    assert_eq!(rotated.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(rotated.text().await.unwrap().contains("PUT /v1/pixels/"));
+}

@@ -287,6 +287,11 @@ fn describe_destination(d: &PixelDestination) -> String {
             d.action_source.as_deref().unwrap_or("website"),
             d.api_version.as_deref().unwrap_or("current API")
         ),
+        "google_ads" => format!(
+            "Google Ads conversion action {} of customer {}",
+            d.conversion_action.as_deref().unwrap_or("?"),
+            d.customer_id.as_deref().unwrap_or("?")
+        ),
         _ if d.event_source.as_deref() == Some("crm") => "TikTok CRM event set".to_owned(),
         _ => "TikTok pixel".to_owned(),
     }
