@@ -306,3 +306,58 @@ async fn a_google_ads_pixel_added_through_the_admin_api_keeps_its_credentials_se
     .await;
     events(&app, Destination::GoogleAds, CUSTOMER, 2).await;
 }
+
+#[tokio::test]
+async fn a_test_postback_to_a_google_ads_pixel_is_validated_only_and_shows_no_credential() {
+    let app = spawn().await;
+    let answer = app
+        .post(
+            "/v1/test-postback",
+            &json!({"pixel": GOOGLE_PIXEL, "event": "Purchase", "test_event_code": "TEST1",
+                    "lead": {"email": "tp@example.com"}}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    let body = &answer.body;
+    assert_eq!(body["outcome"], "delivered", "{body:#}");
+    assert_eq!(body["request_body"]["validateOnly"], true, "{body:#}");
+    assert_eq!(body["request_body"]["partialFailure"], true);
+    assert!(!body.to_string().contains(DEVELOPER_TOKEN));
+    assert!(!body.to_string().contains("client-secret-1"));
+    assert!(
+        app.sandbox
+            .sandbox()
+            .events_of(Some(Destination::GoogleAds), None)
+            .is_empty(),
+        "validateOnly records nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_preview_shows_a_google_ads_conversion_in_googles_shape() {
+    let app = spawn().await;
+    let answer = app
+        .post(
+            "/v1/preview",
+            &json!({
+                "lead": {"transaction_id": "pv-g-1", "email": "a@example.com",
+                         "landing_url": "https://lp.example/?gclid=pv-gclid"},
+                "event": {"type": "lead_sold", "revenue": "30"}
+            }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    let rules = answer.body["rules"].as_array().unwrap();
+    let sale = rules
+        .iter()
+        .find(|r| r["rule"] == "google_sale")
+        .expect("google_sale previewed");
+    let conversion = &sale["conversion"];
+    assert_eq!(conversion["destination"], "google_ads", "{conversion:#}");
+    assert_eq!(conversion["event"]["gclid"], "pv-gclid");
+    assert_eq!(conversion["event"]["conversionValue"], 30.0);
+    assert_eq!(
+        conversion["request_body"]["conversions"][0],
+        conversion["event"]
+    );
+}
