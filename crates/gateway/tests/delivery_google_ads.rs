@@ -1,17 +1,20 @@
 //! The delivery engine end to end against the Google Ads sandbox, once per store: conversions go
 //! as click conversions in partial-failure mode with an OAuth access token, a batch's refused rows
 //! are settled row by row with Google's codes while the rest is delivered, an expired access token
-//! is refreshed once, and a refused refresh token pauses the pixel.
+//! is refreshed once, a refused refresh token or developer token pauses the pixel, a "too recent"
+//! click waits 6 hours, faults are retried, a backlog goes in requests of at most 2,000, and a slow
+//! Google gets every conversion exactly once.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::backend::TestDb;
 use common::harness::{GOOGLE_ACTION, GOOGLE_CUSTOMER, GOOGLE_PIXEL, Harness, fast_policy};
-use common::{lead, sold};
+use common::{lead, slow_sandbox, sold};
 use signalpost_gateway::delivery::PixelState;
+use signalpost_gateway::time::now_ms;
 use signalpost_gateway::{AttemptOutcome, ConversionState, NewLead};
-use signalpost_sandbox::{Destination, GoogleAdsClickState, SandboxConfig};
+use signalpost_sandbox::{Destination, Fault, FaultKind, GoogleAdsClickState, SandboxConfig};
 
 fn google_lead(tx: &str, gclid: Option<&str>) -> NewLead {
     NewLead {
@@ -188,10 +191,138 @@ async fn a_revoked_refresh_token_pauses_the_pixel_with_googles_reason(db: TestDb
     h.stop_engine().await;
 }
 
+async fn a_click_google_calls_too_recent_is_sent_again_in_six_hours_not_by_backoff(db: TestDb) {
+    let mut h = Harness::new_google_ads(db, SandboxConfig::default(), fast_policy()).await;
+    h.sandbox
+        .sandbox()
+        .set_google_ads_click("fresh-gclid", GoogleAdsClickState::TooRecent);
+    h.start_engine();
+    let before = now_ms();
+    h.gateway
+        .submit_lead(google_lead("recent-1", Some("fresh-gclid")))
+        .await
+        .unwrap();
+    let view = h
+        .wait_for_states("recent-1", 1, ConversionState::Retrying)
+        .await;
+    let conversion = &view.conversions[0].conversion;
+    let next = conversion.next_attempt_at_ms.unwrap();
+    assert!(
+        next >= before + 6 * 3_600_000 - 1_000,
+        "retried in 6 h, not by backoff: {next} vs {before}"
+    );
+    assert!(
+        conversion
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("TOO_RECENT_EVENT"),
+        "{conversion:?}"
+    );
+    h.stop_engine().await;
+}
+
+async fn a_developer_token_google_refuses_pauses_the_pixel(db: TestDb) {
+    let mut h = Harness::new_google_ads(db, SandboxConfig::default(), fast_policy()).await;
+    h.sandbox
+        .sandbox()
+        .set_google_ads_customer(GOOGLE_CUSTOMER, "another-dev-token")
+        .unwrap();
+    h.start_engine();
+    h.gateway
+        .submit_lead(google_lead("p-403", Some("gclid-403")))
+        .await
+        .unwrap();
+    let view = h.wait_for_states("p-403", 1, ConversionState::Paused).await;
+    let c = &view.conversions[0];
+    assert_eq!(
+        c.attempt_log.last().unwrap().http_status,
+        Some(403),
+        "{c:#?}"
+    );
+    let why = c.conversion.last_error.as_deref().unwrap();
+    assert!(why.starts_with("paused: Google Ads rejected"), "{why}");
+    h.stop_engine().await;
+}
+
+async fn google_server_errors_and_throttling_end_delivered_after_retries(db: TestDb) {
+    let mut h = Harness::new_google_ads(db, SandboxConfig::default(), fast_policy()).await;
+    h.sandbox.inject(Fault::requests(FaultKind::Http500, 1));
+    h.sandbox.inject(Fault::requests(FaultKind::RateLimit, 1));
+    h.sandbox.inject(Fault::requests(FaultKind::ServerError, 1));
+    h.start_engine();
+    h.gateway
+        .submit_lead(google_lead("g-faults", Some("gclid-faults")))
+        .await
+        .unwrap();
+    let view = h
+        .wait_for_states("g-faults", 1, ConversionState::Delivered)
+        .await;
+    let log = &view.conversions[0].attempt_log;
+    let retried = log
+        .iter()
+        .filter(|a| a.outcome == AttemptOutcome::Retryable)
+        .count();
+    assert!(retried >= 3, "{log:#?}");
+    assert!(
+        log.iter().any(|a| a.http_status == Some(429)),
+        "throttled: {log:#?}"
+    );
+    assert_eq!(google_events(&h).len(), 1);
+    h.stop_engine().await;
+}
+
+async fn a_backlog_goes_to_google_in_requests_of_at_most_2000(db: TestDb) {
+    let mut h = Harness::new_google_ads(db, slow_sandbox("20"), fast_policy()).await;
+    for i in 0..4_500 {
+        h.gateway
+            .submit_lead(google_lead(
+                &format!("bl-{i}"),
+                Some(&format!("gclid-bl-{i}")),
+            ))
+            .await
+            .unwrap();
+    }
+    h.start_engine();
+    h.wait_for_delivered(4_500).await;
+    let stats = h.sandbox.stats();
+    assert_eq!(google_events(&h).len(), 4_500);
+    assert_eq!(stats.rejected_requests, 0, "{stats:#?}");
+    assert_eq!(stats.requests, 3, "2,000 + 2,000 + 500: {stats:#?}");
+    h.stop_engine().await;
+}
+
+async fn through_a_slow_google_every_lead_arrives_exactly_once(db: TestDb) {
+    let mut h = Harness::new_google_ads(db, slow_sandbox("100:300"), fast_policy()).await;
+    h.start_engine();
+    for i in 0..300 {
+        h.gateway
+            .submit_lead(google_lead(
+                &format!("s-{i}"),
+                Some(&format!("gclid-s-{i}")),
+            ))
+            .await
+            .unwrap();
+    }
+    h.wait_for_delivered(300).await;
+    let events = google_events(&h);
+    let ids: std::collections::BTreeSet<String> = events
+        .iter()
+        .map(|e| e["orderId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!((events.len(), ids.len()), (300, 300));
+    h.stop_engine().await;
+}
+
 both_stores!(
     a_sold_lead_arrives_as_click_conversions_with_its_gclid_hashes_and_offset,
     a_lead_without_a_click_id_is_sent_on_its_identifiers_alone,
     google_refusing_3_of_500_rows_delivers_497_in_one_request_and_records_the_3,
     an_expired_access_token_is_refreshed_once_and_delivery_goes_on,
     a_revoked_refresh_token_pauses_the_pixel_with_googles_reason,
+    a_click_google_calls_too_recent_is_sent_again_in_six_hours_not_by_backoff,
+    a_developer_token_google_refuses_pauses_the_pixel,
+    google_server_errors_and_throttling_end_delivered_after_retries,
+    a_backlog_goes_to_google_in_requests_of_at_most_2000,
+    through_a_slow_google_every_lead_arrives_exactly_once,
 );

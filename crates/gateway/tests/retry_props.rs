@@ -144,5 +144,8 @@ fn the_default_delivery_policy_retries_sensibly() {
         "retrying past the event age only to drop it as too old"
     );
     assert!(policy.lease > policy.request_timeout);
-    assert!(policy.max_batch_events <= 1000);
+    assert!(
+        policy.max_batch_events <= 2000,
+        "no destination takes more per request"
+    );
 }

@@ -211,9 +211,17 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
             }
             continue;
         }
+        // Events per request: the destination's own limit (TikTok and Meta 1,000, Google Ads
+        // 2,000), within the policy's.
+        let batch_events = pixel
+            .config
+            .destination
+            .max_events()
+            .min(policy.max_batch_events)
+            .max(1);
         let claimed = match ctx
             .store
-            .claim_due(&code, now_ms(), policy.max_batch_events, policy.lease)
+            .claim_due(&code, now_ms(), batch_events, policy.lease)
             .await
         {
             Ok(claimed) => claimed,
@@ -242,11 +250,11 @@ async fn run_worker(ctx: Arc<Ctx>, code: String, signal: WorkSignal, shutdown: C
             }
             continue;
         }
-        backlog = claimed.len() >= policy.max_batch_events;
+        backlog = claimed.len() >= batch_events;
         let requests = plan_requests(
             claimed,
             pixel.config.test_event_code.as_deref(),
-            policy.max_batch_events,
+            batch_events,
             policy.max_batch_bytes,
         );
         for request in requests {

@@ -7,7 +7,8 @@ use super::retry::RetryPolicy;
 /// How the engine batches, paces, retries and gives up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryPolicy {
-    /// Events per request (TikTok rejects more than 1,000).
+    /// Most events per request; each destination's own limit applies within it (TikTok and Meta
+    /// 1,000, Google Ads 2,000).
     pub max_batch_events: usize,
     /// Approximate body size cap.
     pub max_batch_bytes: usize,
@@ -42,7 +43,7 @@ pub struct DeliveryPolicy {
 impl Default for DeliveryPolicy {
     fn default() -> Self {
         Self {
-            max_batch_events: signalpost_tiktok::model::MAX_EVENTS_PER_REQUEST,
+            max_batch_events: signalpost_google_ads::MAX_CONVERSIONS_PER_REQUEST,
             max_batch_bytes: 1_000_000,
             linger: Duration::from_millis(20),
             poll_interval: Duration::from_secs(1),
