@@ -281,6 +281,13 @@ pub struct DestinationPatch {
     pub api_version: Option<Option<String>>,
     pub action_source: Option<Option<String>>,
     pub lead_event_source: Option<Option<String>>,
+    /// Google Ads: the account and conversion action name what the pixel *is* (its queued
+    /// conversions carry the action's resource name): accepted only unchanged.
+    pub customer_id: Option<String>,
+    pub conversion_action: Option<String>,
+    pub login_customer_id: Option<Option<String>>,
+    pub token_url: Option<Option<String>>,
+    pub consent: Option<Option<String>>,
 }
 
 impl DestinationPatch {
@@ -315,6 +322,33 @@ impl DestinationPatch {
                 "event_source",
                 "cannot change: a web pixel and a CRM event set are different TikTok ids; add a new pixel instead".to_owned(),
             ));
+        }
+        for (key, asked, now) in [
+            ("customer_id", &self.customer_id, &spec.customer_id),
+            (
+                "conversion_action",
+                &self.conversion_action,
+                &spec.conversion_action,
+            ),
+        ] {
+            if let Some(asked) = asked.as_deref().map(str::trim) {
+                let digits: String = asked.chars().filter(|c| *c != '-').collect();
+                if now.as_deref() != Some(digits.as_str()) {
+                    problems.push((
+                        key,
+                        "cannot change: the pixel's queued conversions name it; add a new pixel instead".to_owned(),
+                    ));
+                }
+            }
+        }
+        if let Some(v) = &self.login_customer_id {
+            spec.login_customer_id = v.clone();
+        }
+        if let Some(v) = &self.token_url {
+            spec.token_url = v.clone();
+        }
+        if let Some(v) = &self.consent {
+            spec.consent = v.clone();
         }
         if let Some(v) = &self.api_version {
             spec.api_version = v.clone();

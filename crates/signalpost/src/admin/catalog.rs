@@ -282,6 +282,12 @@ impl Catalog {
         patch: PixelPatch,
     ) -> Result<StoredPixel, AdminError> {
         let mut pixel = self.pixel(code).await?;
+        if let Some(Some(token_url)) = &patch.destination.token_url {
+            // A Google Ads token endpoint is a destination too: the same host rule as base_url.
+            self.destinations()
+                .check(token_url)
+                .map_err(|e| AdminError::Invalid(vec![FieldError::new("token_url", e.detail)]))?;
+        }
         if !patch.destination.is_empty() {
             let current = Destination::from_stored(pixel.destination.as_deref())
                 .map_err(|e| AdminError::invalid("destination", e))?;

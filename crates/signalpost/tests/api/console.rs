@@ -926,3 +926,39 @@ async fn a_google_ads_pixel_is_named_as_one_and_its_credentials_are_not_replaced
     assert_eq!(rotated.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(rotated.text().await.unwrap().contains("PUT /v1/pixels/"));
 }
+
+#[tokio::test]
+async fn the_console_adds_a_google_ads_pixel_and_names_a_missing_credential() {
+    let app = spawn_app().await;
+    let operator = sign_in(&app).await;
+    let mut form = vec![
+        ("kind", "google_ads"),
+        ("code", "g-form"),
+        ("customer_id", "123-456-7890"),
+        ("conversion_action", "88"),
+        ("developer_token", "dev-form-token"),
+        ("client_id", "cid-form"),
+        ("client_secret", "form-client-secret"),
+        ("csrf", operator.csrf.as_str()),
+    ];
+    let missing = operator.post(&app, "/console/pixels", &form).await;
+    assert_eq!(missing.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = missing.text().await.unwrap();
+    assert!(page.contains("required for a Google Ads pixel"), "{page}");
+    assert!(
+        !page.contains("form-client-secret"),
+        "secrets are not echoed"
+    );
+    assert!(!app.pixels_have("g-form"));
+
+    form.push(("refresh_token", "1//form-refresh"));
+    let added = operator.post(&app, "/console/pixels", &form).await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    assert!(app.pixels_have("g-form"));
+    let (_, page) = operator.get(&app, "/console/pixels").await;
+    assert!(
+        page.contains("Google Ads conversion action 88 of customer 1234567890"),
+        "{page}"
+    );
+    assert!(!page.contains("1//form-refresh") && !page.contains("dev-form-token"));
+}

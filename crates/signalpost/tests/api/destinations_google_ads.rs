@@ -361,3 +361,28 @@ async fn a_preview_shows_a_google_ads_conversion_in_googles_shape() {
         conversion["event"]
     );
 }
+
+#[tokio::test]
+async fn a_patch_changes_a_google_ads_pixels_settings_but_never_its_account_or_action() {
+    let app = spawn().await;
+    let patch = |body: Value| {
+        app.send(
+            app.client
+                .patch(app.url(&format!("/v1/pixels/{GOOGLE_PIXEL}")))
+                .bearer_auth(crate::common::KEY)
+                .json(&body),
+        )
+    };
+    let moved = patch(json!({"conversion_action": "999"})).await;
+    assert_eq!(moved.status, 422, "{:#}", moved.body);
+    assert_eq!(moved.body["errors"][0]["field"], "conversion_action");
+    let same = patch(json!({"customer_id": "123-456-7890", "consent": "denied",
+                            "login_customer_id": "9876543210"}))
+    .await;
+    assert_eq!(same.status, 200, "{:#}", same.body);
+    assert_eq!(same.body["destination"]["consent"], "denied");
+    assert_eq!(same.body["destination"]["login_customer_id"], "9876543210");
+    let elsewhere = patch(json!({"token_url": "https://tokens.example/token"})).await;
+    assert_eq!(elsewhere.status, 422, "{:#}", elsewhere.body);
+    assert_eq!(elsewhere.body["errors"][0]["field"], "token_url");
+}

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use maud::{Markup, html};
 use serde::Deserialize;
-use signalpost_gateway::destinations::DestinationSpec;
+use signalpost_gateway::destinations::{DestinationSpec, google_ads};
 use signalpost_gateway::time::now_secs;
 
 use super::seg;
@@ -246,10 +246,61 @@ pub struct AddForm {
     /// Meta: `action_source` (empty: `website`).
     #[serde(default)]
     action_source: String,
+    /// Google Ads: the customer account and conversion action.
+    #[serde(default)]
+    customer_id: String,
+    #[serde(default)]
+    conversion_action: String,
+    /// Google Ads credentials (write-only, like the token).
+    #[serde(default)]
+    developer_token: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+    #[serde(default)]
+    refresh_token: String,
 }
 
-/// The kinds of pixel the add form offers: a TikTok pixel, a TikTok CRM event set, a Meta dataset.
-const KINDS: [&str; 3] = ["tiktok", "tiktok_crm", "meta"];
+impl AddForm {
+    /// The form without its secrets, to render again after a refusal.
+    fn without_secrets(self) -> AddForm {
+        AddForm {
+            token: String::new(),
+            developer_token: String::new(),
+            client_secret: String::new(),
+            refresh_token: String::new(),
+            ..self
+        }
+    }
+
+    /// The secret the pixel stores: the access token, or a Google Ads pixel's four credentials
+    /// bundled (each missing one named).
+    fn secret(&self) -> Result<String, Vec<FieldProblem>> {
+        if self.kind.trim() != "google_ads" {
+            return Ok(self.token.clone());
+        }
+        let secrets = google_ads::token::Secrets {
+            developer_token: self.developer_token.trim().to_owned(),
+            client_id: self.client_id.trim().to_owned(),
+            client_secret: self.client_secret.trim().to_owned(),
+            refresh_token: self.refresh_token.trim().to_owned(),
+        };
+        secrets
+            .check()
+            .map(|()| secrets.to_bundle())
+            .map_err(|field| {
+                vec![FieldProblem::new(
+                    field,
+                    "required for a Google Ads pixel (from your Google Ads API access)",
+                )]
+            })
+    }
+}
+
+/// The kinds of pixel the add form offers: a TikTok pixel, a TikTok CRM event set, a Meta dataset,
+/// a Google Ads conversion action.
+const KINDS: [&str; 4] = ["tiktok", "tiktok_crm", "meta", "google_ads"];
 /// The Meta `action_source` values the add form offers (empty: the default, `website`).
 const ACTION_SOURCES: [&str; 4] = ["", "website", "system_generated", "phone_call"];
 
@@ -260,6 +311,12 @@ fn destination_of(form: &AddForm) -> DestinationSpec {
         "meta" => DestinationSpec {
             destination: Some("meta".into()),
             action_source: optional(&form.action_source),
+            ..Default::default()
+        },
+        "google_ads" => DestinationSpec {
+            destination: Some("google_ads".into()),
+            customer_id: optional(&form.customer_id),
+            conversion_action: optional(&form.conversion_action),
             ..Default::default()
         },
         "tiktok_crm" => DestinationSpec {
@@ -303,19 +360,25 @@ pub async fn add(
     Extension(session): Extension<Session>,
     Form(form): Form<AddForm>,
 ) -> Response {
-    let added = writes::add_pixel(
-        &state.app,
-        writes::PixelFields {
-            code: &form.code,
-            token: &form.token,
-            base_url: &form.base_url,
-            test_event_code: &form.test_event_code,
-            site_url: &form.site_url,
-            default_region: &form.default_region,
-        },
-        destination_of(&form),
-    )
-    .await;
+    let secret = form.secret();
+    let added = match &secret {
+        Err(problems) => Err(WriteError::Fields(problems.clone())),
+        Ok(secret) => {
+            writes::add_pixel(
+                &state.app,
+                writes::PixelFields {
+                    code: &form.code,
+                    token: secret,
+                    base_url: &form.base_url,
+                    test_event_code: &form.test_event_code,
+                    site_url: &form.site_url,
+                    default_region: &form.default_region,
+                },
+                destination_of(&form),
+            )
+            .await
+        }
+    };
     match added {
         Ok(()) => see_other(&format!("/console/pixels?added={}", seg(form.code.trim()))),
         Err(WriteError::Fields(problems)) => {
@@ -324,10 +387,7 @@ pub async fn add(
                     Notice::Error,
                     "The pixel was not added; see the form below.".into(),
                 )),
-                add: AddForm {
-                    token: String::new(),
-                    ..form
-                },
+                add: form.without_secrets(),
                 add_errors: problems,
                 ..View::default()
             };
@@ -469,12 +529,18 @@ fn add_form(session: &Session, view: &View) -> Markup {
                 div class="grid" {
                     (layout::select("kind", "Kind", &view.add.kind, &KINDS, error("destination").or(error("event_source"))))
                     (Field::text("code", "Pixel code", &view.add.code).required().error(error("code")).hint("TikTok: the pixel code or CRM event set id; Meta: the dataset (pixel) id").render())
-                    (Field::text("token", "Access token", "").kind("password").required().error(error("token")).hint("Write-only: it is never shown again").render())
+                    (Field::text("token", "Access token", "").kind("password").error(error("token")).hint("TikTok and Meta. Write-only: it is never shown again").render())
                     (Field::text("base_url", "Destination URL (optional)", &view.add.base_url).error(error("base_url")).hint("Empty: the destination's own API. Another host must be https:// and listed in [server] allowed_destination_hosts").render())
                     (Field::text("test_event_code", "Test event code (optional)", &view.add.test_event_code).render())
                     (Field::text("site_url", "Site URL (recommended)", &view.add.site_url).error(error("site_url")).hint("The advertiser's site: page.url of leads without a landing URL").render())
                     (Field::text("default_region", "Phone region (optional)", &view.add.default_region).error(error("default_region")).hint("ISO country code (e.g. FR) for national phone numbers of leads without a country").render())
                     (layout::select("action_source", "Meta action source (Meta only)", &view.add.action_source, &ACTION_SOURCES, error("action_source")))
+                    (Field::text("customer_id", "Google Ads customer id (Google Ads only)", &view.add.customer_id).error(error("customer_id")).hint("10 digits, dashes allowed").render())
+                    (Field::text("conversion_action", "Google Ads conversion action id (Google Ads only)", &view.add.conversion_action).error(error("conversion_action")).render())
+                    (Field::text("developer_token", "Google Ads developer token", "").kind("password").error(error("developer_token")).hint("Google Ads only; write-only").render())
+                    (Field::text("client_id", "Google OAuth client id", &view.add.client_id).error(error("client_id")).hint("Google Ads only").render())
+                    (Field::text("client_secret", "Google OAuth client secret", "").kind("password").error(error("client_secret")).hint("Google Ads only; write-only").render())
+                    (Field::text("refresh_token", "Google OAuth refresh token", "").kind("password").error(error("refresh_token")).hint("Google Ads only; write-only").render())
                 }
                 div class="actions" { button type="submit" { "Add pixel" } }
             }

@@ -240,6 +240,24 @@ pub struct UpdatePixel {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub lead_event_source: Option<Option<String>>,
+    /// Google Ads: accepted only unchanged (queued conversions name it).
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    /// Google Ads: accepted only unchanged (queued conversions name it).
+    #[serde(default)]
+    pub conversion_action: Option<String>,
+    /// Google Ads: the manager account; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub login_customer_id: Option<Option<String>>,
+    /// Google Ads: the OAuth token endpoint; `null` is Google's.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub token_url: Option<Option<String>>,
+    /// Google Ads: `granted` or `denied`; `null` sends none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub consent: Option<Option<String>>,
 }
 
 impl std::fmt::Debug for UpdatePixel {
@@ -417,6 +435,11 @@ pub async fn update_pixel(
             api_version: body.api_version,
             action_source: body.action_source,
             lead_event_source: body.lead_event_source,
+            customer_id: body.customer_id,
+            conversion_action: body.conversion_action,
+            login_customer_id: body.login_customer_id,
+            token_url: body.token_url,
+            consent: body.consent,
         },
     };
     Ok(Json(state.admin.update_pixel(&code, patch).await?))
