@@ -3,12 +3,9 @@
 //! event, from a config file's `[[pixels]]` with `destination = "google_ads"`; and a click Google
 //! does not know ends dead in the lead record with Google's code.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use signalpost::app::AppOptions;
-use signalpost_sandbox::{Destination, GoogleAdsClickState, ReceivedEvent, SandboxConfig};
-use signalpost_tiktok::identity::Sha256Hex;
+use signalpost_sandbox::{Destination, GoogleAdsClickState, SandboxConfig};
 
 use crate::common::{TestApp, spawn_app_with_sandbox};
 
@@ -63,38 +60,7 @@ value = "revenue"
     spawn_app_with_sandbox(sandbox, "", "", &extra, AppOptions::default()).await
 }
 
-/// Waits until the sandbox holds `n` events of `destination` and `pixel`.
-async fn events(
-    app: &TestApp,
-    destination: Destination,
-    pixel: &str,
-    n: usize,
-) -> Vec<ReceivedEvent> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = app
-            .sandbox
-            .sandbox()
-            .events_of(Some(destination), Some(pixel));
-        if got.len() >= n {
-            return got;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{pixel}: {} of {n} events arrived: {got:#?}",
-            got.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn payload(e: &ReceivedEvent) -> Value {
-    serde_json::from_str(e.payload.get()).unwrap()
-}
-
-fn sha(text: &str) -> String {
-    Sha256Hex::digest(text.as_bytes()).into_string()
-}
+use crate::common::{payload_of as payload, sandbox_events as events, sha};
 
 #[tokio::test]
 async fn one_lead_with_three_click_ids_reaches_tiktok_meta_and_google_ads() {

@@ -3,12 +3,9 @@
 //! rules per destination. A Conversion Leads dataset gets `lead_id` + `system_generated` + `crm`; a
 //! TikTok CRM event set gets `event_source: crm` and `lead.lead_id`.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use signalpost::app::AppOptions;
-use signalpost_sandbox::{Destination, Origin, ReceivedEvent, SandboxConfig};
-use signalpost_tiktok::identity::Sha256Hex;
+use signalpost_sandbox::{Destination, Origin, SandboxConfig};
 
 use crate::common::{TestApp, spawn_app_with_sandbox};
 
@@ -79,38 +76,7 @@ event = "lead_converted"
     spawn_app_with_sandbox(sandbox, "", "", &extra, AppOptions::default()).await
 }
 
-/// Waits until the sandbox holds `n` events of `destination` and `pixel`.
-async fn events(
-    app: &TestApp,
-    destination: Destination,
-    pixel: &str,
-    n: usize,
-) -> Vec<ReceivedEvent> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = app
-            .sandbox
-            .sandbox()
-            .events_of(Some(destination), Some(pixel));
-        if got.len() >= n {
-            return got;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{pixel}: {} of {n} events arrived: {got:#?}",
-            got.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn payload(e: &ReceivedEvent) -> Value {
-    serde_json::from_str(e.payload.get()).unwrap()
-}
-
-fn sha(text: &str) -> String {
-    Sha256Hex::digest(text.as_bytes()).into_string()
-}
+use crate::common::{payload_of as payload, sandbox_events as events, sha};
 
 #[tokio::test]
 async fn one_lead_reaches_tiktok_and_meta_each_as_its_own_event() {

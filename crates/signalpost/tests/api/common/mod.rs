@@ -326,3 +326,38 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// Waits until the sandbox holds `n` events of `destination` and `pixel` (at most 30 s).
+pub async fn sandbox_events(
+    app: &TestApp,
+    destination: signalpost_sandbox::Destination,
+    pixel: &str,
+    n: usize,
+) -> Vec<signalpost_sandbox::ReceivedEvent> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let got = app
+            .sandbox
+            .sandbox()
+            .events_of(Some(destination), Some(pixel));
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{pixel}: {} of {n} events arrived: {got:#?}",
+            got.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A received event's payload as JSON.
+pub fn payload_of(e: &signalpost_sandbox::ReceivedEvent) -> serde_json::Value {
+    serde_json::from_str(e.payload.get()).unwrap()
+}
+
+/// SHA-256 hex of `text`, as the destinations get identifiers.
+pub fn sha(text: &str) -> String {
+    signalpost_tiktok::identity::Sha256Hex::digest(text.as_bytes()).into_string()
+}
