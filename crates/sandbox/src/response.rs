@@ -161,6 +161,29 @@ pub(crate) fn html_page(status: StatusCode) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
 }
 
+/// A JSON answer (`application/json; charset=UTF-8`, as Google and Meta send) with the destination's
+/// trace id in the header `trace_header` (Meta's `x-fb-trace-id`, Google's `request-id`).
+pub(crate) fn json_traced<T: Serialize>(
+    status: StatusCode,
+    body: &T,
+    trace_header: &'static str,
+    trace: &str,
+) -> Response {
+    let Ok(bytes) = serde_json::to_vec(body) else {
+        return html_page(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+        bytes,
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(trace) {
+        response.headers_mut().insert(trace_header, value);
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

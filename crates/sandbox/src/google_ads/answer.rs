@@ -2,8 +2,8 @@
 //! (also in the `request-id` header, as Google sends it), the 200 of an upload, and the fault
 //! answers. Also where a Google Ads request is counted, so stats and answers cannot drift apart.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use rand::Rng;
 use signalpost_google_ads::{REQUEST_ID_HEADER, RequestFailure};
 
@@ -70,19 +70,7 @@ pub(crate) fn json<T: serde::Serialize>(
     body: &T,
     request_id: &str,
 ) -> Response {
-    let Ok(bytes) = serde_json::to_vec(body) else {
-        return html_page(StatusCode::INTERNAL_SERVER_ERROR);
-    };
-    let mut response = (
-        status,
-        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
-        bytes,
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
-    response
+    crate::response::json_traced(status, body, REQUEST_ID_HEADER, request_id)
 }
 
 #[cfg(test)]

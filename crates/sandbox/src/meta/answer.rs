@@ -2,8 +2,8 @@
 //! `fbtrace_id` (also in the `x-fb-trace-id` header, as Meta sends it), and the fault answers. Also
 //! where a Meta request is counted, so stats and answers cannot drift apart.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use rand::Rng;
 use signalpost_meta::{EventsResponse, MetaError};
 
@@ -77,19 +77,7 @@ pub(crate) fn fault(sandbox: &Sandbox, kind: FaultKind) -> Response {
 }
 
 fn json<T: serde::Serialize>(status: StatusCode, body: &T, trace: &str) -> Response {
-    let Ok(bytes) = serde_json::to_vec(body) else {
-        return html_page(StatusCode::INTERNAL_SERVER_ERROR);
-    };
-    let mut response = (
-        status,
-        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
-        bytes,
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(trace) {
-        response.headers_mut().insert(TRACE_HEADER, value);
-    }
-    response
+    crate::response::json_traced(status, body, TRACE_HEADER, trace)
 }
 
 #[cfg(test)]
