@@ -538,6 +538,9 @@ impl Config {
                     continue;
                 }
             };
+            if let Some(problem) = self.order_id_collision(i, &cfg) {
+                problems.push(problem);
+            }
             let pixel = cfg.pixel.trim().to_owned();
             match Rule::from_config_in(cfg, &env) {
                 Ok(_) if !pixel.is_empty() && !self.pixels.iter().any(|p| p.code == pixel) => {
@@ -555,6 +558,45 @@ impl Config {
             }
         }
         problems
+    }
+
+    /// Rule `i` against the rules before it: Google Ads deduplicates by order id (the event id) per
+    /// conversion action, so two rules on one Google Ads pixel, fired by different triggers, with
+    /// the same event id template would have Google keep the first conversion of each lead and
+    /// answer the second as a duplicate (counted delivered, never attributed).
+    fn order_id_collision(&self, i: usize, cfg: &RuleConfig) -> Option<ConfigError> {
+        let google = self.pixels.iter().any(|p| {
+            p.code == cfg.pixel.trim() && matches!(p.destination(), Destination::GoogleAds(_))
+        });
+        if !google {
+            return None;
+        }
+        let template = |c: &RuleConfig| {
+            c.event_id
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or("{transaction_id}")
+                .to_owned()
+        };
+        let mine = template(cfg);
+        let first = self.rules[..i].iter().enumerate().find_map(|(j, raw)| {
+            let other: RuleConfig = raw.clone().try_into().ok()?;
+            (other.pixel.trim() == cfg.pixel.trim()
+                && other.trigger.trim() != cfg.trigger.trim()
+                && template(&other) == mine)
+                .then_some(j)
+        })?;
+        Some(ConfigError::Rule {
+            index: Some(i),
+            rule: cfg.name.trim().to_owned(),
+            field: "event_id".into(),
+            problem: format!(
+                "rules[{first}] sends to the same Google Ads conversion action with the same event id \
+                 {mine:?}, on another trigger: Google keeps one conversion per order id and action, so \
+                 give each rule its own event_id (e.g. \"{{transaction_id}}-{}\")",
+                cfg.trigger.trim()
+            ),
+        })
     }
 
     /// `[server] timezone` as an IANA zone.
@@ -842,6 +884,44 @@ refresh_token = "1//rt"
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("pixels[0].refresh_token"), "{err}");
+    }
+
+    #[test]
+    fn two_rules_on_one_google_ads_action_need_their_own_event_ids() {
+        let base = r#"
+[[pixels]]
+code = "g"
+destination = "google_ads"
+customer_id = "1234567890"
+conversion_action = "5"
+developer_token = "d"
+client_id = "c"
+client_secret = "s"
+refresh_token = "r"
+
+[[rules]]
+name = "reg"
+trigger = "form_submit"
+pixel = "g"
+event = "CompleteRegistration"
+
+[[rules]]
+name = "sold"
+trigger = "lead_sold"
+pixel = "g"
+event = "Purchase"
+"#;
+        let err = Config::parse(base, &env)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("rules[1] \"sold\": event_id: rules[0]"),
+            "{err}"
+        );
+        let fixed = format!("{base}event_id = \"{{transaction_id}}-sold\"\n");
+        Config::parse(&fixed, &env).unwrap().validate().unwrap();
     }
 
     #[test]
