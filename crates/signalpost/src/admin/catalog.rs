@@ -445,11 +445,61 @@ impl Catalog {
                 format!("no pixel has code {pixel:?}; add it first (POST /v1/pixels)"),
             ));
         }
+        if errors.is_empty()
+            && let Some(problem) = self.order_id_collision(cfg).await?
+        {
+            errors.push(problem);
+        }
         if errors.is_empty() {
             Ok(())
         } else {
             Err(AdminError::Invalid(errors))
         }
+    }
+
+    /// A stored rule `cfg` would collide with on a Google Ads pixel: Google keeps one conversion
+    /// per order id (the event id) and conversion action, so two rules there, fired by different
+    /// triggers with the same event id template, would lose the second conversion of each lead
+    /// (answered as a duplicate, counted delivered). The config file's check is the same.
+    async fn order_id_collision(&self, cfg: &RuleConfig) -> Result<Option<FieldError>, AdminError> {
+        let pixel = cfg.pixel.trim();
+        let google = self.pixels().await?.iter().any(|p| {
+            p.code == pixel
+                && matches!(
+                    Destination::from_stored(p.destination.as_deref()),
+                    Ok(Destination::GoogleAds(_))
+                )
+        });
+        if !google {
+            return Ok(None);
+        }
+        let template = |c: &RuleConfig| {
+            c.event_id
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or("{transaction_id}")
+                .to_owned()
+        };
+        let mine = template(cfg);
+        let other = self.rules().await?.into_iter().find_map(|stored| {
+            let other: RuleConfig = serde_json::from_str(&stored.config).ok()?;
+            (other.name.trim() != cfg.name.trim()
+                && other.pixel.trim() == pixel
+                && other.trigger.trim() != cfg.trigger.trim()
+                && template(&other) == mine)
+                .then_some(stored.name)
+        });
+        Ok(other.map(|name| {
+            FieldError::new(
+                "event_id",
+                format!(
+                    "rule {name:?} sends to the same Google Ads conversion action with the same event id \
+                     {mine:?}, on another trigger: Google keeps one conversion per order id and action, \
+                     so give this rule its own event_id (e.g. \"{{transaction_id}}-{}\")",
+                    cfg.trigger.trim()
+                ),
+            )
+        }))
     }
 
     /// Adds a rule; refused when the name exists.

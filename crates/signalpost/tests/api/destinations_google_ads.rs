@@ -239,6 +239,24 @@ async fn a_google_ads_pixel_added_through_the_admin_api_keeps_its_credentials_se
         )
         .await;
     assert_eq!(rule.status, 201, "{:#}", rule.body);
+    // A second rule on the same action, on another trigger, needs its own order ids.
+    let colliding = app
+        .post(
+            "/v1/rules",
+            &json!({"name": "g_sold", "trigger": "lead_sold", "pixel": "g-api",
+                    "event": "Purchase"}),
+        )
+        .await;
+    assert_eq!(colliding.status, 422, "{:#}", colliding.body);
+    assert_eq!(colliding.body["errors"][0]["field"], "event_id");
+    let own = app
+        .post(
+            "/v1/rules",
+            &json!({"name": "g_sold", "trigger": "lead_sold", "pixel": "g-api",
+                    "event": "Purchase", "event_id": "{transaction_id}-sold"}),
+        )
+        .await;
+    assert_eq!(own.status, 201, "{:#}", own.body);
     app.lead(
         json!({"transaction_id": "api-g-1", "email": "carol@example.com",
                     "landing_url": "https://lp.example/?gclid=api-gclid-1"}),
