@@ -235,12 +235,12 @@ impl PixelConfig {
     /// A Google Ads pixel's four credential keys, when the entry is one.
     pub fn google_ads_secrets(&self) -> Option<google_ads::token::Secrets> {
         (self.destination.as_deref().map(str::trim) == Some("google_ads")).then(|| {
-            google_ads::token::Secrets {
-                developer_token: self.developer_token.clone().unwrap_or_default(),
-                client_id: self.client_id.clone().unwrap_or_default(),
-                client_secret: self.client_secret.clone().unwrap_or_default(),
-                refresh_token: self.refresh_token.clone().unwrap_or_default(),
-            }
+            google_ads::token::Secrets::from_parts(
+                self.developer_token.as_deref(),
+                self.client_id.as_deref(),
+                self.client_secret.as_deref(),
+                self.refresh_token.as_deref(),
+            )
         })
     }
 
@@ -571,21 +571,12 @@ impl Config {
         if !google {
             return None;
         }
-        let template = |c: &RuleConfig| {
-            c.event_id
-                .as_deref()
-                .map(str::trim)
-                .unwrap_or("{transaction_id}")
-                .to_owned()
-        };
-        let mine = template(cfg);
-        let first = self.rules[..i].iter().enumerate().find_map(|(j, raw)| {
-            let other: RuleConfig = raw.clone().try_into().ok()?;
-            (other.pixel.trim() == cfg.pixel.trim()
-                && other.trigger.trim() != cfg.trigger.trim()
-                && template(&other) == mine)
-                .then_some(j)
+        let first = self.rules[..i].iter().position(|raw| {
+            raw.clone()
+                .try_into()
+                .is_ok_and(|other: RuleConfig| cfg.shares_event_ids_with(&other))
         })?;
+        let mine = cfg.event_id_template();
         Some(ConfigError::Rule {
             index: Some(i),
             rule: cfg.name.trim().to_owned(),

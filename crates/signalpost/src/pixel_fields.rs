@@ -25,12 +25,6 @@ pub fn validate_code(code: &str) -> Result<(), FieldError> {
 
 /// Access tokens: non-empty, printable, no spaces, at most 512 characters.
 pub fn validate_token(token: &str) -> Result<(), FieldError> {
-    // A Google Ads pixel's four credentials, bundled and checked where they were given.
-    if token.starts_with('{')
-        && signalpost_gateway::destinations::google_ads::token::Secrets::from_bundle(token).is_ok()
-    {
-        return Ok(());
-    }
     if token.trim().is_empty() {
         return Err(FieldError::new("access_token", "must not be empty"));
     }
@@ -41,6 +35,21 @@ pub fn validate_token(token: &str) -> Result<(), FieldError> {
         ));
     }
     Ok(())
+}
+
+/// A pixel's secret as its destination holds it: an access token, or a Google Ads pixel's four
+/// credentials bundled (each checked where it was given; the bundle is checked whole here).
+pub fn validate_secret(
+    destination: &signalpost_gateway::destinations::Destination,
+    secret: &str,
+) -> Result<(), FieldError> {
+    use signalpost_gateway::destinations::{Destination, google_ads::token::Secrets};
+    match destination {
+        Destination::GoogleAds(_) => Secrets::from_bundle(secret)
+            .map(|_| ())
+            .map_err(|why| FieldError::new("access_token", why)),
+        _ => validate_token(secret),
+    }
 }
 
 /// A destination: an absolute http(s) URL without query or fragment.

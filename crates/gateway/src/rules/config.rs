@@ -84,6 +84,24 @@ impl RuleConfig {
             limited_data_use: None,
         }
     }
+
+    /// The event id template as written, `{transaction_id}` when absent.
+    pub fn event_id_template(&self) -> &str {
+        self.event_id
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or("{transaction_id}")
+    }
+
+    /// Whether this rule and `other` (another rule) would give one lead's conversions on their
+    /// pixel the same event id from different triggers: what a destination that keeps one
+    /// conversion per event id and action (Google Ads' order id) would drop the second of.
+    pub fn shares_event_ids_with(&self, other: &RuleConfig) -> bool {
+        other.name.trim() != self.name.trim()
+            && other.pixel.trim() == self.pixel.trim()
+            && other.trigger.trim() != self.trigger.trim()
+            && other.event_id_template() == self.event_id_template()
+    }
 }
 
 /// The `value` key: a number, a word (field name), or a transform table.

@@ -20,7 +20,7 @@ use super::destinations::Destinations;
 use super::vault::Vault;
 use crate::pixel_fields::{
     pixel_region, validate_base_url, validate_code, validate_site_url, validate_test_code,
-    validate_token,
+    validate_secret,
 };
 use crate::wire::problem::FieldError;
 
@@ -204,7 +204,9 @@ impl Catalog {
     pub async fn create_pixel(&self, new: NewPixel) -> Result<StoredPixel, AdminError> {
         let mut errors = Vec::new();
         collect(&mut errors, validate_code(&new.code));
-        collect(&mut errors, validate_token(&new.access_token));
+        // An invalid destination is reported below; its secret is then read as a token.
+        let kind = new.destination.resolve().unwrap_or_default();
+        collect(&mut errors, validate_secret(&kind, &new.access_token));
         // A Google Ads token endpoint is a destination too: the same host rule as base_url.
         if let Some(token_url) = &new.destination.token_url {
             collect(
@@ -325,7 +327,8 @@ impl Catalog {
             pixel.base_url = base_url;
         }
         if let Some(token) = &patch.access_token {
-            validate_token(token).map_err(|e| AdminError::Invalid(vec![e]))?;
+            let kind = Destination::from_stored(pixel.destination.as_deref()).unwrap_or_default();
+            validate_secret(&kind, token).map_err(|e| AdminError::Invalid(vec![e]))?;
             self.replace_token(&mut pixel, token, now_ms());
         }
         if let Some(test_code) = patch.test_event_code {
@@ -339,8 +342,9 @@ impl Catalog {
 
     /// Replaces a pixel's access token (it is then no longer paused).
     pub async fn set_token(&self, code: &str, token: &str) -> Result<StoredPixel, AdminError> {
-        validate_token(token).map_err(|e| AdminError::Invalid(vec![e]))?;
         let mut pixel = self.pixel(code).await?;
+        let kind = Destination::from_stored(pixel.destination.as_deref()).unwrap_or_default();
+        validate_secret(&kind, token).map_err(|e| AdminError::Invalid(vec![e]))?;
         let now = now_ms();
         self.replace_token(&mut pixel, token, now);
         pixel.updated_at_ms = now;
@@ -473,21 +477,10 @@ impl Catalog {
         if !google {
             return Ok(None);
         }
-        let template = |c: &RuleConfig| {
-            c.event_id
-                .as_deref()
-                .map(str::trim)
-                .unwrap_or("{transaction_id}")
-                .to_owned()
-        };
-        let mine = template(cfg);
+        let mine = cfg.event_id_template();
         let other = self.rules().await?.into_iter().find_map(|stored| {
             let other: RuleConfig = serde_json::from_str(&stored.config).ok()?;
-            (other.name.trim() != cfg.name.trim()
-                && other.pixel.trim() == pixel
-                && other.trigger.trim() != cfg.trigger.trim()
-                && template(&other) == mine)
-                .then_some(stored.name)
+            cfg.shares_event_ids_with(&other).then_some(stored.name)
         });
         Ok(other.map(|name| {
             FieldError::new(

@@ -444,12 +444,12 @@ fn google_ads_secret(
     if !matches!(destination, Destination::GoogleAds(_)) {
         return None;
     }
-    let secrets = google_ads::token::Secrets {
-        developer_token: args.developer_token.clone().unwrap_or_default(),
-        client_id: args.client_id.clone().unwrap_or_default(),
-        client_secret: args.client_secret.clone().unwrap_or_default(),
-        refresh_token: args.refresh_token.clone().unwrap_or_default(),
-    };
+    let secrets = google_ads::token::Secrets::from_parts(
+        args.developer_token.as_deref(),
+        args.client_id.as_deref(),
+        args.client_secret.as_deref(),
+        args.refresh_token.as_deref(),
+    );
     Some(match secrets.check() {
         Ok(()) => Ok(secrets.to_bundle()),
         Err(key) => Err((

@@ -46,6 +46,23 @@ impl fmt::Debug for Secrets {
 }
 
 impl Secrets {
+    /// The four credentials as given by a config entry, a request or flags (absent: empty, which
+    /// [`Secrets::check`] names).
+    pub fn from_parts(
+        developer_token: Option<&str>,
+        client_id: Option<&str>,
+        client_secret: Option<&str>,
+        refresh_token: Option<&str>,
+    ) -> Secrets {
+        let own = |v: Option<&str>| v.unwrap_or_default().to_owned();
+        Secrets {
+            developer_token: own(developer_token),
+            client_id: own(client_id),
+            client_secret: own(client_secret),
+            refresh_token: own(refresh_token),
+        }
+    }
+
     /// The bundle stored as the pixel's secret. The refresh token comes last, so the secret's
     /// last four characters shown to operators are the refresh token's (and the closing `"}`).
     pub fn to_bundle(&self) -> String {

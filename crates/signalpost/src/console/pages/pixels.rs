@@ -280,12 +280,12 @@ impl AddForm {
         if self.kind.trim() != "google_ads" {
             return Ok(self.token.clone());
         }
-        let secrets = google_ads::token::Secrets {
-            developer_token: self.developer_token.trim().to_owned(),
-            client_id: self.client_id.trim().to_owned(),
-            client_secret: self.client_secret.trim().to_owned(),
-            refresh_token: self.refresh_token.trim().to_owned(),
-        };
+        let secrets = google_ads::token::Secrets::from_parts(
+            Some(self.developer_token.trim()),
+            Some(self.client_id.trim()),
+            Some(self.client_secret.trim()),
+            Some(self.refresh_token.trim()),
+        );
         secrets
             .check()
             .map(|()| secrets.to_bundle())

@@ -156,12 +156,12 @@ impl GoogleCredentials {
                 "google_ads pixels take developer_token, client_id, client_secret and refresh_token instead",
             ));
         }
-        let secrets = google_ads::token::Secrets {
-            developer_token: self.developer_token.unwrap_or_default(),
-            client_id: self.client_id.unwrap_or_default(),
-            client_secret: self.client_secret.unwrap_or_default(),
-            refresh_token: self.refresh_token.unwrap_or_default(),
-        };
+        let secrets = google_ads::token::Secrets::from_parts(
+            self.developer_token.as_deref(),
+            self.client_id.as_deref(),
+            self.client_secret.as_deref(),
+            self.refresh_token.as_deref(),
+        );
         secrets.check().map_err(|field| {
             ApiError::invalid(
                 field,
