@@ -19,8 +19,8 @@ use signalpost_gateway::time::now_ms;
 use super::destinations::Destinations;
 use super::vault::Vault;
 use crate::pixel_fields::{
-    pixel_region, validate_base_url, validate_code, validate_site_url, validate_test_code,
-    validate_secret,
+    pixel_region, validate_base_url, validate_code, validate_secret, validate_site_url,
+    validate_test_code,
 };
 use crate::wire::problem::FieldError;
 
