@@ -47,6 +47,48 @@ async fn a_lead_is_stored_with_its_form_submit_conversion(db: TestDb) {
     assert!(gw.get_lead("nope").await.unwrap().is_none());
 }
 
+/// Payloads are stored compressed (see `store::payload_codec`); a payload an older build stored as
+/// plain JSON text still reads, is delivered as it is, and shows on the lead.
+async fn payloads_are_stored_compressed_and_plain_json_from_before_still_reads(db: TestDb) {
+    let (store, gw) = gateway(&db).await;
+    let fresh = gw.submit_lead(lead("tx-new")).await.unwrap().conversions[0].clone();
+    let old = gw.submit_lead(lead("tx-old")).await.unwrap().conversions[0].clone();
+    let stored = db
+        .scalar(&format!(
+            "SELECT CAST(length(payload) AS BIGINT) FROM payloads WHERE conversion_id = {}",
+            fresh.id
+        ))
+        .await;
+    assert!(
+        (stored as usize) < fresh.payload.len() * 2 / 3,
+        "{stored} bytes stored for a {}-byte payload",
+        fresh.payload.len()
+    );
+
+    let plain = old.payload.replace("CompleteRegistration", "SubmitForm");
+    let literal = plain.replace('\'', "''");
+    let value = match db.url() {
+        None => format!("'{literal}'"),
+        Some(_) => format!("convert_to('{literal}', 'UTF8')"),
+    };
+    db.execute(&format!(
+        "UPDATE payloads SET payload = {value} WHERE conversion_id = {}",
+        old.id
+    ))
+    .await;
+
+    let now = signalpost_gateway::time::now_ms() + 1;
+    let claimed = store
+        .claim_due("PIX1", now, 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let payload_of = |id: i64| claimed.iter().find(|c| c.id == id).unwrap().payload.clone();
+    assert_eq!(payload_of(fresh.id), fresh.payload);
+    assert_eq!(payload_of(old.id), plain);
+    let view = gw.get_lead("tx-old").await.unwrap().unwrap();
+    assert_eq!(view.conversions[0].conversion.payload, plain);
+}
+
 async fn a_leads_country_and_regional_phones_are_stored_and_read_back(db: TestDb) {
     let (_store, gw) = gateway(&db).await;
     let mut with = lead("tx-country");
@@ -671,6 +713,7 @@ both_stores!(
     a_cap_holds_exactly_under_50_concurrent_leads,
     a_nul_character_in_a_text_field_does_not_fail_the_ingest,
     a_lead_is_stored_with_its_form_submit_conversion,
+    payloads_are_stored_compressed_and_plain_json_from_before_still_reads,
     a_leads_country_and_regional_phones_are_stored_and_read_back,
     reposting_a_lead_returns_the_first_answer_and_queues_nothing,
     a_repeated_idempotency_key_queues_nothing,

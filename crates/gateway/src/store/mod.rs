@@ -7,6 +7,7 @@ pub(crate) mod click_ids;
 pub mod erase;
 pub mod error;
 pub mod insights;
+pub(crate) mod payload_codec;
 pub mod postgres;
 pub mod replay;
 pub mod settings;

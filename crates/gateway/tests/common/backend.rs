@@ -97,6 +97,31 @@ impl TestDb {
         }
     }
 
+    /// Runs one statement straight on the database (SQLite through its own connection, beside the
+    /// store's), to put it in a state only an older build could have written.
+    #[allow(dead_code)]
+    pub async fn execute(&self, sql: &str) {
+        match self.url() {
+            None => {
+                let path = self
+                    .dir
+                    .path()
+                    .join(signalpost_gateway::store::sqlite::DB_FILE);
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.busy_timeout(std::time::Duration::from_secs(5))
+                    .unwrap();
+                conn.execute_batch(sql).unwrap();
+            }
+            Some(url) => {
+                let (client, driver) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(driver);
+                client.batch_execute(sql).await.unwrap();
+            }
+        }
+    }
+
     /// A scratch directory that lives as long as the database.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()

@@ -44,7 +44,7 @@ const INSERT_EVENTS: &str = "INSERT INTO lifecycle_events (id, transaction_id, t
 /// statement; answers the ids inserted.
 const INSERT_CONVERSIONS: &str = "WITH t AS (SELECT * FROM unnest($1::bigint[], $2::text[], \
      $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], \
-     $10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::text[]) AS t(id, transaction_id, \
+     $10::bytea[], $11::text[], $12::bigint[], $13::bigint[], $14::text[]) AS t(id, transaction_id, \
      lifecycle_id, rule, pixel, event_name, event_id, test_event_code, event_time, payload, state, \
      next_attempt_at_ms, created_at_ms, last_error)), \
      inserted AS (INSERT INTO conversions (id, transaction_id, lifecycle_id, rule, pixel, event_name, \
@@ -694,7 +694,11 @@ async fn insert_conversions(
         .map(|c| c.test_event_code.as_deref())
         .collect();
     let event_time: Vec<i64> = sorted.iter().map(|c| c.event_time).collect();
-    let payload: Vec<&str> = sorted.iter().map(|c| c.payload.as_str()).collect();
+    // Compressed here, on the request's worker (see `store::payload_codec`).
+    let payload: Vec<Vec<u8>> = sorted
+        .iter()
+        .map(|c| crate::store::payload_codec::encode(&c.payload))
+        .collect::<Result<_, _>>()?;
     let state: Vec<&str> = sorted.iter().map(|c| c.state.as_str()).collect();
     let next_attempt: Vec<Option<i64>> = sorted.iter().map(|c| c.next_attempt_at_ms).collect();
     let created: Vec<i64> = sorted.iter().map(|c| c.created_at_ms).collect();

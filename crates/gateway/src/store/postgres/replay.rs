@@ -118,16 +118,16 @@ async fn repair_pages(
     rows: &[tokio_postgres::Row],
 ) -> Result<(), StoreError> {
     let mut ids: Vec<i64> = Vec::new();
-    let mut payloads: Vec<String> = Vec::new();
+    let mut payloads: Vec<Vec<u8>> = Vec::new();
     for row in rows {
         let pixel: String = column(row, 2)?;
         let Some(repair) = from.repair_for(repairs, &pixel) else {
             continue;
         };
-        let payload: String = column(row, 3)?;
+        let payload = super::rows::payload(row, 3)?;
         if let Some(filled) = repair.apply(&payload) {
             ids.push(column(row, 0)?);
-            payloads.push(filled);
+            payloads.push(crate::store::payload_codec::encode(&filled)?);
         }
     }
     if ids.is_empty() {
@@ -136,7 +136,7 @@ async fn repair_pages(
     let update = tx
         .prepare_cached(
             "UPDATE payloads AS p SET payload = r.payload \
-             FROM unnest($1::bigint[], $2::text[]) AS r(id, payload) WHERE p.conversion_id = r.id",
+             FROM unnest($1::bigint[], $2::bytea[]) AS r(id, payload) WHERE p.conversion_id = r.id",
         )
         .await?;
     tx.execute(&update, &[&ids, &payloads]).await?;

@@ -44,6 +44,13 @@ fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize) -> Result<T, StoreError> {
     row.try_get(idx).map_err(corrupt)
 }
 
+/// The event JSON in column `idx`: a `payloads.payload` as stored (see
+/// [`payload_codec`](crate::store::payload_codec)).
+pub fn payload(row: &Row, idx: usize) -> Result<String, StoreError> {
+    let stored: &[u8] = get(row, idx)?;
+    crate::store::payload_codec::decode(stored)
+}
+
 /// An INTEGER count column as the domain's `u32`.
 fn count(row: &Row, idx: usize) -> Result<u32, StoreError> {
     let n: i32 = get(row, idx)?;
@@ -126,7 +133,7 @@ pub fn conversion(row: &Row) -> Result<Conversion, StoreError> {
             _ => None,
         },
         last_error: get(row, 12)?,
-        payload: get(row, 13)?,
+        payload: payload(row, 13)?,
         created_at_ms: get(row, 14)?,
     })
 }
@@ -143,7 +150,7 @@ pub fn claimed(row: &Row) -> Result<ClaimedConversion, StoreError> {
         attempts: count(row, 7)?,
         retries: count(row, 8)?,
         first_attempt_at_ms: get(row, 9)?,
-        payload: get(row, 10)?,
+        payload: payload(row, 10)?,
     })
 }
 

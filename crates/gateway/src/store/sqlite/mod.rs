@@ -46,7 +46,7 @@ use crate::time::now_ms;
 use checkpoint::Checkpointer;
 use read::ReadPool;
 use serve_lock::ServeLock;
-use writer::{Command, WriterHandle};
+use writer::{Command, PackedUnit, WriterHandle};
 
 /// File name of the database inside `data_dir`.
 pub const DB_FILE: &str = "signalpost.db";
@@ -191,6 +191,7 @@ fn release_orphaned_leases(conn: &Connection, lock: &ServeLock) -> Result<(), St
 impl Store for SqliteStore {
     fn ingest(&self, unit: IngestUnit) -> StoreFuture<'_, IngestResult> {
         Box::pin(async move {
+            let unit = PackedUnit::new(unit)?;
             let mut answers = self
                 .writer
                 .call(|reply| Command::Ingest {
@@ -212,6 +213,10 @@ impl Store for SqliteStore {
             if units.is_empty() {
                 return Ok(Vec::new());
             }
+            let units = units
+                .into_iter()
+                .map(PackedUnit::new)
+                .collect::<Result<Vec<_>, _>>()?;
             self.writer
                 .call(|reply| Command::Ingest { units, reply })
                 .await

@@ -84,12 +84,15 @@ pub(crate) fn requeue(
 /// Puts the pixel's `site_url` into conversion `id`'s payload when it names no page (an
 /// undeliverable conversion replayed after its pixel got a `site_url`; see `Store::replay`).
 fn repair_page(conn: &Connection, id: i64, repair: &PageRepair) -> Result<(), StoreError> {
-    let payload: String = conn
-        .prepare_cached("SELECT payload FROM payloads WHERE conversion_id = ?1")?
-        .query_row([id], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached("SELECT payload FROM payloads WHERE conversion_id = ?1")?;
+    let payload = stmt
+        .query_and_then([id], |r| super::rows::payload(r, 0))?
+        .next()
+        .ok_or_else(|| StoreError::Corrupt(format!("conversion {id} has no payload")))??;
     if let Some(filled) = repair.apply(&payload) {
+        let stored = crate::store::payload_codec::encode(&filled)?;
         conn.prepare_cached("UPDATE payloads SET payload = ?2 WHERE conversion_id = ?1")?
-            .execute(params![id, filled])?;
+            .execute(params![id, stored])?;
     }
     Ok(())
 }

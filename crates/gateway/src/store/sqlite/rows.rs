@@ -1,6 +1,7 @@
 //! Column lists and row → domain mapping shared by the writer and the readers, so a column added in a
 //! migration is mapped in exactly one place.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::domain::{
@@ -113,9 +114,21 @@ pub fn conversion(row: &Row<'_>) -> RowResult<Conversion> {
             _ => None,
         },
         last_error: row.get(12)?,
-        payload: row.get(13)?,
+        payload: payload(row, 13)?,
         created_at_ms: row.get(14)?,
     })
+}
+
+/// The event JSON in column `index` of `row`: a `payloads.payload` as stored (see
+/// [`payload_codec`](crate::store::payload_codec)), text from before the codec or a blob.
+pub fn payload(row: &Row<'_>, index: usize) -> RowResult<String> {
+    match row.get_ref(index)? {
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => crate::store::payload_codec::decode(bytes),
+        other => Err(corrupt(format!(
+            "a stored payload is {:?}, not text or a blob",
+            other.data_type()
+        ))),
+    }
 }
 
 pub fn claimed(row: &Row<'_>) -> RowResult<ClaimedConversion> {
@@ -154,7 +167,7 @@ pub fn fill_payloads(conn: &Connection, claimed: &mut [ClaimedConversion]) -> Ro
                 "payload of conversion {id} was not asked for"
             )));
         };
-        conversion.payload = row.get(1)?;
+        conversion.payload = payload(row, 1)?;
     }
     match claimed.iter().find(|c| c.payload.is_empty()) {
         Some(missing) => Err(corrupt(format!("conversion {} has no payload", missing.id))),

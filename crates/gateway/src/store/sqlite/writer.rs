@@ -33,7 +33,7 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 /// A unit of work for the writer thread.
 pub(crate) enum Command {
     Ingest {
-        units: Vec<IngestUnit>,
+        units: Vec<PackedUnit>,
         reply: Reply<Vec<Result<IngestResult, StoreError>>>,
     },
     Claim {
@@ -104,6 +104,25 @@ pub(crate) enum Command {
     },
     /// Commit what came before, then stop; later commands are answered `Closed`.
     Stop { reply: Reply<()> },
+}
+
+/// An ingest unit with its conversions' payloads already encoded for the `payloads` table (see
+/// `store::payload_codec`), on the caller's thread: the writer thread is the store's bottleneck.
+pub(crate) struct PackedUnit {
+    unit: IngestUnit,
+    /// One per `unit.conversions`, in order.
+    payloads: Vec<Vec<u8>>,
+}
+
+impl PackedUnit {
+    pub fn new(unit: IngestUnit) -> Result<Self, StoreError> {
+        let payloads = unit
+            .conversions
+            .iter()
+            .map(|c| crate::store::payload_codec::encode(&c.payload))
+            .collect::<Result<_, _>>()?;
+        Ok(PackedUnit { unit, payloads })
+    }
 }
 
 /// What a command produced, held until the commit succeeds.
@@ -406,8 +425,8 @@ fn execute(conn: &Connection, command: &Command, now: i64) -> Result<Done, Store
         Command::Ingest { units, .. } => {
             let mut inserts = Inserts::prepare(conn)?;
             let mut out = Vec::with_capacity(units.len());
-            for unit in units {
-                out.push(ingest_unit(conn, &mut inserts, unit, now)?);
+            for packed in units {
+                out.push(ingest_unit(conn, &mut inserts, packed, now)?);
             }
             Ok(Done::Ingest(out))
         }
@@ -483,9 +502,10 @@ fn execute(conn: &Connection, command: &Command, now: i64) -> Result<Done, Store
 fn ingest_unit(
     conn: &Connection,
     inserts: &mut Inserts<'_>,
-    unit: &IngestUnit,
+    packed: &PackedUnit,
     now: i64,
 ) -> Result<Result<IngestResult, StoreError>, StoreError> {
+    let unit = &packed.unit;
     let transaction_id = &unit.event.transaction_id;
     let (lead, lead_created) = match &unit.lead {
         Some(lead) => {
@@ -531,7 +551,7 @@ fn ingest_unit(
     let mut conversions = Vec::with_capacity(unit.conversions.len());
     let mut duplicates = Vec::new();
     let queued_at = unit.queued_at_ms.unwrap_or(now);
-    for c in &unit.conversions {
+    for (c, stored_payload) in unit.conversions.iter().zip(&packed.payloads) {
         // Suppressed by the rules (schedule), or by a full cap window: kept, never sent. Refused by
         // the gateway's ingest check: kept as undeliverable, outside the caps, never claimed.
         let (state, next_attempt, last_error) = match (&c.suppressed, &c.undeliverable) {
@@ -559,7 +579,7 @@ fn ingest_unit(
         ])?;
         match (inserted == 1).then(|| conn.last_insert_rowid()) {
             Some(id) => conversions.push({
-                inserts.payload.execute(params![id, c.payload])?;
+                inserts.payload.execute(params![id, stored_payload])?;
                 Conversion {
                     id,
                     transaction_id: transaction_id.clone(),
@@ -763,7 +783,7 @@ mod tests {
             calls.push(tokio::spawn(async move {
                 let answer = writer
                     .call(|reply| Command::Ingest {
-                        units: vec![unit(n)],
+                        units: vec![PackedUnit::new(unit(n)).unwrap()],
                         reply,
                     })
                     .await;
