@@ -282,6 +282,7 @@ impl Gateway {
         Ok(Planned {
             unit: IngestUnit {
                 lead: Some(lead),
+                planned_with: None,
                 event,
                 conversions,
                 queued_at_ms: Some(now_ms),
@@ -306,6 +307,7 @@ impl Gateway {
         Ok(Planned {
             unit: IngestUnit {
                 lead: None,
+                planned_with: Some(lead.clone()),
                 event,
                 conversions,
                 queued_at_ms: Some(now_ms),

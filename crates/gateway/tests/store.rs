@@ -194,6 +194,38 @@ async fn an_event_for_an_unknown_lead_is_refused(db: TestDb) {
     assert_eq!(err, GatewayError::LeadNotFound("ghost".into()));
 }
 
+/// An event planned against a lead that is erased before the write: the store checks the lead still
+/// exists (it does not trust the lead the gateway planned with) and refuses it, storing nothing.
+async fn an_event_whose_lead_was_erased_after_planning_is_refused(db: TestDb) {
+    let (store, gw) = gateway(&db).await;
+    gw.submit_lead(lead("tx-gone")).await.unwrap();
+    let stored = gw.get_lead("tx-gone").await.unwrap().unwrap().lead;
+    let unit = gw.event_unit(&stored, sold(5.0)).unwrap();
+    assert!(unit.planned_with.is_some());
+    store
+        .erase(&signalpost_gateway::store::EraseRequest {
+            transaction_id: Some("tx-gone".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let err = store.ingest(unit).await.unwrap_err();
+    assert!(
+        matches!(&err, signalpost_gateway::store::StoreError::LeadNotFound(id) if id == "tx-gone"),
+        "{err:?}"
+    );
+    assert_eq!(db.scalar("SELECT count(*) FROM lifecycle_events").await, 0);
+
+    // A live lead's event is stored and answered with the lead it was planned with.
+    gw.submit_lead(lead("tx-here")).await.unwrap();
+    let here = gw.get_lead("tx-here").await.unwrap().unwrap().lead;
+    let unit = gw.event_unit(&here, sold(5.0)).unwrap();
+    let result = store.ingest(unit).await.unwrap();
+    assert_eq!(result.lead, here);
+    assert!(!result.lead_created);
+    assert_eq!(result.conversions.len(), 1);
+}
+
 async fn raw_identifiers_never_reach_the_store(db: TestDb) {
     let (_store, gw) = gateway(&db).await;
     let mut raw = lead("tx-raw");
@@ -719,6 +751,7 @@ both_stores!(
     a_repeated_idempotency_key_queues_nothing,
     a_rule_fires_once_per_lead_unless_its_event_id_says_otherwise,
     an_event_for_an_unknown_lead_is_refused,
+    an_event_whose_lead_was_erased_after_planning_is_refused,
     raw_identifiers_never_reach_the_store,
     a_batch_commits_together_and_answers_each_item,
     concurrent_ingests_are_all_acknowledged_and_readable,

@@ -40,6 +40,11 @@ pub struct IngestUnit {
     /// Set for a form submission (the lead is created unless its `transaction_id` exists); `None` for
     /// a later lifecycle event, whose lead must already be stored.
     pub lead: Option<Lead>,
+    /// For a later lifecycle event (`lead` is `None`): the lead its conversions were planned
+    /// against, as the gateway read it (or as an earlier item of the same batch creates it). A store
+    /// may then only check that the lead still exists, and answer with this one, instead of
+    /// reading the whole row again inside its write.
+    pub planned_with: Option<Lead>,
     /// The lifecycle event; `transaction_id` names its lead. Its `id` is ignored: the store assigns it.
     pub event: LifecycleEvent,
     /// Conversions to queue; each is skipped if (pixel, event name, event_id) is already queued.

@@ -60,6 +60,7 @@ fn units(
             IngestUnit {
                 event: LifecycleEvent::form_submit(&lead),
                 lead: Some(lead),
+                planned_with: None,
                 conversions: vec![NewConversion {
                     rule: "registration".into(),
                     pixel: pixel.into(),

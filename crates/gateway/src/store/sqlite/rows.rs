@@ -204,6 +204,13 @@ pub fn find_lead(conn: &Connection, transaction_id: &str) -> RowResult<Option<Le
     }
 }
 
+/// Whether the lead is stored: a lookup in the primary key's index alone, no row read.
+pub fn lead_exists(conn: &Connection, transaction_id: &str) -> RowResult<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM leads WHERE transaction_id = ?1")?
+        .exists(params![transaction_id])?)
+}
+
 /// Reads the conversion holding TikTok's dedup key (pixel, event name, event_id).
 pub fn find_conversion_by_key(
     conn: &Connection,

@@ -518,9 +518,18 @@ fn ingest_unit(
                 }
             }
         }
-        None => match rows::find_lead(conn, transaction_id)? {
-            Some(stored) => (stored, false),
-            None => return Ok(Err(StoreError::LeadNotFound(transaction_id.clone()))),
+        None => match &unit.planned_with {
+            // The gateway has read it to plan the event: only check it was not erased since.
+            Some(planned) if planned.transaction_id == *transaction_id => {
+                if !rows::lead_exists(conn, transaction_id)? {
+                    return Ok(Err(StoreError::LeadNotFound(transaction_id.clone())));
+                }
+                (planned.clone(), false)
+            }
+            _ => match rows::find_lead(conn, transaction_id)? {
+                Some(stored) => (stored, false),
+                None => return Ok(Err(StoreError::LeadNotFound(transaction_id.clone()))),
+            },
         },
     };
 
@@ -746,6 +755,7 @@ mod tests {
         };
         IngestUnit {
             lead: Some(lead),
+            planned_with: None,
             event,
             conversions: Vec::new(),
             queued_at_ms: None,
