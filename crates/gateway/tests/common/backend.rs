@@ -76,50 +76,36 @@ impl TestDb {
     pub async fn scalar(&self, sql: &str) -> i64 {
         match self.url() {
             None => {
-                let path = self
-                    .dir
-                    .path()
-                    .join(signalpost_gateway::store::sqlite::DB_FILE);
                 let conn = rusqlite::Connection::open_with_flags(
-                    path,
+                    self.sqlite_file(),
                     rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
                 )
                 .unwrap();
                 conn.query_row(sql, [], |r| r.get(0)).unwrap()
             }
-            Some(url) => {
-                let (client, driver) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                tokio::spawn(driver);
-                client.query_one(sql, &[]).await.unwrap().get(0)
-            }
+            Some(url) => connect(url).await.query_one(sql, &[]).await.unwrap().get(0),
         }
     }
 
-    /// Runs one statement straight on the database (SQLite through its own connection, beside the
+    /// Runs statements straight on the database (SQLite through its own connection, beside the
     /// store's), to put it in a state only an older build could have written.
     #[allow(dead_code)]
     pub async fn execute(&self, sql: &str) {
         match self.url() {
             None => {
-                let path = self
-                    .dir
-                    .path()
-                    .join(signalpost_gateway::store::sqlite::DB_FILE);
-                let conn = rusqlite::Connection::open(path).unwrap();
+                let conn = rusqlite::Connection::open(self.sqlite_file()).unwrap();
                 conn.busy_timeout(std::time::Duration::from_secs(5))
                     .unwrap();
                 conn.execute_batch(sql).unwrap();
             }
-            Some(url) => {
-                let (client, driver) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                tokio::spawn(driver);
-                client.batch_execute(sql).await.unwrap();
-            }
+            Some(url) => connect(url).await.batch_execute(sql).await.unwrap(),
         }
+    }
+
+    fn sqlite_file(&self) -> std::path::PathBuf {
+        self.dir
+            .path()
+            .join(signalpost_gateway::store::sqlite::DB_FILE)
     }
 
     /// A scratch directory that lives as long as the database.
@@ -297,4 +283,13 @@ macro_rules! postgres_only {
             )*
         }
     };
+}
+
+/// A plain connection to a test schema's URL, its driver spawned.
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, driver) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(driver);
+    client
 }
