@@ -120,10 +120,7 @@ async fn a_revoked_token_pauses_the_pixel_and_a_new_token_resumes_with_nothing_l
             .unwrap()
             .contains("replace the token")
     );
-    assert!(matches!(
-        h.pixels.get(PIXEL).unwrap().state,
-        PixelState::Paused { .. }
-    ));
+    h.wait_for_pixel_paused(PIXEL).await;
 
     // Work queued while paused waits too.
     h.gateway.submit_lead(lead("tx-auth-2")).await.unwrap();
@@ -197,10 +194,7 @@ async fn a_refused_probe_keeps_the_pixel_paused_until_the_token_changes(db: Test
     let log = &view.conversions[0].attempt_log;
     assert!(log.iter().all(|a| a.code == Some(40105)), "{log:#?}");
     assert!(log.iter().skip(1).all(|a| a.batch_size == 1), "{log:#?}");
-    assert!(matches!(
-        h.pixels.get(PIXEL).unwrap().state,
-        PixelState::Paused { .. }
-    ));
+    h.wait_for_pixel_paused(PIXEL).await;
     assert_eq!(h.sandbox.stats().accepted_events, 0);
 
     h.pixels

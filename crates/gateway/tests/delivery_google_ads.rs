@@ -11,7 +11,6 @@ mod common;
 use common::backend::TestDb;
 use common::harness::{GOOGLE_ACTION, GOOGLE_CUSTOMER, GOOGLE_PIXEL, Harness, fast_policy};
 use common::{lead, slow_sandbox, sold};
-use signalpost_gateway::delivery::PixelState;
 use signalpost_gateway::time::now_ms;
 use signalpost_gateway::{AttemptOutcome, ConversionState, NewLead};
 use signalpost_sandbox::{Destination, Fault, FaultKind, GoogleAdsClickState, SandboxConfig};
@@ -180,13 +179,7 @@ async fn a_revoked_refresh_token_pauses_the_pixel_with_googles_reason(db: TestDb
         .as_deref()
         .unwrap();
     assert!(error.contains("invalid_grant"), "{error}");
-    assert!(
-        matches!(
-            h.pixels.get(GOOGLE_PIXEL).unwrap().state,
-            PixelState::Paused { .. }
-        ),
-        "the pixel is paused"
-    );
+    h.wait_for_pixel_paused(GOOGLE_PIXEL).await;
     assert!(google_events(&h).is_empty());
     h.stop_engine().await;
 }

@@ -13,7 +13,7 @@ use common::backend::TestDb;
 use common::harness::{Harness, META_PIXEL, fast_policy};
 use common::refusals::refusable_meta_units;
 use common::{lead, now_secs, slow_sandbox, sold};
-use signalpost_gateway::delivery::{AccessToken, DeliveryPolicy, PixelState};
+use signalpost_gateway::delivery::{AccessToken, DeliveryPolicy};
 use signalpost_gateway::{AttemptOutcome, ConversionState};
 use signalpost_sandbox::{Fault, FaultKind, SandboxConfig};
 
@@ -93,10 +93,7 @@ async fn a_token_meta_refuses_pauses_the_pixel_until_it_is_replaced(db: TestDb) 
     assert_eq!(c.attempt_log.last().unwrap().code, Some(190), "{c:#?}");
     let why = c.conversion.last_error.as_deref().unwrap();
     assert!(why.starts_with("paused: Meta rejected"), "{why}");
-    assert!(matches!(
-        h.pixels.get(META_PIXEL).unwrap().state,
-        PixelState::Paused { .. }
-    ));
+    h.wait_for_pixel_paused(META_PIXEL).await;
     h.gateway.submit_lead(lead("m-auth-2")).await.unwrap();
     assert!(
         h.pixels

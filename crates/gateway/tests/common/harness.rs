@@ -201,6 +201,23 @@ impl Harness {
         .await
     }
 
+    /// Polls until the engine holds `pixel` paused. The engine records a batch's `paused` results
+    /// before it marks the pixel, so a conversion can read paused a moment before its pixel does.
+    pub async fn wait_for_pixel_paused(&self, pixel: &str) {
+        wait_for("the pixel paused", || async {
+            self.pixels
+                .get(pixel)
+                .is_some_and(|p| {
+                    matches!(
+                        p.state,
+                        signalpost_gateway::delivery::PixelState::Paused { .. }
+                    )
+                })
+                .then_some(())
+        })
+        .await
+    }
+
     /// Polls until the store counts `n` delivered conversions.
     pub async fn wait_for_delivered(&self, n: u64) {
         wait_until(|| async {
