@@ -50,8 +50,18 @@ thread_local! {
 }
 
 /// `json` as stored: the tag byte and a zstd frame (no checksum: SQLite and PostgreSQL pages carry
-/// their own).
+/// their own). An object larger than [`MAX_DECODED_BYTES`] is stored as plain JSON, so that every
+/// value written here reads back.
 pub(crate) fn encode(json: &str) -> Result<Vec<u8>, StoreError> {
+    if json.len() > MAX_DECODED_BYTES {
+        if json.starts_with('{') {
+            return Ok(json.as_bytes().to_vec());
+        }
+        return Err(StoreError::Io(format!(
+            "a payload of {} bytes that is not a JSON object cannot be stored",
+            json.len()
+        )));
+    }
     let failed = |e: std::io::Error| StoreError::Io(format!("cannot compress a payload: {e}"));
     COMPRESSOR.with(|slot| {
         let mut slot = slot.borrow_mut();
@@ -142,6 +152,14 @@ mod tests {
         for json in ["{}", r#"{"a":"ünïcödé ✓ 🚀"}"#, big.as_str()] {
             assert_eq!(decode(&encode(json).unwrap()).unwrap(), json);
         }
+    }
+
+    #[test]
+    fn a_payload_over_the_decode_bound_is_kept_plain_and_reads_back() {
+        let huge = format!(r#"{{"note":"{}"}}"#, "y".repeat(MAX_DECODED_BYTES));
+        let stored = encode(&huge).unwrap();
+        assert_eq!(stored.first(), Some(&b'{'));
+        assert_eq!(decode(&stored).unwrap(), huge);
     }
 
     #[test]
